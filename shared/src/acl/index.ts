@@ -1,0 +1,3 @@
+export * from './topics.js';
+export * from './placeholders.js';
+export * from './rights.js';

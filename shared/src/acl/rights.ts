@@ -1,0 +1,127 @@
+// The rights model. Effective rights are the intersection of layers: the org's default rule set,
+// the integration's rule set (if the token names one) and the token's own scopes. A layer allows
+// an action when one of its filters does; the connection may act only when every layer allows.
+import { filterProblem, isFilterCoveredBySet, topicAllowedBySet } from './topics.js';
+import { expandPlaceholders, type PlaceholderValues } from './placeholders.js';
+
+export const PERMISSIONS = ['publish', 'subscribe', 'presence', 'history'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/** A rule set as stored: filter lists for each action plus the two capability flags. */
+export interface Rules {
+  publish: string[];
+  subscribe: string[];
+  presence: boolean;
+  history: boolean;
+}
+
+/** One layer of the intersection; `null` means "this layer does not restrict that action". */
+export interface RuleLayer {
+  publish: string[] | null;
+  subscribe: string[] | null;
+  presence: boolean | null;
+  history: boolean | null;
+}
+
+/** Reserved, client-visible topic space for presence events (internally per organisation). */
+export const PRESENCE_ROOT = '$presence';
+
+/** What a mint request asks for, in any of the documented shapes (seeds 000–003). */
+export interface ScopeRequest {
+  permissions?: Permission[] | undefined;
+  topics?: string[] | undefined;
+  acl?: { publish?: string[] | undefined; subscribe?: string[] | undefined } | undefined;
+}
+
+/**
+ * Turns a request's scopes into token layers. `permissions` + `topics` (seed 001) form one layer;
+ * `acl` (seed 000/003) another, where an action left out of `acl` is not granted. A request with
+ * neither inherits the upper layers unchanged.
+ */
+export function layersFromRequest(req: ScopeRequest): RuleLayer[] {
+  const layers: RuleLayer[] = [];
+  if (req.permissions !== undefined || req.topics !== undefined) {
+    const topics = req.topics ?? null;
+    const perms = req.permissions === undefined ? null : new Set<Permission>(req.permissions);
+    const grants = (p: Permission) => perms === null || perms.has(p);
+    layers.push({
+      publish: grants('publish') ? topics : [],
+      subscribe: grants('subscribe') ? topics : [],
+      presence: perms === null ? null : perms.has('presence'),
+      history: perms === null ? null : perms.has('history'),
+    });
+  }
+  if (req.acl !== undefined) {
+    layers.push({ publish: req.acl.publish ?? [], subscribe: req.acl.subscribe ?? [], presence: null, history: null });
+  }
+  return layers;
+}
+
+export const layerOfRules = (r: Rules): RuleLayer => ({ ...r });
+
+/**
+ * The first thing `requested` asks for that `upper` does not allow, described for a 403 body, or
+ * null when `requested` stays within `upper`. Only what is asked for explicitly can exceed: a
+ * `null` (inherited) list or capability never does.
+ */
+export function excessOver(requested: RuleLayer, upper: RuleLayer, upperName: string): string | null {
+  for (const action of ['publish', 'subscribe'] as const) {
+    const want = requested[action];
+    const have = upper[action];
+    if (want === null || have === null) continue;
+    for (const f of want) {
+      if (!isFilterCoveredBySet(f, have)) return `${action} on '${f}' is not allowed by ${upperName}`;
+    }
+  }
+  for (const cap of ['presence', 'history'] as const) {
+    if (requested[cap] === true && upper[cap] === false) return `'${cap}' permission is not allowed by ${upperName}`;
+  }
+  return null;
+}
+
+/** Expands placeholders in every filter of the layer; filters that cannot be expanded are dropped. */
+export function expandLayer(layer: RuleLayer, values: PlaceholderValues, keepMissing = false): RuleLayer {
+  const expand = (list: string[] | null) => {
+    if (list === null) return null;
+    const out: string[] = [];
+    for (const f of list) {
+      const e = expandPlaceholders(f, values, keepMissing);
+      if (e !== null && filterProblem(e) === null) out.push(e);
+    }
+    return out;
+  };
+  return { publish: expand(layer.publish), subscribe: expand(layer.subscribe), presence: layer.presence, history: layer.history };
+}
+
+const isPresenceFilter = (f: string) => f === PRESENCE_ROOT || f.startsWith(`${PRESENCE_ROOT}/`);
+
+/** The decisions for one connection or one API caller, over already-expanded layers. */
+export class EffectiveRights {
+  constructor(readonly layers: readonly RuleLayer[]) {}
+
+  get presence(): boolean {
+    return this.layers.every((l) => l.presence !== false);
+  }
+
+  get history(): boolean {
+    return this.layers.every((l) => l.history !== false);
+  }
+
+  /** Clients never publish into a `$` space: `$SYS` and `$presence` belong to the broker. */
+  canPublish(topic: string): boolean {
+    if (topic.startsWith('$')) return false;
+    return this.layers.every((l) => l.publish === null || topicAllowedBySet(topic, l.publish));
+  }
+
+  /** Granted only if every topic the filter can match is allowed by every layer. */
+  canSubscribe(filter: string): boolean {
+    if (isPresenceFilter(filter)) return this.presence;
+    if (filter.startsWith('$')) return false;
+    return this.layers.every((l) => l.subscribe === null || isFilterCoveredBySet(filter, l.subscribe));
+  }
+
+  /** History of a topic is readable by a token with `history` that may subscribe to the topic. */
+  canReadHistory(topic: string): boolean {
+    return this.history && this.canSubscribe(topic);
+  }
+}

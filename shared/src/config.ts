@@ -1,0 +1,125 @@
+// The one place that reads environment variables. Every setting has a validated default and a
+// line in the README's configuration table; a bad value stops start-up with the variable named.
+import { z } from 'zod';
+import path from 'node:path';
+
+const port = (fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const raw = v === undefined || v === '' ? String(fallback) : v.trim().toLowerCase();
+      if (raw === 'off') return null;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) {
+        ctx.addIssue({ code: 'custom', message: `must be a port 0-65535 or "off", got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer ${min}-${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const bool = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      if (/^(1|true|yes|on)$/i.test(v)) return true;
+      if (/^(0|false|no|off)$/i.test(v)) return false;
+      ctx.addIssue({ code: 'custom', message: `must be true or false, got "${v}"` });
+      return z.NEVER;
+    });
+
+const schema = z.object({
+  SIGNALGATE_DATA_DIR: z.string().optional().transform((v) => path.resolve(v && v.trim() ? v : './data')),
+  SIGNALGATE_BIND: z.string().optional().transform((v) => (v && v.trim() ? v.trim() : '127.0.0.1')),
+  SIGNALGATE_API_PORT: port(8080),
+  SIGNALGATE_MQTT_PORT: port(1883),
+  SIGNALGATE_WS_PORT: port(8083),
+  SIGNALGATE_MQTTS_PORT: port(8883),
+  SIGNALGATE_WSS_PORT: port(18885),
+  SIGNALGATE_TLS_CERT: optionalText,
+  SIGNALGATE_TLS_KEY: optionalText,
+  SIGNALGATE_ADMIN_KEY: optionalText,
+  SIGNALGATE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
+  /** Body limit for the token API; larger bodies get 413. */
+  SIGNALGATE_API_BODY_LIMIT: int(64 * 1024, 1024, 10 * 1024 * 1024),
+  /** Mint/refresh requests allowed per API key and per client IP in one minute. */
+  SIGNALGATE_MINT_RATE_PER_KEY: int(60_000, 1, 10_000_000),
+  SIGNALGATE_MINT_RATE_PER_IP: int(600, 1, 10_000_000),
+  /** Failed key or refresh-password attempts per IP in one minute before 429. */
+  SIGNALGATE_AUTH_FAILURES_PER_IP: int(20, 1, 1_000_000),
+  /** How long a verified API key stays cached in memory (seconds; 0 disables the cache). */
+  SIGNALGATE_KEY_CACHE_SECONDS: int(300, 0, 86_400),
+  /** Seconds a CONNECT may take before the socket is closed. */
+  SIGNALGATE_CONNECT_TIMEOUT: int(10, 1, 300),
+  /** What a denied PUBLISH does: drop it (and count it) or disconnect the client. */
+  SIGNALGATE_DENIED_PUBLISH: z.enum(['drop', 'disconnect']).optional().default('drop'),
+  /** Largest MQTT packet or WebSocket frame accepted by the broker, in bytes. */
+  SIGNALGATE_MAX_PACKET_BYTES: int(1024 * 1024, 1024, 256 * 1024 * 1024),
+  /** Messages kept per topic for the history API. */
+  SIGNALGATE_HISTORY_PER_TOPIC: int(100, 0, 100_000),
+  /** How often the broker looks for revokes made by another process (ms). */
+  SIGNALGATE_CHANGE_POLL_MS: int(200, 20, 1000),
+  /** Trust X-Forwarded-For from these proxies (express "trust proxy" value); empty = trust none. */
+  SIGNALGATE_TRUST_PROXY: optionalText,
+  /** Create a dev organisation and key on first start (embedded default). */
+  SIGNALGATE_BOOTSTRAP_DEV_ORG: bool(true),
+});
+
+export type Config = ReturnType<typeof loadConfig>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  if (Boolean(c.SIGNALGATE_TLS_CERT) !== Boolean(c.SIGNALGATE_TLS_KEY)) {
+    throw new Error('invalid configuration:\n  SIGNALGATE_TLS_CERT and SIGNALGATE_TLS_KEY must be set together');
+  }
+  return {
+    dataDir: c.SIGNALGATE_DATA_DIR,
+    bind: c.SIGNALGATE_BIND,
+    apiPort: c.SIGNALGATE_API_PORT,
+    mqttPort: c.SIGNALGATE_MQTT_PORT,
+    wsPort: c.SIGNALGATE_WS_PORT,
+    mqttsPort: c.SIGNALGATE_MQTTS_PORT,
+    wssPort: c.SIGNALGATE_WSS_PORT,
+    tls: c.SIGNALGATE_TLS_CERT && c.SIGNALGATE_TLS_KEY ? { certPath: c.SIGNALGATE_TLS_CERT, keyPath: c.SIGNALGATE_TLS_KEY } : undefined,
+    adminKey: c.SIGNALGATE_ADMIN_KEY,
+    logLevel: c.SIGNALGATE_LOG_LEVEL,
+    apiBodyLimit: c.SIGNALGATE_API_BODY_LIMIT,
+    mintRatePerKey: c.SIGNALGATE_MINT_RATE_PER_KEY,
+    mintRatePerIp: c.SIGNALGATE_MINT_RATE_PER_IP,
+    authFailuresPerIp: c.SIGNALGATE_AUTH_FAILURES_PER_IP,
+    keyCacheSeconds: c.SIGNALGATE_KEY_CACHE_SECONDS,
+    connectTimeoutSeconds: c.SIGNALGATE_CONNECT_TIMEOUT,
+    deniedPublish: c.SIGNALGATE_DENIED_PUBLISH,
+    maxPacketBytes: c.SIGNALGATE_MAX_PACKET_BYTES,
+    historyPerTopic: c.SIGNALGATE_HISTORY_PER_TOPIC,
+    changePollMs: c.SIGNALGATE_CHANGE_POLL_MS,
+    trustProxy: c.SIGNALGATE_TRUST_PROXY,
+    bootstrapDevOrg: c.SIGNALGATE_BOOTSTRAP_DEV_ORG,
+  };
+}

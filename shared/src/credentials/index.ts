@@ -1,0 +1,2 @@
+export * from './secrets.js';
+export * from './hashing.js';

@@ -1,0 +1,41 @@
+// Identifiers and secrets. Every secret is drawn from the OS CSPRNG (node:crypto) and encoded
+// base64url; nothing here is hand-rolled cryptography.
+import { randomBytes, randomUUID, randomInt } from 'node:crypto';
+
+const LOWER_ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+function randomFrom(alphabet: string, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += alphabet[randomInt(alphabet.length)];
+  return out;
+}
+
+/** `org_` + 12 chars of [a-z0-9] (SPEC: identifiers). */
+export const newOrgId = () => `org_${randomFrom(LOWER_ALNUM, 12)}`;
+export const ORG_ID_PATTERN = /^org_[a-z0-9]{12}$/;
+
+/** Stable per-user handle inside an org, the part before `@` in the MQTT username. */
+export const newUserRef = () => `u${randomFrom(LOWER_ALNUM, 11)}`;
+export const USER_REF_PATTERN = /^u[a-z0-9]{11}$/;
+
+export const newTokenId = () => randomUUID();
+export const newKeyId = () => `key_${randomFrom(LOWER_ALNUM, 12)}`;
+export const newRuleSetId = () => `rs_${randomFrom(LOWER_ALNUM, 12)}`;
+
+const secret = (prefix: string, bytes: number) => `${prefix}${randomBytes(bytes).toString('base64url')}`;
+
+/** API secret key: 32 random bytes (256 bits). */
+export const newSecretKey = () => secret('sk_', 32);
+/** MQTT password: 32 random bytes (256 bits). */
+export const newTokenPassword = () => secret('tkn_', 32);
+/** Operator key for the admin API. */
+export const newAdminKey = () => secret('adm_', 32);
+
+/** Characters of a key that are stored in clear for lookup and listing (prefix + 8 chars). */
+export function publicPrefixOf(key: string): string {
+  const cut = key.indexOf('_') + 1;
+  return key.slice(0, cut + 8);
+}
+
+export const SECRET_KEY_PATTERN = /^(sk|cs)_[A-Za-z0-9_-]{20,200}$/;
+export const TOKEN_PASSWORD_PATTERN = /^tkn_[A-Za-z0-9_-]{20,200}$/;

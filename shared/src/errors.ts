@@ -1,0 +1,85 @@
+// Typed errors for every failure a user can cause. Each carries a machine code and an HTTP status;
+// the token API's error handler and the broker's CONNACK mapping read them here and nowhere else.
+
+export type ErrorCode =
+  | 'invalid_request'
+  | 'invalid_json'
+  | 'unauthorized'
+  | 'invalid_api_key'
+  | 'forbidden'
+  | 'scope_exceeds_organization'
+  | 'wrong_organization'
+  | 'not_found'
+  | 'organization_not_found'
+  | 'token_not_found'
+  | 'integration_not_found'
+  | 'rule_set_not_found'
+  | 'api_key_not_found'
+  | 'conflict'
+  | 'token_expired'
+  | 'token_revoked'
+  | 'invalid_token_password'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'internal_error';
+
+const statusOf: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  invalid_json: 400,
+  unauthorized: 401,
+  invalid_api_key: 401,
+  invalid_token_password: 401,
+  token_expired: 401,
+  token_revoked: 401,
+  forbidden: 403,
+  scope_exceeds_organization: 403,
+  wrong_organization: 403,
+  not_found: 404,
+  organization_not_found: 404,
+  token_not_found: 404,
+  integration_not_found: 404,
+  rule_set_not_found: 404,
+  api_key_not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal_error: 500,
+};
+
+export class SignalGateError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** The request field at fault, for 400s. */
+  readonly field: string | undefined;
+  /** Seconds until a rate-limited caller may retry. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, extra: { field?: string; retryAfterSeconds?: number } = {}) {
+    super(message);
+    this.name = 'SignalGateError';
+    this.code = code;
+    this.status = statusOf[code];
+    this.field = extra.field;
+    this.retryAfterSeconds = extra.retryAfterSeconds;
+  }
+}
+
+export const invalid = (field: string, message: string) =>
+  new SignalGateError('invalid_request', `${field}: ${message}`, { field });
+export const notFound = (code: ErrorCode, message: string) => new SignalGateError(code, message);
+export const forbidden = (code: ErrorCode, message: string) => new SignalGateError(code, message);
+
+export function isSignalGateError(err: unknown): err is SignalGateError {
+  return err instanceof SignalGateError;
+}
+
+/** MQTT 3.1.1 CONNACK return codes SignalGate sends. */
+export const ConnackCode = {
+  /** Unknown user, malformed username, wrong password. */
+  badUsernameOrPassword: 4,
+  /** Credential exists but is expired or revoked (seed 004's SDK refreshes on this code). */
+  notAuthorized: 5,
+  serverUnavailable: 3,
+} as const;

@@ -1,0 +1,121 @@
+// Secret API keys (sk_, legacy cs_): argon2id at rest, looked up by a public prefix, and cached in
+// memory once verified so a busy integration pays argon2 once per key per process, not per request.
+import { SignalGateError, notFound } from '../errors.js';
+import { newKeyId, newSecretKey, publicPrefixOf, SECRET_KEY_PATTERN } from '../credentials/secrets.js';
+import { createCacheKeyer, hashLongLivedSecret, verifyLongLivedSecret } from '../credentials/hashing.js';
+import { isKeyUsable, type ApiKey } from '../store/apiKeys.js';
+import type { Store } from '../store/store.js';
+import { systemClock, type Clock } from './clock.js';
+
+const MAX_CACHED_KEYS = 10_000;
+/** Rotation keeps the old key working this long unless told otherwise (24 h). */
+export const DEFAULT_ROTATION_OVERLAP_SECONDS = 86_400;
+
+export interface IssuedKey {
+  secretKey: string;
+  key: ApiKey;
+}
+
+export class ApiKeyService {
+  private readonly cacheKeyOf = createCacheKeyer();
+  /** keyed hash of a verified secret → key id and when it was verified */
+  private readonly verified = new Map<string, { keyId: string; at: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly cacheMs = 300_000,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /** Creates a key; the secret is returned once and never stored. Call inside or outside a transaction. */
+  async create(orgId: string, name: string | null = null, expiresAt: number | null = null): Promise<IssuedKey> {
+    const secretKey = newSecretKey();
+    const hash = await hashLongLivedSecret(secretKey);
+    const now = this.clock();
+    const id = newKeyId();
+    this.store.transaction(() => {
+      if (!this.store.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);
+      this.store.apiKeys.insert({ id, orgId, prefix: publicPrefixOf(secretKey), hash, name, createdAt: now, expiresAt });
+      this.store.audit.record({ event: 'key.created', orgId, detail: { key_id: id, prefix: publicPrefixOf(secretKey) } }, now);
+    });
+    return { secretKey, key: this.store.apiKeys.get(id)! };
+  }
+
+  list(orgId: string): ApiKey[] {
+    return this.store.apiKeys.list(orgId);
+  }
+
+  get(orgId: string, keyId: string): ApiKey {
+    const k = this.store.apiKeys.get(keyId);
+    if (!k || k.orgId !== orgId) throw notFound('api_key_not_found', `API key ${keyId} not found in ${orgId}`);
+    return k;
+  }
+
+  revoke(orgId: string, keyId: string): ApiKey {
+    const now = this.clock();
+    this.store.transaction(() => {
+      this.get(orgId, keyId);
+      this.store.apiKeys.revoke(keyId, now);
+      this.store.audit.record({ event: 'key.revoked', orgId, detail: { key_id: keyId } }, now);
+    });
+    this.forget(keyId);
+    return this.store.apiKeys.get(keyId)!;
+  }
+
+  /** Issues a successor; the old key keeps working for `overlapSeconds` (0 = stops now). */
+  async rotate(orgId: string, keyId: string, overlapSeconds = DEFAULT_ROTATION_OVERLAP_SECONDS): Promise<IssuedKey & { previous: ApiKey }> {
+    const old = this.get(orgId, keyId);
+    if (!isKeyUsable(old, this.clock())) throw new SignalGateError('conflict', `API key ${keyId} is revoked or expired`);
+    const issued = await this.create(orgId, old.name);
+    const now = this.clock();
+    const until = now + overlapSeconds * 1000;
+    this.store.transaction(() => {
+      const current = this.store.apiKeys.get(keyId)!;
+      const expiresAt = current.expiresAt === null ? until : Math.min(current.expiresAt, until);
+      this.store.apiKeys.setExpiry(keyId, expiresAt, issued.key.id);
+      this.store.audit.record({ event: 'key.rotated', orgId, detail: { key_id: keyId, successor: issued.key.id, old_key_valid_until: expiresAt } }, now);
+    });
+    if (overlapSeconds === 0) this.forget(keyId);
+    return { ...issued, previous: this.store.apiKeys.get(keyId)! };
+  }
+
+  /** The usable key this secret belongs to, or a 401. */
+  async verify(secret: unknown): Promise<ApiKey> {
+    const fail = () => new SignalGateError('invalid_api_key', 'invalid, revoked or expired API key');
+    if (typeof secret !== 'string' || !SECRET_KEY_PATTERN.test(secret)) throw fail();
+    const now = this.clock();
+    const cacheKey = this.cacheKeyOf(secret);
+    const hit = this.verified.get(cacheKey);
+    if (hit && now - hit.at < this.cacheMs) {
+      // The row is still read (one indexed lookup): revokes from another process apply at once.
+      const key = this.store.apiKeys.get(hit.keyId);
+      if (key && isKeyUsable(key, now)) return this.used(key, now);
+      this.verified.delete(cacheKey);
+      throw fail();
+    }
+    for (const candidate of this.store.apiKeys.findByPrefix(publicPrefixOf(secret))) {
+      if (!(await verifyLongLivedSecret(candidate.hash, secret))) continue;
+      if (!isKeyUsable(candidate, now)) throw fail();
+      if (this.cacheMs > 0) this.remember(cacheKey, candidate.id, now);
+      return this.used(candidate, now);
+    }
+    throw fail();
+  }
+
+  private used(key: ApiKey, now: number): ApiKey {
+    this.store.apiKeys.touch(key.id, now);
+    return key;
+  }
+
+  private remember(cacheKey: string, keyId: string, now: number): void {
+    if (this.verified.size >= MAX_CACHED_KEYS) {
+      const oldest = this.verified.keys().next().value;
+      if (oldest !== undefined) this.verified.delete(oldest);
+    }
+    this.verified.set(cacheKey, { keyId, at: now });
+  }
+
+  private forget(keyId: string): void {
+    for (const [k, v] of this.verified) if (v.keyId === keyId) this.verified.delete(k);
+  }
+}

@@ -1,0 +1,68 @@
+import { invalid, notFound } from '../errors.js';
+import { newOrgId, newRuleSetId } from '../credentials/secrets.js';
+import type { Store } from '../store/store.js';
+import type { Org, OrgSettings } from '../store/orgs.js';
+import { ALLOW_ALL_RULES } from './rules.js';
+import type { ApiKeyService, IssuedKey } from './apiKeys.js';
+import { systemClock, type Clock } from './clock.js';
+
+export const MAX_TTL_SECONDS = 7 * 86_400;
+
+export class OrgService {
+  constructor(private readonly store: Store, private readonly keys: ApiKeyService, private readonly clock: Clock = systemClock) {}
+
+  /**
+   * Creates an organisation with an allow-all default rule set (narrow it with
+   * `org set-default-rules`) and its first secret key, returned once.
+   */
+  async create(name: string): Promise<{ org: Org; secretKey: string; key: IssuedKey['key'] }> {
+    const trimmed = name.trim();
+    if (trimmed.length === 0 || trimmed.length > 200) throw invalid('name', 'must be 1-200 characters');
+    const id = newOrgId();
+    const now = this.clock();
+    this.store.transaction(() => {
+      this.store.orgs.insert(id, trimmed, now);
+      this.store.ruleSets.insert({ id: newRuleSetId(), orgId: id, name: 'default', isDefault: true, ...ALLOW_ALL_RULES }, now);
+      this.store.audit.record({ event: 'org.created', orgId: id, detail: { name: trimmed } }, now);
+    });
+    const issued = await this.keys.create(id, 'initial');
+    return { org: this.store.orgs.get(id)!, secretKey: issued.secretKey, key: issued.key };
+  }
+
+  get(id: string): Org {
+    const org = this.store.orgs.get(id);
+    if (!org) throw notFound('organization_not_found', `organization ${id} not found`);
+    return org;
+  }
+
+  list(): Org[] {
+    return this.store.orgs.list();
+  }
+
+  update(id: string, settings: OrgSettings): Org {
+    const now = this.clock();
+    return this.store.transaction(() => {
+      const org = this.get(id);
+      const next: Org = {
+        ...org,
+        name: settings.name ?? org.name,
+        defaultTtlSeconds: settings.defaultTtlSeconds ?? org.defaultTtlSeconds,
+        minTtlSeconds: settings.minTtlSeconds ?? org.minTtlSeconds,
+        maxTtlSeconds: settings.maxTtlSeconds ?? org.maxTtlSeconds,
+        limits: { ...org.limits, ...settings.limits },
+      };
+      if (next.minTtlSeconds < 1) throw invalid('min_ttl_seconds', 'must be at least 1');
+      if (next.maxTtlSeconds > MAX_TTL_SECONDS) throw invalid('max_ttl_seconds', `must be at most ${MAX_TTL_SECONDS}`);
+      if (next.minTtlSeconds > next.maxTtlSeconds) throw invalid('min_ttl_seconds', 'must not exceed max_ttl_seconds');
+      if (next.defaultTtlSeconds < next.minTtlSeconds || next.defaultTtlSeconds > next.maxTtlSeconds) {
+        throw invalid('default_ttl_seconds', `must be within ${next.minTtlSeconds}-${next.maxTtlSeconds}`);
+      }
+      for (const [k, v] of Object.entries(next.limits)) {
+        if (v !== null && (!Number.isInteger(v) || v < 1)) throw invalid(k, 'must be a positive integer or null');
+      }
+      this.store.orgs.update(next);
+      this.store.changes.append('org.changed', id, null, now);
+      return next;
+    });
+  }
+}

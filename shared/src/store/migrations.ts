@@ -1,0 +1,144 @@
+// Schema history. A migration is appended, never edited: `schema_migrations` records what ran.
+// Times are epoch milliseconds (INTEGER); JSON columns hold filter lists.
+
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE orgs (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  default_ttl_seconds INTEGER NOT NULL DEFAULT 3600,
+  min_ttl_seconds INTEGER NOT NULL DEFAULT 60,
+  max_ttl_seconds INTEGER NOT NULL DEFAULT 86400,
+  max_connections INTEGER,
+  max_messages_per_second INTEGER,
+  max_bytes_per_second INTEGER,
+  max_payload_bytes INTEGER,
+  token_messages_per_second INTEGER
+);
+
+CREATE TABLE rule_sets (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  is_default INTEGER NOT NULL DEFAULT 0,
+  publish TEXT NOT NULL,
+  subscribe TEXT NOT NULL,
+  presence INTEGER NOT NULL,
+  history INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (org_id, name)
+);
+CREATE UNIQUE INDEX rule_sets_one_default ON rule_sets(org_id) WHERE is_default = 1;
+
+CREATE TABLE integrations (
+  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  rule_set_id TEXT NOT NULL REFERENCES rule_sets(id),
+  description TEXT,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (org_id, id)
+);
+
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  prefix TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  name TEXT,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER,
+  revoked_at INTEGER,
+  expires_at INTEGER,
+  replaced_by TEXT
+);
+CREATE INDEX api_keys_prefix ON api_keys(prefix);
+CREATE INDEX api_keys_org ON api_keys(org_id);
+
+CREATE TABLE users (
+  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  user_ref TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  user_email TEXT,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (org_id, user_ref),
+  UNIQUE (org_id, user_id)
+);
+CREATE INDEX users_email ON users(org_id, user_email);
+
+CREATE TABLE tokens (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  user_ref TEXT NOT NULL,
+  password_hash TEXT NOT NULL UNIQUE,
+  integration_id TEXT,
+  scopes TEXT NOT NULL,
+  api_key_id TEXT,
+  issued_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  refreshed_at INTEGER,
+  revoked_at INTEGER,
+  revoke_reason TEXT
+);
+CREATE INDEX tokens_user ON tokens(org_id, user_ref);
+CREATE INDEX tokens_expiry ON tokens(expires_at);
+
+-- Change feed: how a broker in another process learns of revokes, refreshes and rule edits.
+CREATE TABLE changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  org_id TEXT NOT NULL,
+  ref TEXT
+);
+
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  org_id TEXT,
+  user_id TEXT,
+  user_ref TEXT,
+  token_id TEXT,
+  ip TEXT,
+  user_agent TEXT,
+  expires_at INTEGER,
+  detail TEXT
+);
+CREATE INDEX audit_org ON audit(org_id, id);
+
+CREATE TABLE sessions (
+  broker_id TEXT NOT NULL,
+  org_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  user_ref TEXT NOT NULL,
+  token_id TEXT NOT NULL,
+  address TEXT,
+  protocol TEXT NOT NULL,
+  connected_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (org_id, client_id)
+);
+CREATE INDEX sessions_user ON sessions(org_id, user_ref);
+
+CREATE TABLE history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  org_id TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  qos INTEGER NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX history_topic ON history(org_id, topic, id);
+
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`,
+  },
+];

@@ -1,0 +1,91 @@
+import type { Db } from './db.js';
+
+export interface OrgLimits {
+  maxConnections: number | null;
+  maxMessagesPerSecond: number | null;
+  maxBytesPerSecond: number | null;
+  maxPayloadBytes: number | null;
+  tokenMessagesPerSecond: number | null;
+}
+
+export interface Org {
+  id: string;
+  name: string;
+  createdAt: number;
+  defaultTtlSeconds: number;
+  minTtlSeconds: number;
+  maxTtlSeconds: number;
+  limits: OrgLimits;
+}
+
+interface OrgRow {
+  id: string; name: string; created_at: number; default_ttl_seconds: number; min_ttl_seconds: number;
+  max_ttl_seconds: number; max_connections: number | null; max_messages_per_second: number | null;
+  max_bytes_per_second: number | null; max_payload_bytes: number | null; token_messages_per_second: number | null;
+}
+
+const toOrg = (r: OrgRow): Org => ({
+  id: r.id,
+  name: r.name,
+  createdAt: r.created_at,
+  defaultTtlSeconds: r.default_ttl_seconds,
+  minTtlSeconds: r.min_ttl_seconds,
+  maxTtlSeconds: r.max_ttl_seconds,
+  limits: {
+    maxConnections: r.max_connections,
+    maxMessagesPerSecond: r.max_messages_per_second,
+    maxBytesPerSecond: r.max_bytes_per_second,
+    maxPayloadBytes: r.max_payload_bytes,
+    tokenMessagesPerSecond: r.token_messages_per_second,
+  },
+});
+
+export interface OrgSettings {
+  name?: string;
+  defaultTtlSeconds?: number;
+  minTtlSeconds?: number;
+  maxTtlSeconds?: number;
+  limits?: Partial<OrgLimits>;
+}
+
+export class OrgRepository {
+  private readonly insertStmt;
+  private readonly getStmt;
+  private readonly listStmt;
+  private readonly updateStmt;
+  private readonly deleteStmt;
+
+  constructor(db: Db) {
+    this.insertStmt = db.prepare('INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)');
+    this.getStmt = db.prepare<[string], OrgRow>('SELECT * FROM orgs WHERE id = ?');
+    this.listStmt = db.prepare<[], OrgRow>('SELECT * FROM orgs ORDER BY created_at, id');
+    this.updateStmt = db.prepare(`UPDATE orgs SET name = @name, default_ttl_seconds = @defaultTtlSeconds,
+      min_ttl_seconds = @minTtlSeconds, max_ttl_seconds = @maxTtlSeconds, max_connections = @maxConnections,
+      max_messages_per_second = @maxMessagesPerSecond, max_bytes_per_second = @maxBytesPerSecond,
+      max_payload_bytes = @maxPayloadBytes, token_messages_per_second = @tokenMessagesPerSecond WHERE id = @id`);
+    this.deleteStmt = db.prepare('DELETE FROM orgs WHERE id = ?');
+  }
+
+  insert(id: string, name: string, now: number): void {
+    this.insertStmt.run(id, name, now);
+  }
+
+  get(id: string): Org | undefined {
+    const r = this.getStmt.get(id);
+    return r && toOrg(r);
+  }
+
+  list(): Org[] {
+    return this.listStmt.all().map(toOrg);
+  }
+
+  /** Writes the whole settings record; callers merge and validate first. */
+  update(org: Org): void {
+    this.updateStmt.run({ id: org.id, name: org.name, defaultTtlSeconds: org.defaultTtlSeconds, minTtlSeconds: org.minTtlSeconds,
+      maxTtlSeconds: org.maxTtlSeconds, ...org.limits });
+  }
+
+  delete(id: string): boolean {
+    return this.deleteStmt.run(id).changes > 0;
+  }
+}

@@ -10,4 +10,6 @@ export default {
   testMatch: ['<rootDir>/{shared,token-api,broker,cli}/test/**/*.test.ts', '<rootDir>/tests/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   testTimeout: 20000,
+  // Suites mostly wait on sockets and timers, so a third worker keeps both cores busy.
+  maxWorkers: 3,
 };

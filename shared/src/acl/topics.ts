@@ -53,6 +53,9 @@ export function isFilterCovered(inner: string, outer: string): boolean {
       // but a leading `#` does not match `$` topics.
       return !(k === 0 && inn !== undefined && inn.startsWith('$'));
     }
+    // A leading inner `#` matches every non-$ topic; so does `+/#` (every topic has a first level, and
+    // both skip `$` topics). Deeper down, inner `#` also matches the parent, which `+/#` does not.
+    if (inn === '#' && k === 0 && out === '+' && o.length === 2 && o[1] === '#') return true;
     if (inn === undefined || inn === '#') return false;
     if (out === '+') {
       if (k === 0 && inn.startsWith('$')) return false;

@@ -8,9 +8,14 @@ export type PlaceholderValues = Partial<Record<PlaceholderName, string>>;
 
 const PLACEHOLDER = /\$\{([^}]*)\}/g;
 
-/** A value that can stand inside one topic level without changing what the filter matches. */
+/**
+ * A value that can stand inside one topic level without changing what the filter matches. A value
+ * holding `${` is refused too: token scopes are expanded at mint (keeping `${client_id}`) and again
+ * at CONNECT, so an email like `vic${client_id}@x` would otherwise let the client id complete
+ * another user's address.
+ */
 export function isSafePlaceholderValue(value: string): boolean {
-  return value.length > 0 && !/[/+#\u0000]/.test(value) && !value.startsWith('$');
+  return value.length > 0 && !/[/+#\u0000]/.test(value) && !value.startsWith('$') && !value.includes('${');
 }
 
 /** Names used in `filter` that are not known placeholders (for validating rule sets). */

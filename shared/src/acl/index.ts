@@ -1,3 +1,4 @@
 export * from './topics.js';
 export * from './placeholders.js';
 export * from './rights.js';
+export * from './namespace.js';

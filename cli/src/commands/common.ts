@@ -1,0 +1,14 @@
+// Pieces every noun's commands share: the --json flag and the org lookup that turns a mistyped id
+// into a clear "not found" before anything else runs.
+import type { Command } from 'commander';
+import type { Services } from '@signalgate/shared';
+
+export interface JsonOption {
+  json?: boolean;
+}
+
+/** Adds the --json flag to a verb. */
+export const withJson = (cmd: Command) => cmd.option('--json', 'print one JSON object (for scripts)');
+
+/** Throws organization_not_found unless the org exists. */
+export const requireOrg = (services: Services, orgId: string) => services.orgs.get(orgId);

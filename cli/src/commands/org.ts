@@ -1,0 +1,106 @@
+// `signalgate org create|list|update|set-default-rules`
+import type { Command } from 'commander';
+import type { OrgLimits, OrgSettings } from '@signalgate/shared';
+import { withServices, type CliContext } from '../context.js';
+import { limitValue, positiveInt } from '../options.js';
+import { orgView, ruleSetView } from '../views.js';
+import { requireOrg, withJson, type JsonOption } from './common.js';
+
+interface UpdateOptions extends JsonOption {
+  org: string;
+  name?: string;
+  defaultTtl?: number;
+  minTtl?: number;
+  maxTtl?: number;
+  maxConnections?: number | null;
+  maxMessagesPerSecond?: number | null;
+  maxBytesPerSecond?: number | null;
+  maxPayloadBytes?: number | null;
+  tokenMessagesPerSecond?: number | null;
+}
+
+interface DefaultRulesOptions extends JsonOption {
+  org: string;
+  publish?: string[];
+  subscribe?: string[];
+  presence?: boolean;
+  history?: boolean;
+}
+
+const ORG_COLUMNS = [{ key: 'organization_id' }, { key: 'name' }, { key: 'created_at' }, { key: 'default_ttl_seconds', header: 'ttl' }];
+
+export function registerOrg(program: Command, ctx: CliContext): void {
+  const org = program.command('org').description('organisations: their settings, limits and default rule set');
+
+  withJson(org.command('create').description('create an organisation with an allow-all default rule set and its first secret key'))
+    .requiredOption('--name <name>', 'display name')
+    .action((opts: JsonOption & { name: string }) =>
+      withServices(ctx, opts, async ({ services, out }) => {
+        const { org: created, secretKey, key } = await services.orgs.create(opts.name);
+        out.record(
+          { organization_id: created.id, secret_key: secretKey, name: created.name, key_id: key.id, key_prefix: key.prefix },
+          ['', 'The secret key is shown once: store it now (it is kept only as a hash).'],
+        );
+      }),
+    );
+
+  withJson(org.command('list').description('list organisations')).action((opts: JsonOption) =>
+    withServices(ctx, opts, ({ services, out }) => {
+      out.list(services.orgs.list().map(orgView), ORG_COLUMNS, 'no organisations yet');
+    }),
+  );
+
+  withJson(org.command('update').description('change TTL bounds and per-organisation limits ("none" removes a limit)'))
+    .requiredOption('--org <id>', 'organisation id')
+    .option('--name <name>', 'display name')
+    .option('--default-ttl <seconds>', 'token TTL when a request names none', positiveInt)
+    .option('--min-ttl <seconds>', 'shortest TTL a request may ask for', positiveInt)
+    .option('--max-ttl <seconds>', 'longest TTL a request may ask for', positiveInt)
+    .option('--max-connections <n|none>', 'concurrent MQTT connections', limitValue)
+    .option('--max-messages-per-second <n|none>', 'messages per second across the organisation', limitValue)
+    .option('--max-bytes-per-second <n|none>', 'payload bytes per second across the organisation', limitValue)
+    .option('--max-payload-bytes <n|none>', 'largest PUBLISH payload', limitValue)
+    .option('--token-messages-per-second <n|none>', 'messages per second per connection', limitValue)
+    .action((opts: UpdateOptions) =>
+      withServices(ctx, opts, ({ services, out }) => {
+        const limits: Partial<OrgLimits> = {};
+        if (opts.maxConnections !== undefined) limits.maxConnections = opts.maxConnections;
+        if (opts.maxMessagesPerSecond !== undefined) limits.maxMessagesPerSecond = opts.maxMessagesPerSecond;
+        if (opts.maxBytesPerSecond !== undefined) limits.maxBytesPerSecond = opts.maxBytesPerSecond;
+        if (opts.maxPayloadBytes !== undefined) limits.maxPayloadBytes = opts.maxPayloadBytes;
+        if (opts.tokenMessagesPerSecond !== undefined) limits.tokenMessagesPerSecond = opts.tokenMessagesPerSecond;
+        const settings: OrgSettings = { limits };
+        if (opts.name !== undefined) settings.name = opts.name;
+        if (opts.defaultTtl !== undefined) settings.defaultTtlSeconds = opts.defaultTtl;
+        if (opts.minTtl !== undefined) settings.minTtlSeconds = opts.minTtl;
+        if (opts.maxTtl !== undefined) settings.maxTtlSeconds = opts.maxTtl;
+        out.record(orgView(services.orgs.update(opts.org, settings)));
+      }),
+    );
+
+  withJson(
+    org
+      .command('set-default-rules')
+      .description("replace the organisation's default rule set (what every token is limited to); options left out keep their current value"),
+  )
+    .requiredOption('--org <id>', 'organisation id')
+    .option('--publish <filters...>', 'topic filters clients may publish to')
+    .option('--subscribe <filters...>', 'topic filters clients may subscribe to')
+    .option('--presence', 'allow the presence permission')
+    .option('--no-presence', 'deny the presence permission')
+    .option('--history', 'allow the history permission')
+    .option('--no-history', 'deny the history permission')
+    .action((opts: DefaultRulesOptions) =>
+      withServices(ctx, opts, ({ services, out }) => {
+        requireOrg(services, opts.org);
+        const current = services.rules.getDefault(opts.org);
+        const updated = services.rules.setDefault(opts.org, {
+          publish: opts.publish ?? current.publish,
+          subscribe: opts.subscribe ?? current.subscribe,
+          presence: opts.presence ?? current.presence,
+          history: opts.history ?? current.history,
+        });
+        out.record(ruleSetView(updated));
+      }),
+    );
+}

@@ -1,0 +1,62 @@
+// `signalgate ruleset create|list|delete` — named rule sets that integrations bind tokens to.
+import type { Command } from 'commander';
+import { withServices, type CliContext } from '../context.js';
+import { ruleSetView } from '../views.js';
+import { requireOrg, withJson, type JsonOption } from './common.js';
+
+interface CreateOptions extends JsonOption {
+  org: string;
+  name: string;
+  publish?: string[];
+  subscribe?: string[];
+  presence?: boolean;
+  history?: boolean;
+}
+
+export function registerRuleset(program: Command, ctx: CliContext): void {
+  const ruleset = program.command('ruleset').description('named rule sets (bound to integrations)');
+
+  withJson(ruleset.command('create').description('create a rule set; an action without filters is not allowed'))
+    .requiredOption('--org <id>', 'organisation id')
+    .requiredOption('--name <name>', 'rule set name (unique in the organisation)')
+    .option('--publish <filters...>', 'topic filters allowed for publish (placeholders: ${user_id} ${user_email} ${client_id})')
+    .option('--subscribe <filters...>', 'topic filters allowed for subscribe')
+    .option('--presence', 'allow the presence permission', false)
+    .option('--history', 'allow the history permission', false)
+    .action((opts: CreateOptions) =>
+      withServices(ctx, opts, ({ services, out }) => {
+        requireOrg(services, opts.org);
+        const created = services.rules.create(opts.org, opts.name, {
+          publish: opts.publish ?? [],
+          subscribe: opts.subscribe ?? [],
+          presence: opts.presence === true,
+          history: opts.history === true,
+        });
+        out.record(ruleSetView(created));
+      }),
+    );
+
+  withJson(ruleset.command('list').description('list rule sets, the default one first'))
+    .requiredOption('--org <id>', 'organisation id')
+    .action((opts: JsonOption & { org: string }) =>
+      withServices(ctx, opts, ({ services, out }) => {
+        requireOrg(services, opts.org);
+        out.list(
+          services.rules.list(opts.org).map(ruleSetView),
+          [{ key: 'rule_set_id' }, { key: 'name' }, { key: 'is_default', header: 'default' }, { key: 'presence' }, { key: 'history' }, { key: 'publish' }, { key: 'subscribe' }],
+        );
+      }),
+    );
+
+  withJson(ruleset.command('delete').description('delete a rule set no integration uses'))
+    .requiredOption('--org <id>', 'organisation id')
+    .requiredOption('--name <name|id>', 'rule set name or id')
+    .action((opts: JsonOption & { org: string; name: string }) =>
+      withServices(ctx, opts, ({ services, out }) => {
+        requireOrg(services, opts.org);
+        const rs = services.rules.get(opts.org, opts.name);
+        services.rules.delete(opts.org, rs.id);
+        out.record({ deleted: true, rule_set_id: rs.id, name: rs.name });
+      }),
+    );
+}

@@ -1,0 +1,28 @@
+// What a command needs: the configuration (from the environment, via shared/config), the services
+// over the data dir, and where to print. Services are opened per command and closed after it, so
+// the CLI never holds the database longer than one command.
+import { createServices, loadConfig, type Config, type Services } from '@signalgate/shared';
+import { Output, type Writer } from './output.js';
+
+export interface CliContext {
+  stdout: Writer;
+  stderr: Writer;
+}
+
+export interface CommandScope {
+  config: Config;
+  services: Services;
+  out: Output;
+  now: number;
+}
+
+/** Runs `fn` with open services; the store is closed whatever happens. */
+export async function withServices<T>(ctx: CliContext, opts: { json?: boolean }, fn: (scope: CommandScope) => Promise<T> | T): Promise<T> {
+  const config = loadConfig();
+  const services = createServices(config);
+  try {
+    return await fn({ config, services, out: new Output(ctx.stdout, opts.json === true), now: Date.now() });
+  } finally {
+    services.store.close();
+  }
+}

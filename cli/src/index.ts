@@ -1,0 +1,2 @@
+export { runCli, type CliIo } from './run.js';
+export { buildProgram } from './program.js';

@@ -7,6 +7,7 @@ import { RuleService } from './rules.js';
 import { IntegrationService } from './integrations.js';
 import { TokenService } from './tokens.js';
 import { AdminKeyService } from './admin.js';
+import { SessionService } from './sessions.js';
 import { systemClock, type Clock } from './clock.js';
 
 export interface Services {
@@ -17,6 +18,7 @@ export interface Services {
   integrations: IntegrationService;
   tokens: TokenService;
   admin: AdminKeyService;
+  sessions: SessionService;
 }
 
 export function createServices(config: Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'>, clock: Clock = systemClock): Services {
@@ -30,5 +32,6 @@ export function createServices(config: Pick<Config, 'dataDir' | 'keyCacheSeconds
     integrations: new IntegrationService(store, clock),
     tokens: new TokenService(store, clock),
     admin: new AdminKeyService(store),
+    sessions: new SessionService(store, clock),
   };
 }

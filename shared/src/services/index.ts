@@ -5,5 +5,6 @@ export * from './apiKeys.js';
 export * from './orgs.js';
 export * from './tokens.js';
 export * from './admin.js';
+export * from './sessions.js';
 export * from './bootstrap.js';
 export * from './context.js';

@@ -1,5 +1,24 @@
-// Contract used by the CLI (`signalgate start`) and the cross-service tests. Implementation: broker helper.
+// The broker: create Aedes, install our hooks, open the listeners. Policy (rights, namespacing,
+// buckets) lives in @signalgate/shared; each hook is one file under hooks/.
+import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { Aedes } from 'aedes';
 import type { Config, Logger, Services } from '@signalgate/shared';
+import type { BrokerContext } from './context.js';
+import { brokerMetrics } from './metrics.js';
+import { SessionRegistry } from './sessions.js';
+import { PresencePublisher } from './presence.js';
+import { HistoryRecorder } from './history.js';
+import { ChangeWatcher } from './changes.js';
+import { openListeners, type Accept } from './listeners.js';
+import { limitPacketSize } from './packetSizeGuard.js';
+import { createAuthenticate } from './hooks/connect.js';
+import { createAuthorizePublish } from './hooks/publish.js';
+import { createAuthorizeSubscribe } from './hooks/subscribe.js';
+import { createAuthorizeForward } from './hooks/forward.js';
+import { createPublished } from './hooks/published.js';
+import { rewriteUnsubscribes } from './hooks/unsubscribe.js';
+import { MAX_CLIENT_ID_LENGTH } from './context.js';
 
 export interface BrokerOptions {
   config: Config;
@@ -10,9 +29,80 @@ export interface BrokerOptions {
 export interface BrokerHandle {
   /** Ports actually bound, per listener that is on (config port 0 picks a free one). */
   ports: { mqtt?: number; ws?: number; mqtts?: number; wss?: number };
+  /** Unique per start; the broker_id of this broker's rows in the sessions table. */
+  brokerId: string;
   close(): Promise<void>;
 }
 
-export async function startBroker(_opts: BrokerOptions): Promise<BrokerHandle> {
-  throw new Error('not implemented yet');
+export { brokerMetrics } from './metrics.js';
+
+export async function startBroker({ config, services, logger: parentLogger }: BrokerOptions): Promise<BrokerHandle> {
+  const logger = parentLogger.child({ component: 'broker' });
+  const brokerId = `broker_${randomUUID()}`;
+  const metrics = brokerMetrics();
+  const presence = new PresencePublisher(logger);
+  const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence);
+  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions };
+  const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0);
+  const changes = new ChangeWatcher(services.store, sessions, logger, config.changePollMs);
+
+  services.store.sessions.clearBroker(brokerId);
+  const aedes = await Aedes.createBroker({
+    id: brokerId,
+    connectTimeout: config.connectTimeoutSeconds * 1000,
+    maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
+    authenticate: createAuthenticate(ctx),
+    authorizePublish: createAuthorizePublish(ctx),
+    authorizeSubscribe: createAuthorizeSubscribe(ctx),
+    authorizeForward: createAuthorizeForward(ctx),
+    published: createPublished(history),
+  });
+  presence.attach(aedes);
+
+  // Malformed input ends that one connection (aedes destroys it); these only count and log.
+  aedes.on('clientError', (client, err) => {
+    metrics.clientErrors.inc({ stage: 'session' });
+    logger.debug({ client: sessions.get(client)?.clientId ?? client.id, err: err.message }, 'mqtt client error');
+  });
+  aedes.on('connectionError', (_client, err) => {
+    metrics.clientErrors.inc({ stage: 'connect' });
+    logger.debug({ err: err.message }, 'mqtt connection error before CONNECT');
+  });
+  (aedes as EventEmitter).on('error', (err: Error) => logger.error({ err }, 'broker error'));
+
+  const accept: Accept = (conn, protocol, address, req) => {
+    sessions.setConnectionInfo(conn, { protocol, address });
+    conn.on('error', () => {}); // aedes attaches its own handler; this covers the gap before and after it
+    const client = aedes.handle(conn, req);
+    limitPacketSize(client, config.maxPacketBytes);
+    rewriteUnsubscribes(ctx, client);
+  };
+
+  let listeners;
+  try {
+    listeners = await openListeners(config, logger, accept);
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw err;
+  }
+  history.start();
+  changes.start();
+  logger.info({ broker_id: brokerId, ports: listeners.ports }, 'broker started');
+
+  let closing: Promise<void> | null = null;
+  return {
+    ports: listeners.ports,
+    brokerId,
+    close: () =>
+      (closing ??= (async () => {
+        changes.stop();
+        sessions.beginShutdown();
+        const listenersClosed = listeners.close();
+        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        await listenersClosed;
+        history.stop();
+        services.store.sessions.clearBroker(brokerId);
+        logger.info({ broker_id: brokerId }, 'broker stopped');
+      })()),
+  };
 }

@@ -1,0 +1,37 @@
+// What every hook needs, built once per broker by startBroker.
+import type { Config, Logger, Services } from '@signalgate/shared';
+import type { BrokerMetrics } from './metrics.js';
+import type { SessionRegistry } from './sessions.js';
+
+export interface BrokerContext {
+  config: Config;
+  services: Services;
+  logger: Logger;
+  metrics: BrokerMetrics;
+  /** Unique per process start; the key of this broker's rows in the sessions table. */
+  brokerId: string;
+  sessions: SessionRegistry;
+}
+
+export type Protocol = 'mqtt' | 'mqtts' | 'ws' | 'wss';
+
+/** Where a connection came from; recorded by the listener before any packet is read. */
+export interface ConnectionInfo {
+  protocol: Protocol;
+  address: string | null;
+}
+
+/**
+ * Client ids are capped for every protocol level (aedes only checks MQTT 3.1's 23): the id is a
+ * key in the broker's client map, the sessions table and placeholder expansion.
+ */
+export const MAX_CLIENT_ID_LENGTH = 256;
+
+/** aedes and its topic trie stop at 100 levels; our org prefix uses one of them. */
+export const MAX_CLIENT_TOPIC_LEVELS = 99;
+
+export const topicLevels = (topic: string): number => {
+  let n = 1;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) n++;
+  return n;
+};

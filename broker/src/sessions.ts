@@ -1,0 +1,252 @@
+// Live sessions of this broker: per-client state (who, which token, what rights, until when),
+// per-organisation counters and rate buckets, the sessions table, presence, and ending a session
+// (expiry, revoke, kick). Hooks read from here; the change watcher and timers write.
+import type { Client } from 'aedes';
+import {
+  bucketFor, clientTopic, EffectiveRights, expandLayer, placeholderValuesOf,
+  type Logger, type Org, type OrgLimits, type Services, type TokenBucket, type TokenRecord, type User,
+} from '@signalgate/shared';
+import type { BrokerMetrics } from './metrics.js';
+import type { ConnectionInfo, Protocol } from './context.js';
+import type { PresencePublisher } from './presence.js';
+
+export type EndReason = 'expired' | 'revoked' | 'kicked' | 'denied_publish' | 'token_refresh_failed' | 'broker_shutdown';
+
+export interface ClientSession {
+  orgId: string;
+  userId: string;
+  userRef: string;
+  tokenId: string;
+  /** The id the client sent (or aedes generated); aedes knows it as `<org>/<clientId>`. */
+  clientId: string;
+  protocol: Protocol;
+  address: string | null;
+  connectedAt: number;
+  expiresAt: number;
+  rights: EffectiveRights;
+  /** Set when the broker ends the session; a will is not published for such a session. */
+  endReason: EndReason | null;
+  closed: boolean;
+  deniedPublishes: number;
+  expiryTimer: NodeJS.Timeout | null;
+}
+
+interface OrgState {
+  limits: OrgLimits;
+  clients: Set<Client>;
+  messages: TokenBucket | null;
+  bytes: TokenBucket | null;
+}
+
+/** Aedes' Client as the broker uses it: the fields below exist in aedes 1.2 but not in its .d.ts. */
+export type AedesClient = Client & { id: string; connackSent: boolean; _disconnected: boolean; subscriptions: Record<string, { qos: number }> };
+
+/** setTimeout's ceiling; longer expiries are re-armed when the first timer fires. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export const rightsFor = (services: Services, token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>, user: User, clientId: string) =>
+  new EffectiveRights(services.tokens.layersOf(token).map((l) => expandLayer(l, placeholderValuesOf(user, clientId))));
+
+export class SessionRegistry {
+  private readonly byClient = new WeakMap<Client, ClientSession>();
+  private readonly connections = new WeakMap<object, ConnectionInfo>();
+  private readonly orgs = new Map<string, OrgState>();
+  private readonly byToken = new Map<string, Set<Client>>();
+  private readonly tokenBuckets = new Map<string, { bucket: TokenBucket; users: number }>();
+  private lastConnectedAt = 0;
+  private shuttingDown = false;
+
+  constructor(
+    private readonly services: Services,
+    private readonly brokerId: string,
+    private readonly metrics: BrokerMetrics,
+    private readonly logger: Logger,
+    private readonly presence: PresencePublisher,
+  ) {}
+
+  get(client: Client | null | undefined): ClientSession | undefined {
+    return client ? this.byClient.get(client) : undefined;
+  }
+
+  /** Recorded by the listener for the connection a client will be built on. */
+  setConnectionInfo(conn: object, info: ConnectionInfo): void {
+    this.connections.set(conn, info);
+  }
+
+  connectionInfo(client: Client): ConnectionInfo {
+    return this.connections.get(client.conn) ?? { protocol: 'mqtt', address: null };
+  }
+
+  /** Open sessions of `orgId` on this broker, not counting a client id about to be taken over. */
+  connectionsOf(orgId: string, exceptInternalId: string): number {
+    const org = this.orgs.get(orgId);
+    if (!org) return 0;
+    let n = org.clients.size;
+    for (const c of org.clients) if ((c as AedesClient).id === exceptInternalId) n--;
+    return n;
+  }
+
+  /** A monotonic connect time: the sessions table removes a row only for the connect that wrote it. */
+  nextConnectedAt(): number {
+    this.lastConnectedAt = Math.max(Date.now(), this.lastConnectedAt + 1);
+    return this.lastConnectedAt;
+  }
+
+  open(client: AedesClient, s: ClientSession, org: Org, user: User): void {
+    this.byClient.set(client, s);
+    const state = this.orgState(org);
+    state.clients.add(client);
+    let tokenClients = this.byToken.get(s.tokenId);
+    if (!tokenClients) this.byToken.set(s.tokenId, (tokenClients = new Set()));
+    tokenClients.add(client);
+    const limit = org.limits.tokenMessagesPerSecond;
+    const tb = this.tokenBuckets.get(s.tokenId);
+    if (tb) tb.users++;
+    else if (limit !== null) this.tokenBuckets.set(s.tokenId, { bucket: bucketFor(limit, Date.now())!, users: 1 });
+
+    this.scheduleExpiry(client, s);
+    client.conn.once('close', () => this.close(client));
+    this.services.store.sessions.upsert({
+      brokerId: this.brokerId, orgId: s.orgId, clientId: s.clientId, userRef: s.userRef, tokenId: s.tokenId,
+      address: s.address, protocol: s.protocol, connectedAt: s.connectedAt, expiresAt: s.expiresAt,
+    });
+    this.metrics.connections.inc({ protocol: s.protocol });
+    this.metrics.connects.inc({ protocol: s.protocol });
+    this.presence.connected(s, user);
+  }
+
+  /** The connection is gone (for whatever reason): undo `open`. The state stays readable for the will. */
+  private close(client: Client): void {
+    const s = this.byClient.get(client);
+    if (!s || s.closed) return;
+    s.closed = true;
+    if (s.expiryTimer) clearTimeout(s.expiryTimer);
+    s.expiryTimer = null;
+    const org = this.orgs.get(s.orgId);
+    org?.clients.delete(client);
+    if (org && org.clients.size === 0) this.orgs.delete(s.orgId);
+    const tokenClients = this.byToken.get(s.tokenId);
+    tokenClients?.delete(client);
+    if (tokenClients?.size === 0) this.byToken.delete(s.tokenId);
+    const tb = this.tokenBuckets.get(s.tokenId);
+    if (tb && --tb.users === 0) this.tokenBuckets.delete(s.tokenId);
+
+    const reason = s.endReason ?? ((client as AedesClient)._disconnected ? 'client_disconnect' : 'connection_lost');
+    this.metrics.connections.dec({ protocol: s.protocol });
+    this.metrics.disconnects.inc({ reason });
+    this.logger.debug({ org: s.orgId, client: s.clientId, reason }, 'mqtt session ended');
+    if (this.shuttingDown) return; // close() clears this broker's rows at once; the broker no longer publishes
+    try {
+      this.services.store.sessions.remove(s.orgId, s.clientId, this.brokerId, s.connectedAt);
+    } catch (err) {
+      this.logger.error({ err, org: s.orgId, client: s.clientId }, 'could not remove a session row');
+    }
+    this.presence.disconnected(s);
+  }
+
+  /** Ends a live session now (CONNACK was sent: MQTT 3.1.1 can only close the connection). */
+  end(client: Client, reason: EndReason): void {
+    const s = this.byClient.get(client);
+    if (!s || s.closed) return;
+    s.endReason ??= reason;
+    this.logger.info({ org: s.orgId, client: s.clientId, user: s.userId, token_id: s.tokenId, reason }, 'ending mqtt session');
+    client.close();
+  }
+
+  clientsOfToken(tokenId: string): Client[] {
+    return [...(this.byToken.get(tokenId) ?? [])];
+  }
+
+  clientsOfOrg(orgId: string): Client[] {
+    return [...(this.orgs.get(orgId)?.clients ?? [])];
+  }
+
+  findClient(orgId: string, clientId: string): Client | undefined {
+    for (const c of this.orgs.get(orgId)?.clients ?? []) if (this.byClient.get(c)?.clientId === clientId) return c;
+    return undefined;
+  }
+
+  /** A refresh moved the token's expiry: the session lives on until the new one. */
+  setExpiry(tokenId: string, expiresAt: number): void {
+    for (const c of this.clientsOfToken(tokenId)) {
+      const s = this.byClient.get(c)!;
+      s.expiresAt = expiresAt;
+      this.scheduleExpiry(c, s);
+    }
+  }
+
+  orgLimits(orgId: string): OrgState | undefined {
+    return this.orgs.get(orgId);
+  }
+
+  tokenBucket(tokenId: string): TokenBucket | undefined {
+    return this.tokenBuckets.get(tokenId)?.bucket;
+  }
+
+  /** The org's rules or settings changed: new limits, and rights recomputed from the store for each client. */
+  refreshOrg(orgId: string): void {
+    const org = this.services.store.orgs.get(orgId);
+    const clients = this.clientsOfOrg(orgId);
+    if (!org) {
+      for (const c of clients) this.end(c, 'revoked');
+      return;
+    }
+    const state = this.orgs.get(orgId);
+    if (state && JSON.stringify(state.limits) !== JSON.stringify(org.limits)) {
+      const now = Date.now();
+      state.limits = org.limits;
+      state.messages = bucketFor(org.limits.maxMessagesPerSecond, now);
+      state.bytes = bucketFor(org.limits.maxBytesPerSecond, now);
+      const tokens = new Set(clients.map((c) => this.byClient.get(c)!.tokenId));
+      for (const t of tokens) {
+        const users = this.clientsOfToken(t).length;
+        if (org.limits.tokenMessagesPerSecond === null) this.tokenBuckets.delete(t);
+        else this.tokenBuckets.set(t, { bucket: bucketFor(org.limits.tokenMessagesPerSecond, now)!, users });
+      }
+    }
+    for (const c of clients) {
+      const s = this.byClient.get(c)!;
+      const token = this.services.store.tokens.get(s.tokenId);
+      const user = this.services.store.users.byRef(s.orgId, s.userRef);
+      if (!token || !user || token.revokedAt !== null) {
+        this.end(c, 'revoked');
+        continue;
+      }
+      s.rights = rightsFor(this.services, token, user, s.clientId);
+      this.dropUncoveredSubscriptions(c as AedesClient, s);
+    }
+  }
+
+  /** Subscriptions the new rights no longer cover are removed (no UNSUBACK: the client did not ask). */
+  private dropUncoveredSubscriptions(client: AedesClient, s: ClientSession): void {
+    const gone = Object.keys(client.subscriptions).filter((internal) => {
+      const visible = clientTopic(s.orgId, internal);
+      return visible === null || !s.rights.canSubscribe(visible);
+    });
+    if (gone.length === 0) return;
+    this.logger.info({ org: s.orgId, client: s.clientId, filters: gone.map((f) => clientTopic(s.orgId, f)) }, 'rights changed: subscriptions removed');
+    client.unsubscribe({ unsubscriptions: gone } as never, () => {});
+  }
+
+  /** Stops presence and row removal for the broker's own shutdown (the rows are cleared in one go). */
+  beginShutdown(): void {
+    this.shuttingDown = true;
+  }
+
+  private orgState(org: Org): OrgState {
+    let state = this.orgs.get(org.id);
+    if (!state) {
+      const now = Date.now();
+      state = { limits: org.limits, clients: new Set(), messages: bucketFor(org.limits.maxMessagesPerSecond, now), bytes: bucketFor(org.limits.maxBytesPerSecond, now) };
+      this.orgs.set(org.id, state);
+    }
+    return state;
+  }
+
+  private scheduleExpiry(client: Client, s: ClientSession): void {
+    if (s.expiryTimer) clearTimeout(s.expiryTimer);
+    const wait = Math.max(0, s.expiresAt - Date.now());
+    s.expiryTimer = setTimeout(() => (wait > MAX_TIMER_MS ? this.scheduleExpiry(client, s) : this.end(client, 'expired')), Math.min(wait, MAX_TIMER_MS));
+    s.expiryTimer.unref();
+  }
+}

@@ -15,9 +15,14 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** Marks "remove this limit"; commander turns a parser's null into '' so a sentinel is needed. */
+export const NO_LIMIT = 'none';
+
 /** A per-org limit: a positive integer, or `none` / `off` / `unlimited` to remove it. */
-export function limitValue(value: string): number | null {
-  if (/^(none|off|unlimited)$/i.test(value.trim())) return null;
+export function limitValue(value: string): number | typeof NO_LIMIT {
+  if (/^(none|off|unlimited)$/i.test(value.trim())) return NO_LIMIT;
   if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError('must be a positive whole number, or "none" to remove the limit');
   return positiveInt(value);
 }
+
+export const limitOrNull = (v: number | typeof NO_LIMIT): number | null => (v === NO_LIMIT ? null : v);

@@ -10,5 +10,10 @@ export interface JsonOption {
 /** Adds the --json flag to a verb. */
 export const withJson = (cmd: Command) => cmd.option('--json', 'print one JSON object (for scripts)');
 
+/** Ends the command as a usage error (exit 2), with commander's `error:` prefix and hint. */
+export function usageError(cmd: Command, message: string): never {
+  cmd.error(`error: ${message}`, { exitCode: 2, code: 'signalgate.usage' });
+}
+
 /** Throws organization_not_found unless the org exists. */
 export const requireOrg = (services: Services, orgId: string) => services.orgs.get(orgId);

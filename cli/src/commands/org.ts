@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { OrgLimits, OrgSettings } from '@signalgate/shared';
 import { withServices, type CliContext } from '../context.js';
-import { limitValue, positiveInt } from '../options.js';
+import { limitOrNull, limitValue, positiveInt, type NO_LIMIT } from '../options.js';
 import { orgView, ruleSetView } from '../views.js';
 import { requireOrg, withJson, type JsonOption } from './common.js';
 
@@ -12,11 +12,11 @@ interface UpdateOptions extends JsonOption {
   defaultTtl?: number;
   minTtl?: number;
   maxTtl?: number;
-  maxConnections?: number | null;
-  maxMessagesPerSecond?: number | null;
-  maxBytesPerSecond?: number | null;
-  maxPayloadBytes?: number | null;
-  tokenMessagesPerSecond?: number | null;
+  maxConnections?: number | typeof NO_LIMIT;
+  maxMessagesPerSecond?: number | typeof NO_LIMIT;
+  maxBytesPerSecond?: number | typeof NO_LIMIT;
+  maxPayloadBytes?: number | typeof NO_LIMIT;
+  tokenMessagesPerSecond?: number | typeof NO_LIMIT;
 }
 
 interface DefaultRulesOptions extends JsonOption {
@@ -64,11 +64,11 @@ export function registerOrg(program: Command, ctx: CliContext): void {
     .action((opts: UpdateOptions) =>
       withServices(ctx, opts, ({ services, out }) => {
         const limits: Partial<OrgLimits> = {};
-        if (opts.maxConnections !== undefined) limits.maxConnections = opts.maxConnections;
-        if (opts.maxMessagesPerSecond !== undefined) limits.maxMessagesPerSecond = opts.maxMessagesPerSecond;
-        if (opts.maxBytesPerSecond !== undefined) limits.maxBytesPerSecond = opts.maxBytesPerSecond;
-        if (opts.maxPayloadBytes !== undefined) limits.maxPayloadBytes = opts.maxPayloadBytes;
-        if (opts.tokenMessagesPerSecond !== undefined) limits.tokenMessagesPerSecond = opts.tokenMessagesPerSecond;
+        if (opts.maxConnections !== undefined) limits.maxConnections = limitOrNull(opts.maxConnections);
+        if (opts.maxMessagesPerSecond !== undefined) limits.maxMessagesPerSecond = limitOrNull(opts.maxMessagesPerSecond);
+        if (opts.maxBytesPerSecond !== undefined) limits.maxBytesPerSecond = limitOrNull(opts.maxBytesPerSecond);
+        if (opts.maxPayloadBytes !== undefined) limits.maxPayloadBytes = limitOrNull(opts.maxPayloadBytes);
+        if (opts.tokenMessagesPerSecond !== undefined) limits.tokenMessagesPerSecond = limitOrNull(opts.tokenMessagesPerSecond);
         const settings: OrgSettings = { limits };
         if (opts.name !== undefined) settings.name = opts.name;
         if (opts.defaultTtl !== undefined) settings.defaultTtlSeconds = opts.defaultTtl;

@@ -7,7 +7,7 @@ import type { TokenApiHandle } from '@signalgate/token-api';
 import type { BrokerHandle } from '@signalgate/broker';
 import type { CliContext } from '../context.js';
 import { Output } from '../output.js';
-import { withJson, type JsonOption } from './common.js';
+import { usageError, withJson, type JsonOption } from './common.js';
 
 interface StartOptions extends JsonOption {
   apiOnly?: boolean;
@@ -18,11 +18,13 @@ export function registerStart(program: Command, ctx: CliContext): void {
   withJson(program.command('start').description('run the token API and the MQTT broker (ports and paths from SIGNALGATE_* variables)'))
     .option('--api-only', 'run only the token API')
     .option('--broker-only', 'run only the broker')
-    .action((opts: StartOptions) => start(ctx, opts));
+    .action((opts: StartOptions, cmd: Command) => {
+      if (opts.apiOnly && opts.brokerOnly) usageError(cmd, '--api-only and --broker-only exclude each other');
+      return start(ctx, opts);
+    });
 }
 
 async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
-  if (opts.apiOnly && opts.brokerOnly) throw new SignalGateError('invalid_request', '--api-only and --broker-only exclude each other');
   const out = new Output(ctx.stdout, opts.json === true);
   const config = loadConfig();
   const logger = createLogger(config.logLevel);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { SignalGateError } from '@signalgate/shared';
 import { withServices, type CliContext } from '../context.js';
 import { tokenView } from '../views.js';
-import { requireOrg, withJson, type JsonOption } from './common.js';
+import { requireOrg, usageError, withJson, type JsonOption } from './common.js';
 
 /** How CLI actions are told apart from API calls in the audit trail. */
 export const CLI_AUDIT_CONTEXT = { userAgent: 'signalgate-cli' } as const;
@@ -32,11 +32,9 @@ export function registerToken(program: Command, ctx: CliContext): void {
     .option('--token <token_id>', 'the token to revoke')
     .option('--user <user>', 'revoke every live token of this user (user_id, email or user_ref)')
     .option('--reason <text>', 'recorded in the audit trail', 'revoked')
-    .action((opts: JsonOption & { org: string; token?: string; user?: string; reason: string }) =>
-      withServices(ctx, opts, ({ services, out, now }) => {
-        if ((opts.token === undefined) === (opts.user === undefined)) {
-          throw new SignalGateError('invalid_request', 'give exactly one of --token or --user');
-        }
+    .action((opts: JsonOption & { org: string; token?: string; user?: string; reason: string }, cmd: Command) => {
+      if ((opts.token === undefined) === (opts.user === undefined)) usageError(cmd, 'give exactly one of --token or --user');
+      return withServices(ctx, opts, ({ services, out, now }) => {
         requireOrg(services, opts.org);
         if (opts.token !== undefined) {
           const t = services.tokens.revoke(opts.org, opts.token, opts.reason, CLI_AUDIT_CONTEXT);
@@ -47,6 +45,6 @@ export function registerToken(program: Command, ctx: CliContext): void {
         if (!user) throw new SignalGateError('not_found', `user '${opts.user}' not found in ${opts.org}`);
         const revoked = services.tokens.revokeUser(opts.org, user.userRef, opts.reason, CLI_AUDIT_CONTEXT);
         out.record({ user_id: user.userId, user_ref: user.userRef, revoked_token_ids: revoked });
-      }),
-    );
+      });
+    });
 }

@@ -334,7 +334,7 @@ describe('signalgate session', () => {
     expect(kicked).toMatchObject({ kicked: true, client_id: 'hank-phone' });
     expect(services.store.changes.since(before)).toEqual([expect.objectContaining({ kind: 'session.kick', orgId: org, ref: 'hank-phone' })]);
     expect(services.store.audit.query({ orgId: org, event: 'session.kicked' })).toEqual([
-      expect.objectContaining({ userId: 'hank', tokenId: t.tokenId, detail: { client_id: 'hank-phone' } }),
+      expect.objectContaining({ userRef: t.userRef, tokenId: t.tokenId, userAgent: 'signalgate-cli', detail: { client_id: 'hank-phone' } }),
     ]);
   });
 
@@ -347,7 +347,7 @@ describe('signalgate session', () => {
     const before = services.store.changes.lastSeq();
     const r = await cli(['session', 'kick', '--org', b.organization_id, '--client', 'ivy-1']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/no live session with client id 'ivy-1'/);
+    expect(r.stderr).toMatch(/no session with client id 'ivy-1'/);
     expect(services.store.changes.since(before)).toEqual([]);
     expect((await json<Items>(['session', 'list', '--org', b.organization_id])).items).toEqual([]);
   });

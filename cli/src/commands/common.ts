@@ -7,6 +7,9 @@ export interface JsonOption {
   json?: boolean;
 }
 
+/** How CLI actions are told apart from API calls in the audit trail. */
+export const CLI_AUDIT_CONTEXT = { userAgent: 'signalgate-cli' } as const;
+
 /** Adds the --json flag to a verb. */
 export const withJson = (cmd: Command) => cmd.option('--json', 'print one JSON object (for scripts)');
 

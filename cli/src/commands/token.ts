@@ -3,10 +3,7 @@ import type { Command } from 'commander';
 import { SignalGateError } from '@signalgate/shared';
 import { withServices, type CliContext } from '../context.js';
 import { tokenView } from '../views.js';
-import { requireOrg, usageError, withJson, type JsonOption } from './common.js';
-
-/** How CLI actions are told apart from API calls in the audit trail. */
-export const CLI_AUDIT_CONTEXT = { userAgent: 'signalgate-cli' } as const;
+import { CLI_AUDIT_CONTEXT, requireOrg, usageError, withJson, type JsonOption } from './common.js';
 
 export function registerToken(program: Command, ctx: CliContext): void {
   const token = program.command('token').description('issued tokens (MQTT credentials)');

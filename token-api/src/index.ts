@@ -1,6 +1,10 @@
-// Contract used by the CLI (`signalgate start`) and the cross-service tests. Implementation: token-api helper.
-import type http from 'node:http';
+// Contract used by the CLI (`signalgate start`) and the cross-service tests.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Config, Logger, Services } from '@signalgate/shared';
+import { createApp } from './app.js';
+
+export { createApp, API_VERSION, type TokenApiApp, type AppOptions } from './app.js';
 
 export interface TokenApiOptions {
   config: Config;
@@ -16,6 +20,39 @@ export interface TokenApiHandle {
   close(): Promise<void>;
 }
 
-export async function startTokenApi(_opts: TokenApiOptions): Promise<TokenApiHandle> {
-  throw new Error('not implemented yet');
+/** Grace period for in-flight requests on close before connections are cut. */
+const CLOSE_GRACE_MS = 2000;
+
+export async function startTokenApi({ config, services, logger }: TokenApiOptions): Promise<TokenApiHandle> {
+  if (config.apiPort === null) throw new Error('the token API port is "off" (SIGNALGATE_API_PORT)');
+  const log = logger.child({ component: 'token-api' });
+  // A configured admin key is (re)hashed into the store, so the API accepts it even when started alone.
+  if (config.adminKey !== undefined) await services.admin.ensure(config.adminKey);
+
+  const { app } = createApp({ config, services, logger: log });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.apiPort!, config.bind, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.bind.includes(':') ? `[${config.bind}]` : config.bind;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${port}`;
+  log.info({ url }, 'token API listening');
+
+  return {
+    server,
+    port,
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+      }),
+  };
 }

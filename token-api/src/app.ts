@@ -1,0 +1,80 @@
+// Assembles the Express app: request log, JSON body gate, every route group, the 404 and the one
+// error handler. Routes also register themselves in the OpenAPI registry served at /openapi.json.
+import express, { Router } from 'express';
+import type { Config, Logger, Services } from '@signalgate/shared';
+import { createRegistry, generateDocument } from './http/openapi.js';
+import { createErrorHandler, unknownRoute } from './http/errorHandler.js';
+import { parseJsonBody, requireJsonContentType } from './http/jsonBody.js';
+import { requestLog } from './http/requestLog.js';
+import { apiMetrics } from './http/metrics.js';
+import { RateLimits } from './http/rateLimits.js';
+import { createAuthenticators } from './http/callers.js';
+import { trustProxySetting } from './http/requestContext.js';
+import type { RouteDef, Method } from './http/route.js';
+import type { RouteDeps } from './http/deps.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { presenceRoutes } from './routes/presence.js';
+import { historyRoutes } from './routes/history.js';
+import { healthRoutes } from './routes/health.js';
+import { adminOrgRoutes } from './routes/admin/orgs.js';
+import { adminKeyRoutes } from './routes/admin/keys.js';
+import { adminRuleRoutes } from './routes/admin/rules.js';
+import { adminIntegrationRoutes } from './routes/admin/integrations.js';
+import { adminTokenRoutes } from './routes/admin/tokens.js';
+import { adminSessionRoutes } from './routes/admin/sessions.js';
+import { adminAuditRoutes } from './routes/admin/audit.js';
+
+export const API_VERSION = '2.0.0';
+
+export interface AppOptions {
+  config: Config;
+  services: Services;
+  logger: Logger;
+}
+
+export interface TokenApiApp {
+  app: express.Express;
+  /** Every route, as documented (method + OpenAPI path). */
+  routes: { method: Method; path: string }[];
+  openapiDocument(): object;
+}
+
+export function createApp({ config, services, logger }: AppOptions): TokenApiApp {
+  const metrics = apiMetrics();
+  const limits = new RateLimits(config);
+  const deps: RouteDeps = { config, services, logger, limits, metrics, auth: createAuthenticators(services, limits) };
+
+  const registry = createRegistry();
+  let document: object | undefined;
+  const openapiDocument = () => (document ??= generateDocument(registry, API_VERSION));
+
+  const routes: RouteDef[] = [
+    ...healthRoutes(deps, openapiDocument),
+    ...tokenRoutes(deps),
+    ...presenceRoutes(deps),
+    ...historyRoutes(deps),
+    ...adminOrgRoutes(deps),
+    ...adminKeyRoutes(deps),
+    ...adminRuleRoutes(deps),
+    ...adminIntegrationRoutes(deps),
+    ...adminTokenRoutes(deps),
+    ...adminSessionRoutes(deps),
+    ...adminAuditRoutes(deps),
+  ];
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', trustProxySetting(config.trustProxy));
+  app.use(requestLog(logger, metrics));
+  app.use(requireJsonContentType, parseJsonBody(config.apiBodyLimit));
+  const router = Router();
+  for (const r of routes) {
+    r.mount(router);
+    r.document(registry);
+  }
+  app.use(router);
+  app.use(unknownRoute);
+  app.use(createErrorHandler(logger, config.apiBodyLimit));
+
+  return { app, routes: routes.map((r) => ({ method: r.method, path: r.path })), openapiDocument };
+}

@@ -1,0 +1,113 @@
+// Who is calling: an organisation (its sk_/cs_ key), the operator (admin key, for every org), or
+// an MQTT credential (tkn_ password) for the presence and history reads. Every attempt runs under
+// the per-IP failed-authentication budget, and a failure leaves an audit row (never the secret).
+import type { Request } from 'express';
+import {
+  EffectiveRights, SignalGateError, TOKEN_PASSWORD_PATTERN, expandLayer, placeholderValuesOf, sha256Hex, tokenState,
+  type Services, type TokenRecord, type User,
+} from '@signalgate/shared';
+import type { RateLimits } from './rateLimits.js';
+import { requestContextOf } from './requestContext.js';
+
+export interface OrgCaller { kind: 'org'; orgId: string; apiKeyId: string }
+export interface AdminCaller { kind: 'admin' }
+export interface MqttCaller { kind: 'mqtt'; orgId: string; token: TokenRecord; user: User; rights: EffectiveRights }
+export type ManagementCaller = OrgCaller | AdminCaller;
+export type ReaderCaller = OrgCaller | MqttCaller;
+
+const ORG_KEY = /^(sk|cs)_/;
+const MQTT_PASSWORD = /^tkn_/;
+
+export function bearerOf(req: Request): string | undefined {
+  const header = req.get('authorization');
+  if (!header) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}
+
+const missing = (what: string) => new SignalGateError('unauthorized', `${what} is required`);
+
+/** An org caller may act only on its own organisation. */
+export function assertOrgAccess(caller: ManagementCaller | ReaderCaller, orgId: string): void {
+  if (caller.kind !== 'admin' && caller.orgId !== orgId) {
+    throw new SignalGateError('wrong_organization', 'this API key belongs to another organization');
+  }
+}
+
+export function createAuthenticators(services: Services, limits: RateLimits) {
+  const audited = async <T>(req: Request, route: string, step: () => Promise<T> | T): Promise<T> =>
+    limits.guardAuth(req, async () => {
+      try {
+        return await step();
+      } catch (err) {
+        if (err instanceof SignalGateError && err.status === 401) {
+          const ctx = requestContextOf(req);
+          services.store.audit.record({ event: 'auth.failed', ip: ctx.ip, userAgent: ctx.userAgent, detail: { route, reason: err.code } }, Date.now());
+        }
+        throw err;
+      }
+    });
+
+  async function verifyOrgKey(secret: string): Promise<OrgCaller> {
+    const key = await services.keys.verify(secret);
+    return { kind: 'org', orgId: key.orgId, apiKeyId: key.id };
+  }
+
+  function verifyMqttPassword(password: string): MqttCaller {
+    const fail = () => new SignalGateError('unauthorized', 'invalid, expired or revoked MQTT credential');
+    if (!TOKEN_PASSWORD_PATTERN.test(password)) throw fail();
+    const token = services.store.tokens.byPasswordHash(sha256Hex(password));
+    if (!token || tokenState(token, Date.now()) !== 'live') throw fail();
+    const user = services.store.users.byRef(token.orgId, token.userRef);
+    if (!user) throw fail();
+    // No client id on an HTTP call: rules using ${client_id} grant nothing here.
+    const values = placeholderValuesOf(user);
+    const rights = new EffectiveRights(services.tokens.layersOf(token).map((l) => expandLayer(l, values)));
+    return { kind: 'mqtt', orgId: token.orgId, token, user, rights };
+  }
+
+  return {
+    /** Verifies a secret key given in a request body (seed 000's /v2/tokens/create). */
+    secretKey: (req: Request, secret: string) => audited(req, req.path, () => verifyOrgKey(secret)),
+
+    /** `Authorization: Bearer sk_…` (or `cs_…`); `fallback` is a key from the body, if the route allows one. */
+    orgKey: (req: Request, fallback?: string) =>
+      audited(req, req.path, () => {
+        const secret = bearerOf(req) ?? fallback;
+        if (secret === undefined) throw missing("the organization's secret key (Authorization: Bearer sk_…)");
+        return verifyOrgKey(secret);
+      }),
+
+    /** The admin key (Bearer adm_… or X-Admin-Key), or an org key restricted to its own org. */
+    management: (req: Request): Promise<ManagementCaller> =>
+      audited(req, req.path, async () => {
+        const header = req.get('x-admin-key');
+        const bearer = bearerOf(req);
+        if (header !== undefined) {
+          await services.admin.verify(header);
+          return { kind: 'admin' } as const;
+        }
+        if (bearer === undefined) throw missing('the admin key (Authorization: Bearer adm_… or X-Admin-Key) or an organization key');
+        if (ORG_KEY.test(bearer)) return verifyOrgKey(bearer);
+        await services.admin.verify(bearer);
+        return { kind: 'admin' } as const;
+      }),
+
+    /** An org key or a live MQTT credential (presence and history reads). */
+    reader: (req: Request): Promise<ReaderCaller> =>
+      audited(req, req.path, async () => {
+        const bearer = bearerOf(req);
+        if (bearer === undefined) throw missing('Authorization: Bearer sk_… or Bearer tkn_…');
+        if (MQTT_PASSWORD.test(bearer)) return verifyMqttPassword(bearer);
+        return verifyOrgKey(bearer);
+      }),
+  };
+}
+
+export type Authenticators = ReturnType<typeof createAuthenticators>;
+
+export async function adminOnly(caller: Promise<ManagementCaller>): Promise<AdminCaller> {
+  const c = await caller;
+  if (c.kind !== 'admin') throw new SignalGateError('forbidden', 'this route needs the admin key');
+  return c;
+}

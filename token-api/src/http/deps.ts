@@ -1,0 +1,14 @@
+import type { Config, Logger, Services } from '@signalgate/shared';
+import type { Authenticators } from './callers.js';
+import type { ApiMetrics } from './metrics.js';
+import type { RateLimits } from './rateLimits.js';
+
+/** What every route group is built from. */
+export interface RouteDeps {
+  config: Config;
+  services: Services;
+  logger: Logger;
+  limits: RateLimits;
+  auth: Authenticators;
+  metrics: ApiMetrics;
+}

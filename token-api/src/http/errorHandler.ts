@@ -1,0 +1,60 @@
+// The one place an error becomes an HTTP response: `{"error": "<human message>", "code": "<machine_code>"}`.
+// Typed SignalGateErrors carry their status; body-parser and Express errors are mapped by type;
+// anything else is a 500 whose details go to the log only (no stack or secret in a body).
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { SignalGateError, isSignalGateError, type ErrorCode, type Logger } from '@signalgate/shared';
+
+interface HttpLikeError {
+  type?: string;
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+}
+
+function fromBodyParser(err: HttpLikeError, bodyLimit: number): SignalGateError | null {
+  switch (err.type) {
+    case 'entity.too.large':
+      return new SignalGateError('payload_too_large', `request body exceeds ${bodyLimit} bytes`);
+    case 'entity.parse.failed':
+      return new SignalGateError('invalid_json', 'request body is not valid JSON');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new SignalGateError('unsupported_media_type', 'request body must be UTF-8 JSON');
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return new SignalGateError('invalid_request', 'request body was incomplete');
+    default:
+      break;
+  }
+  const status = err.status ?? err.statusCode;
+  // Other client errors from Express itself (e.g. a malformed %-escape in the path).
+  if (status !== undefined && status >= 400 && status < 500) {
+    const code: ErrorCode = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
+    return new SignalGateError(code, status === 404 ? 'not found' : 'malformed request');
+  }
+  return null;
+}
+
+export function createErrorHandler(logger: Logger, bodyLimit: number): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const known = isSignalGateError(err) ? err : fromBodyParser((err ?? {}) as HttpLikeError, bodyLimit);
+    if (res.headersSent) {
+      logger.error({ err, route: res.locals.route }, 'error after the response started');
+      res.destroy();
+      return;
+    }
+    if (!known) {
+      logger.error({ err, method: req.method, route: res.locals.route ?? 'unmatched' }, 'unhandled error');
+      res.status(500).json({ error: 'internal error', code: 'internal_error' });
+      return;
+    }
+    if (known.retryAfterSeconds !== undefined) res.set('Retry-After', String(known.retryAfterSeconds));
+    res.locals.errorCode = known.code;
+    res.status(known.status).json({ error: known.message, code: known.code });
+  };
+}
+
+/** The last route: anything not matched above is a JSON 404. */
+export const unknownRoute: RequestHandler = (req, _res, next) => {
+  next(new SignalGateError('not_found', `no route for ${req.method} ${req.path}`));
+};

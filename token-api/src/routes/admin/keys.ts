@@ -1,0 +1,65 @@
+// Secret API keys of an organisation: create (secret shown once), list, revoke, rotate with overlap.
+import { z } from '../../http/openapi.js';
+import { defineRoute, type RouteDef } from '../../http/route.js';
+import type { RouteDeps } from '../../http/deps.js';
+import { assertOrgAccess } from '../../http/callers.js';
+import { KeyView, keyView } from '../../views/admin.js';
+import { MANAGEMENT, OrgParams } from './params.js';
+
+const KeyParams = OrgParams.extend({ key_id: z.string().max(64) });
+const CreateKeyRequest = z.object({
+  name: z.string().min(1).max(200).optional(),
+  expires_in_seconds: z.number().int().positive().max(10 * 365 * 86_400).optional(),
+}).openapi('CreateKeyRequest');
+const RotateKeyRequest = z.object({
+  overlap_seconds: z.number().int().min(0).max(30 * 86_400).optional()
+    .openapi({ description: 'How long the old key keeps working (default 86400; 0 stops it now)' }),
+}).openapi('RotateKeyRequest');
+const IssuedKey = KeyView.extend({ secret_key: z.string().openapi({ description: 'Shown once' }) }).openapi('IssuedKey');
+const RotatedKey = IssuedKey.extend({ previous: KeyView }).openapi('RotatedKey');
+
+export function adminKeyRoutes({ services, auth }: RouteDeps): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'get', path: '/v2/admin/orgs/{org_id}/keys', tags: ['admin'], security: MANAGEMENT,
+      summary: 'List API keys (prefix, created, last used, revoked, expires)',
+      authenticate: (req) => auth.management(req), params: OrgParams, response: z.object({ keys: z.array(KeyView) }), errors: [401, 403, 404],
+      handle({ auth: caller, params }) {
+        assertOrgAccess(caller, params.org_id);
+        services.orgs.get(params.org_id);
+        const now = Date.now();
+        return { keys: services.keys.list(params.org_id).map((k) => keyView(k, now)) };
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v2/admin/orgs/{org_id}/keys', tags: ['admin'], security: MANAGEMENT, status: 201,
+      summary: 'Create an API key; the secret is in this response only',
+      authenticate: (req) => auth.management(req), params: OrgParams, body: CreateKeyRequest, response: IssuedKey, errors: [400, 401, 403, 404],
+      async handle({ auth: caller, params, body }) {
+        assertOrgAccess(caller, params.org_id);
+        const expiresAt = body.expires_in_seconds === undefined ? null : Date.now() + body.expires_in_seconds * 1000;
+        const issued = await services.keys.create(params.org_id, body.name ?? null, expiresAt);
+        return { ...keyView(issued.key), secret_key: issued.secretKey };
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v2/admin/orgs/{org_id}/keys/{key_id}/revoke', tags: ['admin'], security: MANAGEMENT,
+      summary: 'Revoke an API key at once',
+      authenticate: (req) => auth.management(req), params: KeyParams, response: KeyView, errors: [401, 403, 404],
+      handle({ auth: caller, params }) {
+        assertOrgAccess(caller, params.org_id);
+        return keyView(services.keys.revoke(params.org_id, params.key_id));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v2/admin/orgs/{org_id}/keys/{key_id}/rotate', tags: ['admin'], security: MANAGEMENT, status: 201,
+      summary: 'Issue a successor key; the old one keeps working for overlap_seconds',
+      authenticate: (req) => auth.management(req), params: KeyParams, body: RotateKeyRequest, response: RotatedKey, errors: [400, 401, 403, 404, 409],
+      async handle({ auth: caller, params, body }) {
+        assertOrgAccess(caller, params.org_id);
+        const r = await services.keys.rotate(params.org_id, params.key_id, body.overlap_seconds);
+        return { ...keyView(r.key), secret_key: r.secretKey, previous: keyView(r.previous) };
+      },
+    }),
+  ];
+}

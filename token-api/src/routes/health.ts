@@ -1,0 +1,41 @@
+// Operations: liveness, readiness (the database answers), Prometheus metrics, the OpenAPI document.
+import { z } from '../http/openapi.js';
+import { defineRoute, type RouteDef } from '../http/route.js';
+import type { RouteDeps } from '../http/deps.js';
+import { metricsContentType, metricsText } from '../http/metrics.js';
+
+const Status = z.object({ status: z.string() }).openapi('Status');
+
+export function healthRoutes({ services, logger }: RouteDeps, openapiDocument: () => object): RouteDef[] {
+  const ping = services.store.db.prepare('SELECT 1 AS ok');
+  return [
+    defineRoute({
+      method: 'get', path: '/healthz', tags: ['operations'], summary: 'The process is up', response: Status,
+      handle: () => ({ status: 'ok' }),
+    }),
+    defineRoute({
+      method: 'get', path: '/readyz', tags: ['operations'], summary: 'The database answers', response: Status, errors: [503],
+      handle({ res }) {
+        try {
+          ping.get();
+          return { status: 'ready' };
+        } catch (err) {
+          logger.error({ err }, 'readiness check failed');
+          res.status(503).json({ error: 'database unavailable', code: 'not_ready' });
+          return undefined;
+        }
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/metrics', tags: ['operations'], summary: 'Prometheus metrics', response: z.string(), responseContentType: 'text/plain',
+      async handle({ res }) {
+        res.type(metricsContentType).send(await metricsText());
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/openapi.json', tags: ['operations'], summary: 'This OpenAPI 3.1 document', response: z.object({}).passthrough(),
+      handle: () => openapiDocument(),
+    }),
+  ];
+}
+

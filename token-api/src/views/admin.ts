@@ -1,0 +1,142 @@
+// How management objects appear in admin responses (snake_case, ISO times, no hashes).
+import { isKeyUsable, type ApiKey, type AuditEntry, type Integration, type Org, type RuleSet, type SessionRecord, type Services } from '@signalgate/shared';
+import { z } from '../http/openapi.js';
+import { isoOrNull } from './time.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const OrgLimitsView = z.object({
+  max_connections: z.number().int().nullable(),
+  max_messages_per_second: z.number().int().nullable(),
+  max_bytes_per_second: z.number().int().nullable(),
+  max_payload_bytes: z.number().int().nullable(),
+  token_messages_per_second: z.number().int().nullable(),
+}).openapi('OrgLimits');
+
+export const OrgView = z.object({
+  organization_id: z.string(),
+  name: z.string(),
+  created_at: z.string(),
+  default_ttl_seconds: z.number().int(),
+  min_ttl_seconds: z.number().int(),
+  max_ttl_seconds: z.number().int(),
+  limits: OrgLimitsView,
+}).openapi('Organization');
+
+export const orgView = (o: Org): z.infer<typeof OrgView> => ({
+  organization_id: o.id,
+  name: o.name,
+  created_at: iso(o.createdAt),
+  default_ttl_seconds: o.defaultTtlSeconds,
+  min_ttl_seconds: o.minTtlSeconds,
+  max_ttl_seconds: o.maxTtlSeconds,
+  limits: {
+    max_connections: o.limits.maxConnections,
+    max_messages_per_second: o.limits.maxMessagesPerSecond,
+    max_bytes_per_second: o.limits.maxBytesPerSecond,
+    max_payload_bytes: o.limits.maxPayloadBytes,
+    token_messages_per_second: o.limits.tokenMessagesPerSecond,
+  },
+});
+
+export const KeyView = z.object({
+  key_id: z.string(),
+  organization_id: z.string(),
+  prefix: z.string().openapi({ description: 'Public start of the key, for recognising it; the secret is never shown again' }),
+  name: z.string().nullable(),
+  status: z.enum(['active', 'revoked', 'expired']),
+  created_at: z.string(),
+  last_used_at: z.string().nullable(),
+  revoked_at: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  replaced_by: z.string().nullable(),
+}).openapi('ApiKey');
+
+export const keyView = (k: ApiKey, now = Date.now()): z.infer<typeof KeyView> => ({
+  key_id: k.id,
+  organization_id: k.orgId,
+  prefix: k.prefix,
+  name: k.name,
+  status: k.revokedAt !== null ? 'revoked' : isKeyUsable(k, now) ? 'active' : 'expired',
+  created_at: iso(k.createdAt),
+  last_used_at: isoOrNull(k.lastUsedAt),
+  revoked_at: isoOrNull(k.revokedAt),
+  expires_at: isoOrNull(k.expiresAt),
+  replaced_by: k.replacedBy,
+});
+
+export const RuleSetView = z.object({
+  rule_set_id: z.string(),
+  name: z.string(),
+  is_default: z.boolean(),
+  publish: z.array(z.string()),
+  subscribe: z.array(z.string()),
+  presence: z.boolean(),
+  history: z.boolean(),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).openapi('RuleSet');
+
+export const ruleSetView = (r: RuleSet): z.infer<typeof RuleSetView> => ({
+  rule_set_id: r.id, name: r.name, is_default: r.isDefault, publish: r.publish, subscribe: r.subscribe,
+  presence: r.presence, history: r.history, created_at: iso(r.createdAt), updated_at: iso(r.updatedAt),
+});
+
+export const IntegrationView = z.object({
+  integration_id: z.string(),
+  rule_set_id: z.string(),
+  rule_set: z.string().nullable(),
+  description: z.string().nullable(),
+  created_at: z.string(),
+}).openapi('Integration');
+
+export const integrationView = (services: Services, i: Integration): z.infer<typeof IntegrationView> => ({
+  integration_id: i.id,
+  rule_set_id: i.ruleSetId,
+  rule_set: services.store.ruleSets.get(i.orgId, i.ruleSetId)?.name ?? null,
+  description: i.description,
+  created_at: iso(i.createdAt),
+});
+
+export const SessionView = z.object({
+  client_id: z.string(),
+  user_id: z.string().nullable(),
+  user_ref: z.string(),
+  token_id: z.string(),
+  address: z.string().nullable(),
+  protocol: z.string(),
+  broker_id: z.string(),
+  connected_at: z.string(),
+  expires_at: z.string(),
+}).openapi('Session');
+
+export const sessionView = (services: Services, s: SessionRecord): z.infer<typeof SessionView> => ({
+  client_id: s.clientId,
+  user_id: services.store.users.byRef(s.orgId, s.userRef)?.userId ?? null,
+  user_ref: s.userRef,
+  token_id: s.tokenId,
+  address: s.address,
+  protocol: s.protocol,
+  broker_id: s.brokerId,
+  connected_at: iso(s.connectedAt),
+  expires_at: iso(s.expiresAt),
+});
+
+export const AuditView = z.object({
+  id: z.number().int(),
+  at: z.string(),
+  event: z.string(),
+  organization_id: z.string().nullable(),
+  user_id: z.string().nullable(),
+  user_ref: z.string().nullable(),
+  token_id: z.string().nullable(),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()).nullable(),
+}).openapi('AuditEntry');
+
+export const auditView = (a: AuditEntry): z.infer<typeof AuditView> => ({
+  id: a.id, at: iso(a.at), event: a.event, organization_id: a.orgId, user_id: a.userId, user_ref: a.userRef, token_id: a.tokenId,
+  ip: a.ip, user_agent: a.userAgent, expires_at: isoOrNull(a.expiresAt), detail: a.detail,
+});

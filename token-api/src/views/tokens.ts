@@ -1,0 +1,85 @@
+// What token routes answer. The mint/refresh body is one superset of every documented shape
+// (seeds 000–003), so each seed's destructuring finds its fields.
+import { tokenState, type IssuedToken, type Services, type TokenRecord } from '@signalgate/shared';
+import { z } from '../http/openapi.js';
+import { isoOrNull, isoSeconds } from './time.js';
+
+export const TokenResponse = z
+  .object({
+    access_token: z.string().openapi({ example: 'tkn_…' }),
+    token_type: z.literal('Bearer'),
+    expires_in: z.number().int().openapi({ example: 3600 }),
+    mqtt_credentials: z.object({ username: z.string().openapi({ example: 'u7k2m9x4p1q8@org_k7xm4pqr2n5t' }), password: z.string() }),
+    username: z.string(),
+    password: z.string(),
+    token: z.string(),
+    token_id: z.string().openapi({ format: 'uuid' }),
+    user_email: z.string().nullable(),
+    user_id: z.string(),
+    provider: z.literal('cloudsignal'),
+    expires_at: z.string().openapi({ example: '2026-03-27T14:00:00Z' }),
+    refresh_recommended_at: z.string().openapi({ example: '2026-03-27T13:54:00Z' }),
+    organization_id: z.string(),
+    integration_id: z.string().nullable(),
+  })
+  .openapi('TokenResponse');
+
+export function tokenResponse(t: IssuedToken): z.infer<typeof TokenResponse> {
+  return {
+    access_token: t.password,
+    token_type: 'Bearer',
+    expires_in: t.ttlSeconds,
+    mqtt_credentials: { username: t.username, password: t.password },
+    username: t.username,
+    password: t.password,
+    token: t.password,
+    token_id: t.tokenId,
+    user_email: t.userEmail,
+    user_id: t.userId,
+    provider: 'cloudsignal',
+    expires_at: isoSeconds(t.expiresAt),
+    refresh_recommended_at: isoSeconds(t.refreshRecommendedAt),
+    organization_id: t.orgId,
+    integration_id: t.integrationId,
+  };
+}
+
+/** A token as listed: everything but the password and its hash. */
+export const TokenView = z
+  .object({
+    token_id: z.string(),
+    organization_id: z.string(),
+    user_id: z.string().nullable(),
+    user_ref: z.string(),
+    user_email: z.string().nullable(),
+    username: z.string(),
+    integration_id: z.string().nullable(),
+    status: z.enum(['live', 'expired', 'revoked']),
+    issued_at: z.string(),
+    expires_at: z.string(),
+    refreshed_at: z.string().nullable(),
+    revoked_at: z.string().nullable(),
+    revoke_reason: z.string().nullable(),
+  })
+  .openapi('Token');
+
+export function tokenView(services: Services, t: TokenRecord, now = Date.now()): z.infer<typeof TokenView> {
+  const user = services.store.users.byRef(t.orgId, t.userRef);
+  return {
+    token_id: t.id,
+    organization_id: t.orgId,
+    user_id: user?.userId ?? null,
+    user_ref: t.userRef,
+    user_email: user?.userEmail ?? null,
+    username: `${t.userRef}@${t.orgId}`,
+    integration_id: t.integrationId,
+    status: tokenState(t, now),
+    issued_at: new Date(t.issuedAt).toISOString(),
+    expires_at: new Date(t.expiresAt).toISOString(),
+    refreshed_at: isoOrNull(t.refreshedAt),
+    revoked_at: isoOrNull(t.revokedAt),
+    revoke_reason: t.revokeReason,
+  };
+}
+
+export const TokenList = z.object({ tokens: z.array(TokenView) }).openapi('TokenList');

@@ -170,3 +170,19 @@ export async function eventually<T>(probe: () => T | undefined | null | false, t
     await sleep(20);
   }
 }
+
+/** The SUBACK return codes for these filters, in order (mqtt.js rejects a SUBACK holding 0x80). */
+export async function subackCodes(client: MqttClient, filters: (string | [string, 0 | 1 | 2])[]): Promise<number[]> {
+  const map: Record<string, { qos: 0 | 1 | 2 }> = {};
+  for (const f of filters) {
+    const [topic, qos] = typeof f === 'string' ? [f, 0 as const] : f;
+    map[topic] = { qos };
+  }
+  try {
+    return (await client.subscribeAsync(map)).map((g) => g.qos);
+  } catch (err) {
+    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
+    if (!granted) throw err;
+    return granted;
+  }
+}

@@ -1,0 +1,160 @@
+// Authorisation of every SUBSCRIBE and PUBLISH against the effective rights.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { register } from 'prom-client';
+import { inbox, onTopic, startTestBroker, subackCodes, whenClosed, type TestBroker } from './support/harness.js';
+
+let tb: TestBroker;
+let orgId: string;
+
+const counterValue = async (name: string, labels: Record<string, string> = {}) => {
+  const metric = register.getSingleMetric(name);
+  const values = (await metric?.get())?.values ?? [];
+  return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((n, v) => n + v.value, 0);
+};
+
+beforeAll(async () => {
+  tb = await startTestBroker('acl');
+  orgId = await tb.newOrg({
+    rules: {
+      publish: ['chat/room1', 'chat/general/#', 'devices/${client_id}/#', 'users/${user_id}/out'],
+      subscribe: ['chat/room1', 'chat/general/#', 'devices/${client_id}/#', 'users/${user_id}/#'],
+      presence: true,
+      history: true,
+    },
+  });
+});
+afterAll(async () => tb?.stop());
+
+describe('SUBSCRIBE', () => {
+  test('chat/# is refused (0x80) against a right on chat/room1, while chat/room1 in the same packet is granted', async () => {
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'escalator'));
+    const granted = await subackCodes(c, [['chat/#', 1], ['chat/room1', 1], '#', 'chat/+', 'chat/general/+/x']);
+    expect(granted).toEqual([128, 1, 128, 128, 0]);
+    expect(c.connected).toBe(true);
+  });
+
+  test('$SYS/# and other $ topics are never granted; $presence needs the presence permission', async () => {
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sys-curious'));
+    expect(await subackCodes(c, ['$SYS/#', '$SYS/broker/uptime', '$other/#', '$presence/#'])).toEqual([128, 128, 128, 0]);
+    const noPresence = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'no-presence', { permissions: ['subscribe', 'publish'] }));
+    expect(await subackCodes(noPresence, ['$presence/#', '$presence/alice'])).toEqual([128, 128]);
+  });
+
+  test('a ${client_id} rule grants nothing to a client id holding +, # or /', async () => {
+    for (const clientId of ['dev+', 'dev#', 'a/b', '+', '#']) {
+      const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, `placeholder-${clientId.length}`), { clientId });
+      // what a naive substitution would have granted: devices/+/#, devices/#/#, devices/a/b/#…
+      expect(await subackCodes(c, ['devices/#', 'devices/+/#', 'devices/+/state', 'devices/a/b/#', 'devices/a/#'])).toEqual([128, 128, 128, 128, 128]);
+      await c.publishAsync('devices/a/b/state', 'x', { qos: 1 }); // denied (dropped), connection stays
+      expect(c.connected).toBe(true);
+      c.end(true);
+    }
+    const fair = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'placeholder-fair'), { clientId: 'dev1' });
+    expect(await subackCodes(fair, ['devices/dev1/#', 'devices/dev2/#'])).toEqual([0, 128]);
+  });
+
+  test('UNSUBSCRIBE stops delivery (filters are found in the org namespace)', async () => {
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'unsubscriber'));
+    const box = inbox(c);
+    await c.subscribeAsync(['chat/general/a', 'chat/general/b']);
+    await c.unsubscribeAsync('chat/general/a');
+    await c.publishAsync('chat/general/a', 'after unsubscribe');
+    await c.publishAsync('chat/general/b', 'sentinel');
+    await box.waitFor(onTopic('chat/general/b', 'sentinel'));
+    expect(box.messages.filter((m) => m.topic === 'chat/general/a')).toEqual([]);
+  });
+});
+
+describe('PUBLISH', () => {
+  test('a denied QoS 1 publish gets its PUBACK, is not delivered, and is counted; the connection stays', async () => {
+    const before = await counterValue('signalgate_broker_publishes_denied_total', { reason: 'acl' });
+    const pub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-pub'));
+    const sub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-sub', { acl: { subscribe: ['chat/general/#'], publish: [] } }));
+    const box = inbox(sub);
+    await sub.subscribeAsync('chat/general/#');
+    const pubWithTopics = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-pub-2', { topics: ['chat/room1'], permissions: ['publish'] }));
+    // PUBACK arrives although the topic is not allowed (publishAsync resolves on PUBACK)
+    await pubWithTopics.publishAsync('chat/general/x', 'not allowed for this token', { qos: 1 });
+    await pub.publishAsync('secret/elsewhere', 'not allowed for anyone', { qos: 1 });
+    await pub.publishAsync('chat/general/x', 'sentinel', { qos: 1 });
+    await box.waitFor(onTopic('chat/general/x', 'sentinel'));
+    expect(box.messages.map((m) => m.payload)).toEqual(['sentinel']);
+    expect(pub.connected && pubWithTopics.connected).toBe(true);
+    expect(await counterValue('signalgate_broker_publishes_denied_total', { reason: 'acl' })).toBe(before + 2);
+  });
+
+  test('a denied QoS 2 publish completes its handshake and is not delivered', async () => {
+    const pub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-qos2'));
+    await pub.publishAsync('nope/qos2', 'x', { qos: 2 });
+    expect(pub.connected).toBe(true);
+  });
+
+  test('publishing into $SYS or $presence is denied, and a denied retained publish stores nothing', async () => {
+    const pub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sys-writer'));
+    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sys-watcher'));
+    const box = inbox(watcher);
+    await watcher.subscribeAsync('$presence/#');
+    await pub.publishAsync('$SYS/broker/fake', 'x', { qos: 1 });
+    await pub.publishAsync('$presence/sys-writer', '{"status":"offline"}', { qos: 1, retain: true });
+    await pub.publishAsync('users/sys-writer/out', 'allowed', { qos: 1 });
+    // the watcher's own presence topics only ever carry broker-made JSON
+    const late = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sys-late'));
+    const lateBox = inbox(late);
+    await late.subscribeAsync(['$presence/sys-writer', 'users/sys-late/#']);
+    await late.publishAsync('users/sys-late/out', 'sentinel');
+    await lateBox.waitFor(onTopic('users/sys-late/out', 'sentinel'));
+    const presence = lateBox.messages.filter((m) => m.topic === '$presence/sys-writer').map((m) => JSON.parse(m.payload));
+    expect(presence).toEqual([expect.objectContaining({ user_id: 'sys-writer', status: 'online' })]);
+    expect(box.messages.every((m) => JSON.parse(m.payload).user_id !== undefined)).toBe(true);
+  });
+
+  test('${user_id} rules: a user publishes to their own address only', async () => {
+    const alice = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'alice'));
+    const bob = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'bob'));
+    const box = inbox(bob);
+    expect(await subackCodes(bob, ['users/bob/#', 'users/alice/#'])).toEqual([0, 128]);
+    await alice.publishAsync('users/bob/out', 'impersonating bob', { qos: 1 });
+    await bob.publishAsync('users/bob/out', 'sentinel', { qos: 1 });
+    await box.waitFor(onTopic('users/bob/out', 'sentinel'));
+    expect(box.messages.map((m) => m.payload)).toEqual(['sentinel']);
+  });
+});
+
+describe('rights change while connected', () => {
+  test('narrowed org rules remove subscriptions they no longer cover and deny publishes', async () => {
+    const narrowing = await tb.newOrg();
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(narrowing, 'narrowed'));
+    const box = inbox(c);
+    await c.subscribeAsync(['news/#', 'keep/#']);
+    await c.publishAsync('news/probe', 'before the change');
+    await box.waitFor(onTopic('news/probe', 'before the change'));
+    tb.services.rules.setDefault(narrowing, { publish: ['keep/#', 'news/#'], subscribe: ['keep/#'], presence: false, history: false });
+    // the broker applies the change within a poll; then news/# is gone for this client
+    for (let i = 0; ; i++) {
+      await c.publishAsync('news/probe', `probe ${i}`);
+      await c.publishAsync('keep/sentinel', `sentinel ${i}`);
+      await box.waitFor(onTopic('keep/sentinel', `sentinel ${i}`));
+      if (!box.messages.some((m) => m.payload === `probe ${i}`)) break; // news/# no longer delivered
+      if (i > 50) throw new Error('subscription was never removed');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+});
+
+describe('denied publish in disconnect mode', () => {
+  let strict: TestBroker;
+  beforeAll(async () => {
+    strict = await startTestBroker('acl-strict', { SIGNALGATE_DENIED_PUBLISH: 'disconnect' });
+  });
+  afterAll(async () => strict?.stop());
+
+  test('SIGNALGATE_DENIED_PUBLISH=disconnect closes the connection on a denied publish', async () => {
+    const org = await strict.newOrg({ rules: { publish: ['ok/#'], subscribe: ['ok/#'], presence: false, history: false } });
+    const c = await strict.connect(strict.urls.mqtt, strict.mint(org, 'strict-user'));
+    await c.publishAsync('ok/fine', 'allowed', { qos: 1 });
+    expect(c.connected).toBe(true);
+    c.publish('not/ok', 'denied', { qos: 1 });
+    await whenClosed(c);
+    expect(await counterValue('signalgate_broker_disconnects_total', { reason: 'denied_publish' })).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -9,6 +9,7 @@ import { tokenState, type TokenRecord } from '../store/tokens.js';
 import type { User } from '../store/users.js';
 import type { Org } from '../store/orgs.js';
 import type { Store } from '../store/store.js';
+import type { NewAuditEntry } from '../store/audit.js';
 import { assertValidFilters } from './rules.js';
 import { systemClock, type Clock } from './clock.js';
 
@@ -130,10 +131,25 @@ export class TokenService {
   /** Rotates the password of a live token and extends its expiry by its TTL (proof of possession). */
   refresh(tokenId: string, currentPassword: string, ctx: RequestContext = {}): IssuedToken {
     const now = this.clock();
+    // The failure is audited after the transaction has rolled back: recorded inside it, the row
+    // would be undone by the very throw that reports the failure.
+    let failedAudit: NewAuditEntry | null = null;
     const failure = (code: 'invalid_token_password' | 'token_expired' | 'token_revoked', message: string, t?: TokenRecord) => {
-      this.store.audit.record({ event: 'token.refresh_failed', orgId: t?.orgId, userRef: t?.userRef, tokenId, ip: ctx.ip, userAgent: ctx.userAgent, detail: { reason: code } }, now);
+      failedAudit = { event: 'token.refresh_failed', orgId: t?.orgId, userRef: t?.userRef, tokenId, ip: ctx.ip, userAgent: ctx.userAgent, detail: { reason: code } };
       return new SignalGateError(code, message);
     };
+    try {
+      return this.refreshInTransaction(tokenId, currentPassword, ctx, now, failure);
+    } catch (err) {
+      if (failedAudit) this.store.audit.record(failedAudit, now);
+      throw err;
+    }
+  }
+
+  private refreshInTransaction(
+    tokenId: string, currentPassword: string, ctx: RequestContext, now: number,
+    failure: (code: 'invalid_token_password' | 'token_expired' | 'token_revoked', message: string, t?: TokenRecord) => SignalGateError,
+  ): IssuedToken {
     return this.store.transaction(() => {
       const t = this.store.tokens.get(tokenId);
       if (!t) throw notFound('token_not_found', `token ${tokenId} not found`);

@@ -1,0 +1,139 @@
+// The SQLite store on a real file: schema migrations, WAL, several connections on one file, and
+// the promise that no secret ever reaches the audit table.
+import { afterEach, describe, expect, test } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createServices, DB_FILE_NAME, loadConfig, Store, type Services } from '@signalgate/shared';
+import { MIGRATIONS } from '../src/store/migrations.js';
+
+const opened: { close(): void }[] = [];
+afterEach(() => {
+  while (opened.length) opened.pop()!.close();
+});
+
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-store-'));
+const openStore = (dir: string) => {
+  const s = Store.open(dir);
+  opened.push(s);
+  return s;
+};
+const openServices = (dir: string): Services => {
+  const s = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dir }));
+  opened.push(s.store);
+  return s;
+};
+
+describe('opening the data dir', () => {
+  test('creates the directory and the database file', () => {
+    const dir = path.join(tempDir(), 'nested', 'data');
+    openStore(dir);
+    expect(fs.existsSync(path.join(dir, DB_FILE_NAME))).toBe(true);
+  });
+
+  test('migrations are idempotent: opening twice (even at once) applies each version exactly once', () => {
+    const dir = tempDir();
+    const a = openStore(dir);
+    const b = openStore(dir); // second connection while the first is open
+    a.close();
+    const c = openStore(dir); // and again after a close
+    const rows = c.db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
+    expect(rows).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(b.orgs.list()).toEqual([]);
+  });
+
+  test('data written before a reopen is still there (nothing is recreated)', () => {
+    const dir = tempDir();
+    const a = openStore(dir);
+    a.orgs.insert('org_aaaaaaaaaaaa', 'Kept', 1);
+    a.close();
+    expect(openStore(dir).orgs.get('org_aaaaaaaaaaaa')?.name).toBe('Kept');
+  });
+
+  test('the database runs in WAL mode with foreign keys on', () => {
+    const s = openStore(tempDir());
+    expect(s.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(s.db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(Number(s.db.pragma('busy_timeout', { simple: true }))).toBeGreaterThan(0);
+  });
+});
+
+describe('two connections on one file (API and broker in different processes)', () => {
+  test('a second Store sees what the first committed', async () => {
+    const dir = tempDir();
+    const api = openServices(dir);
+    const broker = openServices(dir);
+    const { org, secretKey } = await api.orgs.create('Shared');
+    expect(broker.orgs.get(org.id).name).toBe('Shared');
+    expect((await broker.keys.verify(secretKey)).orgId).toBe(org.id);
+
+    const t = api.tokens.mint({ orgId: org.id, userId: 'u1' });
+    expect(broker.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
+    const seq = broker.store.changes.lastSeq();
+    api.tokens.revoke(org.id, t.tokenId);
+    expect(broker.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: false, returnCode: 5 });
+    expect(broker.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.revoked', ref: t.tokenId })]);
+  });
+
+  test('a key revoked through another connection is refused even while cached as verified', async () => {
+    const dir = tempDir();
+    const api = openServices(dir);
+    const admin = openServices(dir);
+    const { org, secretKey, key } = await api.orgs.create('Cache');
+    await api.keys.verify(secretKey); // now cached in `api`
+    admin.keys.revoke(org.id, key.id);
+    await expect(api.keys.verify(secretKey)).rejects.toMatchObject({ code: 'invalid_api_key' });
+  });
+
+  test('a write transaction in one connection does not fail a writer in the other (busy wait, not SQLITE_BUSY)', async () => {
+    const dir = tempDir();
+    const a = openServices(dir);
+    const b = openServices(dir);
+    const { org } = await a.orgs.create('Busy');
+    for (let i = 0; i < 20; i++) {
+      a.tokens.mint({ orgId: org.id, userId: `a${i}` });
+      b.tokens.mint({ orgId: org.id, userId: `b${i}` });
+    }
+    expect(a.tokens.list(org.id)).toHaveLength(40);
+  });
+});
+
+describe('the audit trail never holds a secret', () => {
+  test('no column of any audit row contains a password, an sk_ key or their hashes', async () => {
+    const dir = tempDir();
+    const s = openServices(dir);
+    const secrets: string[] = [];
+    const { org, secretKey, key } = await s.orgs.create('Audit');
+    secrets.push(secretKey);
+    const second = await s.keys.create(org.id, 'second');
+    secrets.push(second.secretKey);
+    const rotated = await s.keys.rotate(org.id, key.id, 0);
+    secrets.push(rotated.secretKey);
+
+    const t = s.tokens.mint({ orgId: org.id, userEmail: 'a@example.com' }, { ip: '198.51.100.4', userAgent: 'agent/1' });
+    secrets.push(t.password);
+    const r = s.tokens.refresh(t.tokenId, t.password, { ip: '198.51.100.4' });
+    secrets.push(r.password);
+    expect(() => s.tokens.refresh(t.tokenId, t.password)).toThrow(); // old password: a refresh_failed row
+    const t2 = s.tokens.mint({ orgId: org.id, userId: 'x', replaceExisting: true });
+    secrets.push(t2.password);
+    s.tokens.revoke(org.id, t2.tokenId);
+
+    const hashes = s.store.db.prepare('SELECT password_hash FROM tokens UNION ALL SELECT hash FROM api_keys').pluck().all() as string[];
+    const rows = s.store.db.prepare('SELECT * FROM audit').all() as Record<string, unknown>[];
+    expect(rows.length).toBeGreaterThanOrEqual(9);
+    const events = new Set(rows.map((r) => r.event));
+    for (const e of ['org.created', 'key.created', 'key.rotated', 'token.minted', 'token.refreshed', 'token.refresh_failed', 'token.revoked']) expect(events).toContain(e);
+    for (const row of rows) {
+      for (const [column, value] of Object.entries(row)) {
+        if (value === null || typeof value === 'number') continue;
+        const text = String(value);
+        for (const secret of [...secrets, ...hashes]) {
+          if (text.includes(secret)) throw new Error(`audit.${column} of a ${String(row.event)} row holds a secret`);
+        }
+        expect(text).not.toMatch(/tkn_[A-Za-z0-9_-]{20}/);
+        expect(text).not.toMatch(/sk_[A-Za-z0-9_-]{20}/);
+      }
+    }
+  });
+});

@@ -1,0 +1,323 @@
+// Organisations, API keys and the token lifecycle against a real SQLite file, driven at chosen
+// instants through an injected clock (no sleeping, no timing in assertions).
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createServices, loadConfig, SignalGateError, type Services } from '@signalgate/shared';
+
+let now = Date.UTC(2026, 2, 27, 13, 0, 0);
+const clock = () => now;
+let s: Services;
+
+beforeAll(() => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-services-'));
+  s = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dir }), clock);
+});
+afterAll(() => s?.store.close());
+
+const newOrg = async (name = 'Org') => s.orgs.create(name);
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SignalGateError) return err.code;
+    throw err;
+  }
+  return undefined;
+};
+
+describe('organisations', () => {
+  test('a new organisation gets an allow-all default rule set and a working sk_ key', async () => {
+    const { org, secretKey, key } = await newOrg('Acme');
+    expect(org.id).toMatch(/^org_[a-z0-9]{12}$/);
+    expect(s.rules.getDefault(org.id)).toMatchObject({ isDefault: true, publish: ['#'], subscribe: ['#'], presence: true, history: true });
+    expect(secretKey).toMatch(/^sk_[A-Za-z0-9_-]{43}$/);
+    expect((await s.keys.verify(secretKey)).id).toBe(key.id);
+    expect(key.hash).not.toContain(secretKey);
+    expect(secretKey.startsWith(key.prefix)).toBe(true);
+  });
+
+  test('names are trimmed and must be 1-200 characters', async () => {
+    expect((await newOrg('  Padded  ')).org.name).toBe('Padded');
+    await expect(s.orgs.create(' ')).rejects.toMatchObject({ code: 'invalid_request', field: 'name' });
+    await expect(s.orgs.create('x'.repeat(201))).rejects.toMatchObject({ code: 'invalid_request' });
+  });
+
+  test('TTL settings must stay ordered min ≤ default ≤ max ≤ 7 days', async () => {
+    const { org } = await newOrg();
+    expect(codeOf(() => s.orgs.update(org.id, { minTtlSeconds: 0 }))).toBe('invalid_request');
+    expect(codeOf(() => s.orgs.update(org.id, { maxTtlSeconds: 8 * 86_400 }))).toBe('invalid_request');
+    expect(codeOf(() => s.orgs.update(org.id, { minTtlSeconds: 7200, maxTtlSeconds: 3600 }))).toBe('invalid_request');
+    expect(codeOf(() => s.orgs.update(org.id, { defaultTtlSeconds: 30 }))).toBe('invalid_request');
+    expect(codeOf(() => s.orgs.update(org.id, { limits: { maxConnections: 0 } }))).toBe('invalid_request');
+    expect(s.orgs.update(org.id, { defaultTtlSeconds: 900, limits: { maxConnections: 5 } })).toMatchObject({ defaultTtlSeconds: 900, limits: { maxConnections: 5 } });
+  });
+});
+
+describe('secret API keys', () => {
+  test('malformed, unknown or foreign-prefix secrets are refused with invalid_api_key', async () => {
+    for (const bad of [undefined, '', 'sk_short', 'pk_' + 'a'.repeat(43), 'sk_' + 'a'.repeat(43), 42]) {
+      await expect(s.keys.verify(bad)).rejects.toMatchObject({ code: 'invalid_api_key', status: 401 });
+    }
+  });
+
+  test('a verified key verifies again from the cache and records when it was last used', async () => {
+    const { org, secretKey, key } = await newOrg();
+    expect(s.keys.get(org.id, key.id).lastUsedAt).toBeNull();
+    await s.keys.verify(secretKey);
+    await s.keys.verify(secretKey);
+    expect(s.keys.get(org.id, key.id).lastUsedAt).toBe(now);
+  });
+
+  test('a revoked key stops at once, even after it was cached', async () => {
+    const { org, secretKey, key } = await newOrg();
+    await s.keys.verify(secretKey);
+    s.keys.revoke(org.id, key.id);
+    await expect(s.keys.verify(secretKey)).rejects.toMatchObject({ code: 'invalid_api_key' });
+  });
+
+  test('rotation with overlap 0 ends the old key now and issues a working successor', async () => {
+    const { org, secretKey, key } = await newOrg();
+    await s.keys.verify(secretKey);
+    const rotated = await s.keys.rotate(org.id, key.id, 0);
+    await expect(s.keys.verify(secretKey)).rejects.toMatchObject({ code: 'invalid_api_key' });
+    expect((await s.keys.verify(rotated.secretKey)).id).toBe(rotated.key.id);
+    expect(rotated.previous.replacedBy).toBe(rotated.key.id);
+  });
+
+  test('rotation with an overlap keeps the old key valid until then, and not a moment after', async () => {
+    const { org, secretKey, key } = await newOrg();
+    const rotated = await s.keys.rotate(org.id, key.id, 600);
+    expect(rotated.previous.expiresAt).toBe(now + 600_000);
+    const start = now;
+    try {
+      now = start + 599_000;
+      expect((await s.keys.verify(secretKey)).id).toBe(key.id);
+      now = start + 600_000;
+      await expect(s.keys.verify(secretKey)).rejects.toMatchObject({ code: 'invalid_api_key' });
+      expect((await s.keys.verify(rotated.secretKey)).id).toBe(rotated.key.id);
+    } finally {
+      now = start;
+    }
+  });
+
+  test('a revoked key cannot be rotated; keys of another org cannot be touched', async () => {
+    const a = await newOrg();
+    const b = await newOrg();
+    s.keys.revoke(a.org.id, a.key.id);
+    await expect(s.keys.rotate(a.org.id, a.key.id, 0)).rejects.toMatchObject({ code: 'conflict' });
+    expect(codeOf(() => s.keys.revoke(a.org.id, b.key.id))).toBe('api_key_not_found');
+    expect((await s.keys.verify(b.secretKey)).id).toBe(b.key.id);
+  });
+});
+
+describe('tokens: mint', () => {
+  test('TTL defaults to the org default and must lie within the org bounds', async () => {
+    const { org } = await newOrg();
+    const t = s.tokens.mint({ orgId: org.id, userId: 'u' });
+    expect(t.ttlSeconds).toBe(3600);
+    expect(t.expiresAt).toBe(now + 3_600_000);
+    expect(t.refreshRecommendedAt).toBe(now + 3_240_000);
+    s.orgs.update(org.id, { minTtlSeconds: 300, maxTtlSeconds: 900, defaultTtlSeconds: 600 });
+    expect(s.tokens.mint({ orgId: org.id, userId: 'u' }).ttlSeconds).toBe(600);
+    expect(s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 300 }).ttlSeconds).toBe(300);
+    expect(s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 900 }).ttlSeconds).toBe(900);
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 299 }))).toBe('invalid_request');
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 901 }))).toBe('invalid_request');
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 400.5 }))).toBe('invalid_request');
+  });
+
+  test('the username is <user_ref>@<org_id>, stable per user', async () => {
+    const { org } = await newOrg();
+    const a = s.tokens.mint({ orgId: org.id, userId: 'alice' });
+    const b = s.tokens.mint({ orgId: org.id, userId: 'alice' });
+    expect(a.username).toBe(`${a.userRef}@${org.id}`);
+    expect(b.username).toBe(a.username);
+    expect(a.password).not.toBe(b.password);
+    const byEmail = s.tokens.mint({ orgId: org.id, userEmail: 'e@example.com' });
+    expect(byEmail.userId).toBe(byEmail.userRef); // seed 000: email only
+  });
+
+  test('bad user ids and emails are refused', async () => {
+    const { org } = await newOrg();
+    for (const userId of ['', 'a/b', 'a+b', 'a#', '$sys', 'x'.repeat(257)]) {
+      expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId }))).toBe('invalid_request');
+    }
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userEmail: 'not-an-email' }))).toBe('invalid_request');
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id }))).toBe('invalid_request');
+    expect(codeOf(() => s.tokens.mint({ orgId: 'org_000000000000', userId: 'u' }))).toBe('organization_not_found');
+  });
+
+  test('scopes beyond the org default are a 403, never a wider token', async () => {
+    const { org } = await newOrg();
+    s.rules.setDefault(org.id, { publish: ['chat/#'], subscribe: ['chat/#'], presence: false, history: true });
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', permissions: ['publish'], topics: ['news/#'] }))).toBe('scope_exceeds_organization');
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', permissions: ['presence'] }))).toBe('scope_exceeds_organization');
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', acl: { subscribe: ['#'] } }))).toBe('scope_exceeds_organization');
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', topics: ['a/#/b'] }))).toBe('invalid_request');
+    const ok = s.tokens.mint({ orgId: org.id, userId: 'u', acl: { publish: ['chat/u/out'], subscribe: ['chat/+/in'] } });
+    expect(s.tokens.layersOf(s.tokens.get(org.id, ok.tokenId))).toMatchObject([
+      { publish: ['chat/#'], subscribe: ['chat/#'], presence: false, history: true },
+      { publish: ['chat/u/out'], subscribe: ['chat/+/in'], presence: null, history: null },
+    ]);
+  });
+
+  test('an unknown integration is a 404 at mint; a deleted one leaves a layer that grants nothing', async () => {
+    const { org } = await newOrg();
+    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', integrationId: 'nope' }))).toBe('integration_not_found');
+    s.rules.create(org.id, 'narrow', { publish: ['a'], subscribe: ['a'], presence: false, history: false });
+    s.integrations.create(org.id, 'app', 'narrow');
+    const t = s.tokens.mint({ orgId: org.id, userId: 'u', integrationId: 'app' });
+    s.integrations.delete(org.id, 'app');
+    expect(s.tokens.layersOf(s.tokens.get(org.id, t.tokenId))[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
+  });
+
+  test('replace_existing revokes the user\'s other live tokens only', async () => {
+    const { org } = await newOrg();
+    const a1 = s.tokens.mint({ orgId: org.id, userId: 'a' });
+    const a2 = s.tokens.mint({ orgId: org.id, userId: 'a' });
+    const b = s.tokens.mint({ orgId: org.id, userId: 'b' });
+    const seq = s.store.changes.lastSeq();
+    const a3 = s.tokens.mint({ orgId: org.id, userId: 'a', replaceExisting: true });
+    expect(a3.replacedTokenIds.sort()).toEqual([a1.tokenId, a2.tokenId].sort());
+    expect(s.tokens.checkConnect(a1.username, a1.password)).toMatchObject({ ok: false, returnCode: 5 });
+    expect(s.tokens.checkConnect(a3.username, a3.password)).toMatchObject({ ok: true });
+    expect(s.tokens.checkConnect(b.username, b.password)).toMatchObject({ ok: true });
+    expect(s.store.changes.since(seq).map((c) => c.ref).sort()).toEqual([a1.tokenId, a2.tokenId].sort());
+    expect(s.tokens.get(org.id, a1.tokenId).revokeReason).toBe('replaced');
+  });
+});
+
+describe('tokens: CONNECT check (CONNACK 4 vs 5)', () => {
+  test('unknown, malformed or mismatched credentials get 4', async () => {
+    const { org } = await newOrg();
+    const other = await newOrg();
+    const t = s.tokens.mint({ orgId: org.id, userId: 'u' });
+    const v = s.tokens.mint({ orgId: org.id, userId: 'v' });
+    const cases: [string | undefined, string | Buffer | undefined][] = [
+      [undefined, t.password],
+      ['no-at-sign', t.password],
+      [`${t.userRef}@org_bad`, t.password],
+      [t.username, undefined],
+      [t.username, 'tkn_' + 'A'.repeat(43)], // well-formed, wrong
+      [t.username, 'password'],
+      [t.username, v.password], // another user's password
+      [v.username, t.password],
+      [`${t.userRef}@${other.org.id}`, t.password], // right password, wrong org
+    ];
+    for (const [username, password] of cases) {
+      expect(s.tokens.checkConnect(username, password)).toMatchObject({ ok: false, returnCode: 4 });
+    }
+    expect(s.tokens.checkConnect(t.username, Buffer.from(t.password))).toMatchObject({ ok: true, user: { userId: 'u' }, org: { id: org.id } });
+  });
+
+  test('a real credential that expired or was revoked gets 5', async () => {
+    const { org } = await newOrg();
+    const t = s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 600 });
+    const start = now;
+    try {
+      now = start + 599_999;
+      expect(s.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
+      now = start + 600_000;
+      expect(s.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, returnCode: 5, reason: 'expired' });
+    } finally {
+      now = start;
+    }
+    s.tokens.revoke(org.id, t.tokenId);
+    expect(s.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, returnCode: 5, reason: 'revoked' });
+  });
+});
+
+describe('tokens: refresh and revoke', () => {
+  test('refresh rotates the password, extends by the TTL and feeds the change log; the old password gets 4', async () => {
+    const { org } = await newOrg();
+    const t = s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 1200 });
+    const start = now;
+    try {
+      now = start + 1_000_000;
+      const seq = s.store.changes.lastSeq();
+      const r = s.tokens.refresh(t.tokenId, t.password);
+      expect(r.tokenId).toBe(t.tokenId);
+      expect(r.username).toBe(t.username);
+      expect(r.password).not.toBe(t.password);
+      expect(r.expiresAt).toBe(now + 1_200_000);
+      expect(r.ttlSeconds).toBe(1200);
+      expect(s.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: false, returnCode: 4 });
+      expect(s.tokens.checkConnect(r.username, r.password)).toMatchObject({ ok: true });
+      expect(s.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.refreshed', orgId: org.id, ref: t.tokenId })]);
+      // a second refresh extends by the same TTL again
+      now += 100_000;
+      expect(s.tokens.refresh(t.tokenId, r.password).expiresAt).toBe(now + 1_200_000);
+    } finally {
+      now = start;
+    }
+  });
+
+  test('refresh refuses a wrong password, an expired and a revoked token, and audits each failure', async () => {
+    const { org } = await newOrg();
+    const t = s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 600 });
+    expect(codeOf(() => s.tokens.refresh(t.tokenId, 'tkn_' + 'B'.repeat(43)))).toBe('invalid_token_password');
+    expect(codeOf(() => s.tokens.refresh('00000000-0000-4000-8000-000000000000', t.password))).toBe('token_not_found');
+    const start = now;
+    try {
+      now = start + 600_000;
+      expect(codeOf(() => s.tokens.refresh(t.tokenId, t.password))).toBe('token_expired');
+    } finally {
+      now = start;
+    }
+    s.tokens.revoke(org.id, t.tokenId);
+    expect(codeOf(() => s.tokens.refresh(t.tokenId, t.password))).toBe('token_revoked');
+    const failures = s.store.audit.query({ orgId: org.id, event: 'token.refresh_failed' }).map((e) => e.detail?.reason);
+    expect(failures).toEqual(['token_revoked', 'token_expired', 'invalid_token_password']);
+  });
+
+  test('revoke is scoped to the org, idempotent, and appended to the change feed once', async () => {
+    const { org } = await newOrg();
+    const other = await newOrg();
+    const t = s.tokens.mint({ orgId: org.id, userId: 'u' });
+    expect(codeOf(() => s.tokens.revoke(other.org.id, t.tokenId))).toBe('token_not_found');
+    const seq = s.store.changes.lastSeq();
+    const first = s.tokens.revoke(org.id, t.tokenId);
+    const again = s.tokens.revoke(org.id, t.tokenId);
+    expect(again.revokedAt).toBe(first.revokedAt);
+    expect(s.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.revoked', ref: t.tokenId })]);
+  });
+
+  test('token lists: by org, by user (id, email or ref), live only', async () => {
+    const { org } = await newOrg();
+    const a = s.tokens.mint({ orgId: org.id, userId: 'a', userEmail: 'a@example.com' });
+    const b = s.tokens.mint({ orgId: org.id, userId: 'b' });
+    s.tokens.revoke(org.id, b.tokenId);
+    expect(s.tokens.list(org.id).map((t) => t.id).sort()).toEqual([a.tokenId, b.tokenId].sort());
+    expect(s.tokens.list(org.id, { liveOnly: true }).map((t) => t.id)).toEqual([a.tokenId]);
+    for (const key of ['a', 'a@example.com', a.userRef]) expect(s.tokens.list(org.id, { user: key }).map((t) => t.id)).toEqual([a.tokenId]);
+    expect(s.tokens.list(org.id, { user: 'b', liveOnly: true })).toEqual([]);
+  });
+});
+
+describe('rule edits reach the change feed', () => {
+  test('updating a rule set, the default, and deleting an integration each append rules.changed; org updates append org.changed', async () => {
+    const { org } = await newOrg();
+    const seq = s.store.changes.lastSeq();
+    s.rules.create(org.id, 'rs', { publish: ['a'], subscribe: ['a'], presence: false, history: false });
+    s.rules.update(org.id, 'rs', { publish: ['b'], subscribe: ['b'], presence: false, history: false });
+    s.rules.setDefault(org.id, { publish: ['x/#'], subscribe: ['x/#'], presence: true, history: false });
+    s.integrations.create(org.id, 'i1', 'rs');
+    s.integrations.delete(org.id, 'i1');
+    s.orgs.update(org.id, { defaultTtlSeconds: 1800 });
+    expect(s.store.changes.since(seq).map((c) => [c.kind, c.orgId])).toEqual([
+      ['rules.changed', org.id],
+      ['rules.changed', org.id],
+      ['rules.changed', org.id],
+      ['org.changed', org.id],
+    ]);
+  });
+
+  test('invalid rules are refused with the filter named', async () => {
+    const { org } = await newOrg();
+    expect(() => s.rules.create(org.id, 'bad', { publish: ['ok', 'a+'], subscribe: [], presence: false, history: false })).toThrow(/publish\[1\]: 'a\+'/);
+    expect(() => s.rules.setDefault(org.id, { publish: ['$SYS/#'], subscribe: [], presence: false, history: false })).toThrow(/reserved/);
+    expect(() => s.rules.create(org.id, 'big', { publish: Array.from({ length: 257 }, (_, i) => `t${i}`), subscribe: [], presence: false, history: false })).toThrow(/at most 256/);
+  });
+});

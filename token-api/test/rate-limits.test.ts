@@ -1,0 +1,86 @@
+// Mint/refresh rate limits per key and per IP, and the failed-authentication budget per IP.
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { call, startApi, type TestApi } from './support/server.js';
+
+let t: TestApi | undefined;
+afterEach(async () => {
+  await t?.stop();
+  t = undefined;
+});
+afterAll(async () => t?.stop());
+
+describe('rate limits', () => {
+  test('per API key: past SIGNALGATE_MINT_RATE_PER_KEY mints a minute → 429 with Retry-After; another key is unaffected', async () => {
+    t = await startApi('rl-key', { SIGNALGATE_MINT_RATE_PER_KEY: '3', SIGNALGATE_MINT_RATE_PER_IP: '1000' });
+    const { secretKey, org } = await t.services.orgs.create('RL');
+    for (let i = 0; i < 3; i++) expect((await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: `u${i}` } })).status).toBe(200);
+    const limited = await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'u9' } });
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('rate_limited');
+    const retry = Number(limited.headers.get('retry-after'));
+    expect(retry).toBeGreaterThanOrEqual(1);
+    expect(retry).toBeLessThanOrEqual(60);
+    const other = await t.services.keys.create(org.id, 'second');
+    expect((await call(`${t.url}/v2/tokens`, { key: other.secretKey, body: { user_id: 'u10' } })).status).toBe(200);
+  });
+
+  test('per client IP: past SIGNALGATE_MINT_RATE_PER_IP requests a minute → 429 on mint and refresh', async () => {
+    t = await startApi('rl-ip', { SIGNALGATE_MINT_RATE_PER_IP: '3' });
+    const { secretKey, org } = await t.services.orgs.create('RL');
+    const first = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: org.id, secret_key: secretKey, user_email: 'a@example.com' } });
+    expect(first.status).toBe(200);
+    expect((await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'b' } })).status).toBe(200);
+    expect((await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: first.body.token_id, current_token_password: first.body.password } })).status).toBe(200);
+    const limited = await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: first.body.token_id, current_token_password: first.body.password } });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+    // Other routes are not mint-limited.
+    expect((await call(`${t.url}/v2/tokens`, { key: secretKey })).status).toBe(200);
+  });
+
+  test('failed key attempts per IP: after the budget even a valid key is refused with 429', async () => {
+    t = await startApi('rl-auth', { SIGNALGATE_AUTH_FAILURES_PER_IP: '3' });
+    const { secretKey } = await t.services.orgs.create('RL');
+    for (let i = 0; i < 3; i++) {
+      expect((await call(`${t.url}/v2/tokens`, { key: `sk_guess${i}${'z'.repeat(40)}`, body: { user_id: 'x' } })).status).toBe(401);
+    }
+    const blocked = await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'x' } });
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  });
+
+  test('refresh-password guessing uses the same budget', async () => {
+    t = await startApi('rl-refresh', { SIGNALGATE_AUTH_FAILURES_PER_IP: '2' });
+    const { secretKey } = await t.services.orgs.create('RL');
+    const tok = (await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'x' } })).body;
+    for (let i = 0; i < 2; i++) {
+      const r = await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: tok.token_id, current_token_password: `tkn_${String(i).repeat(43)}` } });
+      expect(r.status).toBe(401);
+    }
+    const blocked = await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: tok.token_id, current_token_password: tok.password } });
+    expect(blocked.status).toBe(429);
+    // The real password was not consumed by the refused attempt.
+    expect(t.services.tokens.checkConnect(tok.username, tok.password).ok).toBe(true);
+  });
+
+  test('X-Forwarded-For is ignored unless SIGNALGATE_TRUST_PROXY is set', async () => {
+    t = await startApi('rl-xff', { SIGNALGATE_MINT_RATE_PER_IP: '2' });
+    const { secretKey } = await t.services.orgs.create('RL');
+    const statuses = [];
+    for (let i = 0; i < 3; i++) {
+      statuses.push((await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'x' }, headers: { 'X-Forwarded-For': `203.0.113.${i}` } })).status);
+    }
+    expect(statuses).toEqual([200, 200, 429]);
+  });
+
+  test('with SIGNALGATE_TRUST_PROXY=loopback each forwarded client has its own budget, and audit rows carry its address', async () => {
+    t = await startApi('rl-proxy', { SIGNALGATE_MINT_RATE_PER_IP: '2', SIGNALGATE_TRUST_PROXY: 'loopback' });
+    const { secretKey } = await t.services.orgs.create('RL');
+    for (let i = 0; i < 3; i++) {
+      const r = await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'x' }, headers: { 'X-Forwarded-For': `203.0.113.${i}` } });
+      expect(r.status).toBe(200);
+    }
+    const ips = t.services.store.audit.query({ event: 'token.minted' }).map((a) => a.ip).sort();
+    expect(ips).toEqual(['203.0.113.0', '203.0.113.1', '203.0.113.2']);
+  });
+});

@@ -1,6 +1,14 @@
 // Delivery to a subscriber: only messages of the subscriber's own organisation, with the
 // client-visible topic. Subscriptions already live inside the org's namespace, so the null branch
-// is defence in depth. The packet is shared by every subscriber: return a copy, never mutate it.
+// is defence in depth.
+//
+// The topic is rewritten on the packet aedes hands us, and that packet is returned. That object is
+// never the one shared between subscribers: aedes makes a copy per delivery before calling this
+// hook — per subscriber in lib/handlers/subscribe.js (handlePacketSubscription: `new Packet(_packet)`),
+// per retained message (sendRetained: `new Packet({...})`) and per queued message of a resumed
+// session (lib/handlers/connect.js clearQueue: `new QoSPacket(data)`). The last call site ignores
+// the returned object and writes the one it passed (emptyQueueFilter), so a returned copy would
+// leak the internal topic there: rewriting in place is what keeps the prefix invisible on resume.
 import type { AedesPublishPacket, Client } from 'aedes';
 import { clientTopic } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
@@ -13,13 +21,14 @@ export function createAuthorizeForward(ctx: BrokerContext) {
     const client = aedesClient as AedesClient;
     const s = sessions.get(client);
     if (!s) return null;
-    const topic = clientTopic(s.orgId, packet.topic);
+    const internal = packet.topic;
+    const topic = clientTopic(s.orgId, internal);
     if (topic === null) return null;
-    const copy = { ...packet, topic } as AedesPublishPacket;
+    packet.topic = topic;
     // aedes downgrades to the subscription's QoS by looking the topic up in client.subscriptions,
     // which holds internal filters: do that lookup here, with the internal topic.
-    const sub = client.subscriptions[packet.topic];
-    if (sub && sub.qos < copy.qos) copy.qos = sub.qos as 0 | 1 | 2;
-    return copy;
+    const sub = client.subscriptions[internal];
+    if (sub && sub.qos < packet.qos) packet.qos = sub.qos as 0 | 1 | 2;
+    return packet;
   };
 }

@@ -1,0 +1,149 @@
+// Presence, history, per-organisation limits, persistent sessions, and shutdown.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { register } from 'prom-client';
+import { eventually, inbox, onTopic, startTestBroker, subackCodes, type TestBroker } from './support/harness.js';
+
+let tb: TestBroker;
+let orgId: string;
+
+const counterValue = async (name: string, labels: Record<string, string> = {}) => {
+  const values = (await register.getSingleMetric(name)?.get())?.values ?? [];
+  return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((n, v) => n + v.value, 0);
+};
+
+beforeAll(async () => {
+  tb = await startTestBroker('features', { SIGNALGATE_HISTORY_PER_TOPIC: '3' });
+  orgId = await tb.newOrg();
+});
+afterAll(async () => tb?.stop());
+
+describe('presence', () => {
+  test('online on the first session of a user, offline when the last one ends, retained for late subscribers', async () => {
+    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'presence-watcher'));
+    const box = inbox(watcher);
+    await watcher.subscribeAsync('$presence/carol');
+    const carol = tb.mint(orgId, 'carol');
+    const first = await tb.connect(tb.urls.mqtt, carol, { clientId: 'carol-1' });
+    const online = JSON.parse((await box.waitFor(onTopic('$presence/carol'))).payload);
+    expect(online).toEqual({ user_id: 'carol', user_ref: carol.userRef, status: 'online', clients: 1, at: expect.any(String) });
+    const second = await tb.connect(tb.urls.ws, carol, { clientId: 'carol-2' });
+    first.end();
+    second.end();
+    const offline = JSON.parse((await box.waitFor((m) => m.topic === '$presence/carol' && m.payload.includes('offline'))).payload);
+    expect(offline).toMatchObject({ user_id: 'carol', status: 'offline', clients: 0 });
+    expect(box.messages.filter((m) => m.topic === '$presence/carol').map((m) => JSON.parse(m.payload).status)).toEqual(['online', 'offline']);
+
+    const late = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'presence-late'));
+    const lateBox = inbox(late);
+    await late.subscribeAsync('$presence/+');
+    const retained = await lateBox.waitFor(onTopic('$presence/carol'));
+    expect(retained.retain).toBe(true);
+    expect(JSON.parse(retained.payload).status).toBe('offline');
+  });
+});
+
+describe('history', () => {
+  test('published messages are written with their client-visible topic, bounded per topic', async () => {
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'historian'));
+    for (let i = 1; i <= 5; i++) await c.publishAsync('chat/history', `m${i}`, { qos: 1 });
+    await c.publishAsync('denied/$nothing', 'x', { qos: 1 }).catch(() => {});
+    const rows = await eventually(() => {
+      const r = tb.services.store.history.read(orgId, 'chat/history', 10);
+      return r.length === 3 && r[0]!.payload.toString() === 'm5' ? r : null;
+    });
+    expect(rows.map((r) => [r.topic, r.payload.toString(), r.qos])).toEqual([['chat/history', 'm5', 1], ['chat/history', 'm4', 1], ['chat/history', 'm3', 1]]);
+    const other = await tb.newOrg();
+    expect(tb.services.store.history.read(other, 'chat/history', 10)).toEqual([]);
+  });
+
+  test('presence messages are not history', async () => {
+    await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'not-in-history'));
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'history-sentinel'));
+    await c.publishAsync('chat/history-sentinel', 'x', { qos: 1 });
+    await eventually(() => tb.services.store.history.read(orgId, 'chat/history-sentinel', 1).length === 1);
+    expect(tb.services.store.history.read(orgId, '$presence/not-in-history', 10)).toEqual([]);
+  });
+});
+
+describe('organisation limits', () => {
+  test('a payload above max_payload_bytes is dropped and counted; smaller ones pass', async () => {
+    const org = await tb.newOrg({ limits: { maxPayloadBytes: 100 } });
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'big-sender'));
+    const box = inbox(c);
+    await c.subscribeAsync('files/#');
+    const before = await counterValue('signalgate_broker_rate_limited_total', { kind: 'payload_size' });
+    await c.publishAsync('files/big', Buffer.alloc(101), { qos: 1 });
+    await c.publishAsync('files/small', Buffer.alloc(100), { qos: 1 });
+    await box.waitFor(onTopic('files/small'));
+    expect(box.messages.map((m) => m.topic)).toEqual(['files/small']);
+    expect(await counterValue('signalgate_broker_rate_limited_total', { kind: 'payload_size' })).toBe(before + 1);
+  });
+
+  test('messages beyond max_messages_per_second are dropped and counted; the connection stays', async () => {
+    const org = await tb.newOrg({ limits: { maxMessagesPerSecond: 1 } });
+    const sender = await tb.connect(tb.urls.mqtt, tb.mint(org, 'chatty'));
+    const receiver = await tb.connect(tb.urls.mqtt, tb.mint(org, 'listener'));
+    const box = inbox(receiver);
+    await receiver.subscribeAsync('flood');
+    for (let i = 0; i < 10; i++) await sender.publishAsync('flood', `f${i}`, { qos: 1 });
+    await box.waitFor(onTopic('flood', 'f0'));
+    expect(sender.connected).toBe(true);
+    expect(await counterValue('signalgate_broker_rate_limited_total', { kind: 'org_messages' })).toBeGreaterThan(0);
+    expect(box.messages.length).toBeLessThan(10);
+  });
+
+  test('token_messages_per_second limits one token, not its neighbours', async () => {
+    const org = await tb.newOrg({ limits: { tokenMessagesPerSecond: 2 } });
+    const noisy = await tb.connect(tb.urls.mqtt, tb.mint(org, 'noisy'));
+    const quiet = await tb.connect(tb.urls.mqtt, tb.mint(org, 'quiet'));
+    const receiver = await tb.connect(tb.urls.mqtt, tb.mint(org, 'token-listener'));
+    const box = inbox(receiver);
+    await receiver.subscribeAsync('t/#');
+    for (let i = 0; i < 10; i++) await noisy.publishAsync('t/noisy', `n${i}`, { qos: 1 });
+    await quiet.publishAsync('t/quiet', 'q0', { qos: 1 });
+    await box.waitFor(onTopic('t/quiet', 'q0'));
+    expect(box.messages.filter((m) => m.topic === 't/noisy').length).toBeLessThan(10);
+    expect(await counterValue('signalgate_broker_rate_limited_total', { kind: 'token_messages' })).toBeGreaterThan(0);
+  });
+
+  test('max_bytes_per_second drops what exceeds the byte budget', async () => {
+    const org = await tb.newOrg({ limits: { maxBytesPerSecond: 1000 } });
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'bytes'));
+    for (let i = 0; i < 5; i++) await c.publishAsync('b', Buffer.alloc(600), { qos: 1 });
+    expect(await counterValue('signalgate_broker_rate_limited_total', { kind: 'org_bytes' })).toBeGreaterThan(0);
+    expect(c.connected).toBe(true);
+  });
+});
+
+describe('persistent sessions', () => {
+  test('a clean=false session gets its subscriptions back on reconnect, still within its org and rights', async () => {
+    const t = tb.mint(orgId, 'persistent');
+    const first = await tb.connect(tb.urls.mqtt, t, { clientId: 'persist-1', clean: false });
+    expect(await subackCodes(first, [['inbox/persistent', 1], ['$SYS/#', 1]])).toEqual([1, 128]);
+    first.end();
+    await new Promise((r) => first.once('close', r));
+    const sender = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'persistent-sender'));
+    await sender.publishAsync('inbox/persistent', 'while away', { qos: 1 });
+
+    const again = await tb.connect(tb.urls.mqtt, t, { clientId: 'persist-1', clean: false });
+    const box = inbox(again);
+    await box.waitFor(onTopic('inbox/persistent', 'while away'));
+    await sender.publishAsync('inbox/persistent', 'after return', { qos: 1 });
+    await box.waitFor(onTopic('inbox/persistent', 'after return'));
+  });
+});
+
+describe('shutdown', () => {
+  test('close() ends every session, clears this broker’s session rows and stops listening', async () => {
+    const own = await startTestBroker('features-close');
+    const org = await own.newOrg();
+    const c = await own.connect(own.urls.mqtt, own.mint(org, 'closing'));
+    expect(own.services.store.sessions.list(org)).toHaveLength(1);
+    const closed = new Promise((r) => c.once('close', r));
+    await own.broker.close();
+    await closed;
+    expect(own.services.store.sessions.list(org)).toEqual([]);
+    await expect(fetch(`http://127.0.0.1:${own.broker.ports.ws}/`)).rejects.toThrow();
+    await own.stop();
+  });
+});

@@ -121,7 +121,7 @@ describe('persistent sessions', () => {
     const first = await tb.connect(tb.urls.mqtt, t, { clientId: 'persist-1', clean: false });
     expect(await subackCodes(first, [['inbox/persistent', 1], ['$SYS/#', 1]])).toEqual([1, 128]);
     first.end();
-    await new Promise((r) => first.once('close', r));
+    await new Promise<void>((r) => first.once('close', () => r()));
     const sender = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'persistent-sender'));
     await sender.publishAsync('inbox/persistent', 'while away', { qos: 1 });
 
@@ -139,7 +139,7 @@ describe('shutdown', () => {
     const org = await own.newOrg();
     const c = await own.connect(own.urls.mqtt, own.mint(org, 'closing'));
     expect(own.services.store.sessions.list(org)).toHaveLength(1);
-    const closed = new Promise((r) => c.once('close', r));
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
     await own.broker.close();
     await closed;
     expect(own.services.store.sessions.list(org)).toEqual([]);

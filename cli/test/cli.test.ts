@@ -2,7 +2,8 @@
 // by its effect on the data dir (read back through the shared services, like another process would).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createServices, loadConfig, type Services } from '@signalgate/shared';
-import { buildCli, runCli, runJson, tempDataDir } from './support.js';
+import mqtt from 'mqtt';
+import { buildCli, runCli, runJson, startCli, tempDataDir } from './support.js';
 
 interface OrgCreated { organization_id: string; secret_key: string; key_id: string; key_prefix: string }
 interface Items<T = Record<string, unknown>> { items: T[] }
@@ -409,5 +410,89 @@ describe('the command line itself', () => {
   test('each data dir is its own world: a fresh dir has no organisations', async () => {
     const other = tempDataDir('other');
     expect((await runJson<Items>(other, ['org', 'list'])).items).toEqual([]);
+  });
+});
+
+describe('signalgate start', () => {
+  test('first start runs the API and the broker and prints the dev org, its key and the admin key once; a minted token connects', async () => {
+    const dir = tempDataDir('start');
+    const first = await startCli(dir, []);
+    try {
+      const s = first.summary;
+      expect(s.dev_organization_id).toMatch(/^org_[a-z0-9]{12}$/);
+      expect(s.dev_secret_key).toMatch(/^sk_/);
+      expect(s.admin_key).toMatch(/^adm_/);
+      expect(s.api_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(s.mqtt_url).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
+      expect(s.mqtts_url).toBeNull();
+
+      // the printed key works against the running API, and the token it mints opens an MQTT session
+      const res = await fetch(`${s.api_url}/v2/tokens`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${s.dev_secret_key}` },
+        body: JSON.stringify({ user_id: 'first-user' }),
+      });
+      expect(res.status).toBe(200);
+      const token = (await res.json()) as { mqtt_credentials: { username: string; password: string } };
+      const client = await mqtt.connectAsync(s.mqtt_url!, { ...token.mqtt_credentials, reconnectPeriod: 0, connectTimeout: 5000 });
+      expect(client.connected).toBe(true);
+      await client.endAsync();
+    } finally {
+      expect(await first.stop('SIGTERM')).toBe(0);
+    }
+
+    // the secrets are printed once: a restart prints none and the dev key still works
+    const second = await startCli(dir, []);
+    try {
+      expect(second.summary).toMatchObject({ dev_organization_id: null, dev_secret_key: null, admin_key: null });
+      const res = await fetch(`${second.summary.api_url}/v2/tokens`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${first.summary.dev_secret_key}` },
+        body: JSON.stringify({ user_id: 'second-user' }),
+      });
+      expect(res.status).toBe(200);
+      expect(second.stdout()).not.toContain(first.summary.dev_secret_key!);
+    } finally {
+      expect(await second.stop('SIGINT')).toBe(0);
+    }
+  });
+
+  test('a configured admin key is not printed, and SIGNALGATE_BOOTSTRAP_DEV_ORG=false creates no org', async () => {
+    const dir = tempDataDir('start-config');
+    const run = await startCli(dir, [], { SIGNALGATE_ADMIN_KEY: 'adm_configured_key_for_the_test_0123456789', SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
+    try {
+      expect(run.summary).toMatchObject({ dev_organization_id: null, admin_key: null });
+      expect(run.stdout()).not.toContain('adm_configured_key_for_the_test');
+    } finally {
+      expect(await run.stop()).toBe(0);
+    }
+    expect((await runJson<Items>(dir, ['org', 'list'])).items).toEqual([]);
+  });
+
+  test('--api-only and --broker-only start one side; both together is a usage error', async () => {
+    const dir = tempDataDir('start-split');
+    const api = await startCli(dir, ['--api-only']);
+    const broker = await startCli(dir, ['--broker-only']);
+    try {
+      expect(api.summary.api_url).toMatch(/^http:/);
+      expect(api.summary.mqtt_url).toBeNull();
+      expect(broker.summary.api_url).toBeNull();
+      expect(broker.summary.mqtt_url).toMatch(/^mqtt:/);
+      // the two processes share the data dir: a token minted by one is accepted by the other
+      const res = await fetch(`${api.summary.api_url}/v2/tokens`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${api.summary.dev_secret_key}` },
+        body: JSON.stringify({ user_id: 'split-user' }),
+      });
+      const token = (await res.json()) as { mqtt_credentials: { username: string; password: string } };
+      const client = await mqtt.connectAsync(broker.summary.mqtt_url!, { ...token.mqtt_credentials, reconnectPeriod: 0, connectTimeout: 5000 });
+      await client.endAsync();
+    } finally {
+      expect(await api.stop()).toBe(0);
+      expect(await broker.stop()).toBe(0);
+    }
+    const both = await runCli(dir, ['start', '--api-only', '--broker-only']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/exclude each other/);
   });
 });

@@ -1,0 +1,101 @@
+// Organisations and API keys through the admin API, incl. rotation with overlap.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { ADMIN_KEY, call, startApi, type Json, type TestApi } from './support/server.js';
+
+let t: TestApi;
+let orgId: string;
+let firstKey: string;
+
+beforeAll(async () => {
+  t = await startApi('admin-orgs');
+  const res = await call(`${t.url}/v2/admin/orgs`, { key: ADMIN_KEY, body: { name: 'Acme' } });
+  expect(res.status).toBe(201);
+  ({ organization_id: orgId, secret_key: firstKey } = res.body);
+});
+afterAll(async () => t.stop());
+
+const mintWith = (key: string) => call(`${t.url}/v2/tokens`, { key, body: { user_id: 'u' } });
+
+describe('organizations', () => {
+  test('create returns {organization_id, secret_key}; the key mints', async () => {
+    expect(orgId).toMatch(/^org_[a-z0-9]{12}$/);
+    expect(firstKey).toMatch(/^sk_/);
+    expect((await mintWith(firstKey)).status).toBe(200);
+  });
+
+  test('create without a name is 400 naming it', async () => {
+    const res = await call(`${t.url}/v2/admin/orgs`, { key: ADMIN_KEY, body: {} });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/^name: /);
+  });
+
+  test('get and update settings: TTL bounds (org key allowed) and limits (admin key)', async () => {
+    const get = await call(`${t.url}/v2/admin/orgs/${orgId}`, { key: ADMIN_KEY });
+    expect(get.body).toMatchObject({ organization_id: orgId, name: 'Acme', default_ttl_seconds: 3600 });
+    const ttl = await call(`${t.url}/v2/admin/orgs/${orgId}`, { method: 'PATCH', key: firstKey, body: { min_ttl_seconds: 30, default_ttl_seconds: 600, max_ttl_seconds: 7200 } });
+    expect(ttl.status).toBe(200);
+    expect(ttl.body).toMatchObject({ min_ttl_seconds: 30, default_ttl_seconds: 600, max_ttl_seconds: 7200 });
+    expect((await mintWith(firstKey)).body.expires_in).toBe(600);
+    const limits = await call(`${t.url}/v2/admin/orgs/${orgId}`, { method: 'PATCH', key: ADMIN_KEY, body: { limits: { max_connections: 10, max_payload_bytes: null } } });
+    expect(limits.body.limits).toMatchObject({ max_connections: 10, max_payload_bytes: null });
+    const bad = await call(`${t.url}/v2/admin/orgs/${orgId}`, { method: 'PATCH', key: ADMIN_KEY, body: { min_ttl_seconds: 9000 } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/^min_ttl_seconds: /);
+  });
+});
+
+describe('API keys', () => {
+  test('create shows the secret once; list shows prefix/created/last_used but never the secret', async () => {
+    const created = await call(`${t.url}/v2/admin/orgs/${orgId}/keys`, { key: ADMIN_KEY, body: { name: 'backend' } });
+    expect(created.status).toBe(201);
+    expect(created.body.secret_key).toMatch(/^sk_/);
+    expect(created.body.secret_key.startsWith(created.body.prefix)).toBe(true);
+    await mintWith(created.body.secret_key);
+    const list = await call(`${t.url}/v2/admin/orgs/${orgId}/keys`, { key: ADMIN_KEY });
+    const row = list.body.keys.find((k: Json) => k.key_id === created.body.key_id);
+    expect(row).toMatchObject({ name: 'backend', status: 'active', revoked_at: null });
+    expect(typeof row.last_used_at).toBe('string');
+    expect(JSON.stringify(list.body)).not.toContain(created.body.secret_key);
+    expect(JSON.stringify(list.body)).not.toMatch(/argon2|"hash"/);
+  });
+
+  test('revoke stops the key at once', async () => {
+    const created = (await call(`${t.url}/v2/admin/orgs/${orgId}/keys`, { key: ADMIN_KEY, body: {} })).body;
+    expect((await mintWith(created.secret_key)).status).toBe(200);
+    const res = await call(`${t.url}/v2/admin/orgs/${orgId}/keys/${created.key_id}/revoke`, { method: 'POST', key: ADMIN_KEY });
+    expect(res.body.status).toBe('revoked');
+    expect((await mintWith(created.secret_key)).status).toBe(401);
+  });
+
+  test('rotate with overlap: the old key works during the overlap, the new key works', async () => {
+    const old = (await call(`${t.url}/v2/admin/orgs/${orgId}/keys`, { key: ADMIN_KEY, body: {} })).body;
+    const rotated = await call(`${t.url}/v2/admin/orgs/${orgId}/keys/${old.key_id}/rotate`, { key: ADMIN_KEY, body: { overlap_seconds: 3600 } });
+    expect(rotated.status).toBe(201);
+    expect(rotated.body.secret_key).toMatch(/^sk_/);
+    expect(rotated.body.previous).toMatchObject({ key_id: old.key_id, replaced_by: rotated.body.key_id, status: 'active' });
+    expect((await mintWith(old.secret_key)).status).toBe(200);
+    expect((await mintWith(rotated.body.secret_key)).status).toBe(200);
+  });
+
+  test('rotate with overlap 0 stops the old key at once (also after it was cached)', async () => {
+    const old = (await call(`${t.url}/v2/admin/orgs/${orgId}/keys`, { key: ADMIN_KEY, body: {} })).body;
+    expect((await mintWith(old.secret_key)).status).toBe(200);
+    const rotated = await call(`${t.url}/v2/admin/orgs/${orgId}/keys/${old.key_id}/rotate`, { key: ADMIN_KEY, body: { overlap_seconds: 0 } });
+    expect(rotated.status).toBe(201);
+    expect((await mintWith(old.secret_key)).status).toBe(401);
+    expect((await mintWith(rotated.body.secret_key)).status).toBe(200);
+  });
+
+  test('an org key can rotate itself (dashboard), and a revoked key cannot be rotated (409)', async () => {
+    const own = (await call(`${t.url}/v2/admin/orgs/${orgId}/keys`, { key: ADMIN_KEY, body: {} })).body;
+    const self = await call(`${t.url}/v2/admin/orgs/${orgId}/keys/${own.key_id}/rotate`, { key: own.secret_key, body: { overlap_seconds: 60 } });
+    expect(self.status).toBe(201);
+    await call(`${t.url}/v2/admin/orgs/${orgId}/keys/${own.key_id}/revoke`, { method: 'POST', key: ADMIN_KEY });
+    const again = await call(`${t.url}/v2/admin/orgs/${orgId}/keys/${own.key_id}/rotate`, { key: ADMIN_KEY, body: {} });
+    expect(again.status).toBe(409);
+  });
+
+  test('an unknown key id is 404', async () => {
+    expect((await call(`${t.url}/v2/admin/orgs/${orgId}/keys/key_nope/revoke`, { method: 'POST', key: ADMIN_KEY })).status).toBe(404);
+  });
+});

@@ -66,10 +66,10 @@ export function createApp({ config, services, logger }: AppOptions): TokenApiApp
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxySetting(config.trustProxy));
   app.use(requestLog(logger, metrics));
-  app.use(requireJsonContentType, parseJsonBody(config.apiBodyLimit));
+  const bodyParsers = [requireJsonContentType, parseJsonBody(config.apiBodyLimit)];
   const router = Router();
   for (const r of routes) {
-    r.mount(router);
+    r.mount(router, bodyParsers);
     r.document(registry);
   }
   app.use(router);

@@ -41,7 +41,8 @@ export interface RouteSpec<A, B extends z.ZodType, Q extends z.ZodType, P extend
 export interface RouteDef {
   method: Method;
   path: string;
-  mount(router: Router): void;
+  /** `bodyParsers` run for POST/PUT/PATCH after the route is known (so logs and metrics name it). */
+  mount(router: Router, bodyParsers: RequestHandler[]): void;
   document(registry: OpenAPIRegistry): void;
 }
 
@@ -76,8 +77,9 @@ export function defineRoute<
   return {
     method: spec.method,
     path: spec.path,
-    mount(router) {
-      router[spec.method](expressPath(spec.path), tagRoute, ...(spec.before ?? []), handler);
+    mount(router, bodyParsers) {
+      const parsers = spec.method === 'get' || spec.method === 'delete' ? [] : bodyParsers;
+      router[spec.method](expressPath(spec.path), tagRoute, ...parsers, ...(spec.before ?? []), handler);
     },
     document(registry) {
       const responses: Record<string, { description: string; content?: Record<string, { schema: z.ZodType }> }> = {

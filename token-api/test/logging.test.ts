@@ -1,0 +1,38 @@
+// Request logs are structured and never carry a secret: not the API key, not a tkn_ password.
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
+import { call, tempDataDir } from './support/server.js';
+
+const lines: string[] = [];
+let api: TokenApiHandle;
+let services: Services;
+
+beforeAll(async () => {
+  const config = loadConfig({ SIGNALGATE_DATA_DIR: tempDataDir('logging'), SIGNALGATE_API_PORT: '0' });
+  services = createServices(config);
+  const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+  api = await startTokenApi({ config, services, logger: pino({ level: 'trace' }, sink) });
+});
+afterAll(async () => {
+  await api.close();
+  services.store.close();
+});
+
+test('one JSON line per request with route and status, and no secret anywhere in the log', async () => {
+  const { org, secretKey } = await services.orgs.create('Logged');
+  const minted = (await call(`${api.url}/v2/tokens/create`, { body: { organization_id: org.id, secret_key: secretKey, user_email: 'l@example.com' } })).body;
+  const refreshed = (await call(`${api.url}/v2/tokens/refresh`, { body: { token_id: minted.token_id, current_token_password: minted.password } })).body;
+  await call(`${api.url}/v2/tokens/refresh`, { body: { token_id: minted.token_id, current_token_password: minted.password } });
+  await call(`${api.url}/v2/tokens?user_email=l@example.com`, { key: secretKey });
+  await call(`${api.url}/v2/tokens/create`, { body: `{"secret_key":"${secretKey}",`, headers: { 'Content-Type': 'application/json' } });
+
+  const requests = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
+  expect(requests.map((r) => [r.route, r.status])).toEqual([
+    ['/v2/tokens/create', 200], ['/v2/tokens/refresh', 200], ['/v2/tokens/refresh', 401], ['/v2/tokens', 200], ['/v2/tokens/create', 400],
+  ]);
+  const all = lines.join('\n');
+  for (const secret of [secretKey, minted.password, refreshed.password]) expect(all).not.toContain(secret);
+});

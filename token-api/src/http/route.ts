@@ -23,7 +23,7 @@ export interface RouteSpec<A, B extends z.ZodType, Q extends z.ZodType, P extend
   summary: string;
   tags: string[];
   security?: SecurityName[];
-  /** Middleware run before anything else (rate limits). */
+  /** Middleware run after body parsing, before authentication (rate limits). */
   before?: RequestHandler[];
   /** Runs before validation, so an unauthenticated caller learns nothing about the schema. */
   authenticate?: (req: Request) => Promise<A>;

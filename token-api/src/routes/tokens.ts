@@ -1,4 +1,5 @@
 // The v2 token routes: the three documented mint shapes (seeds 000–003), refresh, revoke, list.
+import type { Request } from 'express';
 import { PERMISSIONS, SignalGateError, type IssuedToken } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { defineRoute, type RouteDef } from '../http/route.js';
@@ -57,7 +58,8 @@ const orUndefined = <T>(v: T | null | undefined) => (v === null ? undefined : v)
 export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): RouteDef[] {
   const mintErrors = [400, 401, 403, 404, 413, 415, 429];
 
-  async function mint(req: Parameters<typeof requestContextOf>[0], key: OrgCaller, who: { userId?: string | null; userEmail?: string | null; orgId?: string | null }, o: MintOptions) {
+  /** The shared mint path: per-key rate limit, org check (the key decides the org), mint, metrics. */
+  async function mint(req: Request, key: OrgCaller, who: { userId?: string | null; userEmail?: string | null; orgId?: string | null }, o: MintOptions) {
     await limits.consumeForKey(key.apiKeyId);
     if (who.orgId != null && who.orgId !== key.orgId) {
       if (!services.store.orgs.get(who.orgId)) throw new SignalGateError('organization_not_found', `organization ${who.orgId} not found`);

@@ -1,6 +1,6 @@
 // Rule sets: the org default and named sets bound to integrations. Validation lives here so the
 // API, the CLI and the dashboard explain a bad filter the same way.
-import { filterProblem, unknownPlaceholders, type Rules } from '../acl/index.js';
+import { ruleFilterProblem, type Rules } from '../acl/index.js';
 import { SignalGateError, invalid, notFound } from '../errors.js';
 import { newRuleSetId } from '../credentials/secrets.js';
 import type { Store } from '../store/store.js';
@@ -10,16 +10,6 @@ import { systemClock, type Clock } from './clock.js';
 export const MAX_FILTERS_PER_ACTION = 256;
 
 export const ALLOW_ALL_RULES: Rules = { publish: ['#'], subscribe: ['#'], presence: true, history: true };
-
-/** Why a filter cannot be used in a rule (structure, placeholders, reserved `$` space), or null. */
-export function ruleFilterProblem(filter: string): string | null {
-  const structural = filterProblem(filter);
-  if (structural) return structural;
-  const unknown = unknownPlaceholders(filter);
-  if (unknown.length > 0) return `unknown placeholder \${${unknown[0]}} (use \${user_id}, \${user_email} or \${client_id})`;
-  if (filter.startsWith('$')) return "topics starting with '$' are reserved (use the presence permission for $presence)";
-  return null;
-}
 
 export function assertValidFilters(field: string, filters: readonly string[]): void {
   if (filters.length > MAX_FILTERS_PER_ACTION) throw invalid(field, `at most ${MAX_FILTERS_PER_ACTION} filters`);

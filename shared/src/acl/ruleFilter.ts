@@ -1,0 +1,14 @@
+// Which filters a rule set may hold. Pure (no Node APIs beyond what topics.ts needs) so the
+// dashboard bundles the very same check and explains a bad filter while the operator types.
+import { filterProblem } from './topics.js';
+import { unknownPlaceholders } from './placeholders.js';
+
+/** Why a filter cannot be used in a rule (structure, placeholders, reserved `$` space), or null. */
+export function ruleFilterProblem(filter: string): string | null {
+  const structural = filterProblem(filter);
+  if (structural) return structural;
+  const unknown = unknownPlaceholders(filter);
+  if (unknown.length > 0) return `unknown placeholder \${${unknown[0]}} (use \${user_id}, \${user_email} or \${client_id})`;
+  if (filter.startsWith('$')) return "topics starting with '$' are reserved (use the presence permission for $presence)";
+  return null;
+}

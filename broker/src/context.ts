@@ -2,6 +2,7 @@
 import type { Config, Logger, Services } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessions.js';
+import type { UsageSampler } from './usage.js';
 
 export interface BrokerContext {
   config: Config;
@@ -11,6 +12,8 @@ export interface BrokerContext {
   /** Unique per process start; the key of this broker's rows in the sessions table. */
   brokerId: string;
   sessions: SessionRegistry;
+  /** Per-organisation message counts and connection samples for the dashboard. */
+  usage: UsageSampler;
 }
 
 export type Protocol = 'mqtt' | 'mqtts' | 'ws' | 'wss';

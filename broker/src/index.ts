@@ -10,6 +10,7 @@ import { SessionRegistry } from './sessions.js';
 import { PresencePublisher } from './presence.js';
 import { HistoryRecorder } from './history.js';
 import { ChangeWatcher } from './changes.js';
+import { UsageSampler } from './usage.js';
 import { openListeners, type Accept } from './listeners.js';
 import { limitPacketSize } from './packetSizeGuard.js';
 import { createAuthenticate } from './hooks/connect.js';
@@ -42,7 +43,8 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const metrics = brokerMetrics();
   const presence = new PresencePublisher(logger);
   const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence);
-  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions };
+  const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
+  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, usage };
   const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0);
   const changes = new ChangeWatcher(services.store, sessions, logger, config.changePollMs);
 
@@ -87,6 +89,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   }
   history.start();
   changes.start();
+  usage.start();
   logger.info({ broker_id: brokerId, ports: listeners.ports }, 'broker started');
 
   let closing: Promise<void> | null = null;
@@ -101,6 +104,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
         await listenersClosed;
         history.stop();
+        usage.stop();
         services.store.sessions.clearBroker(brokerId);
         logger.info({ broker_id: brokerId }, 'broker stopped');
       })()),

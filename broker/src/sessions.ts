@@ -157,6 +157,11 @@ export class SessionRegistry {
     return [...(this.byToken.get(tokenId) ?? [])];
   }
 
+  /** Organisations with at least one open session on this broker (for usage sampling). */
+  orgIds(): IterableIterator<string> {
+    return this.orgs.keys();
+  }
+
   clientsOfOrg(orgId: string): Client[] {
     return [...(this.orgs.get(orgId)?.clients ?? [])];
   }

@@ -82,6 +82,10 @@ const schema = z.object({
   SIGNALGATE_CHANGE_POLL_MS: int(200, 20, 1000),
   /** Trust X-Forwarded-For from these proxies (express "trust proxy" value); empty = trust none. */
   SIGNALGATE_TRUST_PROXY: optionalText,
+  /** How often the broker writes per-organisation usage (connections, messages) for the dashboard (ms). */
+  SIGNALGATE_USAGE_SAMPLE_MS: int(5000, 100, 60_000),
+  /** Idle lifetime of a dashboard sign-in (seconds); it also ends 12 h after sign-in at the latest. */
+  SIGNALGATE_DASHBOARD_SESSION_SECONDS: int(1800, 60, 86_400),
   /** Create a dev organisation and key on first start (embedded default). */
   SIGNALGATE_BOOTSTRAP_DEV_ORG: bool(true),
 });
@@ -121,5 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     changePollMs: c.SIGNALGATE_CHANGE_POLL_MS,
     trustProxy: c.SIGNALGATE_TRUST_PROXY,
     bootstrapDevOrg: c.SIGNALGATE_BOOTSTRAP_DEV_ORG,
+    usageSampleMs: c.SIGNALGATE_USAGE_SAMPLE_MS,
+    dashboardSessionSeconds: c.SIGNALGATE_DASHBOARD_SESSION_SECONDS,
   };
 }

@@ -64,6 +64,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
       logDenial(s, topic, limited);
       return drop(packet, cb);
     }
+    ctx.usage.countMessage(s.orgId);
     packet.topic = internalTopic(s.orgId, topic);
     cb(null);
   };

@@ -11,3 +11,4 @@ export * from './audit.js';
 export * from './sessions.js';
 export * from './history.js';
 export * from './settings.js';
+export * from './usage.js';

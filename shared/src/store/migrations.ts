@@ -141,4 +141,22 @@ CREATE TABLE settings (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'usage samples',
+    // One row per broker, organisation and sampling interval: connections open at the sample and
+    // messages accepted since the previous one. The dashboard's usage chart sums the brokers.
+    sql: `
+CREATE TABLE usage_samples (
+  org_id TEXT NOT NULL,
+  broker_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  interval_ms INTEGER NOT NULL,
+  connections INTEGER NOT NULL,
+  messages INTEGER NOT NULL
+);
+CREATE INDEX usage_samples_org ON usage_samples(org_id, at);
+CREATE INDEX usage_samples_at ON usage_samples(at);
+`,
+  },
 ];

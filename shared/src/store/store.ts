@@ -11,6 +11,7 @@ import { AuditLog } from './audit.js';
 import { SessionRepository } from './sessions.js';
 import { HistoryRepository } from './history.js';
 import { SettingsRepository } from './settings.js';
+import { UsageRepository } from './usage.js';
 
 export interface StoreOptions {
   historyPerTopic?: number;
@@ -28,6 +29,7 @@ export class Store {
   readonly sessions: SessionRepository;
   readonly history: HistoryRepository;
   readonly settings: SettingsRepository;
+  readonly usage: UsageRepository;
 
   constructor(readonly db: Db, options: StoreOptions = {}) {
     this.orgs = new OrgRepository(db);
@@ -41,6 +43,7 @@ export class Store {
     this.sessions = new SessionRepository(db);
     this.history = new HistoryRepository(db, options.historyPerTopic ?? 100);
     this.settings = new SettingsRepository(db);
+    this.usage = new UsageRepository(db);
   }
 
   static open(dataDir: string, options: StoreOptions = {}): Store {

@@ -13,6 +13,7 @@ import { trustProxySetting } from './http/requestContext.js';
 import type { RouteDef, Method } from './http/route.js';
 import type { RouteDeps } from './http/deps.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { browserSdkCors, tokenSelfRoutes } from './routes/tokenSelf.js';
 import { presenceRoutes } from './routes/presence.js';
 import { historyRoutes } from './routes/history.js';
 import { healthRoutes } from './routes/health.js';
@@ -23,6 +24,7 @@ import { adminIntegrationRoutes } from './routes/admin/integrations.js';
 import { adminTokenRoutes } from './routes/admin/tokens.js';
 import { adminSessionRoutes } from './routes/admin/sessions.js';
 import { adminAuditRoutes } from './routes/admin/audit.js';
+import { DashboardAuth, DashboardSessionStore, dashboardAdminRoutes, dashboardSessionRouter, dashboardStaticRouter } from './dashboard/index.js';
 
 export const API_VERSION = '2.0.0';
 
@@ -42,7 +44,9 @@ export interface TokenApiApp {
 export function createApp({ config, services, logger }: AppOptions): TokenApiApp {
   const metrics = apiMetrics();
   const limits = new RateLimits(config);
-  const deps: RouteDeps = { config, services, logger, limits, metrics, auth: createAuthenticators(services, limits) };
+  // Dashboard sign-ins are cookie sessions; `management` auth accepts them (with CSRF on state changes).
+  const dashboard = new DashboardAuth(services, new DashboardSessionStore(config.dashboardSessionSeconds * 1000));
+  const deps: RouteDeps = { config, services, logger, limits, metrics, auth: dashboard.wrap(createAuthenticators(services, limits)) };
 
   const registry = createRegistry();
   let document: object | undefined;
@@ -50,6 +54,8 @@ export function createApp({ config, services, logger }: AppOptions): TokenApiApp
 
   const routes: RouteDef[] = [
     ...healthRoutes(deps, openapiDocument),
+    // Before tokenRoutes: `/v2/tokens/self` would otherwise match `/v2/tokens/{token_id}`.
+    ...tokenSelfRoutes(deps),
     ...tokenRoutes(deps),
     ...presenceRoutes(deps),
     ...historyRoutes(deps),
@@ -60,13 +66,18 @@ export function createApp({ config, services, logger }: AppOptions): TokenApiApp
     ...adminTokenRoutes(deps),
     ...adminSessionRoutes(deps),
     ...adminAuditRoutes(deps),
+    ...dashboardAdminRoutes(deps),
   ];
 
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxySetting(config.trustProxy));
   app.use(requestLog(logger, metrics));
+  app.use(browserSdkCors);
   const bodyParsers = [requireJsonContentType, parseJsonBody(config.apiBodyLimit)];
+  app.use(dashboard.gate);
+  app.use(dashboardStaticRouter());
+  app.use(dashboardSessionRouter({ services, limits, dashboard, idleSeconds: config.dashboardSessionSeconds }, bodyParsers));
   const router = Router();
   for (const r of routes) {
     r.mount(router, bodyParsers);

@@ -1,0 +1,338 @@
+// CloudSignal's documented client (seeds 000, 001, 002): token acquisition with a secret key
+// (server side) or a token minted by your server (browser), automatic refresh before
+// `refresh_recommended_at`, and a connection that keeps its subscriptions through all of it.
+import { defaultTokenServiceUrl, resolveBrokerAddress, type Scheme } from './endpoint.js';
+import { isBrowserEnvironment, pageLocation } from './environment.js';
+import { CloudSignalError } from './errors.js';
+import { presetTiming, type PresetName } from './presets.js';
+import { refreshDelayMs } from './refreshSchedule.js';
+import { TokenServiceClient, type TokenCredentials } from './tokenService.js';
+import { RealtimeClient, randomClientId, type ConnectionStatus, type PublishOptions, type QoS } from './realtimeClient.js';
+import type { RetryBackoff } from './backoff.js';
+
+export interface CloudSignalOptions {
+  /** Keepalive and reconnect pacing: 'desktop' (default in browsers), 'mobile', 'server' (default in Node). */
+  preset?: PresetName;
+  /** Stable per client instance; the broker keeps this session's subscriptions across reconnects. */
+  clientId?: string;
+  /** Renew the token before `refresh_recommended_at`. Default true. */
+  autoRefresh?: boolean;
+  /** Renew this many seconds before `refresh_recommended_at` (never earlier than half the remaining lifetime). Default 60. */
+  refreshBufferSeconds?: number;
+  /** The token API. Default: http(s)://<page host or broker host or localhost>:8080. */
+  tokenServiceUrl?: string;
+  keepaliveSeconds?: number;
+  reconnectPeriodMs?: number;
+  connectTimeoutMs?: number;
+  /** Default false (persistent session). */
+  clean?: boolean;
+  /** Backoff between failed credential recoveries. Default {baseSeconds: 1, ceilSeconds: 60}. */
+  retryBackoff?: Partial<RetryBackoff>;
+  /** Pause between fresh credentials and reconnecting after a broker refusal. Default 2 s. */
+  authRetryDelaySeconds?: number;
+  /** Retry pause after a failed refresh, seconds (capped at half the remaining lifetime). Default 30. */
+  refreshRetrySeconds?: number;
+  fetch?: typeof fetch;
+}
+
+export interface ConnectWithTokenOptions {
+  /** Broker host, `host:port`, or a URL such as `ws://host:8083/mqtt`. Default: see README. */
+  host?: string;
+  port?: number;
+  /** mqtt, mqtts, ws or wss. Default: ws/wss in a browser (by page protocol), mqtt in Node. */
+  protocol?: Scheme | 'tcp' | 'tls';
+  /** WebSocket path. Default `/mqtt`. */
+  path?: string;
+  organizationId?: string;
+  /** sk_/cs_ key: Node only. The SDK mints its own tokens with it. */
+  secretKey?: string;
+  /** A tkn_ password minted by your server (seeds 000/002's `access_token`). */
+  externalToken?: string;
+  /** Who the minted token is for (secretKey only). An email is sent as user_email, anything else as user_id. Default: the client id. */
+  userEmail?: string;
+  userId?: string;
+  ttlSeconds?: number;
+  integrationId?: string;
+}
+
+export interface TokenInfo {
+  tokenId: string;
+  username: string;
+  organizationId: string;
+  expiresAt: Date;
+  refreshAt: Date;
+}
+
+type MessageCallback = (topic: string, message: unknown) => void;
+
+export class CloudSignal {
+  /** Seed 000: called with the error when the broker refuses the credentials for good, or a refresh fails. */
+  onAuthError: ((err: CloudSignalError) => void) | null = null;
+
+  readonly clientId: string;
+  #opts: CloudSignalOptions;
+  #core: RealtimeClient | null = null;
+  #tokens: TokenServiceClient | null = null;
+  #creds: TokenCredentials | null = null;
+  #mode: { kind: 'secretKey'; secretKey: string; user: string; organizationId?: string; ttlSeconds?: number; integrationId?: string } | { kind: 'external' } | null = null;
+  #refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  #refreshing: Promise<void> | null = null;
+  #destroyed = false;
+  readonly #messageCallbacks = new Set<MessageCallback>();
+  readonly #statusCallbacks = new Set<(s: ConnectionStatus) => void>();
+  #tokenExpiring: (() => void) | null = null;
+  #tokenRefreshed: ((info: TokenInfo) => void) | null = null;
+  #tokenError: ((err: CloudSignalError) => void) | null = null;
+
+  constructor(opts: CloudSignalOptions = {}) {
+    this.#opts = opts;
+    this.clientId = opts.clientId ?? randomClientId('cloudsignal');
+  }
+
+  get isConnected(): boolean {
+    return this.#core?.isConnected ?? false;
+  }
+
+  get status(): ConnectionStatus {
+    return this.#core?.status ?? 'idle';
+  }
+
+  /** The current token, without its password. */
+  get tokenInfo(): TokenInfo | null {
+    const c = this.#creds;
+    return c && { tokenId: c.tokenId, username: c.username, organizationId: c.organizationId, expiresAt: new Date(c.expiresAt), refreshAt: new Date(c.refreshAt) };
+  }
+
+  onMessage(cb: MessageCallback): () => void {
+    this.#messageCallbacks.add(cb);
+    return () => this.#messageCallbacks.delete(cb);
+  }
+
+  /** connecting → connected → reconnecting / refreshing_credentials → … ; auth_failed and closed are final. */
+  onStatusChange(cb: (status: ConnectionStatus) => void): () => void {
+    this.#statusCallbacks.add(cb);
+    return () => this.#statusCallbacks.delete(cb);
+  }
+
+  setTokenExpiringCallback(cb: (() => void) | null): void {
+    this.#tokenExpiring = cb;
+  }
+
+  setTokenRefreshedCallback(cb: ((info: TokenInfo) => void) | null): void {
+    this.#tokenRefreshed = cb;
+  }
+
+  setTokenErrorCallback(cb: ((err: CloudSignalError) => void) | null): void {
+    this.#tokenError = cb;
+  }
+
+  async connectWithToken(o: ConnectWithTokenOptions): Promise<void> {
+    if (this.#destroyed) throw new CloudSignalError('destroyed', 'client destroyed');
+    if (this.#core) throw new CloudSignalError('invalid_options', 'already connected; destroy() this client first');
+    if ((o.secretKey === undefined) === (o.externalToken === undefined)) {
+      throw new CloudSignalError('invalid_options', 'connectWithToken needs exactly one of secretKey or externalToken');
+    }
+    if (o.secretKey !== undefined && isBrowserEnvironment()) {
+      throw new CloudSignalError('secret_key_in_browser',
+        'secretKey must never reach a browser: mint a token on your server (POST /v2/tokens/create) and pass it as externalToken');
+    }
+    const page = pageLocation();
+    const tokenServiceUrl = this.#opts.tokenServiceUrl ?? defaultTokenServiceUrl(o.host, page);
+    this.#tokens = new TokenServiceClient(tokenServiceUrl, this.#opts.fetch);
+
+    if (o.secretKey !== undefined) {
+      this.#mode = {
+        kind: 'secretKey', secretKey: o.secretKey, user: o.userEmail ?? o.userId ?? this.clientId,
+        ...(o.organizationId ? { organizationId: o.organizationId } : {}),
+        ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}),
+        ...(o.integrationId ? { integrationId: o.integrationId } : {}),
+      };
+      this.#creds = await this.#mint();
+    } else {
+      this.#mode = { kind: 'external' };
+      this.#creds = await this.#tokens.describe(o.externalToken!);
+      if (o.organizationId && o.organizationId !== this.#creds.organizationId) {
+        throw new CloudSignalError('wrong_organization', `the token belongs to ${this.#creds.organizationId}, not ${o.organizationId}`);
+      }
+    }
+    if (this.#destroyed) throw new CloudSignalError('destroyed', 'client destroyed');
+
+    const address = resolveBrokerAddress(
+      { ...(o.host ? { host: o.host } : {}), ...(o.port ? { port: o.port } : {}), ...(o.protocol ? { protocol: o.protocol } : {}), ...(o.path ? { path: o.path } : {}) },
+      { ...(page ? { page } : {}), ...(this.#opts.tokenServiceUrl ? { tokenServiceUrl: this.#opts.tokenServiceUrl } : {}) },
+    );
+    const timing = presetTiming(this.#opts.preset, page ? 'desktop' : 'server');
+    const core = new RealtimeClient({
+      endpoint: { ...address, username: this.#creds.username, password: this.#creds.password },
+      clientId: this.clientId,
+      clean: this.#opts.clean ?? false,
+      keepaliveSeconds: this.#opts.keepaliveSeconds ?? timing.keepaliveSeconds,
+      reconnectPeriodMs: this.#opts.reconnectPeriodMs ?? timing.reconnectPeriodMs,
+      connectTimeoutMs: this.#opts.connectTimeoutMs ?? timing.connectTimeoutMs,
+      ...(this.#opts.retryBackoff ? { retryBackoff: this.#opts.retryBackoff } : {}),
+      ...(this.#opts.authRetryDelaySeconds !== undefined ? { authRetryDelaySeconds: this.#opts.authRetryDelaySeconds } : {}),
+      onAuthFailure: () => this.#credentialsAfterRefusal(),
+    });
+    this.#core = core;
+    core.onMessage((topic, message) => {
+      for (const cb of [...this.#messageCallbacks]) cb(topic, message);
+    });
+    core.on('status', (s) => {
+      if (s === 'auth_failed') this.#clearRefreshTimer();
+      for (const cb of [...this.#statusCallbacks]) cb(s);
+    });
+    // Refusals that a recovery fixes are not the application's concern; a final one is reported.
+    core.on('status', (s) => {
+      if (s === 'auth_failed') this.#reportAuthError(new CloudSignalError('auth_failed', 'the broker refused the credentials and they could not be renewed'));
+    });
+    await core.connect();
+    this.#scheduleRefresh();
+  }
+
+  subscribe(topic: string, qos?: QoS): Promise<void> {
+    return this.#requireCore().subscribe(topic, qos);
+  }
+
+  unsubscribe(topic: string): Promise<void> {
+    return this.#requireCore().unsubscribe(topic);
+  }
+
+  /** Publishes `message` (objects as JSON) with QoS 1 unless told otherwise. */
+  transmit(topic: string, message: unknown, opts?: PublishOptions): Promise<void> {
+    return this.#requireCore().publish(topic, message, opts);
+  }
+
+  /** Renews the token now (what autoRefresh does on its schedule). Concurrent calls share one run. */
+  refreshToken(): Promise<void> {
+    this.#refreshing ??= this.#refresh().finally(() => {
+      this.#refreshing = null;
+    });
+    return this.#refreshing;
+  }
+
+  /** Stops timers and ends the session. Safe to call at any time, more than once. */
+  destroy(): Promise<void> {
+    this.#destroyed = true;
+    this.#clearRefreshTimer();
+    const core = this.#core;
+    return core ? core.destroy() : Promise.resolve();
+  }
+
+  // ---- internals ----
+
+  #requireCore(): RealtimeClient {
+    if (!this.#core) throw new CloudSignalError('invalid_options', 'call connectWithToken() first');
+    return this.#core;
+  }
+
+  #mint(): Promise<TokenCredentials> {
+    const m = this.#mode;
+    if (m?.kind !== 'secretKey') throw new CloudSignalError('invalid_options', 'no secret key to mint with');
+    return this.#tokens!.mint(m.secretKey, {
+      user: m.user,
+      ...(m.organizationId ? { organizationId: m.organizationId } : {}),
+      ...(m.ttlSeconds ? { ttlSeconds: m.ttlSeconds } : {}),
+      ...(m.integrationId ? { integrationId: m.integrationId } : {}),
+    });
+  }
+
+  #scheduleRefresh(): void {
+    this.#clearRefreshTimer();
+    const c = this.#creds;
+    if (!c || this.#destroyed) return;
+    const delay = refreshDelayMs({ refreshAt: c.refreshAt, expiresAt: c.expiresAt, now: Date.now(), bufferSeconds: this.#opts.refreshBufferSeconds ?? 60 });
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = null;
+      this.#tokenExpiring?.();
+      if (this.#opts.autoRefresh ?? true) void this.refreshToken().catch(() => undefined);
+    }, delay);
+  }
+
+  #clearRefreshTimer(): void {
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+  }
+
+  async #refresh(): Promise<void> {
+    const c = this.#creds;
+    if (!c || this.#destroyed) return;
+    let next: TokenCredentials;
+    try {
+      next = await this.#renewed(c);
+    } catch (err) {
+      const e = err instanceof CloudSignalError ? err : new CloudSignalError('refresh_failed', String(err));
+      this.#tokenError?.(e);
+      this.#reportAuthError(e);
+      this.#retryRefreshLater();
+      throw e;
+    }
+    if (this.#destroyed) return;
+    this.#creds = next;
+    await this.#core?.switchEndpoint({ username: next.username, password: next.password });
+    this.#scheduleRefresh();
+    this.#tokenRefreshed?.(this.tokenInfo!);
+  }
+
+  /** Proof of possession first; with a secret key, a fresh mint if the token cannot be refreshed. */
+  async #renewed(c: TokenCredentials): Promise<TokenCredentials> {
+    try {
+      return await this.#tokens!.refresh(c.tokenId, c.password);
+    } catch (err) {
+      const status = (err as CloudSignalError).status;
+      if (this.#mode?.kind === 'secretKey' && status !== undefined && status >= 400 && status < 500) return this.#mint();
+      throw err;
+    }
+  }
+
+  /** After a failed refresh: try again while the token lives (the broker ends the session at expiry). */
+  #retryRefreshLater(): void {
+    const c = this.#creds;
+    if (!c || this.#destroyed) return;
+    const remaining = c.expiresAt - Date.now();
+    if (remaining <= 0 && this.#mode?.kind !== 'secretKey') return;
+    const delay = Math.max(250, Math.min((this.#opts.refreshRetrySeconds ?? 30) * 1000, remaining / 2));
+    this.#clearRefreshTimer();
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = null;
+      void this.refreshToken().catch(() => undefined);
+    }, delay);
+  }
+
+  /**
+   * The broker refused our credentials (expired, revoked, or rotated elsewhere). With a secret key
+   * we mint anew; with an external token only a refresh can help, and a 4xx means give up.
+   */
+  async #credentialsAfterRefusal() {
+    if (this.#refreshing) {
+      // A scheduled refresh is already rotating the password: use its result, do not race it.
+      const ok = await this.#refreshing.then(() => true, () => false);
+      if (ok && this.#creds) return { username: this.#creds.username, password: this.#creds.password };
+    }
+    const c = this.#creds;
+    if (!c || this.#destroyed) return null;
+    try {
+      const next = await this.#renewed(c);
+      this.#creds = next;
+      this.#scheduleRefresh();
+      this.#tokenRefreshed?.(this.tokenInfo!);
+      return { username: next.username, password: next.password };
+    } catch (err) {
+      const e = err as CloudSignalError;
+      this.#tokenError?.(e);
+      if (e.status !== undefined && e.status >= 400 && e.status < 500 && e.status !== 429) {
+        this.#lastRefusal = e;
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  #lastRefusal: CloudSignalError | null = null;
+
+  #reportAuthError(err: CloudSignalError): void {
+    const detailed = err.code === 'auth_failed' && this.#lastRefusal
+      ? new CloudSignalError(this.#lastRefusal.code, `disconnected: the credential was refused and cannot be renewed (${this.#lastRefusal.message})`, this.#lastRefusal.status)
+      : err;
+    this.onAuthError?.(detailed);
+  }
+}

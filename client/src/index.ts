@@ -1,0 +1,15 @@
+// @signalgate/client: CloudSignal's client SDK, reimplemented over mqtt.js for browsers and Node.
+import { CloudSignal } from './cloudSignal.js';
+
+export { CloudSignal };
+export default CloudSignal;
+export type { CloudSignalOptions, ConnectWithTokenOptions, TokenInfo } from './cloudSignal.js';
+export { RealtimeClient } from './realtimeClient.js';
+export type { RealtimeClientOptions, ConnectionStatus, CredentialsProvider, PublishOptions, QoS, MessageHandler } from './realtimeClient.js';
+export { RemoteCredentials } from './remoteCredentials.js';
+export { CloudSignalError } from './errors.js';
+export { PRESETS, type PresetName, type ConnectionTiming } from './presets.js';
+export { DEFAULT_PORTS, DEFAULT_API_PORT, DEFAULT_WS_PATH, endpointUrl, resolveBrokerAddress, defaultTokenServiceUrl, type Endpoint, type Scheme } from './endpoint.js';
+export { backoffDelaySeconds, DEFAULT_RETRY_BACKOFF, type RetryBackoff } from './backoff.js';
+export { refreshDelayMs } from './refreshSchedule.js';
+export { decodePayload, encodePayload } from './payload.js';

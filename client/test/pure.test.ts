@@ -1,0 +1,98 @@
+// The SDK's pure policies: backoff, refresh timing, addresses and defaults, payload coding, presets.
+import { describe, expect, test } from '@jest/globals';
+import {
+  DEFAULT_PORTS, DEFAULT_RETRY_BACKOFF, PRESETS, backoffDelaySeconds, decodePayload, defaultTokenServiceUrl, encodePayload,
+  endpointUrl, refreshDelayMs, resolveBrokerAddress,
+} from '@signalgate/client';
+
+describe('retry backoff (seed 004)', () => {
+  test('defaults give 1 → 2 → 4 → 8 → 16 → 32 → 60 → 60 s', () => {
+    expect(DEFAULT_RETRY_BACKOFF).toEqual({ baseSeconds: 1, ceilSeconds: 60 });
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 50, 5000].map((a) => backoffDelaySeconds(a, DEFAULT_RETRY_BACKOFF))).toEqual([1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
+  });
+  test('other bases and ceilings double the same way', () => {
+    expect([0, 1, 2, 3].map((a) => backoffDelaySeconds(a, { baseSeconds: 0.5, ceilSeconds: 3 }))).toEqual([0.5, 1, 2, 3]);
+  });
+});
+
+describe('refresh timing', () => {
+  const now = 1_000_000;
+  test('a 60-minute token refreshes refreshBufferSeconds before refresh_recommended_at', () => {
+    const issued = now;
+    const refreshAt = issued + 3_240_000; // 90 % of 3600 s
+    expect(refreshDelayMs({ refreshAt, expiresAt: issued + 3_600_000, now, bufferSeconds: 60 })).toBe(3_180_000);
+    expect(refreshDelayMs({ refreshAt, expiresAt: issued + 3_600_000, now, bufferSeconds: 0 })).toBe(3_240_000);
+  });
+  test('a buffer longer than a short lifetime is clamped to half of what remains, never a refresh loop', () => {
+    expect(refreshDelayMs({ refreshAt: now + 9_000, expiresAt: now + 10_000, now, bufferSeconds: 60 })).toBe(5_000);
+  });
+  test('past refresh_recommended_at: refresh at once', () => {
+    expect(refreshDelayMs({ refreshAt: now - 1, expiresAt: now + 500, now, bufferSeconds: 60 })).toBe(0);
+    expect(refreshDelayMs({ refreshAt: now - 5_000, expiresAt: now - 1_000, now, bufferSeconds: 60 })).toBe(0);
+  });
+  test('never later than refresh_recommended_at and within the timer limit', () => {
+    for (const [ttl, buffer] of [[10, 0], [60, 30], [3600, 60], [86400 * 60, 60]] as const) {
+      const refreshAt = now + ttl * 900;
+      const d = refreshDelayMs({ refreshAt, expiresAt: now + ttl * 1000, now, bufferSeconds: buffer });
+      expect(d).toBeLessThanOrEqual(Math.min(refreshAt - now, 2 ** 31 - 1));
+      expect(d).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('broker address and defaults', () => {
+  test("SignalGate's default ports", () => {
+    expect(DEFAULT_PORTS).toEqual({ mqtt: 1883, mqtts: 8883, ws: 8083, wss: 18885 });
+  });
+  test('Node: a bare host means MQTT over TCP on 1883', () => {
+    expect(resolveBrokerAddress({ host: 'broker.example' }, {})).toEqual({ host: 'broker.example', port: 1883, scheme: 'mqtt', path: '' });
+    expect(endpointUrl({ host: 'broker.example' })).toBe('mqtt://broker.example:1883');
+  });
+  test('host:port and URLs are honoured; WebSocket URLs default to /mqtt', () => {
+    expect(resolveBrokerAddress({ host: 'b.example:9999' }, {})).toMatchObject({ host: 'b.example', port: 9999, scheme: 'mqtt' });
+    expect(resolveBrokerAddress({ host: 'ws://b.example:1234' }, {})).toEqual({ host: 'b.example', port: 1234, scheme: 'ws', path: '/mqtt' });
+    expect(resolveBrokerAddress({ host: 'wss://b.example' }, {})).toEqual({ host: 'b.example', port: 18885, scheme: 'wss', path: '/mqtt' });
+    expect(resolveBrokerAddress({ host: 'ws://b.example:80/custom' }, {})).toMatchObject({ path: '/custom', port: 80 });
+    expect(resolveBrokerAddress({ host: 'b.example', protocol: 'wss', port: 443 }, {})).toEqual({ host: 'b.example', port: 443, scheme: 'wss', path: '/mqtt' });
+    expect(endpointUrl({ host: 'b.example', port: 443, scheme: 'wss' })).toBe('wss://b.example:443/mqtt');
+    expect(endpointUrl({ host: '::1', scheme: 'tcp' })).toBe('mqtt://[::1]:1883');
+  });
+  test('browser: the page host over ws (wss on https pages)', () => {
+    expect(resolveBrokerAddress({}, { page: { protocol: 'http:', hostname: 'app.example' } })).toEqual({ host: 'app.example', port: 8083, scheme: 'ws', path: '/mqtt' });
+    expect(resolveBrokerAddress({}, { page: { protocol: 'https:', hostname: 'app.example' } })).toEqual({ host: 'app.example', port: 18885, scheme: 'wss', path: '/mqtt' });
+  });
+  test("no host in Node: the token service's host, else localhost", () => {
+    expect(resolveBrokerAddress({}, { tokenServiceUrl: 'http://signal.internal:8080' })).toMatchObject({ host: 'signal.internal', port: 1883 });
+    expect(resolveBrokerAddress({}, {})).toMatchObject({ host: 'localhost' });
+  });
+  test('token service default: the broker host (or page host) on 8080', () => {
+    expect(defaultTokenServiceUrl('broker.example', undefined)).toBe('http://broker.example:8080');
+    expect(defaultTokenServiceUrl('ws://broker.example:8083/mqtt', undefined)).toBe('http://broker.example:8080');
+    expect(defaultTokenServiceUrl(undefined, { protocol: 'https:', hostname: 'app.example' })).toBe('https://app.example:8080');
+    expect(defaultTokenServiceUrl(undefined, undefined)).toBe('http://localhost:8080');
+  });
+});
+
+describe('payloads', () => {
+  test('objects travel as JSON, strings as they are', () => {
+    expect(encodePayload({ user: 'a', text: 'hi' })).toBe('{"user":"a","text":"hi"}');
+    expect(encodePayload('plain')).toBe('plain');
+    expect(encodePayload(42)).toBe('42');
+  });
+  test('JSON payloads arrive parsed, anything else as a string', () => {
+    const bytes = (s: string) => new TextEncoder().encode(s);
+    expect(decodePayload(bytes('{"user":"a","n":1}'))).toEqual({ user: 'a', n: 1 });
+    expect(decodePayload(bytes('[1,2]'))).toEqual([1, 2]);
+    expect(decodePayload(bytes('hello world'))).toBe('hello world');
+    expect(decodePayload(bytes('{broken'))).toBe('{broken');
+    expect(decodePayload(bytes(''))).toBe('');
+  });
+});
+
+describe('presets', () => {
+  test('desktop, mobile and server set keepalive and reconnect period', () => {
+    expect(Object.keys(PRESETS).sort()).toEqual(['desktop', 'mobile', 'server']);
+    expect(PRESETS.mobile.keepaliveSeconds).toBeGreaterThan(PRESETS.desktop.keepaliveSeconds);
+    expect(PRESETS.server.reconnectPeriodMs).toBeLessThan(PRESETS.mobile.reconnectPeriodMs);
+  });
+});

@@ -1,11 +1,11 @@
 // The broker: create Aedes, install our hooks, open the listeners. Policy (rights, namespacing,
 // buckets) lives in @signalgate/shared; each hook is one file under hooks/.
-import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { Aedes } from 'aedes';
 import type { Config, Logger, Services } from '@signalgate/shared';
 import type { BrokerContext } from './context.js';
 import { brokerMetrics } from './metrics.js';
+import { isDeadBroker, newBrokerId, releaseBrokerId } from './brokerIdentity.js';
 import { SessionRegistry } from './sessions.js';
 import { PresencePublisher } from './presence.js';
 import { HistoryRecorder } from './history.js';
@@ -39,7 +39,7 @@ export { brokerMetrics } from './metrics.js';
 
 export async function startBroker({ config, services, logger: parentLogger }: BrokerOptions): Promise<BrokerHandle> {
   const logger = parentLogger.child({ component: 'broker' });
-  const brokerId = `broker_${randomUUID()}`;
+  const brokerId = newBrokerId();
   const metrics = brokerMetrics();
   const presence = new PresencePublisher(logger);
   const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence);
@@ -48,7 +48,8 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0);
   const changes = new ChangeWatcher(services.store, sessions, logger, config.changePollMs);
 
-  services.store.sessions.clearBroker(brokerId);
+  // Rows left by brokers that died without closing (kill -9, crash) would show ghosts as online.
+  for (const id of services.store.sessions.brokerIds()) if (isDeadBroker(id)) services.store.sessions.clearBroker(id);
   const aedes = await Aedes.createBroker({
     id: brokerId,
     connectTimeout: config.connectTimeoutSeconds * 1000,
@@ -106,6 +107,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
         history.stop();
         usage.stop();
         services.store.sessions.clearBroker(brokerId);
+        releaseBrokerId(brokerId);
         logger.info({ broker_id: brokerId }, 'broker stopped');
       })()),
   };

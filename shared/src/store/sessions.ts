@@ -31,6 +31,7 @@ export class SessionRepository {
   private readonly clearBrokerStmt;
   private readonly countUserStmt;
   private readonly setExpiryStmt;
+  private readonly brokerIdsStmt;
 
   constructor(db: Db) {
     this.upsertStmt = db.prepare(`INSERT INTO sessions (broker_id, org_id, client_id, user_ref, token_id, address, protocol, connected_at, expires_at)
@@ -45,6 +46,7 @@ export class SessionRepository {
     this.countUserStmt = db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM sessions WHERE org_id = ? AND user_ref = ?');
     this.clearBrokerStmt = db.prepare('DELETE FROM sessions WHERE broker_id = ?');
     this.setExpiryStmt = db.prepare('UPDATE sessions SET expires_at = ? WHERE token_id = ?');
+    this.brokerIdsStmt = db.prepare<[], { broker_id: string }>('SELECT DISTINCT broker_id FROM sessions');
   }
 
   upsert(s: SessionRecord): void {
@@ -70,6 +72,11 @@ export class SessionRepository {
   /** A broker that (re)starts owns no sessions: rows it left behind are stale. */
   clearBroker(brokerId: string): void {
     this.clearBrokerStmt.run(brokerId);
+  }
+
+  /** Brokers that have rows (a starting broker removes those of dead ones). */
+  brokerIds(): string[] {
+    return this.brokerIdsStmt.all().map((r) => r.broker_id);
   }
 
   setExpiryOfToken(tokenId: string, expiresAt: number): void {

@@ -19,6 +19,8 @@ export interface Running {
   pid: number;
   /** The JSON line `start --json` prints first: where everything listens, the dev org's key on first start. */
   summary: Record<string, string | null>;
+  /** Everything printed to stdout so far (the summary, then pino's JSON log lines). */
+  stdout(): string;
   stderr(): string;
   /** kill -9, resolved once the process is gone. */
   kill9(): Promise<void>;
@@ -41,13 +43,16 @@ export function startSignalgate(dataDir: string, args: string[], env: Record<str
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`start printed no summary in time; stderr:\n${err}`)); }, 15_000);
+    let settled = false;
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
+      // Log lines (pino writes to stdout too) may come before the summary: it is the line with data_dir.
+      const line = settled ? undefined : out.split('\n').slice(0, -1).find((l) => l.startsWith('{"data_dir"'));
+      if (line === undefined) return;
+      settled = true;
       clearTimeout(timer);
       resolve({
-        child, pid: child.pid!, summary: JSON.parse(out.slice(0, nl)) as Record<string, string | null>, stderr: () => err,
+        child, pid: child.pid!, summary: JSON.parse(line) as Record<string, string | null>, stdout: () => out, stderr: () => err,
         kill9: async () => { child.kill('SIGKILL'); await exited; },
         stop: async () => { child.kill('SIGTERM'); return exited; },
       });

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Connect + auth rate and CONNECT→CONNACK latency: SignalGate vs the same aedes without hooks vs
+// mosquitto (password file + ACL). Each round connects `--clients` fresh clients (distinct
+// credentials, `--concurrency` CONNECTs in flight) to each server in turn, then disconnects them;
+// the figure is the median over rounds of connects/s, and the ratio SignalGate / aedes.
+//   node bench/connect.mjs [--clients 2000] [--concurrency 100] [--rounds 3]
+import { arg, latencySummary, loadAverage, median, round, saveResult, sleep } from './lib/env.mjs';
+import { closeAll, connectMany, connectPacket } from './lib/mqttLoad.mjs';
+import { mosquittoCredentials, prepareSignalGate, startBareAedes, startMosquitto, startSignalGate } from './lib/servers.mjs';
+
+export async function runConnect({ clients = 2000, concurrency = 100, rounds = 3 } = {}) {
+  const load = [loadAverage()];
+  const sg = await prepareSignalGate({ tokens: clients * rounds, label: 'connect' });
+  sg.services.store.close();
+  const mosq = mosquittoCredentials(clients * rounds);
+  const servers = [
+    { ...(await startSignalGate({ dataDir: sg.dataDir })), creds: sg.creds },
+    { ...(await startBareAedes()), creds: sg.creds }, // same bytes on the wire; aedes ignores them
+    { ...(await startMosquitto(mosq)), creds: mosq },
+  ];
+  const runs = Object.fromEntries(servers.map((s) => [s.name, []]));
+  try {
+    for (const s of servers) { // warm-up (JIT, caches), not measured
+      const warm = await connectMany({ port: s.port, connects: s.creds.slice(0, 300).map((c, i) => connectPacket({ clientId: `w${i}`, username: c.username, password: c.password })), concurrency });
+      await closeAll(warm.clients);
+    }
+    await sleep(500);
+    for (let r = 0; r < rounds; r++) {
+      for (const s of servers) {
+        const connects = s.creds.slice(r * clients, (r + 1) * clients)
+          .map((c, i) => connectPacket({ clientId: `c${r}-${i}`, username: c.username, password: c.password }));
+        const res = await connectMany({ port: s.port, connects, concurrency });
+        runs[s.name].push({ rate: (res.clients.length / res.elapsedMs) * 1000, failures: res.failures.length, latencies: res.latencies });
+        await closeAll(res.clients);
+        await sleep(500); // let the server finish its disconnect work before the next one is measured
+      }
+      load.push(loadAverage());
+    }
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+  const figures = {};
+  for (const [name, list] of Object.entries(runs)) {
+    const lat = latencySummary(list.flatMap((x) => x.latencies));
+    figures[name] = { connectsPerSecond: Math.round(median(list.map((x) => x.rate))), rounds: list.map((x) => Math.round(x.rate)), p50Ms: lat.p50, p99Ms: lat.p99, failures: list.reduce((a, x) => a + x.failures, 0) };
+  }
+  // The ratio per round (both measured minutes apart at most), then the median of those.
+  const ratioVsAedes = round(median(runs.signalgate.map((x, i) => x.rate / runs.aedes[i].rate)), 3);
+  const ratioVsMosquitto = round(median(runs.signalgate.map((x, i) => x.rate / runs.mosquitto[i].rate)), 3);
+  return { params: { clients, concurrency, rounds }, figures, ratioVsAedes, ratioVsMosquitto, target: { ratioVsAedes: 0.9, met: ratioVsAedes >= 0.9 }, load };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await runConnect({ clients: arg('clients', 2000), concurrency: arg('concurrency', 100), rounds: arg('rounds', 3) });
+  saveResult('connect', result);
+  console.log(JSON.stringify(result, null, 2));
+  process.exit(0);
+}

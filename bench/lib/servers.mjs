@@ -1,0 +1,157 @@
+// The three brokers of every comparison, each in its own process on 127.0.0.1:
+//   signalgate  — `signalgate start --broker-only` (or the API too) on a fresh data dir
+//   aedes       — the same aedes build with no hooks (bench/servers/bare-aedes.mjs)
+//   mosquitto   — Debian's package with a password file and an ACL file of the same rules
+// and the credentials each one is connected with.
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { benchDir, cliPath, root, sleep, tempDir } from './env.mjs';
+
+/** The rules every peer enforces: publish and subscribe under `bench/` only. */
+export const BENCH_RULES = { publish: ['bench/#'], subscribe: ['bench/#'], presence: false, history: false };
+
+function firstJsonLine(child, what, ms = 30_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${ms} ms`)), ms);
+    const lines = readline.createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      try {
+        const value = JSON.parse(line);
+        clearTimeout(timer);
+        lines.close();
+        resolve(value);
+      } catch { /* banner text */ }
+    });
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code} before it was ready`)));
+  });
+}
+
+function stopper(child) {
+  return () => new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Loads the build under test's shared package (services on the same SQLite file as the server). */
+export async function sharedPackage() {
+  return import(path.join(root, 'shared', 'dist', 'index.js'));
+}
+
+/**
+ * A fresh data dir with one organisation whose default rules are BENCH_RULES, and `tokens` minted
+ * in-process (one transaction: setting up is not what is measured).
+ */
+export async function prepareSignalGate({ tokens = 0, ttlSeconds = 3600, label = 'sg' } = {}) {
+  const dataDir = tempDir(label);
+  const { createServices, loadConfig } = await sharedPackage();
+  const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  const { org, secretKey } = await services.orgs.create('bench');
+  services.rules.setDefault(org.id, BENCH_RULES);
+  const creds = mintCredentials(services, org.id, tokens, ttlSeconds);
+  return { dataDir, orgId: org.id, secretKey, creds, services };
+}
+
+export function mintCredentials(services, orgId, count, ttlSeconds = 3600, prefix = 'user') {
+  return services.store.transaction(() => Array.from({ length: count }, (_, i) => {
+    const t = services.tokens.mint({ orgId, userId: `${prefix}-${i}`, ttlSeconds });
+    return { username: t.username, password: t.password, tokenId: t.tokenId, expiresAt: t.expiresAt };
+  }));
+}
+
+/** `signalgate start` as a child process; `api: true` adds the token API on a free port. */
+export async function startSignalGate({ dataDir, api = false, env = {} }) {
+  // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of the server (node --cpu-prof) when it stops.
+  const nodeArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, cliPath, 'start', ...(api ? [] : ['--broker-only']), '--json'], {
+    env: {
+      ...process.env, SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'warn', SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false',
+      SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: 'off', SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off',
+      SIGNALGATE_API_PORT: api ? '0' : 'off', SIGNALGATE_MINT_RATE_PER_KEY: '10000000', SIGNALGATE_MINT_RATE_PER_IP: '10000000',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const summary = await firstJsonLine(child, 'signalgate');
+  return { name: 'signalgate', pid: child.pid, port: Number(new URL(summary.mqtt_url).port), apiUrl: summary.api_url, stop: stopper(child) };
+}
+
+export async function startBareAedes() {
+  const child = spawn(process.execPath, [path.join(benchDir, 'servers', 'bare-aedes.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
+  const { port } = await firstJsonLine(child, 'bare aedes');
+  return { name: 'aedes', pid: child.pid, port, stop: stopper(child) };
+}
+
+const MOSQUITTO = '/usr/sbin/mosquitto';
+
+/** Debian's mosquitto, installed on first use (needs root and the Debian mirror, once). */
+export function ensureMosquitto() {
+  if (fs.existsSync(MOSQUITTO) && fs.existsSync('/usr/bin/mosquitto_passwd')) return;
+  console.error('mosquitto is missing: apt-get update && apt-get install -y mosquitto');
+  const r = spawnSync('bash', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto'], { stdio: 'inherit', timeout: 300_000 });
+  if (r.status !== 0 || !fs.existsSync(MOSQUITTO)) throw new Error('could not install mosquitto (run: apt-get install -y mosquitto)');
+}
+
+/** Users for mosquitto's password file, shaped like SignalGate credentials (same lengths on the wire). */
+export function mosquittoCredentials(count, prefix = 'u') {
+  return Array.from({ length: count }, (_, i) => ({
+    username: `${prefix}${String(i).padStart(9, '0')}@org_mosquitto01`,
+    password: `tkn_${crypto.randomBytes(32).toString('base64url')}`,
+  }));
+}
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function waitForPort(port, ms = 10_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect({ port, host: '127.0.0.1' }, () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listening on ${port} after ${ms} ms`);
+}
+
+/**
+ * mosquitto on 127.0.0.1 with its own config in a temp dir: no anonymous clients, a password file
+ * made by mosquitto_passwd (-U hashes a plain `user:password` file in one call) and an ACL file
+ * granting every user readwrite on bench/# — BENCH_RULES.
+ */
+export async function startMosquitto(creds) {
+  ensureMosquitto();
+  const dir = tempDir('mosquitto');
+  const passwd = path.join(dir, 'passwd');
+  fs.writeFileSync(passwd, creds.map((c) => `${c.username}:${c.password}`).join('\n') + '\n', { mode: 0o600 });
+  const hashed = spawnSync('mosquitto_passwd', ['-U', passwd], { timeout: 120_000 });
+  if (hashed.status !== 0) throw new Error(`mosquitto_passwd failed: ${hashed.stderr}`);
+  const acl = path.join(dir, 'acl');
+  fs.writeFileSync(acl, 'pattern readwrite bench/#\n');
+  const port = await freePort();
+  const conf = path.join(dir, 'mosquitto.conf');
+  fs.writeFileSync(conf, [
+    `listener ${port} 127.0.0.1`, 'allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`,
+    'persistence false', 'log_dest stderr', 'log_type error', 'user root', '',
+  ].join('\n'));
+  const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port);
+  const stop = stopper(child);
+  return { name: 'mosquitto', pid: child.pid, port, stop: async () => { await stop(); fs.rmSync(dir, { recursive: true, force: true }); } };
+}

@@ -5,7 +5,7 @@ export type AuditEvent =
   | 'token.minted' | 'token.refreshed' | 'token.revoked' | 'token.refresh_failed'
   | 'key.created' | 'key.revoked' | 'key.rotated'
   | 'org.created' | 'rules.changed' | 'integration.created' | 'integration.deleted'
-  | 'auth.failed' | 'session.kicked';
+  | 'auth.failed' | 'session.kicked' | 'dashboard.signed_in';
 
 export interface AuditEntry {
   id: number;

@@ -4,7 +4,7 @@ import { CloudSignal } from './cloudSignal.js';
 export { CloudSignal };
 export default CloudSignal;
 export type { CloudSignalOptions, ConnectWithTokenOptions, TokenInfo } from './cloudSignal.js';
-export { RealtimeClient } from './realtimeClient.js';
+export { RealtimeClient, DEFAULT_AUTH_RETRY_DELAY_SECONDS } from './realtimeClient.js';
 export type { RealtimeClientOptions, ConnectionStatus, CredentialsProvider, PublishOptions, QoS, MessageHandler } from './realtimeClient.js';
 export { RemoteCredentials } from './remoteCredentials.js';
 export { CloudSignalError } from './errors.js';

@@ -84,6 +84,9 @@ interface PendingPublish {
   reject(err: Error): void;
 }
 
+/** Seed 004: "Wait 2 seconds" between fresh credentials and the reconnect. */
+export const DEFAULT_AUTH_RETRY_DELAY_SECONDS = 2;
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** An end(false) that waits on a PUBACK the broker never sends must not hang a switch. */
 const GRACEFUL_END_TIMEOUT_MS = 5_000;
@@ -177,6 +180,7 @@ export class RealtimeClient {
   /** Publishes; objects travel as JSON. Queued while disconnected or switching credentials. */
   publish(topic: string, message: unknown, opts: PublishOptions = {}): Promise<void> {
     if (this.#destroyed) return Promise.reject(new CloudSignalError('destroyed', 'client destroyed'));
+    if (this.#status === 'auth_failed') return Promise.reject(new CloudSignalError('auth_failed', 'the broker refused the credentials'));
     const payload = encodePayload(message);
     const o = { qos: opts.qos ?? this.#opts.defaultQos ?? 1, retain: opts.retain ?? false };
     return new Promise<void>((resolve, reject) => {
@@ -335,7 +339,7 @@ export class RealtimeClient {
           return;
         }
         this.#endpoint = { ...this.#endpoint, ...fresh } as Endpoint;
-        await sleep((this.#opts.authRetryDelaySeconds ?? 2) * 1000);
+        await sleep((this.#opts.authRetryDelaySeconds ?? DEFAULT_AUTH_RETRY_DELAY_SECONDS) * 1000);
         if (this.#destroyed) return;
         const connected = this.#nextConnection();
         this.#open();
@@ -421,7 +425,11 @@ export class RealtimeClient {
   async #sendSubscribe(topic: string, qos: QoS): Promise<void> {
     const c = this.#mqtt;
     if (!c) throw new CloudSignalError('destroyed', 'client destroyed');
-    const granted = await c.subscribeAsync(topic, { qos });
+    // mqtt.js rejects on a SUBACK failure code (0x80); older versions resolve with qos 128.
+    const granted = await c.subscribeAsync(topic, { qos }).catch((err: Error) => {
+      if (/subscribe error/i.test(err.message)) return [{ topic, qos: 128 }];
+      throw err;
+    });
     if (granted.some((g) => g.qos === 128)) {
       this.#subscriptions.delete(topic);
       throw new CloudSignalError('subscription_denied', `the broker denied the subscription to '${topic}'`);
@@ -431,6 +439,7 @@ export class RealtimeClient {
   #whenConnected(): Promise<void> {
     if (this.#canSend()) return Promise.resolve();
     if (this.#destroyed) return Promise.reject(new CloudSignalError('destroyed', 'client destroyed'));
+    if (this.#status === 'auth_failed') return Promise.reject(new CloudSignalError('auth_failed', 'the broker refused the credentials'));
     return new Promise<void>((resolve, reject) => {
       const offConnected = this.#events.on('ready', () => {
         offConnected();

@@ -1,7 +1,7 @@
 // The SDK's pure policies: backoff, refresh timing, addresses and defaults, payload coding, presets.
 import { describe, expect, test } from '@jest/globals';
 import {
-  DEFAULT_PORTS, DEFAULT_RETRY_BACKOFF, PRESETS, backoffDelaySeconds, decodePayload, defaultTokenServiceUrl, encodePayload,
+  DEFAULT_AUTH_RETRY_DELAY_SECONDS, DEFAULT_PORTS, DEFAULT_RETRY_BACKOFF, PRESETS, backoffDelaySeconds, decodePayload, defaultTokenServiceUrl, encodePayload,
   endpointUrl, refreshDelayMs, resolveBrokerAddress,
 } from '@signalgate/client';
 
@@ -9,6 +9,9 @@ describe('retry backoff (seed 004)', () => {
   test('defaults give 1 → 2 → 4 → 8 → 16 → 32 → 60 → 60 s', () => {
     expect(DEFAULT_RETRY_BACKOFF).toEqual({ baseSeconds: 1, ceilSeconds: 60 });
     expect([0, 1, 2, 3, 4, 5, 6, 7, 50, 5000].map((a) => backoffDelaySeconds(a, DEFAULT_RETRY_BACKOFF))).toEqual([1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
+  });
+  test('the wait between fresh credentials and the reconnect defaults to 2 s', () => {
+    expect(DEFAULT_AUTH_RETRY_DELAY_SECONDS).toBe(2);
   });
   test('other bases and ceilings double the same way', () => {
     expect([0, 1, 2, 3].map((a) => backoffDelaySeconds(a, { baseSeconds: 0.5, ceilSeconds: 3 }))).toEqual([0.5, 1, 2, 3]);

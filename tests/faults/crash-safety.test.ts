@@ -62,14 +62,17 @@ describe('the token API killed with SIGKILL during a mint storm', () => {
           }
         }
       }));
-      // Let the storm get going, then kill at a random moment within the next ~0.7 s.
-      await sleep(150 + Math.floor(random() * 700));
+      // Let the storm get going (a fresh process verifies the key with argon2 first, slower on a
+      // loaded machine), then kill at a random moment within the next half second.
+      const startedWith = minted.length;
+      for (let waited = 0; minted.length < startedWith + 5 && waited < 15_000; waited += 20) await sleep(20);
+      await sleep(Math.floor(random() * 500));
       await api.kill9();
       killed = true;
       await storm;
       expect(integrityCheck(dataDir)).toBe('ok');
     }
-    expect(minted.length).toBeGreaterThan(40);
+    expect(minted.length).toBeGreaterThanOrEqual(20);
 
     // On a fresh Store (as a restarted broker would read it): every acknowledged credential is there and live.
     const services = servicesOn(dataDir);

@@ -35,18 +35,19 @@ function FilterList({ label, filters, onChange, testid }: { label: string; filte
       {filters.map((f, i) => (
         <div class="filter-row" key={i}>
           <input
-            class={`mono ${problems[i] ? 'invalid' : ''}`}
+            class={`mono ${f !== '' && problems[i] ? 'invalid' : ''}`}
             value={f}
             aria-label={`${label} filter ${i + 1}`}
-            aria-invalid={problems[i] ? 'true' : 'false'}
+            aria-invalid={f !== '' && problems[i] ? 'true' : 'false'}
             placeholder="e.g. chat/#"
             onFocus={() => setFocused(i)}
             onInput={(e) => set(i, (e.target as HTMLInputElement).value)}
           />
           <button type="button" class="btn btn-plain btn-small" aria-label="Remove filter" onClick={() => onChange(filters.filter((_, j) => j !== i))}>✕</button>
-          {problems[i] && <div class="field-error" role="alert">{problems[i]}</div>}
+          {f !== '' && problems[i] && <div class="field-error" role="alert">{problems[i]}</div>}
         </div>
       ))}
+      {filters.some((f) => f === '') && <p class="muted small">Fill in or remove empty rows to save.</p>}
       <div class="filter-tools">
         <button type="button" class="btn btn-plain btn-small" onClick={() => { onChange([...filters, '']); setFocused(filters.length); }}>+ Add filter</button>
         <span class="muted small">Insert:</span>

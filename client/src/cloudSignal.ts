@@ -331,7 +331,7 @@ export class CloudSignal {
 
   #reportAuthError(err: CloudSignalError): void {
     const detailed = err.code === 'auth_failed' && this.#lastRefusal
-      ? new CloudSignalError(this.#lastRefusal.code, `disconnected: the credential was refused and cannot be renewed (${this.#lastRefusal.message})`, this.#lastRefusal.status)
+      ? new CloudSignalError(this.#lastRefusal.code, `the credential was refused and cannot be renewed: ${this.#lastRefusal.message}`, this.#lastRefusal.status)
       : err;
     this.onAuthError?.(detailed);
   }

@@ -62,7 +62,7 @@ export class TokenServiceClient {
     if (!res.ok) {
       const code = typeof json.code === 'string' ? json.code : `http_${res.status}`;
       const message = typeof json.error === 'string' ? json.error : `HTTP ${res.status}`;
-      throw new CloudSignalError(code, `token service ${method} ${path}: ${message}`, res.status);
+      throw new CloudSignalError(code, `${message} (${method} ${path})`, res.status);
     }
     return json;
   }

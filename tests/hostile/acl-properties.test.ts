@@ -73,7 +73,7 @@ describe('the rights a connection gets never exceed any operand of the intersect
     .map(([first, ls, h]) => filterOf([first, ...ls], h))
     .filter((f) => filterProblem(f) === null);
   // Org rules lean permissive so that random requests often fit inside them (else most mints are 403).
-  const orgListArb = fc.oneof(fc.constant(['#']), fc.array(ruleFilter, { maxLength: 3 }).map((l) => [...l, '+/#']), fc.array(ruleFilter, { maxLength: 3 }));
+  const orgListArb: fc.Arbitrary<string[]> = fc.oneof(fc.constant(['#']).map((l) => [...l]), fc.array(ruleFilter, { maxLength: 3 }).map((l) => [...l, '+/#']), fc.array(ruleFilter, { maxLength: 3 }));
   const rulesArb: fc.Arbitrary<Rules> = fc.record({
     publish: orgListArb,
     subscribe: orgListArb,

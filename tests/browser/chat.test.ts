@@ -13,6 +13,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { createChatApp } from '../../examples/chat/src/app.js';
 import { startStack, type Stack } from '../support/stack.js';
 
+// Functions passed to page.evaluate/waitForFunction run inside Chromium; the test tsconfig has no DOM typings.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const document: any, window: any, localStorage: any, sessionStorage: any, MutationObserver: any;
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ARTIFACTS = path.join(root, 'tests/artifacts');
 const CHROMIUM = '/usr/bin/chromium';

@@ -65,14 +65,16 @@ function App() {
   return (
     <div class="layout">
       <aside class="sidebar">
+        <div class="sidebar-inner">
         <div class="brand">
           <span class="logo" aria-hidden="true">◆</span> SignalGate
         </div>
         <label class="org-picker">
           <span>Organization</span>
           <select data-testid="org-picker" value={orgId ?? ''} onChange={(e) => go(route.page, (e.target as HTMLSelectElement).value)} disabled={orgs.length <= 1}>
-            {orgs.map((o) => <option key={o.organization_id} value={o.organization_id}>{o.name} ({o.organization_id})</option>)}
+            {orgs.map((o) => <option key={o.organization_id} value={o.organization_id}>{o.name}</option>)}
           </select>
+          {orgId && <code class="org-id" data-testid="org-id">{orgId}</code>}
         </label>
         <nav>
           {PAGES.map((p) => (
@@ -94,6 +96,7 @@ function App() {
             Sign out
           </button>
         </div>
+        </div>
       </aside>
       <main class="content">
         {showOrgs || !orgId || !current ? (
@@ -109,4 +112,7 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById('app')!);
+// render() appends in Preact 11: drop the static "loading" text first.
+const root = document.getElementById('app')!;
+root.textContent = '';
+render(<App />, root);

@@ -79,7 +79,7 @@ function RulesEditor({ initial, onSave, saveLabel, nameField }: { initial: Rules
         <FilterList label="Subscribe" testid="subscribe-filters" filters={rules.subscribe} onChange={(subscribe) => setRules({ ...rules, subscribe })} />
       </div>
       <div class="checks">
-        <label><input type="checkbox" checked={rules.presence} onChange={(e) => setRules({ ...rules, presence: (e.target as HTMLInputElement).checked })} /> Presence (see who is online, <code>$presence/…</code>)</label>
+        <label><input type="checkbox" checked={rules.presence} onChange={(e) => setRules({ ...rules, presence: (e.target as HTMLInputElement).checked })} /> Presence (who is online, via <code>$presence/…</code>)</label>
         <label><input type="checkbox" checked={rules.history} onChange={(e) => setRules({ ...rules, history: (e.target as HTMLInputElement).checked })} /> History (read recent messages)</label>
       </div>
       <div class="row-end">
@@ -155,7 +155,7 @@ function TopicTester({ orgId, integrations }: { orgId: string; integrations: Int
               {result.decided_by.filter && <> — filter <code>{result.decided_by.filter}</code></>}
             </span>
           </div>
-          <p>{result.decided_by.reason}</p>
+          {(!result.allowed || result.layers.length === 0) && <p>{result.decided_by.reason}</p>}
           {result.layers.length > 0 && (
             <ul class="layers">
               {result.layers.map((l) => <li key={l.layer} class={l.allowed ? 'ok' : 'no'}>{l.allowed ? '✓' : '✗'} {l.reason}</li>)}
@@ -194,7 +194,10 @@ export function AccessPage({ orgId }: PageProps) {
       >
         {creating && (
           <div class="subcard" data-testid="new-rule-set">
-            <h3>New rule set</h3>
+            <div class="subcard-head">
+              <h3>New rule set</h3>
+              <button type="button" class="btn btn-plain btn-small" onClick={() => setCreating(false)}>Cancel</button>
+            </div>
             <RulesEditor
               nameField
               initial={{ publish: [''], subscribe: [''], presence: false, history: false }}

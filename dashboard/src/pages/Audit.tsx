@@ -43,7 +43,8 @@ export function AuditPage({ orgId, session }: PageProps) {
   const entries = [...(first.data?.entries ?? []), ...older];
   return (
     <Section
-      title="Audit log"
+      title="Events"
+      hint="Credential and admin events, newest first."
       actions={
         <>
           <input aria-label="Filter by user" placeholder="User id" value={user} onInput={(e) => setUser((e.target as HTMLInputElement).value)} />

@@ -21,17 +21,16 @@ function niceMax(v: number): number {
   return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v)!;
 }
 
-function Chart({ title, values, times, unit, testid }: { title: string; values: number[]; times: string[]; unit: string; testid: string }) {
+function Chart({ title, values, times, unit, testid, headline }: { title: string; values: number[]; times: string[]; unit: string; testid: string; headline: number }) {
   const max = niceMax(Math.max(0, ...values));
   const x = (i: number) => PAD.l + (values.length <= 1 ? 0 : (i / (values.length - 1)) * (W - PAD.l - PAD.r));
   const y = (v: number) => PAD.t + (1 - v / max) * (H - PAD.t - PAD.b);
   const line = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
   const area = values.length > 0 ? `${PAD.l},${y(0)} ${line} ${x(values.length - 1).toFixed(1)},${y(0)}` : '';
-  const last = values[values.length - 1] ?? 0;
   const fmt = (iso: string | undefined) => (iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '');
   return (
     <figure class="chart" data-testid={testid}>
-      <figcaption><span>{title}</span><strong>{Number.isInteger(last) ? last : last.toFixed(2)} <span class="muted small">{unit}</span></strong></figcaption>
+      <figcaption><span>{title}</span><strong>{Number.isInteger(headline) ? headline : headline.toFixed(2)} <span class="muted small">{unit}</span></strong></figcaption>
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title} over time`}>
         {[0, 0.5, 1].map((f) => (
           <g key={f}>
@@ -54,7 +53,7 @@ export function UsagePage({ orgId }: PageProps) {
   const times = data?.points.map((p) => p.at) ?? [];
   return (
     <Section
-      title="Usage"
+      title="Connections and messages"
       hint={data ? `Sampled by the brokers; one point per ${data.bucket_seconds} s. Connected now: ${data.connections_now}.` : 'Sampled by the brokers.'}
       actions={
         <select aria-label="Window" value={minutes} onChange={(e) => setMinutes(Number((e.target as HTMLSelectElement).value))}>
@@ -68,8 +67,9 @@ export function UsagePage({ orgId }: PageProps) {
       {error && <Notice>{error}</Notice>}
       {data && (
         <div class="charts">
-          <Chart testid="chart-connections" title="Connections" unit="open" values={data.points.map((p) => p.connections)} times={times} />
-          <Chart testid="chart-messages" title="Messages" unit="per second" values={data.points.map((p) => p.messages_per_second)} times={times} />
+          <Chart testid="chart-connections" title="Connections" unit="open now" headline={data.connections_now} values={data.points.map((p) => p.connections)} times={times} />
+          {/* The newest bucket is still filling: the headline is the last complete one. */}
+          <Chart testid="chart-messages" title="Messages" unit="per second" headline={data.points[data.points.length - 2]?.messages_per_second ?? 0} values={data.points.map((p) => p.messages_per_second)} times={times} />
         </div>
       )}
     </Section>

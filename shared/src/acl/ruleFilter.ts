@@ -9,6 +9,7 @@ export function ruleFilterProblem(filter: string): string | null {
   if (structural) return structural;
   const unknown = unknownPlaceholders(filter);
   if (unknown.length > 0) return `unknown placeholder \${${unknown[0]}} (use \${user_id}, \${user_email} or \${client_id})`;
-  if (filter.startsWith('$')) return "topics starting with '$' are reserved (use the presence permission for $presence)";
+  // `${user_id}/#` starts with a placeholder, not a `$` topic: placeholder values never start with `$`.
+  if (filter.startsWith('$') && !filter.startsWith('${')) return "topics starting with '$' are reserved (use the presence permission for $presence)";
   return null;
 }

@@ -1,0 +1,42 @@
+// Which filters a rule set (or a token's scope) may hold.
+import { describe, expect, test } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EffectiveRights, createServices, expandLayer, loadConfig, placeholderValuesOf, ruleFilterProblem } from '@signalgate/shared';
+
+describe('ruleFilterProblem', () => {
+  test.each(['chat/#', 'users/${user_id}/#', '${user_id}/#', '${client_id}', '+/${user_email}/inbox'])('accepts %s', (f) => {
+    expect(ruleFilterProblem(f)).toBeNull();
+  });
+
+  test.each([
+    ['$SYS/#', /reserved/],
+    ['$presence/#', /reserved/],
+    ['$', /reserved/],
+    ['${nope}/#', /unknown placeholder \$\{nope\}/],
+    ['a/#/b', /'#'/],
+    ['', /empty/],
+  ])('refuses %s', (f, why) => {
+    expect(ruleFilterProblem(f)).toMatch(why);
+  });
+});
+
+describe('a rule whose first level is a placeholder', () => {
+  test('grants the user their own subtree and nothing of another user or of $ topics', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-rulefilter-'));
+    const s = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dir }));
+    return s.orgs.create('Root placeholders').then(({ org }) => {
+      s.rules.setDefault(org.id, { publish: ['${user_id}/#'], subscribe: ['${user_id}/#'], presence: false, history: false });
+      const t = s.tokens.mint({ orgId: org.id, userId: 'alice' });
+      const user = s.store.users.byRef(org.id, t.userRef)!;
+      const rights = new EffectiveRights(s.tokens.layersOf(s.store.tokens.get(t.tokenId)!).map((l) => expandLayer(l, placeholderValuesOf(user, 'c1'))));
+      expect(rights.canPublish('alice/notes')).toBe(true);
+      expect(rights.canSubscribe('alice/#')).toBe(true);
+      expect(rights.canPublish('bob/notes')).toBe(false);
+      expect(rights.canSubscribe('#')).toBe(false);
+      expect(rights.canSubscribe('$SYS/#')).toBe(false);
+      s.store.close();
+    });
+  });
+});

@@ -469,6 +469,32 @@ describe('signalgate start', () => {
     expect((await runJson<Items>(dir, ['org', 'list'])).items).toEqual([]);
   });
 
+  test('with --json and logging on, stdout holds only the summary line (log lines go to stderr)', async () => {
+    const dir = tempDataDir('start-json-logs');
+    const run = await startCli(dir, [], { SIGNALGATE_LOG_LEVEL: 'info' });
+    let stdout: string;
+    try {
+      expect(run.summary.api_url).toMatch(/^http:\/\/127\.0\.0\.1:/);
+      const res = await fetch(`${run.summary.api_url}/healthz`);
+      expect(res.ok).toBe(true);
+    } finally {
+      expect(await run.stop()).toBe(0);
+      stdout = run.stdout();
+    }
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('bound to every interface, the printed URLs still name a reachable local address', async () => {
+    const dir = tempDataDir('start-any');
+    const run = await startCli(dir, [], { SIGNALGATE_BIND: '0.0.0.0', SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
+    try {
+      expect(run.summary.api_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(run.summary.mqtt_url).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
+    } finally {
+      expect(await run.stop()).toBe(0);
+    }
+  });
+
   test('--api-only and --broker-only start one side; both together is a usage error', async () => {
     const dir = tempDataDir('start-split');
     const api = await startCli(dir, ['--api-only']);

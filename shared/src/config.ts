@@ -129,3 +129,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     dashboardSessionSeconds: c.SIGNALGATE_DASHBOARD_SESSION_SECONDS,
   };
 }
+
+/** The host to put in a URL for reaching a listener bound to `bind` from this machine. */
+export function localUrlHost(bind: string): string {
+  if (bind === '0.0.0.0') return '127.0.0.1';
+  if (bind === '::' || bind === '[::]') return '[::1]';
+  return bind.includes(':') ? `[${bind}]` : bind;
+}

@@ -9,13 +9,18 @@ const SECRET_FIELDS = [
   'adminKey', 'admin_key', 'key',
 ];
 
-export function createLogger(level: string, name = 'signalgate'): Logger {
-  return pino({
+/**
+ * `toStderr`: log lines go to stderr, keeping stdout for a command's own output
+ * (`signalgate start --json` prints exactly one JSON line there).
+ */
+export function createLogger(level: string, name = 'signalgate', toStderr = false): Logger {
+  const options = {
     name,
     level,
     redact: {
       paths: [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), 'req.headers.authorization', 'req.headers.cookie'],
       censor: '[redacted]',
     },
-  });
+  };
+  return toStderr ? pino(options, pino.destination(2)) : pino(options);
 }

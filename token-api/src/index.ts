@@ -1,7 +1,7 @@
 // Contract used by the CLI (`signalgate start`) and the cross-service tests.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config, Logger, Services } from '@signalgate/shared';
+import { localUrlHost, type Config, type Logger, type Services } from '@signalgate/shared';
 import { createApp } from './app.js';
 
 export { createApp, API_VERSION, type TokenApiApp, type AppOptions } from './app.js';
@@ -39,8 +39,7 @@ export async function startTokenApi({ config, services, logger }: TokenApiOption
     });
   });
   const { port } = server.address() as AddressInfo;
-  const host = config.bind.includes(':') ? `[${config.bind}]` : config.bind;
-  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${port}`;
+  const url = `http://${localUrlHost(config.bind)}:${port}`;
   log.info({ url }, 'token API listening');
 
   return {

@@ -2,7 +2,7 @@
 // First start prints the dev organisation, its key and a generated admin key once; they are kept
 // only as hashes after that.
 import type { Command } from 'commander';
-import { bootstrapDevOrg, createLogger, createServices, loadConfig, SignalGateError } from '@signalgate/shared';
+import { bootstrapDevOrg, createLogger, createServices, loadConfig, localUrlHost, SignalGateError } from '@signalgate/shared';
 import type { TokenApiHandle } from '@signalgate/token-api';
 import type { BrokerHandle } from '@signalgate/broker';
 import type { CliContext } from '../context.js';
@@ -27,7 +27,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
 async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
   const out = new Output(ctx.stdout, opts.json === true);
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, 'signalgate', opts.json === true);
   const services = createServices(config);
   let api: TokenApiHandle | undefined;
   let broker: BrokerHandle | undefined;
@@ -49,7 +49,7 @@ async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
     if (runApi) api = await (await import('@signalgate/token-api')).startTokenApi({ config, services, logger });
     if (runBroker) broker = await (await import('@signalgate/broker')).startBroker({ config, services, logger });
 
-    const host = config.bind.includes(':') ? `[${config.bind}]` : config.bind;
+    const host = localUrlHost(config.bind);
     const summary = {
       data_dir: config.dataDir,
       api_url: api?.url ?? null,

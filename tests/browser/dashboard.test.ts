@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 // The dashboard in a real headless Chromium against the real token API and broker: an org admin
 // signs in, creates a key, a rule set bound to an integration, tests a topic, mints a token, sees
 // the mqtt.js client that uses it in Sessions, kicks it and revokes its token from the page; a

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { ADMIN_KEY, call, expectErrorShape, startApi, type Json, type TestApi } from './support/server.js';
 import { DashboardSessionStore, ABSOLUTE_SESSION_MS } from '../src/dashboard/sessionStore.js';
+import { MAX_POINTS, usageSeries } from '../src/dashboard/usageSeries.js';
 
 let t: TestApi;
 let orgA: { id: string; key: string; keyId: string };
@@ -314,5 +315,22 @@ describe('session store', () => {
     for (let now = 50_000; now <= ABSOLUTE_SESSION_MS; now += 50_000) expect(store.get(b.id, now)).toBeDefined();
     expect(store.get(b.id, ABSOLUTE_SESSION_MS + 1)).toBeUndefined();
     expect(store.get('not-a-session', 0)).toBeUndefined();
+  });
+});
+
+describe('usage series', () => {
+  test('sums the brokers per bucket (last sample of each), converts messages to a rate, fills gaps with zeros', () => {
+    const s = (brokerId: string, at: number, connections: number, messages: number) => ({ orgId: 'org_x', brokerId, at, intervalMs: 1000, connections, messages });
+    const { bucketMs, points } = usageSeries([s('b1', 1_100, 2, 10), s('b1', 1_900, 3, 10), s('b2', 1_500, 4, 5), s('b1', 4_200, 1, 0)], 0, 4_999, 1000);
+    expect(bucketMs).toBe(1000);
+    expect(points.map((p) => [p.at, p.connections, p.messagesPerSecond])).toEqual([
+      [0, 0, 0], [1000, 7, 25], [2000, 0, 0], [3000, 0, 0], [4000, 1, 0],
+    ]);
+  });
+
+  test('a long window is cut into at most MAX_POINTS buckets', () => {
+    const { points, bucketMs } = usageSeries([], 0, 24 * 3600_000, 5000);
+    expect(points.length).toBeLessThanOrEqual(MAX_POINTS + 1);
+    expect(bucketMs % 5000).toBe(0);
   });
 });

@@ -185,21 +185,28 @@ export class CloudSignal {
     core.on('status', (s) => {
       if (s === 'auth_failed') this.#reportAuthError(new CloudSignalError('auth_failed', 'the broker refused the credentials and they could not be renewed'));
     });
-    await core.connect();
+    try {
+      await core.connect();
+    } catch (err) {
+      // Leave this instance reusable for another connectWithToken().
+      this.#core = null;
+      await core.destroy();
+      throw err;
+    }
     this.#scheduleRefresh();
   }
 
   subscribe(topic: string, qos?: QoS): Promise<void> {
-    return this.#requireCore().subscribe(topic, qos);
+    return this.#withCore((core) => core.subscribe(topic, qos));
   }
 
   unsubscribe(topic: string): Promise<void> {
-    return this.#requireCore().unsubscribe(topic);
+    return this.#withCore((core) => core.unsubscribe(topic));
   }
 
   /** Publishes `message` (objects as JSON) with QoS 1 unless told otherwise. */
   transmit(topic: string, message: unknown, opts?: PublishOptions): Promise<void> {
-    return this.#requireCore().publish(topic, message, opts);
+    return this.#withCore((core) => core.publish(topic, message, opts));
   }
 
   /** Renews the token now (what autoRefresh does on its schedule). Concurrent calls share one run. */
@@ -220,9 +227,10 @@ export class CloudSignal {
 
   // ---- internals ----
 
-  #requireCore(): RealtimeClient {
-    if (!this.#core) throw new CloudSignalError('invalid_options', 'call connectWithToken() first');
-    return this.#core;
+  #withCore(act: (core: RealtimeClient) => Promise<void>): Promise<void> {
+    if (this.#destroyed) return Promise.reject(new CloudSignalError('destroyed', 'client destroyed'));
+    if (!this.#core) return Promise.reject(new CloudSignalError('invalid_options', 'call connectWithToken() first'));
+    return act(this.#core);
   }
 
   #mint(): Promise<TokenCredentials> {

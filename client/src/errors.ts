@@ -28,5 +28,5 @@ export class CloudSignalError extends Error {
 /** CONNACK 4 (bad username or password) and 5 (not authorised: expired or revoked on SignalGate). */
 export const isAuthRefusal = (err: unknown): boolean => {
   const code = (err as { code?: unknown } | null)?.code;
-  return code === 4 || code === 5 || code === 134 || code === 135;
+  return code === 4 || code === 5 || code === 134 || code === 135 || code === 'connack_4' || code === 'connack_5';
 };

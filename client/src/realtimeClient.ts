@@ -110,6 +110,7 @@ export class RealtimeClient {
   /** Settles the recovery's current connection attempt (connected, or refused again). */
   #attempt: { resolve(): void; reject(err: Error): void } | null = null;
   #switching = false;
+  readonly #retiring = new WeakSet<MqttClient>();
   #everConnected = false;
   #destroyed = false;
   #firstConnect: { promise: Promise<void>; resolve(): void; reject(err: Error): void } | null = null;
@@ -218,17 +219,24 @@ export class RealtimeClient {
     if (!old || this.#destroyed) return;
     if (this.#recovering) return; // the recovery reconnects with whatever endpoint is current
     this.#switching = true;
+    let refused = false;
     try {
+      this.#retiring.add(old);
       if (old.connected) await endGracefully(old);
       else old.end(true);
       if (this.#destroyed) return;
       const connected = this.#nextConnection();
       this.#open();
-      await connected;
+      await connected.catch((err: unknown) => {
+        // The new credentials were refused: that is an auth failure like any other.
+        if (!isAuthRefusal(err) || !this.#hasAuthRecovery()) throw err;
+        refused = true;
+      });
     } finally {
       this.#switching = false;
       this.#flushPending();
     }
+    if (refused) await this.recoverAuth();
   }
 
   /**
@@ -316,8 +324,9 @@ export class RealtimeClient {
       }
     });
     client.on('close', () => {
-      if (client !== this.#mqtt || this.#destroyed) return;
-      if (this.#status === 'connected' && !this.#switching) this.#setStatus('reconnecting');
+      // A client retired by a credential switch closes on purpose; any other close is a drop.
+      if (client !== this.#mqtt || this.#destroyed || this.#retiring.has(client)) return;
+      if (this.#status === 'connected') this.#setStatus('reconnecting');
     });
   }
 

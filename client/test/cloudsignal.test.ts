@@ -135,6 +135,16 @@ describe('seeds 000/002: externalToken from your server', () => {
     await expect(client.subscribe('chat/ok')).resolves.toBeUndefined();
   });
 
+  test('an unreachable broker rejects connectWithToken; the same instance can connect afterwards', async () => {
+    const minted = await mintLikeSeed002(stack, org, 'retry@example.com');
+    const client = sdk();
+    await expect(client.transmit('chat/x', 'too early')).rejects.toMatchObject({ code: 'invalid_options' });
+    const err = await client.connectWithToken({ host: 'mqtt://127.0.0.1:1', externalToken: minted.access_token }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'connection_failed' });
+    await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token });
+    expect(client.isConnected).toBe(true);
+  });
+
   test('needs exactly one of secretKey and externalToken', async () => {
     await expect(sdk().connectWithToken({ host: stack.mqttUrl })).rejects.toMatchObject({ code: 'invalid_options' });
   });

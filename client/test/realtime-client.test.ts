@@ -197,6 +197,33 @@ describe('onAuthFailure (CONNACK 5)', () => {
   });
 });
 
+describe('switchEndpoint', () => {
+  test('moves a live session to new credentials; refused ones go through onAuthFailure', async () => {
+    const ep = await freshEndpoint('switcher@example.com');
+    let calls = 0;
+    const c = realtime({ endpoint: ep, clientId: 'rt-switcher', onAuthFailure: async () => {
+      calls++;
+      return freshEndpoint('switcher@example.com');
+    } });
+    const inbox = new Inbox();
+    c.onMessage(inbox.push);
+    await c.connect();
+    await c.subscribe('rt/switch');
+    const statuses: string[] = [];
+    c.on('status', (s) => statuses.push(s));
+    const next = stack.services.tokens.refresh(ep.tokenId, ep.password!);
+    await c.switchEndpoint({ password: next.password });
+    expect(statuses).toEqual([]); // a planned switch never shows as a drop
+    await c.switchEndpoint({ password: 'tkn_refused-refused-refused-refused-refused' });
+    expect(calls).toBe(1);
+    expect(c.status).toBe('connected');
+    const pub = await publisher();
+    await pub.publishAsync('rt/switch', '"after"', { qos: 1 });
+    await inbox.waitFor('rt/switch');
+    expect(inbox.on('rt/switch')).toEqual(['after']);
+  });
+});
+
 describe('RemoteCredentials and updateEndpoint', () => {
   let server: http.Server;
   let url: string;

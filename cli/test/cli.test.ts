@@ -477,6 +477,8 @@ describe('signalgate start', () => {
       expect(run.summary.api_url).toMatch(/^http:\/\/127\.0\.0\.1:/);
       const res = await fetch(`${run.summary.api_url}/healthz`);
       expect(res.ok).toBe(true);
+      expect(run.summary.dashboard_url).toBe(`${run.summary.api_url}/dashboard/`);
+      expect((await fetch(run.summary.dashboard_url!)).ok).toBe(true);
     } finally {
       expect(await run.stop()).toBe(0);
       stdout = run.stdout();

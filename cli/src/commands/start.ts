@@ -53,6 +53,7 @@ async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
     const summary = {
       data_dir: config.dataDir,
       api_url: api?.url ?? null,
+      dashboard_url: api ? `${api.url}/dashboard/` : null,
       mqtt_url: broker?.ports.mqtt !== undefined ? `mqtt://${host}:${broker.ports.mqtt}` : null,
       ws_url: broker?.ports.ws !== undefined ? `ws://${host}:${broker.ports.ws}/mqtt` : null,
       mqtts_url: broker?.ports.mqtts !== undefined ? `mqtts://${host}:${broker.ports.mqtts}` : null,
@@ -90,7 +91,7 @@ async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
 function printBanner(out: Output, s: Record<string, string | null>): void {
   out.line('SignalGate is running');
   out.line(`  data dir      ${s.data_dir}`);
-  for (const [label, key] of [['token API', 'api_url'], ['MQTT', 'mqtt_url'], ['MQTT/WS', 'ws_url'], ['MQTT/TLS', 'mqtts_url'], ['MQTT/WSS', 'wss_url']] as const) {
+  for (const [label, key] of [['token API', 'api_url'], ['dashboard', 'dashboard_url'], ['MQTT', 'mqtt_url'], ['MQTT/WS', 'ws_url'], ['MQTT/TLS', 'mqtts_url'], ['MQTT/WSS', 'wss_url']] as const) {
     if (s[key]) out.line(`  ${label.padEnd(13)} ${s[key]}`);
   }
   if (s.dev_organization_id) {

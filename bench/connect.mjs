@@ -3,12 +3,14 @@
 // mosquitto (password file + ACL). Each round connects `--clients` fresh clients (distinct
 // credentials, `--concurrency` CONNECTs in flight) to each server in turn, then disconnects them;
 // the figure is the median over rounds of connects/s, and the ratio SignalGate / aedes.
-//   node bench/connect.mjs [--clients 2000] [--concurrency 100] [--rounds 3]
+// `--before DIR` adds a fourth server, SignalGate built from another checkout (before a change),
+// measured in the same rounds.
+//   node bench/connect.mjs [--clients 2000] [--concurrency 100] [--rounds 3] [--before DIR]
 import { arg, latencySummary, loadAverage, median, round, saveResult, sleep } from './lib/env.mjs';
 import { closeAll, connectMany, connectPacket } from './lib/mqttLoad.mjs';
 import { mosquittoCredentials, prepareSignalGate, startBareAedes, startMosquitto, startSignalGate } from './lib/servers.mjs';
 
-export async function runConnect({ clients = 2000, concurrency = 100, rounds = 3 } = {}) {
+export async function runConnect({ clients = 2000, concurrency = 100, rounds = 3, before = null } = {}) {
   const load = [loadAverage()];
   const sg = await prepareSignalGate({ tokens: clients * rounds, label: 'connect' });
   sg.services.store.close();
@@ -18,6 +20,11 @@ export async function runConnect({ clients = 2000, concurrency = 100, rounds = 3
     { ...(await startBareAedes()), creds: sg.creds }, // same bytes on the wire; aedes ignores them
     { ...(await startMosquitto(mosq)), creds: mosq },
   ];
+  if (before) {
+    const old = await prepareSignalGate({ tokens: clients * rounds, label: 'connect-before' });
+    old.services.store.close();
+    servers.push({ ...(await startSignalGate({ dataDir: old.dataDir, buildRoot: before })), name: 'signalgate-before', creds: old.creds });
+  }
   const runs = Object.fromEntries(servers.map((s) => [s.name, []]));
   try {
     for (const s of servers) { // warm-up (JIT, caches), not measured
@@ -47,12 +54,14 @@ export async function runConnect({ clients = 2000, concurrency = 100, rounds = 3
   // The ratio per round (both measured minutes apart at most), then the median of those.
   const ratioVsAedes = round(median(runs.signalgate.map((x, i) => x.rate / runs.aedes[i].rate)), 3);
   const ratioVsMosquitto = round(median(runs.signalgate.map((x, i) => x.rate / runs.mosquitto[i].rate)), 3);
-  return { params: { clients, concurrency, rounds }, figures, ratioVsAedes, ratioVsMosquitto, target: { ratioVsAedes: 0.9, met: ratioVsAedes >= 0.9 }, load };
+  const beforeAfter = before ? { root: before, afterOverBefore: round(median(runs.signalgate.map((x, i) => x.rate / runs['signalgate-before'][i].rate)), 3),
+    beforeRatioVsAedes: round(median(runs['signalgate-before'].map((x, i) => x.rate / runs.aedes[i].rate)), 3) } : undefined;
+  return { params: { clients, concurrency, rounds }, figures, ratioVsAedes, ratioVsMosquitto, beforeAfter, target: { ratioVsAedes: 0.9, met: ratioVsAedes >= 0.9 }, load };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await runConnect({ clients: arg('clients', 2000), concurrency: arg('concurrency', 100), rounds: arg('rounds', 3) });
-  saveResult('connect', result);
+  const result = await runConnect({ clients: arg('clients', 2000), concurrency: arg('concurrency', 100), rounds: arg('rounds', 3), before: arg('before', null) });
+  saveResult(result.beforeAfter ? 'connect-before-after' : 'connect', result);
   console.log(JSON.stringify(result, null, 2));
   process.exit(0);
 }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
-import { benchDir, cliPath, root, sleep, tempDir } from './env.mjs';
+import { benchDir, root, sleep, tempDir } from './env.mjs';
 
 /** The rules every peer enforces: publish and subscribe under `bench/` only. */
 export const BENCH_RULES = { publish: ['bench/#'], subscribe: ['bench/#'], presence: false, history: false };
@@ -28,6 +28,18 @@ function firstJsonLine(child, what, ms = 30_000) {
     });
     child.once('exit', (code) => reject(new Error(`${what} exited with ${code} before it was ready`)));
   });
+}
+
+// Servers never outlive the benchmark, whatever way it ends.
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
 }
 
 function stopper(child) {
@@ -69,10 +81,10 @@ export function mintCredentials(services, orgId, count, ttlSeconds = 3600, prefi
 }
 
 /** `signalgate start` as a child process; `api: true` adds the token API on a free port. */
-export async function startSignalGate({ dataDir, api = false, env = {} }) {
+export async function startSignalGate({ dataDir, api = false, env = {}, buildRoot = root }) {
   // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of the server (node --cpu-prof) when it stops.
   const nodeArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, cliPath, 'start', ...(api ? [] : ['--broker-only']), '--json'], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(buildRoot, 'cli', 'dist', 'main.js'), 'start', ...(api ? [] : ['--broker-only']), '--json'], {
     env: {
       ...process.env, SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'warn', SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false',
       SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: 'off', SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off',
@@ -81,12 +93,14 @@ export async function startSignalGate({ dataDir, api = false, env = {} }) {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  track(child);
   const summary = await firstJsonLine(child, 'signalgate');
-  return { name: 'signalgate', pid: child.pid, port: Number(new URL(summary.mqtt_url).port), apiUrl: summary.api_url, stop: stopper(child) };
+  const port = summary.mqtt_url ? Number(new URL(summary.mqtt_url).port) : null;
+  return { name: 'signalgate', pid: child.pid, port, apiUrl: summary.api_url, stop: stopper(child) };
 }
 
 export async function startBareAedes() {
-  const child = spawn(process.execPath, [path.join(benchDir, 'servers', 'bare-aedes.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
+  const child = track(spawn(process.execPath, [path.join(benchDir, 'servers', 'bare-aedes.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: root }));
   const { port } = await firstJsonLine(child, 'bare aedes');
   return { name: 'aedes', pid: child.pid, port, stop: stopper(child) };
 }
@@ -94,6 +108,8 @@ export async function startBareAedes() {
 const MOSQUITTO = '/usr/sbin/mosquitto';
 
 /** Debian's mosquitto, installed on first use (needs root and the Debian mirror, once). */
+export { track };
+
 export function ensureMosquitto() {
   if (fs.existsSync(MOSQUITTO) && fs.existsSync('/usr/bin/mosquitto_passwd')) return;
   console.error('mosquitto is missing: apt-get update && apt-get install -y mosquitto');
@@ -150,7 +166,7 @@ export async function startMosquitto(creds) {
     `listener ${port} 127.0.0.1`, 'allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`,
     'persistence false', 'log_dest stderr', 'log_type error', 'user root', '',
   ].join('\n'));
-  const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = track(spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'ignore'] }));
   await waitForPort(port);
   const stop = stopper(child);
   return { name: 'mosquitto', pid: child.pid, port, stop: async () => { await stop(); fs.rmSync(dir, { recursive: true, force: true }); } };

@@ -30,6 +30,12 @@ export interface CloudSignalOptions {
   retryBackoff?: Partial<RetryBackoff>;
   /** Pause between fresh credentials and reconnecting after a broker refusal. Default 2 s. */
   authRetryDelaySeconds?: number;
+  /**
+   * After a refresh, move the session to the new password at once (clean disconnect, resume with the
+   * same client id) instead of using it from the next reconnect. Default false; turn it on for a
+   * broker that ends sessions at their original expiry.
+   */
+  reconnectOnRefresh?: boolean;
   /** Retry pause after a failed refresh, seconds (capped at half the remaining lifetime). Default 30. */
   refreshRetrySeconds?: number;
   fetch?: typeof fetch;
@@ -276,7 +282,12 @@ export class CloudSignal {
     }
     if (this.#destroyed) return;
     this.#creds = next;
-    await this.#core?.switchEndpoint({ username: next.username, password: next.password });
+    const credentials = { username: next.username, password: next.password };
+    if (this.#opts.reconnectOnRefresh) await this.#core?.switchEndpoint(credentials);
+    // SignalGate's broker moves a live session's end when its token is refreshed, so the session
+    // carries on untouched and the new password serves the next reconnect: nothing in flight can
+    // be lost, which a reconnect cannot promise (see README).
+    else this.#core?.updateEndpoint(credentials);
     this.#scheduleRefresh();
     this.#tokenRefreshed?.(this.tokenInfo!);
   }

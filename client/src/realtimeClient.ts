@@ -191,16 +191,16 @@ export class RealtimeClient {
     });
   }
 
-  /** Seed 004: the new endpoint is used for the next (re-)connection. */
-  updateEndpoint(endpoint: Endpoint): void {
-    this.#endpoint = { ...endpoint };
+  /** Seed 004: the new endpoint (fields merged into the current one) is used for the next (re-)connection. */
+  updateEndpoint(endpoint: Partial<Endpoint>): void {
+    this.#endpoint = { ...this.#endpoint, ...endpoint } as Endpoint;
     const c = this.#mqtt;
     if (!c) return;
     // mqtt.js reads these very options on its own reconnects.
     const o = c.options as IClientOptions & { host?: string };
     const parts = endpointParts(this.#endpoint, this.#opts.defaultScheme);
-    o.username = endpoint.username;
-    o.password = endpoint.password;
+    o.username = this.#endpoint.username;
+    o.password = this.#endpoint.password;
     o.hostname = parts.host;
     o.host = parts.host;
     o.port = parts.port;

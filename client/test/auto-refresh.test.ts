@@ -1,6 +1,6 @@
 // Auto-refresh against the real stack: short-lived tokens are renewed before
-// refresh_recommended_at through POST /v2/tokens/refresh and the session moves to the new password
-// without losing subscriptions or QoS 1 messages in either direction.
+// refresh_recommended_at through POST /v2/tokens/refresh; the session keeps its subscriptions and
+// loses no QoS 1 message in either direction (in place by default, or by reconnecting).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { MqttClient } from 'mqtt';
 import CloudSignal, { type TokenInfo } from '@signalgate/client';
@@ -39,7 +39,7 @@ async function peer(name: string): Promise<MqttClient> {
 }
 
 describe('auto-refresh', () => {
-  test('externalToken: renewed before expiry, callbacks fire, traffic both ways survives the switch with nothing lost', async () => {
+  test('externalToken: renewed before expiry, callbacks fire, the live session carries on and traffic both ways loses nothing', async () => {
     const minted = await mintLikeSeed002(stack, org, 'longtalker@example.com');
     const client = sdk({ clientId: 'refresh-external' });
     const events: string[] = [];
@@ -84,10 +84,42 @@ describe('auto-refresh', () => {
     expect(record.refreshedAt).not.toBeNull();
     expect(record.expiresAt).toBeGreaterThan(Date.parse(minted.expires_at));
     expect(client.isConnected).toBe(true);
-    // The session really moved: a new connection under the same client id, on the renewed password.
-    expect(sessionOf()!.connectedAt).toBeGreaterThan(firstConnectedAt);
+    // The live session carried on past the first token's expiry (the broker moved its end): no reconnect.
+    expect(sessionOf()!.connectedAt).toBe(firstConnectedAt);
     // The original password no longer opens anything; the session runs on the renewed one.
     expect(stack.services.tokens.checkConnect(minted.username, minted.password)).toMatchObject({ ok: false, returnCode: 4 });
+  }, 30_000);
+
+  test('reconnectOnRefresh: the session moves to the new password; QoS 1 publishes during the switch and the subscription survive', async () => {
+    const minted = await mintLikeSeed002(stack, org, 'switcher@example.com');
+    const client = sdk({ clientId: 'refresh-reconnect', reconnectOnRefresh: true });
+    let refreshes = 0;
+    client.setTokenRefreshedCallback(() => refreshes++);
+    const inbox = new Inbox();
+    client.onMessage(inbox.push);
+    await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token });
+    await client.subscribe('chat/switch/in');
+    const sessionOf = () => stack.services.sessions.list(org.orgId).find((x) => x.clientId === 'refresh-reconnect');
+    const firstConnectedAt = sessionOf()!.connectedAt;
+
+    const bob = await peer('switch-watcher');
+    await bob.subscribeAsync('chat/switch/out', { qos: 1 });
+    const fromClient = new Set<number>();
+    bob.on('message', (_t, p) => fromClient.add((JSON.parse(p.toString()) as { n: number }).n));
+    let n = 0;
+    const sends: Promise<void>[] = [];
+    while (refreshes < 2) {
+      sends.push(client.transmit('chat/switch/out', { n: n++ }));
+      await sleep(20);
+    }
+    await Promise.all(sends);
+    await eventually(() => fromClient.size === n, `all ${n} publishes made across two switches (have ${fromClient.size})`);
+    expect(sessionOf()!.connectedAt).toBeGreaterThan(firstConnectedAt);
+    expect(stack.services.tokens.checkConnect(minted.username, minted.password)).toMatchObject({ ok: false, returnCode: 4 });
+
+    await bob.publishAsync('chat/switch/in', JSON.stringify({ after: 'switch' }), { qos: 1 });
+    await inbox.waitFor('chat/switch/in');
+    expect(inbox.on('chat/switch/in')).toContainEqual({ after: 'switch' });
   }, 30_000);
 
   test('secretKey (seed 001): renewed the same way, subscriptions kept', async () => {

@@ -197,6 +197,33 @@ describe('onAuthFailure (CONNACK 5)', () => {
   });
 });
 
+describe('resubscribe after reconnect', () => {
+  test('when the broker has no session for us (clean: true), every tracked subscription is sent again', async () => {
+    const ep = await freshEndpoint('clean@example.com');
+    const c = realtime({ endpoint: ep, clientId: 'rt-clean', clean: true });
+    const inbox = new Inbox();
+    c.onMessage(inbox.push);
+    const connects: boolean[] = [];
+    c.on('connected', ({ sessionPresent }) => connects.push(sessionPresent));
+    await c.connect();
+    await c.subscribe('rt/clean/a');
+    await c.subscribe('rt/clean/+/b');
+    stack.services.sessions.kick(org.orgId, 'rt-clean');
+    await eventually(() => connects.length === 2 && c.status === 'connected', 'reconnected after the kick');
+    expect(connects).toEqual([false, false]);
+    const pub = await publisher();
+    await eventually(() => stack.services.sessions.list(org.orgId).some((x) => x.clientId === 'rt-clean'), 'session row');
+    // The resubscription is in flight right after CONNACK: publish until it is effective.
+    for (let i = 0; i < 50 && inbox.on('rt/clean/a').length === 0; i++) {
+      await pub.publishAsync('rt/clean/a', '1', { qos: 1 });
+      await sleep(50);
+    }
+    await pub.publishAsync('rt/clean/x/b', '2', { qos: 1 });
+    await inbox.waitFor('rt/clean/a');
+    await inbox.waitFor('rt/clean/x/b');
+  });
+});
+
 describe('switchEndpoint', () => {
   test('moves a live session to new credentials; refused ones go through onAuthFailure', async () => {
     const ep = await freshEndpoint('switcher@example.com');

@@ -8,7 +8,7 @@ import { parseJsonBody, requireJsonContentType } from './http/jsonBody.js';
 import { requestLog } from './http/requestLog.js';
 import { apiMetrics } from './http/metrics.js';
 import { RateLimits } from './http/rateLimits.js';
-import { createAuthenticators } from './http/callers.js';
+import { createAuthenticators, orgAccessFor } from './http/callers.js';
 import { trustProxySetting } from './http/requestContext.js';
 import type { RouteDef, Method } from './http/route.js';
 import type { RouteDeps } from './http/deps.js';
@@ -46,7 +46,7 @@ export function createApp({ config, services, logger }: AppOptions): TokenApiApp
   const limits = new RateLimits(config);
   // Dashboard sign-ins are cookie sessions; `management` auth accepts them (with CSRF on state changes).
   const dashboard = new DashboardAuth(services, new DashboardSessionStore(config.dashboardSessionSeconds * 1000));
-  const deps: RouteDeps = { config, services, logger, limits, metrics, auth: dashboard.wrap(createAuthenticators(services, limits)) };
+  const deps: RouteDeps = { config, services, logger, limits, metrics, auth: dashboard.wrap(createAuthenticators(services, limits)), orgAccess: orgAccessFor(services) };
 
   const registry = createRegistry();
   let document: object | undefined;

@@ -5,7 +5,6 @@ import { SignalGateError, explainDecision, layerOfRules, type NamedLayer, type P
 import { z } from '../http/openapi.js';
 import { defineRoute, type RouteDef } from '../http/route.js';
 import type { RouteDeps } from '../http/deps.js';
-import { assertOrgAccess, type ManagementCaller } from '../http/callers.js';
 import { requestContextOf } from '../http/requestContext.js';
 import { TokenResponse, tokenResponse } from '../views/tokens.js';
 import { MANAGEMENT, OrgParams } from '../routes/admin/params.js';
@@ -50,11 +49,7 @@ const Usage = z.object({
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
-export function dashboardAdminRoutes({ services, auth, limits, metrics, config }: RouteDeps): RouteDef[] {
-  const access = (caller: ManagementCaller, orgId: string) => {
-    assertOrgAccess(caller, orgId);
-    return services.orgs.get(orgId);
-  };
+export function dashboardAdminRoutes({ services, auth, limits, metrics, config, orgAccess: access }: RouteDeps): RouteDef[] {
 
   /** The layers a token of this user would have, named for people. */
   function layersFor(orgId: string, body: z.infer<typeof ExplainRequest>): { layers: NamedLayer[]; values: PlaceholderValues; userId: string | null; email: string | null } {

@@ -34,6 +34,17 @@ export function assertOrgAccess(caller: ManagementCaller | ReaderCaller, orgId: 
   }
 }
 
+/**
+ * Where every org-scoped admin route starts: the caller may act on `orgId` (403 otherwise) and the
+ * organisation exists (404 otherwise).
+ */
+export function orgAccessFor(services: Services) {
+  return (caller: ManagementCaller | ReaderCaller, orgId: string) => {
+    assertOrgAccess(caller, orgId);
+    return services.orgs.get(orgId);
+  };
+}
+
 export function createAuthenticators(services: Services, limits: RateLimits) {
   const audited = async <T>(req: Request, route: string, step: () => Promise<T> | T): Promise<T> =>
     limits.guardAuth(req, async () => {

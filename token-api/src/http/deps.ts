@@ -1,5 +1,5 @@
 import type { Config, Logger, Services } from '@signalgate/shared';
-import type { Authenticators } from './callers.js';
+import type { Authenticators, orgAccessFor } from './callers.js';
 import type { ApiMetrics } from './metrics.js';
 import type { RateLimits } from './rateLimits.js';
 
@@ -11,4 +11,6 @@ export interface RouteDeps {
   limits: RateLimits;
   auth: Authenticators;
   metrics: ApiMetrics;
+  /** 403 unless the caller may act on the org, 404 unless it exists; returns the org. */
+  orgAccess: ReturnType<typeof orgAccessFor>;
 }

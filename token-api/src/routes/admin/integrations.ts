@@ -2,7 +2,6 @@
 import { z } from '../../http/openapi.js';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import type { RouteDeps } from '../../http/deps.js';
-import { assertOrgAccess } from '../../http/callers.js';
 import { IntegrationView, integrationView } from '../../views/admin.js';
 import { Deleted, MANAGEMENT, OrgParams } from './params.js';
 
@@ -13,11 +12,7 @@ const CreateIntegrationRequest = z.object({
   description: z.string().max(500).optional(),
 }).openapi('CreateIntegrationRequest');
 
-export function adminIntegrationRoutes({ services, auth }: RouteDeps): RouteDef[] {
-  const access = (caller: Parameters<typeof assertOrgAccess>[0], orgId: string) => {
-    assertOrgAccess(caller, orgId);
-    services.orgs.get(orgId);
-  };
+export function adminIntegrationRoutes({ services, auth, orgAccess: access }: RouteDeps): RouteDef[] {
   return [
     defineRoute({
       method: 'get', path: '/v2/admin/orgs/{org_id}/integrations', tags: ['admin'], security: MANAGEMENT, summary: 'List integrations',

@@ -3,7 +3,6 @@
 import { z } from '../../http/openapi.js';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import type { RouteDeps } from '../../http/deps.js';
-import { assertOrgAccess } from '../../http/callers.js';
 import { RuleSetView, ruleSetView } from '../../views/admin.js';
 import { Deleted, MANAGEMENT, OrgParams } from './params.js';
 
@@ -21,11 +20,7 @@ const CreateRuleSetRequest = RulesBody.extend({
 
 const rulesOf = (b: z.infer<typeof RulesBody>) => ({ publish: b.publish, subscribe: b.subscribe, presence: b.presence ?? false, history: b.history ?? false });
 
-export function adminRuleRoutes({ services, auth }: RouteDeps): RouteDef[] {
-  const access = (caller: Parameters<typeof assertOrgAccess>[0], orgId: string) => {
-    assertOrgAccess(caller, orgId);
-    services.orgs.get(orgId);
-  };
+export function adminRuleRoutes({ services, auth, orgAccess: access }: RouteDeps): RouteDef[] {
   return [
     defineRoute({
       method: 'get', path: '/v2/admin/orgs/{org_id}/rules', tags: ['admin'], security: MANAGEMENT, summary: 'List rule sets (default first)',

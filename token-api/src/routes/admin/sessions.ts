@@ -2,18 +2,13 @@
 import { z } from '../../http/openapi.js';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import type { RouteDeps } from '../../http/deps.js';
-import { assertOrgAccess } from '../../http/callers.js';
 import { requestContextOf } from '../../http/requestContext.js';
 import { SessionView, sessionView } from '../../views/admin.js';
 import { MANAGEMENT, OrgParams } from './params.js';
 
 const SessionParams = OrgParams.extend({ client_id: z.string().max(65535) });
 
-export function adminSessionRoutes({ services, auth }: RouteDeps): RouteDef[] {
-  const access = (caller: Parameters<typeof assertOrgAccess>[0], orgId: string) => {
-    assertOrgAccess(caller, orgId);
-    services.orgs.get(orgId);
-  };
+export function adminSessionRoutes({ services, auth, orgAccess: access }: RouteDeps): RouteDef[] {
   return [
     defineRoute({
       method: 'get', path: '/v2/admin/orgs/{org_id}/sessions', tags: ['admin'], security: MANAGEMENT, summary: 'Live MQTT sessions of the organization',

@@ -15,11 +15,7 @@ const ListQuery = z.object({
 const TokenParams = OrgParams.extend({ token_id: z.string().max(100) });
 const UserParams = OrgParams.extend({ user: z.string().max(320).openapi({ description: 'user_id, user_email or user_ref' }) });
 
-export function adminTokenRoutes({ services, auth, metrics }: RouteDeps): RouteDef[] {
-  const access = (caller: Parameters<typeof assertOrgAccess>[0], orgId: string) => {
-    assertOrgAccess(caller, orgId);
-    services.orgs.get(orgId);
-  };
+export function adminTokenRoutes({ services, auth, metrics, orgAccess: access }: RouteDeps): RouteDef[] {
   const keyIdOf = (caller: Parameters<typeof assertOrgAccess>[0]) => (caller.kind === 'org' ? caller.apiKeyId : undefined);
   return [
     defineRoute({

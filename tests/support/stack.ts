@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { createLogger, createServices, loadConfig, type Config, type Services } from '@signalgate/shared';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
 import { startBroker, type BrokerHandle } from '@signalgate/broker';
@@ -54,17 +54,8 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
 }
 
-/** Connects and resolves on CONNACK 0, rejects with the error (carrying `code`) otherwise. */
-export function connectClient(url: string, opts: IClientOptions): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-    client.once('connect', () => resolve(client));
-    client.once('error', (err) => {
-      client.end(true);
-      reject(err);
-    });
-  });
-}
+// Resolves on CONNACK 0, rejects with mqtt.js' error (its `code` is the CONNACK return code).
+export { connectClient } from '../../broker/test/support/harness.js';
 
 export function nextMessage(client: MqttClient, timeoutMs = 3000): Promise<{ topic: string; payload: string }> {
   return new Promise((resolve, reject) => {

@@ -11,6 +11,7 @@ import { AuditLog } from './audit.js';
 import { SessionRepository } from './sessions.js';
 import { HistoryRepository } from './history.js';
 import { SettingsRepository } from './settings.js';
+import { GroupCommit } from './groupCommit.js';
 import { UsageRepository } from './usage.js';
 
 export interface StoreOptions {
@@ -31,7 +32,10 @@ export class Store {
   readonly settings: SettingsRepository;
   readonly usage: UsageRepository;
 
+  private readonly group: GroupCommit;
+
   constructor(readonly db: Db, options: StoreOptions = {}) {
+    this.group = new GroupCommit(db);
     this.orgs = new OrgRepository(db);
     this.ruleSets = new RuleSetRepository(db);
     this.integrations = new IntegrationRepository(db);
@@ -53,6 +57,14 @@ export class Store {
   /** Runs `fn` in one IMMEDIATE transaction (takes the write lock up front: no upgrade deadlock). */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * Runs `fn` in a transaction shared with the other jobs queued in this event-loop turn (see
+   * groupCommit.ts); resolves once that transaction committed.
+   */
+  transactionGrouped<T>(fn: () => T): Promise<T> {
+    return this.group.run(fn);
   }
 
   close(): void {

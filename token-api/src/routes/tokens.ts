@@ -65,7 +65,7 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
       if (!services.store.orgs.get(who.orgId)) throw new SignalGateError('organization_not_found', `organization ${who.orgId} not found`);
       throw new SignalGateError('wrong_organization', 'the secret key does not belong to organization_id');
     }
-    const issued: IssuedToken = services.tokens.mint(
+    const issued: IssuedToken = await services.tokens.mintGrouped(
       {
         orgId: key.orgId,
         userId: orUndefined(who.userId),

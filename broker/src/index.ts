@@ -45,7 +45,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence);
   const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
   const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, usage };
-  const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0);
+  const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId));
   const changes = new ChangeWatcher(services.store, sessions, logger, config.changePollMs);
 
   // Rows left by brokers that died without closing (kill -9, crash) would show ghosts as online.
@@ -106,6 +106,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
         await listenersClosed;
         history.stop();
         usage.stop();
+        sessions.flushRows();
         services.store.sessions.clearBroker(brokerId);
         releaseBrokerId(brokerId);
         logger.info({ broker_id: brokerId }, 'broker stopped');

@@ -9,6 +9,7 @@ import {
 import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';
 import type { PresencePublisher } from './presence.js';
+import { SessionRowWriter } from './sessionRows.js';
 
 export type EndReason = 'expired' | 'revoked' | 'kicked' | 'denied_publish' | 'token_refresh_failed' | 'broker_shutdown';
 
@@ -36,6 +37,8 @@ interface OrgState {
   clients: Set<Client>;
   messages: TokenBucket | null;
   bytes: TokenBucket | null;
+  /** The org's default rule set grants `history`: without it no token of the org can read history. */
+  history: boolean;
 }
 
 /** Aedes' Client as the broker uses it: the fields below exist in aedes 1.2 but not in its .d.ts. */
@@ -55,6 +58,7 @@ export class SessionRegistry {
   private readonly tokenBuckets = new Map<string, { bucket: TokenBucket; users: number }>();
   private lastConnectedAt = 0;
   private shuttingDown = false;
+  private readonly rows: SessionRowWriter;
 
   constructor(
     private readonly services: Services,
@@ -62,7 +66,9 @@ export class SessionRegistry {
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
     private readonly presence: PresencePublisher,
-  ) {}
+  ) {
+    this.rows = new SessionRowWriter(services.store, logger);
+  }
 
   get(client: Client | null | undefined): ClientSession | undefined {
     return client ? this.byClient.get(client) : undefined;
@@ -92,7 +98,8 @@ export class SessionRegistry {
     return this.lastConnectedAt;
   }
 
-  open(client: AedesClient, s: ClientSession, org: Org, user: User): void {
+  /** Registers the session; `listed` runs once its row is committed (or could not be). */
+  open(client: AedesClient, s: ClientSession, org: Org, user: User, listed: (err: Error | null) => void): void {
     this.byClient.set(client, s);
     const state = this.orgState(org);
     state.clients.add(client);
@@ -106,10 +113,10 @@ export class SessionRegistry {
 
     this.scheduleExpiry(client, s);
     client.conn.once('close', () => this.close(client));
-    this.services.store.sessions.upsert({
+    this.rows.upsert({
       brokerId: this.brokerId, orgId: s.orgId, clientId: s.clientId, userRef: s.userRef, tokenId: s.tokenId,
       address: s.address, protocol: s.protocol, connectedAt: s.connectedAt, expiresAt: s.expiresAt,
-    });
+    }, listed);
     this.metrics.connections.inc({ protocol: s.protocol });
     this.metrics.connects.inc({ protocol: s.protocol });
     this.presence.connected(s, user);
@@ -136,11 +143,7 @@ export class SessionRegistry {
     this.metrics.disconnects.inc({ reason });
     this.logger.debug({ org: s.orgId, client: s.clientId, reason }, 'mqtt session ended');
     if (this.shuttingDown) return; // close() clears this broker's rows at once; the broker no longer publishes
-    try {
-      this.services.store.sessions.remove(s.orgId, s.clientId, this.brokerId, s.connectedAt);
-    } catch (err) {
-      this.logger.error({ err, org: s.orgId, client: s.clientId }, 'could not remove a session row');
-    }
+    this.rows.remove(s.orgId, s.clientId, this.brokerId, s.connectedAt);
     this.presence.disconnected(s);
   }
 
@@ -197,6 +200,7 @@ export class SessionRegistry {
       return;
     }
     const state = this.orgs.get(orgId);
+    if (state) state.history = this.grantsHistory(orgId);
     if (state && JSON.stringify(state.limits) !== JSON.stringify(org.limits)) {
       const now = Date.now();
       state.limits = org.limits;
@@ -238,11 +242,29 @@ export class SessionRegistry {
     this.shuttingDown = true;
   }
 
+  /** Commits the queued session-row writes now (before the broker clears its rows at shutdown). */
+  flushRows(): void {
+    this.rows.flush();
+  }
+
+  /**
+   * Whether messages of `orgId` are worth recording for the history API: only if its default rule
+   * set (the upper bound of every token's rights) grants `history`. Kept per connected org and
+   * re-read on rule changes; an org with no session here (a late will) is looked up.
+   */
+  recordsHistory(orgId: string): boolean {
+    return this.orgs.get(orgId)?.history ?? this.grantsHistory(orgId);
+  }
+
+  private grantsHistory(orgId: string): boolean {
+    return this.services.store.ruleSets.getDefault(orgId)?.history ?? false;
+  }
+
   private orgState(org: Org): OrgState {
     let state = this.orgs.get(org.id);
     if (!state) {
       const now = Date.now();
-      state = { limits: org.limits, clients: new Set(), messages: bucketFor(org.limits.maxMessagesPerSecond, now), bytes: bucketFor(org.limits.maxBytesPerSecond, now) };
+      state = { limits: org.limits, clients: new Set(), messages: bucketFor(org.limits.maxMessagesPerSecond, now), bytes: bucketFor(org.limits.maxBytesPerSecond, now), history: this.grantsHistory(org.id) };
       this.orgs.set(org.id, state);
     }
     return state;

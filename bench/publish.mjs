@@ -5,7 +5,8 @@
 // subscriber (so no broker is measured filling its buffers) and, at QoS 1, not yet PUBACKed; the
 // subscribers PUBACK what they get. Figure: deliveries/s received by the subscribers during
 // `--seconds` after a short warm-up; median over rounds; ratio SignalGate / aedes per round.
-//   node bench/publish.mjs [--seconds 3] [--rounds 3] [--window 500]
+// `--before DIR` adds SignalGate built from another checkout (before a change) to the same rounds.
+//   node bench/publish.mjs [--seconds 3] [--rounds 3] [--window 500] [--before DIR]
 import { arg, loadAverage, median, round, saveResult, sleep } from './lib/env.mjs';
 import { closeAll, connectMany, connectPacket, openClient, pubackOf, publishEncoder, subscribe } from './lib/mqttLoad.mjs';
 import { mosquittoCredentials, prepareSignalGate, startBareAedes, startMosquitto, startSignalGate } from './lib/servers.mjs';
@@ -83,7 +84,7 @@ async function measure(server, scenario, tag, { seconds, window }) {
   return { deliveriesPerSecond: counted / elapsed, messagesPerSecond: counted / elapsed / n, lost };
 }
 
-export async function runPublish({ seconds = 3, rounds = 3, window = 500 } = {}) {
+export async function runPublish({ seconds = 3, rounds = 3, window = 500, before = null } = {}) {
   const load = [loadAverage()];
   const sg = await prepareSignalGate({ tokens: 101, label: 'publish' });
   sg.services.store.close();
@@ -93,6 +94,11 @@ export async function runPublish({ seconds = 3, rounds = 3, window = 500 } = {})
     { ...(await startBareAedes()), creds: sg.creds },
     { ...(await startMosquitto(mosq)), creds: mosq },
   ];
+  if (before) {
+    const old = await prepareSignalGate({ tokens: 101, label: 'publish-before' });
+    old.services.store.close();
+    servers.push({ ...(await startSignalGate({ dataDir: old.dataDir, buildRoot: before })), name: 'signalgate-before', creds: old.creds });
+  }
   const runs = {};
   try {
     for (const s of servers) await measure(s, SCENARIOS[0], `warm-${s.name}`, { seconds: 1, window }); // JIT warm-up
@@ -119,15 +125,17 @@ export async function runPublish({ seconds = 3, rounds = 3, window = 500 } = {})
       }])),
       ratioVsAedes: round(median(per.signalgate.map((m, i) => m.deliveriesPerSecond / per.aedes[i].deliveriesPerSecond)), 3),
       ratioVsMosquitto: round(median(per.signalgate.map((m, i) => m.deliveriesPerSecond / per.mosquitto[i].deliveriesPerSecond)), 3),
+      ...(before ? { afterOverBefore: round(median(per.signalgate.map((m, i) => m.deliveriesPerSecond / per['signalgate-before'][i].deliveriesPerSecond)), 3),
+        beforeRatioVsAedes: round(median(per['signalgate-before'].map((m, i) => m.deliveriesPerSecond / per.aedes[i].deliveriesPerSecond)), 3) } : {}),
     };
   }
   const worst = Math.min(...SCENARIOS.map((sc) => figures[sc.id].ratioVsAedes));
-  return { params: { seconds, rounds, window, payloadBytes: PAYLOAD.length }, figures, target: { ratioVsAedes: 0.85, worst, met: worst >= 0.85 }, load };
+  return { params: { seconds, rounds, window, payloadBytes: PAYLOAD.length, before }, figures, target: { ratioVsAedes: 0.85, worst, met: worst >= 0.85 }, load };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await runPublish({ seconds: arg('seconds', 3), rounds: arg('rounds', 3), window: arg('window', 500) });
-  saveResult('publish', result);
+  const result = await runPublish({ seconds: arg('seconds', 3), rounds: arg('rounds', 3), window: arg('window', 500), before: arg('before', null) });
+  saveResult(result.params.before ? 'publish-before-after' : 'publish', result);
   console.log(JSON.stringify(result, null, 2));
   process.exit(0);
 }

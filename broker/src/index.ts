@@ -106,7 +106,6 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
         await listenersClosed;
         history.stop();
         usage.stop();
-        sessions.flushRows();
         services.store.sessions.clearBroker(brokerId);
         releaseBrokerId(brokerId);
         logger.info({ broker_id: brokerId }, 'broker stopped');

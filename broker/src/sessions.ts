@@ -9,7 +9,6 @@ import {
 import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';
 import type { PresencePublisher } from './presence.js';
-import { SessionRowWriter } from './sessionRows.js';
 
 export type EndReason = 'expired' | 'revoked' | 'kicked' | 'denied_publish' | 'token_refresh_failed' | 'broker_shutdown';
 
@@ -58,7 +57,6 @@ export class SessionRegistry {
   private readonly tokenBuckets = new Map<string, { bucket: TokenBucket; users: number }>();
   private lastConnectedAt = 0;
   private shuttingDown = false;
-  private readonly rows: SessionRowWriter;
 
   constructor(
     private readonly services: Services,
@@ -66,9 +64,7 @@ export class SessionRegistry {
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
     private readonly presence: PresencePublisher,
-  ) {
-    this.rows = new SessionRowWriter(services.store, logger);
-  }
+  ) {}
 
   get(client: Client | null | undefined): ClientSession | undefined {
     return client ? this.byClient.get(client) : undefined;
@@ -98,8 +94,7 @@ export class SessionRegistry {
     return this.lastConnectedAt;
   }
 
-  /** Registers the session; `listed` runs once its row is committed (or could not be). */
-  open(client: AedesClient, s: ClientSession, org: Org, user: User, listed: (err: Error | null) => void): void {
+  open(client: AedesClient, s: ClientSession, org: Org, user: User): void {
     this.byClient.set(client, s);
     const state = this.orgState(org);
     state.clients.add(client);
@@ -113,10 +108,10 @@ export class SessionRegistry {
 
     this.scheduleExpiry(client, s);
     client.conn.once('close', () => this.close(client));
-    this.rows.upsert({
+    this.services.store.sessions.upsert({
       brokerId: this.brokerId, orgId: s.orgId, clientId: s.clientId, userRef: s.userRef, tokenId: s.tokenId,
       address: s.address, protocol: s.protocol, connectedAt: s.connectedAt, expiresAt: s.expiresAt,
-    }, listed);
+    });
     this.metrics.connections.inc({ protocol: s.protocol });
     this.metrics.connects.inc({ protocol: s.protocol });
     this.presence.connected(s, user);
@@ -143,7 +138,11 @@ export class SessionRegistry {
     this.metrics.disconnects.inc({ reason });
     this.logger.debug({ org: s.orgId, client: s.clientId, reason }, 'mqtt session ended');
     if (this.shuttingDown) return; // close() clears this broker's rows at once; the broker no longer publishes
-    this.rows.remove(s.orgId, s.clientId, this.brokerId, s.connectedAt);
+    try {
+      this.services.store.sessions.remove(s.orgId, s.clientId, this.brokerId, s.connectedAt);
+    } catch (err) {
+      this.logger.error({ err, org: s.orgId, client: s.clientId }, 'could not remove a session row');
+    }
     this.presence.disconnected(s);
   }
 
@@ -240,11 +239,6 @@ export class SessionRegistry {
   /** Stops presence and row removal for the broker's own shutdown (the rows are cleared in one go). */
   beginShutdown(): void {
     this.shuttingDown = true;
-  }
-
-  /** Commits the queued session-row writes now (before the broker clears its rows at shutdown). */
-  flushRows(): void {
-    this.rows.flush();
   }
 
   /**

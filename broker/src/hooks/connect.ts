@@ -48,14 +48,9 @@ export function createAuthenticate(ctx: BrokerContext) {
         rights: rightsFor(services, token, user, clientId),
         endReason: null, closed: false, deniedPublishes: 0, expiryTimer: null,
       };
-      sessions.open(client, session, org, user, (err) => {
-        if (err) {
-          logger.error({ err }, 'mqtt connect failed: session row not written');
-          return refuse(3, 'internal_error');
-        }
-        logger.debug({ org: org.id, user: user.userId, client: clientId, protocol: conn.protocol }, 'mqtt session opened');
-        done(null, true);
-      });
+      sessions.open(client, session, org, user);
+      logger.debug({ org: org.id, user: user.userId, client: clientId, protocol: conn.protocol }, 'mqtt session opened');
+      done(null, true);
     } catch (err) {
       // A store failure must not look like bad credentials (the SDK would re-mint): 3, try later.
       logger.error({ err }, 'mqtt connect failed');

@@ -5,12 +5,12 @@
 // the figure is the median over rounds of connects/s, and the ratio SignalGate / aedes.
 // `--before DIR` adds a fourth server, SignalGate built from another checkout (before a change),
 // measured in the same rounds.
-//   node bench/connect.mjs [--clients 2000] [--concurrency 100] [--rounds 3] [--before DIR]
+//   node bench/connect.mjs [--clients 1500] [--concurrency 100] [--rounds 5] [--before DIR]
 import { arg, latencySummary, loadAverage, median, round, saveResult, sleep } from './lib/env.mjs';
 import { closeAll, connectMany, connectPacket } from './lib/mqttLoad.mjs';
 import { mosquittoCredentials, prepareSignalGate, startBareAedes, startMosquitto, startSignalGate } from './lib/servers.mjs';
 
-export async function runConnect({ clients = 2000, concurrency = 100, rounds = 3, before = null } = {}) {
+export async function runConnect({ clients = 1500, concurrency = 100, rounds = 5, before = null } = {}) {
   const load = [loadAverage()];
   const sg = await prepareSignalGate({ tokens: clients * rounds, label: 'connect' });
   sg.services.store.close();
@@ -60,7 +60,7 @@ export async function runConnect({ clients = 2000, concurrency = 100, rounds = 3
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await runConnect({ clients: arg('clients', 2000), concurrency: arg('concurrency', 100), rounds: arg('rounds', 3), before: arg('before', null) });
+  const result = await runConnect({ clients: arg('clients', 1500), concurrency: arg('concurrency', 100), rounds: arg('rounds', 5), before: arg('before', null) });
   saveResult(result.beforeAfter ? 'connect-before-after' : 'connect', result);
   console.log(JSON.stringify(result, null, 2));
   process.exit(0);

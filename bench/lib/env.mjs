@@ -43,8 +43,16 @@ export const median = (values) => {
 
 export const round = (x, digits = 2) => (Number.isFinite(x) ? +x.toFixed(digits) : x);
 
+const tempDirs = new Set();
+// Removed when the benchmark exits (servers.mjs kills its children on 'exit' first: registered earlier).
+process.on('exit', () => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(label) {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `signalgate-bench-${label}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `signalgate-bench-${label}-`));
+  tempDirs.add(dir);
+  return dir;
 }
 
 /** Resident set size of a process in MB, from /proc (Linux). */

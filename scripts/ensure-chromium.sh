@@ -6,6 +6,13 @@ CHROMIUM=/usr/bin/chromium
 if [ -x "$CHROMIUM" ]; then
   exit 0
 fi
+# Browser suites run in parallel jest workers: the first one installs, the others wait here
+# (a second apt-get would fail on the dpkg lock), then find the binary.
+exec 9>"${TMPDIR:-/tmp}/signalgate-ensure-chromium.lock"
+flock 9
+if [ -x "$CHROMIUM" ]; then
+  exit 0
+fi
 if [ "$(id -u)" != "0" ]; then
   SUDO=sudo
 else
@@ -13,5 +20,5 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends chromium
+$SUDO apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 chromium
 test -x "$CHROMIUM"

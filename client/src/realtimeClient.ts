@@ -264,7 +264,7 @@ export class RealtimeClient {
     if (!c) return;
     c.removeAllListeners('message');
     if (c.connected && !(this.#opts.clean ?? false) && this.#subscriptions.size > 0) {
-      await Promise.race([c.unsubscribeAsync([...this.#subscriptions.keys()]).catch(() => undefined), sleep(1_000)]);
+      await settleWithin(c.unsubscribeAsync([...this.#subscriptions.keys()]), 1_000);
     }
     if (c.connected) await endGracefully(c, 1_000);
     else c.end(true);
@@ -473,6 +473,18 @@ export class RealtimeClient {
 }
 
 /** DISCONNECT after in-flight publishes are acknowledged, or force-close after `timeoutMs`. */
+/** Waits for `p` (fulfilled or rejected) at most `ms`; the timer is cleared either way, so it never holds a Node process open. */
+function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    p.then(done, done);
+  });
+}
+
 function endGracefully(c: MqttClient, timeoutMs = GRACEFUL_END_TIMEOUT_MS): Promise<void> {
   return new Promise<void>((resolve) => {
     const timer = setTimeout(() => {

@@ -168,3 +168,16 @@ describe('seeds 000/002: externalToken from your server', () => {
     expect(got).toEqual([]);
   });
 });
+
+describe('destroy', () => {
+  test('leaves no timer behind, so a Node process can exit as soon as it resolves', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const client = new CloudSignal({ tokenServiceUrl: stack.api.url, autoRefresh: false });
+    await client.connectWithToken({ host: stack.mqttUrl, organizationId: org.orgId, secretKey: org.secretKey, userEmail: 'timers@example.com' });
+    await client.subscribe('chat/timers');
+    await client.destroy();
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+});
+

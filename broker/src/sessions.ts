@@ -3,8 +3,8 @@
 // (expiry, revoke, kick). Hooks read from here; the change watcher and timers write.
 import type { Client } from 'aedes';
 import {
-  bucketFor, clientTopic, EffectiveRights, expandLayer, placeholderValuesOf,
-  type Logger, type Org, type OrgLimits, type Services, type TokenBucket, type TokenRecord, type User,
+  bucketFor, clientTopic, EffectiveRights,
+  type Logger, type Org, type OrgLimits, type Services, type TokenBucket, type User,
 } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';
@@ -45,9 +45,6 @@ export type AedesClient = Client & { id: string; connackSent: boolean; _disconne
 
 /** setTimeout's ceiling; longer expiries are re-armed when the first timer fires. */
 const MAX_TIMER_MS = 2_147_483_647;
-
-export const rightsFor = (services: Services, token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>, user: User, clientId: string) =>
-  new EffectiveRights(services.tokens.layersOf(token).map((l) => expandLayer(l, placeholderValuesOf(user, clientId))));
 
 export class SessionRegistry {
   private readonly byClient = new WeakMap<Client, ClientSession>();
@@ -220,7 +217,7 @@ export class SessionRegistry {
         this.end(c, 'revoked');
         continue;
       }
-      s.rights = rightsFor(this.services, token, user, s.clientId);
+      s.rights = this.services.tokens.rightsOf(token, user, s.clientId);
       this.dropUncoveredSubscriptions(c as AedesClient, s);
     }
   }

@@ -6,7 +6,7 @@
 import type { AuthenticateError, Client } from 'aedes';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_ID_LENGTH } from '../context.js';
-import { rightsFor, type AedesClient, type ClientSession } from '../sessions.js';
+import type { AedesClient, ClientSession } from '../sessions.js';
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
 
@@ -45,7 +45,7 @@ export function createAuthenticate(ctx: BrokerContext) {
       const session: ClientSession = {
         orgId: org.id, userId: user.userId, userRef: user.userRef, tokenId: token.id, clientId,
         protocol: conn.protocol, address: conn.address, connectedAt: sessions.nextConnectedAt(), expiresAt: token.expiresAt,
-        rights: rightsFor(services, token, user, clientId),
+        rights: services.tokens.rightsOf(token, user, clientId),
         endReason: null, closed: false, deniedPublishes: 0, expiryTimer: null,
       };
       sessions.open(client, session, org, user);

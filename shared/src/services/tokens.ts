@@ -3,7 +3,7 @@
 import { ConnackCode, SignalGateError, invalid, notFound, forbidden } from '../errors.js';
 import { newTokenId, newTokenPassword, newUserRef, TOKEN_PASSWORD_PATTERN, ORG_ID_PATTERN } from '../credentials/secrets.js';
 import { digestsEqual, sha256Hex } from '../credentials/hashing.js';
-import { excessOver, expandLayer, layerOfRules, layersFromRequest, type RuleLayer, type ScopeRequest } from '../acl/rights.js';
+import { EffectiveRights, excessOver, expandLayer, layerOfRules, layersFromRequest, type RuleLayer, type ScopeRequest } from '../acl/rights.js';
 import type { PlaceholderValues } from '../acl/placeholders.js';
 import { tokenState, type TokenRecord } from '../store/tokens.js';
 import type { User } from '../store/users.js';
@@ -257,6 +257,15 @@ export class TokenService {
    */
   layersOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>): RuleLayer[] {
     return [...this.upperLayers(token.orgId, token.integrationId, false).map((u) => u.layer), ...token.scopes];
+  }
+
+  /**
+   * What this token may do now, for `user`, on the connection `clientId` (placeholders expanded;
+   * without a client id, as on an HTTP call, rules using `${client_id}` grant nothing).
+   */
+  rightsOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>, user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): EffectiveRights {
+    const values = placeholderValuesOf(user, clientId);
+    return new EffectiveRights(this.layersOf(token).map((l) => expandLayer(l, values)));
   }
 
   private upperLayers(orgId: string, integrationId: string | null, strict = true): { layer: RuleLayer; name: string }[] {

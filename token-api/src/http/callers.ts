@@ -3,7 +3,7 @@
 // the per-IP failed-authentication budget, and a failure leaves an audit row (never the secret).
 import type { Request } from 'express';
 import {
-  EffectiveRights, SignalGateError, TOKEN_PASSWORD_PATTERN, expandLayer, placeholderValuesOf, sha256Hex, tokenState,
+  EffectiveRights, SignalGateError, TOKEN_PASSWORD_PATTERN, sha256Hex, tokenState,
   type Services, type TokenRecord, type User,
 } from '@signalgate/shared';
 import type { RateLimits } from './rateLimits.js';
@@ -72,9 +72,7 @@ export function createAuthenticators(services: Services, limits: RateLimits) {
     const user = services.store.users.byRef(token.orgId, token.userRef);
     if (!user) throw fail();
     // No client id on an HTTP call: rules using ${client_id} grant nothing here.
-    const values = placeholderValuesOf(user);
-    const rights = new EffectiveRights(services.tokens.layersOf(token).map((l) => expandLayer(l, values)));
-    return { kind: 'mqtt', orgId: token.orgId, token, user, rights };
+    return { kind: 'mqtt', orgId: token.orgId, token, user, rights: services.tokens.rightsOf(token, user) };
   }
 
   return {

@@ -38,6 +38,26 @@ async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
     services.store.close();
   };
 
+  let stopping = false;
+  const installShutdownHandlers = () => {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.exit(1); // a second Ctrl-C: the operator wants out now
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    stopAll().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        ctx.stderr.write(`signalgate: error while shutting down: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+
   try {
     const admin = await services.admin.ensure(config.adminKey);
     const dev = config.bootstrapDevOrg ? await bootstrapDevOrg(services.store, services.orgs) : null;
@@ -62,6 +82,9 @@ async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
       dev_secret_key: dev?.secretKey ?? null,
       admin_key: admin.generated ?? null,
     };
+    // Handlers first: whoever reads the summary may signal at once, and a signal that arrives
+    // before its handler exists kills the process without a clean shutdown.
+    installShutdownHandlers();
     if (out.json) out.line(JSON.stringify(summary));
     else printBanner(out, summary);
   } catch (err) {
@@ -69,23 +92,6 @@ async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
     throw err;
   }
 
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      process.exit(1); // a second Ctrl-C: the operator wants out now
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    stopAll().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        ctx.stderr.write(`signalgate: error while shutting down: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
 }
 
 function printBanner(out: Output, s: Record<string, string | null>): void {

@@ -4,11 +4,12 @@
 import type { Client } from 'aedes';
 import {
   bucketFor, clientTopic, EffectiveRights,
-  type Logger, type Org, type OrgLimits, type Services, type TokenBucket, type User,
+  type Logger, type Org, type OrgLimits, type Services, type SessionRecord, type TokenBucket, type User,
 } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';
 import type { PresencePublisher } from './presence.js';
+import { SessionRowWriter } from './sessionRows.js';
 
 export type EndReason = 'expired' | 'revoked' | 'kicked' | 'denied_publish' | 'token_refresh_failed' | 'broker_shutdown';
 
@@ -52,6 +53,7 @@ export class SessionRegistry {
   private readonly orgs = new Map<string, OrgState>();
   private readonly byToken = new Map<string, Set<Client>>();
   private readonly tokenBuckets = new Map<string, { bucket: TokenBucket; users: number }>();
+  private readonly rows: SessionRowWriter;
   private lastConnectedAt = 0;
   private shuttingDown = false;
 
@@ -61,7 +63,9 @@ export class SessionRegistry {
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
     private readonly presence: PresencePublisher,
-  ) {}
+  ) {
+    this.rows = new SessionRowWriter(services.store, brokerId, logger);
+  }
 
   get(client: Client | null | undefined): ClientSession | undefined {
     return client ? this.byClient.get(client) : undefined;
@@ -105,10 +109,7 @@ export class SessionRegistry {
 
     this.scheduleExpiry(client, s);
     client.conn.once('close', () => this.close(client));
-    this.services.store.sessions.upsert({
-      brokerId: this.brokerId, orgId: s.orgId, clientId: s.clientId, userRef: s.userRef, tokenId: s.tokenId,
-      address: s.address, protocol: s.protocol, connectedAt: s.connectedAt, expiresAt: s.expiresAt,
-    });
+    this.rows.upsert(this.rowOf(s));
     this.metrics.connections.inc({ protocol: s.protocol });
     this.metrics.connects.inc({ protocol: s.protocol });
     this.presence.connected(s, user);
@@ -135,11 +136,7 @@ export class SessionRegistry {
     this.metrics.disconnects.inc({ reason });
     this.logger.debug({ org: s.orgId, client: s.clientId, reason }, 'mqtt session ended');
     if (this.shuttingDown) return; // close() clears this broker's rows at once; the broker no longer publishes
-    try {
-      this.services.store.sessions.remove(s.orgId, s.clientId, this.brokerId, s.connectedAt);
-    } catch (err) {
-      this.logger.error({ err, org: s.orgId, client: s.clientId }, 'could not remove a session row');
-    }
+    this.rows.remove(s.orgId, s.clientId, s.connectedAt);
     this.presence.disconnected(s);
   }
 
@@ -175,8 +172,16 @@ export class SessionRegistry {
     for (const c of this.clientsOfToken(tokenId)) {
       const s = this.byClient.get(c)!;
       s.expiresAt = expiresAt;
+      this.rows.refresh(this.rowOf(s));
       this.scheduleExpiry(c, s);
     }
+  }
+
+  private rowOf(s: ClientSession): SessionRecord {
+    return {
+      brokerId: this.brokerId, orgId: s.orgId, clientId: s.clientId, userRef: s.userRef, tokenId: s.tokenId,
+      address: s.address, protocol: s.protocol, connectedAt: s.connectedAt, expiresAt: s.expiresAt,
+    };
   }
 
   orgLimits(orgId: string): OrgState | undefined {
@@ -233,9 +238,10 @@ export class SessionRegistry {
     client.unsubscribe({ unsubscriptions: gone } as never, () => {});
   }
 
-  /** Stops presence and row removal for the broker's own shutdown (the rows are cleared in one go). */
+  /** Stops presence and row writes for the broker's own shutdown (the rows are cleared in one go). */
   beginShutdown(): void {
     this.shuttingDown = true;
+    this.rows.stop();
   }
 
   /**

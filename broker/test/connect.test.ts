@@ -75,7 +75,11 @@ describe('sessions table', () => {
   test('a connection is listed with its protocol while it lasts and removed when it ends', async () => {
     const t = tb.mint(orgId, 'listed');
     const c = await tb.connect(tb.urls.ws, t, { clientId: 'listed-client' });
-    const rows = tb.services.store.sessions.list(orgId).filter((s) => s.clientId === 'listed-client');
+    // Rows are written behind the CONNACK, within 50 ms (broker/src/sessionRows.ts).
+    const rows = await eventually(() => {
+      const listed = tb.services.store.sessions.list(orgId).filter((s) => s.clientId === 'listed-client');
+      return listed.length > 0 && listed;
+    });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ brokerId: tb.broker.brokerId, tokenId: t.tokenId, protocol: 'ws', userRef: t.userRef, expiresAt: t.expiresAt });
     c.end();

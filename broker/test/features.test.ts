@@ -138,7 +138,7 @@ describe('shutdown', () => {
     const own = await startTestBroker('features-close');
     const org = await own.newOrg();
     const c = await own.connect(own.urls.mqtt, own.mint(org, 'closing'));
-    expect(own.services.store.sessions.list(org)).toHaveLength(1);
+    await eventually(() => own.services.store.sessions.list(org).length === 1);
     const closed = new Promise<void>((r) => c.once('close', () => r()));
     await own.broker.close();
     await closed;

@@ -55,6 +55,7 @@ describe('auto-refresh', () => {
     await client.connectWithToken({ host: stack.wsUrl, organizationId: org.orgId, externalToken: minted.access_token });
     await client.subscribe('chat/refresh/in');
     const sessionOf = () => stack.services.sessions.list(org.orgId).find((x) => x.clientId === 'refresh-external');
+    await eventually(() => sessionOf() !== undefined, 'session row');
     const firstConnectedAt = sessionOf()!.connectedAt;
 
     const bob = await peer('bob');
@@ -100,6 +101,7 @@ describe('auto-refresh', () => {
     await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token });
     await client.subscribe('chat/switch/in');
     const sessionOf = () => stack.services.sessions.list(org.orgId).find((x) => x.clientId === 'refresh-reconnect');
+    await eventually(() => sessionOf() !== undefined, 'session row');
     const firstConnectedAt = sessionOf()!.connectedAt;
 
     const bob = await peer('switch-watcher');

@@ -208,6 +208,7 @@ describe('resubscribe after reconnect', () => {
     await c.connect();
     await c.subscribe('rt/clean/a');
     await c.subscribe('rt/clean/+/b');
+    await eventually(() => stack.services.sessions.list(org.orgId).some((x) => x.clientId === 'rt-clean'), 'session row');
     stack.services.sessions.kick(org.orgId, 'rt-clean');
     await eventually(() => connects.length === 2 && c.status === 'connected', 'reconnected after the kick');
     expect(connects).toEqual([false, false]);
@@ -312,6 +313,7 @@ describe('RemoteCredentials and updateEndpoint', () => {
     const next = stack.services.tokens.refresh(ep.tokenId, ep.password!);
     c.updateEndpoint({ ...ep, password: next.password });
     // A network-level drop: the broker kicks the session, mqtt.js reconnects on its own.
+    await eventually(() => stack.services.sessions.list(org.orgId).some((x) => x.clientId === 'rt-updater'), 'session row');
     stack.services.sessions.kick(org.orgId, 'rt-updater');
     await eventually(() => c.status !== 'connected', 'kicked');
     await eventually(() => c.status === 'connected', 'reconnected with the updated password');

@@ -169,8 +169,17 @@ describe('tokens: mint', () => {
     s.rules.create(org.id, 'narrow', { publish: ['a'], subscribe: ['a'], presence: false, history: false });
     s.integrations.create(org.id, 'app', 'narrow');
     const t = s.tokens.mint({ orgId: org.id, userId: 'u', integrationId: 'app' });
+    const connectLayers = () => {
+      const v = s.tokens.checkConnect(t.username, t.password, 'cid');
+      if (!v.ok) throw new Error(v.reason);
+      return v.rights.layers;
+    };
+    // CONNECT reads the rule sets in its own statement: it must agree with rightsOf.
+    expect(connectLayers()).toEqual(s.tokens.rightsOf(s.tokens.get(org.id, t.tokenId), { userId: 'u', userEmail: null }, 'cid').layers);
+    expect(connectLayers()[1]).toMatchObject({ publish: ['a'], subscribe: ['a'] });
     s.integrations.delete(org.id, 'app');
     expect(s.tokens.layersOf(s.tokens.get(org.id, t.tokenId))[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
+    expect(connectLayers()[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
   });
 
   test('replace_existing revokes the user\'s other live tokens only', async () => {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { MqttClient } from 'mqtt';
 import { createServices, loadConfig, type Services } from '@signalgate/shared';
-import { connectClient, postJson, tempDataDir } from '../support/stack.js';
+import { connectClient, eventually, postJson, tempDataDir } from '../support/stack.js';
 import { buildCli, integrityCheck, seededRandom, sleep, startSignalgate, type Running } from './support/processes.js';
 
 const random = seededRandom(0x5eed);
@@ -108,6 +108,7 @@ describe('the broker killed with SIGKILL under publish load', () => {
       clients.push(...pubs);
       for (const c of pubs) c.on('error', () => {});
       await Promise.all(pubs.map((c) => c.subscribeAsync('load/#', { qos: 1 })));
+      await eventually(() => services.sessions.list(org.id).length === creds.length);
       expect(services.sessions.list(org.id).map((s) => s.clientId).sort()).toEqual(creds.map((_, i) => `pub-${i}`));
 
       // Publish load: every publisher sends QoS 1 as fast as acknowledgements come back.
@@ -141,6 +142,7 @@ describe('the broker killed with SIGKILL under publish load', () => {
     // Clients come back, and the table shows exactly them.
     const back = await Promise.all(creds.slice(0, 3).map((t, i) => connectClient(broker.summary.mqtt_url!, { username: t.username, password: t.password, clientId: `pub-${i}`, clean: false })));
     clients.push(...back);
+    await eventually(() => services.sessions.list(org.id).length === 3);
     expect(services.sessions.list(org.id).map((s) => s.clientId).sort()).toEqual(['pub-0', 'pub-1', 'pub-2']);
     expect(integrityCheck(dataDir)).toBe('ok');
   }, 60_000);

@@ -55,7 +55,7 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
 }
 
 // Resolves on CONNACK 0, rejects with mqtt.js' error (its `code` is the CONNACK return code).
-export { connectClient } from '../../broker/test/support/harness.js';
+export { connectClient, eventually } from '../../broker/test/support/harness.js';
 
 export function nextMessage(client: MqttClient, timeoutMs = 3000): Promise<{ topic: string; payload: string }> {
   return new Promise((resolve, reject) => {

@@ -26,11 +26,10 @@ export function createAuthenticate(ctx: BrokerContext) {
     };
     try {
       if (client.closed || client.conn.destroyed) return refuse(3, 'connection_closed');
-      const verdict = services.tokens.checkConnect(username, password);
-      if (!verdict.ok) return refuse(verdict.returnCode, verdict.reason);
-      const { token, user, org } = verdict;
-
       const clientId = client.id;
+      const verdict = services.tokens.checkConnect(username, password, clientId);
+      if (!verdict.ok) return refuse(verdict.returnCode, verdict.reason);
+      const { token, user, org, rights } = verdict;
       if (clientId.length > MAX_CLIENT_ID_LENGTH) return refuse(2, 'client_id_too_long');
       // Client ids are per organisation: the same id in two orgs is two sessions, and a takeover
       // (MQTT-3.1.4-2) or a persistent session can only ever match within the org.
@@ -45,7 +44,7 @@ export function createAuthenticate(ctx: BrokerContext) {
       const session: ClientSession = {
         orgId: org.id, userId: user.userId, userRef: user.userRef, tokenId: token.id, clientId,
         protocol: conn.protocol, address: conn.address, connectedAt: sessions.nextConnectedAt(), expiresAt: token.expiresAt,
-        rights: services.tokens.rightsOf(token, user, clientId),
+        rights,
         endReason: null, closed: false, deniedPublishes: 0, expiryTimer: null,
       };
       sessions.open(client, session, org, user);

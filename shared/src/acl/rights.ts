@@ -59,6 +59,19 @@ export function layersFromRequest(req: ScopeRequest): RuleLayer[] {
 
 export const layerOfRules = (r: Rules): RuleLayer => ({ ...r });
 
+/** What a missing rule set (an org without default rules, a deleted integration) grants: nothing. */
+export const DENY_ALL: RuleLayer = Object.freeze({ publish: [], subscribe: [], presence: false, history: false });
+
+/**
+ * The layers a token's rights are the intersection of: the org's default rules, the rules of the
+ * integration it names (undefined: it names none; null: that integration is gone), its own scopes.
+ */
+export function tokenLayers(defaultRules: Rules | undefined, integrationRules: Rules | null | undefined, scopes: readonly RuleLayer[]): RuleLayer[] {
+  const layers = [defaultRules ? layerOfRules(defaultRules) : DENY_ALL];
+  if (integrationRules !== undefined) layers.push(integrationRules ? layerOfRules(integrationRules) : DENY_ALL);
+  return [...layers, ...scopes];
+}
+
 /**
  * The first thing `requested` asks for that `upper` does not allow, described for a 403 body, or
  * null when `requested` stays within `upper`. Only what is asked for explicitly can exceed: a

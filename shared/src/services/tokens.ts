@@ -3,11 +3,12 @@
 import { ConnackCode, SignalGateError, invalid, notFound, forbidden } from '../errors.js';
 import { newTokenId, newTokenPassword, newUserRef, TOKEN_PASSWORD_PATTERN, ORG_ID_PATTERN } from '../credentials/secrets.js';
 import { digestsEqual, sha256Hex } from '../credentials/hashing.js';
-import { EffectiveRights, excessOver, expandLayer, layerOfRules, layersFromRequest, type RuleLayer, type ScopeRequest } from '../acl/rights.js';
+import { DENY_ALL, EffectiveRights, excessOver, expandLayer, layerOfRules, layersFromRequest, tokenLayers, type RuleLayer, type ScopeRequest } from '../acl/rights.js';
 import type { PlaceholderValues } from '../acl/placeholders.js';
 import { tokenState, type TokenRecord } from '../store/tokens.js';
 import type { User } from '../store/users.js';
 import type { Org } from '../store/orgs.js';
+import type { RuleSet } from '../store/ruleSets.js';
 import type { Store } from '../store/store.js';
 import type { NewAuditEntry } from '../store/audit.js';
 import { assertValidFilters } from './rules.js';
@@ -48,7 +49,7 @@ export interface IssuedToken {
 }
 
 export type ConnectVerdict =
-  | { ok: true; token: TokenRecord; user: User; org: Org }
+  | { ok: true; token: TokenRecord; user: User; org: Org; rights: EffectiveRights }
   | { ok: false; returnCode: 4 | 5; reason: 'malformed_username' | 'bad_credentials' | 'expired' | 'revoked' };
 
 const USER_ID_FORBIDDEN = /[/+#\u0000]/;
@@ -64,6 +65,12 @@ export function parseMqttUsername(username: string): { userRef: string; orgId: s
   if (!ORG_ID_PATTERN.test(orgId)) return null;
   return { userRef: username.slice(0, at), orgId };
 }
+
+/** Effective rights over `layers`, with placeholders expanded for `user` on connection `clientId`. */
+const rightsFor = (layers: RuleLayer[], user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): EffectiveRights => {
+  const values = placeholderValuesOf(user, clientId);
+  return new EffectiveRights(layers.map((l) => expandLayer(l, values)));
+};
 
 export const placeholderValuesOf = (user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): PlaceholderValues => ({
   user_id: user.userId,
@@ -230,25 +237,25 @@ export class TokenService {
   }
 
   /**
-   * The CONNECT decision (no argon2: one SHA-256 and one indexed read). Unknown or mismatched
-   * credentials → 4; a real credential that is expired or revoked → 5, which seed 004's SDK
-   * answers by fetching fresh credentials.
+   * The CONNECT decision (no argon2: one SHA-256 and one indexed read) and, when it admits, the
+   * rights of the connection `clientId`. Unknown or mismatched credentials → 4; a real credential that is
+   * expired or revoked → 5, which seed 004's SDK answers by fetching fresh credentials.
    */
-  checkConnect(username: string | undefined, password: Buffer | string | undefined): ConnectVerdict {
+  checkConnect(username: string | undefined, password: Buffer | string | undefined, clientId?: string): ConnectVerdict {
     const parsed = username ? parseMqttUsername(username) : null;
     if (!parsed) return { ok: false, returnCode: ConnackCode.badUsernameOrPassword, reason: 'malformed_username' };
     const pw = typeof password === 'string' ? password : password?.toString('utf8');
     if (!pw || !TOKEN_PASSWORD_PATTERN.test(pw)) return { ok: false, returnCode: ConnackCode.badUsernameOrPassword, reason: 'bad_credentials' };
-    const token = this.store.tokens.byPasswordHash(sha256Hex(pw));
-    if (!token || token.orgId !== parsed.orgId || token.userRef !== parsed.userRef) {
+    const found = this.store.connectRecords.byPasswordHash(sha256Hex(pw));
+    if (!found || found.token.orgId !== parsed.orgId || found.token.userRef !== parsed.userRef) {
       return { ok: false, returnCode: ConnackCode.badUsernameOrPassword, reason: 'bad_credentials' };
     }
+    const { token, user, org } = found;
     const state = tokenState(token, this.clock());
     if (state !== 'live') return { ok: false, returnCode: ConnackCode.notAuthorized, reason: state };
-    const user = this.store.users.byRef(token.orgId, token.userRef);
-    const org = this.store.orgs.get(token.orgId);
     if (!user || !org) return { ok: false, returnCode: ConnackCode.notAuthorized, reason: 'revoked' };
-    return { ok: true, token, user, org };
+    const rights = rightsFor(tokenLayers(found.defaultRules, found.integrationRules, token.scopes), user, clientId);
+    return { ok: true, token, user, org, rights };
   }
 
   /**
@@ -256,7 +263,8 @@ export class TokenService {
    * rule set, then the token's own scopes. A deleted integration leaves a layer that grants nothing.
    */
   layersOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>): RuleLayer[] {
-    return [...this.upperLayers(token.orgId, token.integrationId, false).map((u) => u.layer), ...token.scopes];
+    const integrationRules = token.integrationId === null ? undefined : this.integrationRuleSet(token.orgId, token.integrationId) ?? null;
+    return tokenLayers(this.store.ruleSets.getDefault(token.orgId), integrationRules, token.scopes);
   }
 
   /**
@@ -264,21 +272,24 @@ export class TokenService {
    * without a client id, as on an HTTP call, rules using `${client_id}` grant nothing).
    */
   rightsOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>, user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): EffectiveRights {
-    const values = placeholderValuesOf(user, clientId);
-    return new EffectiveRights(this.layersOf(token).map((l) => expandLayer(l, values)));
+    return rightsFor(this.layersOf(token), user, clientId);
   }
 
-  private upperLayers(orgId: string, integrationId: string | null, strict = true): { layer: RuleLayer; name: string }[] {
-    const denyAll: RuleLayer = { publish: [], subscribe: [], presence: false, history: false };
+  /** The layers a mint request must stay within, named for a 403; an unknown integration is a 404. */
+  private upperLayers(orgId: string, integrationId: string | null): { layer: RuleLayer; name: string }[] {
     const def = this.store.ruleSets.getDefault(orgId);
-    const layers = [{ layer: def ? layerOfRules(def) : denyAll, name: "the organization's default rule set" }];
+    const layers = [{ layer: def ? layerOfRules(def) : DENY_ALL, name: "the organization's default rule set" }];
     if (integrationId !== null) {
-      const integration = this.store.integrations.get(orgId, integrationId);
-      const rs = integration && this.store.ruleSets.get(orgId, integration.ruleSetId);
-      if (!rs && strict) throw notFound('integration_not_found', `integration '${integrationId}' not found in ${orgId}`);
-      layers.push({ layer: rs ? layerOfRules(rs) : denyAll, name: `integration '${integrationId}'` });
+      const rs = this.integrationRuleSet(orgId, integrationId);
+      if (!rs) throw notFound('integration_not_found', `integration '${integrationId}' not found in ${orgId}`);
+      layers.push({ layer: layerOfRules(rs), name: `integration '${integrationId}'` });
     }
     return layers;
+  }
+
+  private integrationRuleSet(orgId: string, integrationId: string): RuleSet | undefined {
+    const integration = this.store.integrations.get(orgId, integrationId);
+    return integration && this.store.ruleSets.get(orgId, integration.ruleSetId);
   }
 
   private findOrCreateUser(orgId: string, userId: string | undefined, userEmail: string | undefined, now: number): User {

@@ -12,3 +12,4 @@ export * from './sessions.js';
 export * from './history.js';
 export * from './settings.js';
 export * from './usage.js';
+export * from './connectRecords.js';

@@ -18,13 +18,13 @@ export interface Org {
   limits: OrgLimits;
 }
 
-interface OrgRow {
+export interface OrgRow {
   id: string; name: string; created_at: number; default_ttl_seconds: number; min_ttl_seconds: number;
   max_ttl_seconds: number; max_connections: number | null; max_messages_per_second: number | null;
   max_bytes_per_second: number | null; max_payload_bytes: number | null; token_messages_per_second: number | null;
 }
 
-const toOrg = (r: OrgRow): Org => ({
+export const toOrg = (r: OrgRow): Org => ({
   id: r.id,
   name: r.name,
   createdAt: r.created_at,

@@ -15,15 +15,20 @@ interface RuleSetRow {
   presence: number; history: number; created_at: number; updated_at: number;
 }
 
+/** The rules of a stored row (filter lists as JSON text, flags as 0/1). */
+export const rulesOfRow = (r: Pick<RuleSetRow, 'publish' | 'subscribe' | 'presence' | 'history'>): Rules => ({
+  publish: JSON.parse(r.publish) as string[],
+  subscribe: JSON.parse(r.subscribe) as string[],
+  presence: r.presence === 1,
+  history: r.history === 1,
+});
+
 const toRuleSet = (r: RuleSetRow): RuleSet => ({
   id: r.id,
   orgId: r.org_id,
   name: r.name,
   isDefault: r.is_default === 1,
-  publish: JSON.parse(r.publish) as string[],
-  subscribe: JSON.parse(r.subscribe) as string[],
-  presence: r.presence === 1,
-  history: r.history === 1,
+  ...rulesOfRow(r),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

@@ -39,8 +39,9 @@ export class SessionRepository {
       ON CONFLICT (org_id, client_id) DO UPDATE SET broker_id = excluded.broker_id, user_ref = excluded.user_ref,
         token_id = excluded.token_id, address = excluded.address, protocol = excluded.protocol,
         connected_at = excluded.connected_at, expires_at = excluded.expires_at`);
-    // Only the broker that holds the session may remove it (a takeover re-registers first).
-    this.removeStmt = db.prepare('DELETE FROM sessions WHERE org_id = ? AND client_id = ? AND broker_id = ? AND connected_at = ?');
+    // Only the broker that holds the session may remove it, and only rows of that connect or older
+    // (a takeover re-registers first; connect times are monotonic per broker).
+    this.removeStmt = db.prepare('DELETE FROM sessions WHERE org_id = ? AND client_id = ? AND broker_id = ? AND connected_at <= ?');
     this.listStmt = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE org_id = ? ORDER BY connected_at');
     this.ofUserStmt = db.prepare<[string, string], SessionRow>('SELECT * FROM sessions WHERE org_id = ? AND user_ref = ?');
     this.countUserStmt = db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM sessions WHERE org_id = ? AND user_ref = ?');
@@ -53,8 +54,9 @@ export class SessionRepository {
     this.upsertStmt.run(s);
   }
 
-  remove(orgId: string, clientId: string, brokerId: string, connectedAt: number): void {
-    this.removeStmt.run(orgId, clientId, brokerId, connectedAt);
+  /** False when no row went (a newer connect of that client id, here or on another broker, holds it). */
+  removeUpTo(orgId: string, clientId: string, brokerId: string, connectedAt: number): boolean {
+    return this.removeStmt.run(orgId, clientId, brokerId, connectedAt).changes > 0;
   }
 
   list(orgId: string): SessionRecord[] {

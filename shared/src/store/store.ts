@@ -13,6 +13,7 @@ import { HistoryRepository } from './history.js';
 import { SettingsRepository } from './settings.js';
 import { GroupCommit } from './groupCommit.js';
 import { UsageRepository } from './usage.js';
+import { ConnectRecordReader } from './connectRecords.js';
 
 export interface StoreOptions {
   historyPerTopic?: number;
@@ -32,10 +33,13 @@ export class Store {
   readonly settings: SettingsRepository;
   readonly usage: UsageRepository;
 
+  readonly connectRecords: ConnectRecordReader;
+
   private readonly group: GroupCommit;
 
   constructor(readonly db: Db, options: StoreOptions = {}) {
     this.group = new GroupCommit(db);
+    this.connectRecords = new ConnectRecordReader(db);
     this.orgs = new OrgRepository(db);
     this.ruleSets = new RuleSetRepository(db);
     this.integrations = new IntegrationRepository(db);

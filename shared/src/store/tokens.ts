@@ -17,13 +17,13 @@ export interface TokenRecord {
   revokeReason: string | null;
 }
 
-interface TokenRow {
+export interface TokenRow {
   id: string; org_id: string; user_ref: string; password_hash: string; integration_id: string | null; scopes: string;
   api_key_id: string | null; issued_at: number; expires_at: number; refreshed_at: number | null; revoked_at: number | null;
   revoke_reason: string | null;
 }
 
-const toToken = (r: TokenRow): TokenRecord => ({
+export const toToken = (r: TokenRow): TokenRecord => ({
   id: r.id, orgId: r.org_id, userRef: r.user_ref, passwordHash: r.password_hash, integrationId: r.integration_id,
   scopes: JSON.parse(r.scopes) as RuleLayer[], apiKeyId: r.api_key_id, issuedAt: r.issued_at, expiresAt: r.expires_at,
   refreshedAt: r.refreshed_at, revokedAt: r.revoked_at, revokeReason: r.revoke_reason,

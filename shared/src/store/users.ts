@@ -8,9 +8,9 @@ export interface User {
   createdAt: number;
 }
 
-interface UserRow { org_id: string; user_ref: string; user_id: string; user_email: string | null; created_at: number }
+export interface UserRow { org_id: string; user_ref: string; user_id: string; user_email: string | null; created_at: number }
 
-const toUser = (r: UserRow): User => ({ orgId: r.org_id, userRef: r.user_ref, userId: r.user_id, userEmail: r.user_email, createdAt: r.created_at });
+export const toUser = (r: UserRow): User => ({ orgId: r.org_id, userRef: r.user_ref, userId: r.user_id, userEmail: r.user_email, createdAt: r.created_at });
 
 export class UserRepository {
   private readonly insertStmt;

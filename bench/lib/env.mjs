@@ -62,6 +62,16 @@ export function rssMb(pid) {
   return round(kb / 1024, 1);
 }
 
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc (clock ticks of 10 ms).
+ * Unlike a rate, it barely moves when other jobs share the cores: the figure to compare builds by.
+ */
+export function cpuMs(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the command name may hold spaces
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14, 15)
+}
+
 export function openFileLimit() {
   // Node 20 has no process.getrlimit: ask the shell that started us.
   try {

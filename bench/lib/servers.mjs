@@ -80,11 +80,13 @@ export function mintCredentials(services, orgId, count, ttlSeconds = 3600, prefi
   }));
 }
 
+/** BENCH_PROFILE_DIR=dir: the node servers write a V8 CPU profile (`<name>-….cpuprofile`) when they stop. */
+const profileArgs = (name) => (process.env.BENCH_PROFILE_DIR
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${name}-${Date.now()}-${process.pid}.cpuprofile`] : []);
+
 /** `signalgate start` as a child process; `api: true` adds the token API on a free port. */
 export async function startSignalGate({ dataDir, api = false, env = {}, buildRoot = root }) {
-  // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of the server (node --cpu-prof) when it stops.
-  const nodeArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, path.join(buildRoot, 'cli', 'dist', 'main.js'), 'start', ...(api ? [] : ['--broker-only']), '--json'], {
+  const child = spawn(process.execPath, [...profileArgs('signalgate'), path.join(buildRoot, 'cli', 'dist', 'main.js'), 'start', ...(api ? [] : ['--broker-only']), '--json'], {
     env: {
       ...process.env, SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'warn', SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false',
       SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: 'off', SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off',
@@ -100,7 +102,7 @@ export async function startSignalGate({ dataDir, api = false, env = {}, buildRoo
 }
 
 export async function startBareAedes() {
-  const child = track(spawn(process.execPath, [path.join(benchDir, 'servers', 'bare-aedes.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: root }));
+  const child = track(spawn(process.execPath, [...profileArgs('aedes'), path.join(benchDir, 'servers', 'bare-aedes.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: root }));
   const { port } = await firstJsonLine(child, 'bare aedes');
   return { name: 'aedes', pid: child.pid, port, stop: stopper(child) };
 }

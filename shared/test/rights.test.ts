@@ -200,6 +200,17 @@ describe('intersection never allows more than any single layer', () => {
     );
   });
 
+  test('publish answers remembered per rights object agree with fresh ones, also once the memo fills and is cleared', () => {
+    const many = [...TOPICS, ...Array.from({ length: 100 }, (_, i) => `a/x${i}`), ...TOPICS, '$SYS/a', '$SYS/a', ...TOPICS];
+    fc.assert(
+      fc.property(fc.array(layerArb, { minLength: 1, maxLength: 3 }), (layers) => {
+        const reused = new EffectiveRights(layers);
+        return many.every((t) => reused.canPublish(t) === new EffectiveRights(layers).canPublish(t));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   test('presence and history: on for the intersection only if on for each layer', () => {
     fc.assert(
       fc.property(fc.array(layerArb, { minLength: 1, maxLength: 4 }), (layers) => {

@@ -106,10 +106,19 @@ export function expandLayer(layer: RuleLayer, values: PlaceholderValues, keepMis
   return { publish: expand(layer.publish), subscribe: expand(layer.subscribe), presence: layer.presence, history: layer.history };
 }
 
+const PUBLISH_VERDICTS_KEPT = 64;
+
 const isPresenceFilter = (f: string) => f === PRESENCE_ROOT || f.startsWith(`${PRESENCE_ROOT}/`);
 
 /** The decisions for one connection or one API caller, over already-expanded layers. */
 export class EffectiveRights {
+  /**
+   * canPublish answers for recent topics (bounded; the layers never change, new rights are a new
+   * object). A publisher mostly repeats a few topics; matching every filter of every layer per
+   * PUBLISH was ~3% of the broker's CPU in a 1→1 stream.
+   */
+  private publishVerdicts: Map<string, boolean> | undefined;
+
   constructor(readonly layers: readonly RuleLayer[]) {}
 
   get presence(): boolean {
@@ -122,8 +131,13 @@ export class EffectiveRights {
 
   /** Clients never publish into a `$` space: `$SYS` and `$presence` belong to the broker. */
   canPublish(topic: string): boolean {
-    if (topic.startsWith('$')) return false;
-    return this.layers.every((l) => l.publish === null || topicAllowedBySet(topic, l.publish));
+    const known = this.publishVerdicts?.get(topic);
+    if (known !== undefined) return known;
+    const verdict = !topic.startsWith('$') && this.layers.every((l) => l.publish === null || topicAllowedBySet(topic, l.publish));
+    const memo = (this.publishVerdicts ??= new Map());
+    if (memo.size >= PUBLISH_VERDICTS_KEPT) memo.clear();
+    memo.set(topic, verdict);
+    return verdict;
   }
 
   /** Granted only if every topic the filter can match is allowed by every layer. */

@@ -67,6 +67,14 @@ describe('secret API keys', () => {
     expect(s.keys.get(org.id, key.id).lastUsedAt).toBeNull();
     await s.keys.verify(secretKey);
     await s.keys.verify(secretKey);
+    const first = now;
+    expect(s.keys.get(org.id, key.id).lastUsedAt).toBe(first);
+    // Kept to the minute: a use 59 s later leaves it, one a minute later moves it.
+    now += 59_000;
+    await s.keys.verify(secretKey);
+    expect(s.keys.get(org.id, key.id).lastUsedAt).toBe(first);
+    now += 2_000;
+    await s.keys.verify(secretKey);
     expect(s.keys.get(org.id, key.id).lastUsedAt).toBe(now);
   });
 

@@ -22,7 +22,26 @@ export const newTokenId = () => randomUUID();
 export const newKeyId = () => `key_${randomFrom(LOWER_ALNUM, 12)}`;
 export const newRuleSetId = () => `rs_${randomFrom(LOWER_ALNUM, 12)}`;
 
-const secret = (prefix: string, bytes: number) => `${prefix}${randomBytes(bytes).toString('base64url')}`;
+// Each randomBytes call is a trip to the OS CSPRNG: 8 µs here for 32 bytes, ~5% of a mint under
+// load. Secrets are cut from a pool drawn 4 KiB at a time instead, each byte handed out once (what
+// Node's own randomUUID does); a spent pool is replaced, never refilled in place, so a handed-out
+// slice never changes.
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+export function freshRandomBytes(n: number): Buffer {
+  if (n > POOL_BYTES) return randomBytes(n);
+  if (poolOffset + n > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  const out = pool.subarray(poolOffset, poolOffset + n);
+  poolOffset += n;
+  return out;
+}
+
+const secret = (prefix: string, bytes: number) => `${prefix}${freshRandomBytes(bytes).toString('base64url')}`;
 
 /** API secret key: 32 random bytes (256 bits). */
 export const newSecretKey = () => secret('sk_', 32);

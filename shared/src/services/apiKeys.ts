@@ -3,7 +3,7 @@
 import { SignalGateError, notFound } from '../errors.js';
 import { newKeyId, newSecretKey, publicPrefixOf, SECRET_KEY_PATTERN } from '../credentials/secrets.js';
 import { createCacheKeyer, hashLongLivedSecret, verifyLongLivedSecret } from '../credentials/hashing.js';
-import { isKeyUsable, type ApiKey } from '../store/apiKeys.js';
+import { isKeyUsable, isLastUseStale, type ApiKey } from '../store/apiKeys.js';
 import type { Store } from '../store/store.js';
 import { systemClock, type Clock } from './clock.js';
 
@@ -103,7 +103,8 @@ export class ApiKeyService {
   }
 
   private used(key: ApiKey, now: number): ApiKey {
-    this.store.apiKeys.touch(key.id, now);
+    // The row was just read: skip the UPDATE (a write transaction, even when it changes nothing) while it is fresh.
+    if (isLastUseStale(key, now)) this.store.apiKeys.touch(key.id, now);
     return key;
   }
 

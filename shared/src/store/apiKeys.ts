@@ -24,6 +24,10 @@ const toApiKey = (r: ApiKeyRow): ApiKey => ({
   lastUsedAt: r.last_used_at, revokedAt: r.revoked_at, expiresAt: r.expires_at, replacedBy: r.replaced_by,
 });
 
+/** last_used_at is advisory, kept to the minute: writing it on every request would put a write on every call. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+export const isLastUseStale = (k: ApiKey, now: number) => k.lastUsedAt === null || k.lastUsedAt < now - LAST_USED_RESOLUTION_MS;
+
 export const isKeyUsable = (k: ApiKey, now: number) => k.revokedAt === null && (k.expiresAt === null || k.expiresAt > now);
 
 export class ApiKeyRepository {
@@ -41,7 +45,6 @@ export class ApiKeyRepository {
     this.getStmt = db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?');
     this.byPrefixStmt = db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE prefix = ?');
     this.listStmt = db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE org_id = ? ORDER BY created_at, id');
-    // last_used_at is advisory: written at most once a minute per key to keep writes off the hot path.
     this.touchStmt = db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)');
     this.revokeStmt = db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
     this.expireStmt = db.prepare('UPDATE api_keys SET expires_at = ?, replaced_by = ? WHERE id = ?');
@@ -65,7 +68,7 @@ export class ApiKeyRepository {
   }
 
   touch(id: string, now: number): void {
-    this.touchStmt.run(now, id, now - 60_000);
+    this.touchStmt.run(now, id, now - LAST_USED_RESOLUTION_MS);
   }
 
   revoke(id: string, now: number): boolean {

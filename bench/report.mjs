@@ -22,20 +22,25 @@ const mintBA = read('mint-before-after');
 const num = (x, digits = 0) => (x === undefined || x === null || Number.isNaN(x) ? '–' : Number(x).toLocaleString('en-US', { maximumFractionDigits: digits }));
 const ratio = (x) => (x === undefined || x === null ? '–' : `${Number(x).toFixed(2)}×`);
 const verdict = (met) => (met === undefined ? '' : met ? '**met**' : '**missed**');
+/** A rate ratio with the server-CPU ratio beside it, where the run measured CPU. */
+const ratioCpu = (x, cpu) => (cpu === undefined || cpu === null ? ratio(x) : `${ratio(x)} (CPU ${ratio(cpu)})`);
 const loadOf = (r) => (r ? r.load.map((l) => l.one.toFixed(2)).join(' → ') : '–');
 
 const rows = [];
 const chart = []; // { label, values: {signalgate, aedes, mosquitto} } normalised to aedes = 1
 if (connect) {
   const f = connect.figures;
-  rows.push(['connect + auth rate (connects/s)', num(f.signalgate.connectsPerSecond), num(f.aedes.connectsPerSecond), num(f.mosquitto.connectsPerSecond), ratio(connect.ratioVsAedes), '≥ 0.90× aedes', verdict(connect.target.met)]);
+  rows.push(['connect + auth rate (connects/s)', num(f.signalgate.connectsPerSecond), num(f.aedes.connectsPerSecond), num(f.mosquitto.connectsPerSecond), ratioCpu(connect.ratioVsAedes, connect.cpuRatioVsAedes), '≥ 0.90× aedes', verdict(connect.target.met)]);
+  if (f.signalgate.serverCpuUsPerSession !== undefined) {
+    rows.push(['server CPU per session, connect + disconnect (µs)', num(f.signalgate.serverCpuUsPerSession), num(f.aedes.serverCpuUsPerSession), num(f.mosquitto.serverCpuUsPerSession), '', '', '']);
+  }
   rows.push(['CONNECT→CONNACK p50 / p99 (ms)', `${num(f.signalgate.p50Ms, 1)} / ${num(f.signalgate.p99Ms, 1)}`, `${num(f.aedes.p50Ms, 1)} / ${num(f.aedes.p99Ms, 1)}`, `${num(f.mosquitto.p50Ms, 1)} / ${num(f.mosquitto.p99Ms, 1)}`, '', '', '']);
   chart.push({ label: 'connects/s', values: { signalgate: connect.ratioVsAedes, aedes: 1, mosquitto: f.mosquitto.connectsPerSecond / f.aedes.connectsPerSecond } });
 }
 if (publish) {
   const names = { qos0_1to1: 'QoS 0, 1→1', qos1_1to1: 'QoS 1, 1→1', qos0_1to100: 'QoS 0, 1→100', qos1_1to100: 'QoS 1, 1→100' };
   for (const [id, f] of Object.entries(publish.figures)) {
-    rows.push([`publish ${names[id]} (deliveries/s)`, num(f.signalgate.deliveriesPerSecond), num(f.aedes.deliveriesPerSecond), num(f.mosquitto.deliveriesPerSecond), ratio(f.ratioVsAedes), '≥ 0.85× aedes', verdict(f.ratioVsAedes >= 0.85)]);
+    rows.push([`publish ${names[id]} (deliveries/s)`, num(f.signalgate.deliveriesPerSecond), num(f.aedes.deliveriesPerSecond), num(f.mosquitto.deliveriesPerSecond), ratioCpu(f.ratioVsAedes, f.cpuRatioVsAedes), '≥ 0.85× aedes', verdict(f.ratioVsAedes >= 0.85)]);
     chart.push({ label: names[id], values: { signalgate: f.ratioVsAedes, aedes: 1, mosquitto: f.mosquitto.deliveriesPerSecond / f.aedes.deliveriesPerSecond } });
   }
 }
@@ -106,6 +111,10 @@ if (connectBA?.beforeAfter) {
   const f = connectBA.figures;
   baRows.push(['connect + auth rate (connects/s)', num(f['signalgate-before'].connectsPerSecond), num(f.signalgate.connectsPerSecond), ratio(connectBA.beforeAfter.afterOverBefore),
     `${ratio(connectBA.beforeAfter.beforeRatioVsAedes)} → ${ratio(connectBA.ratioVsAedes)}`, loadOf(connectBA)]);
+  if (f.signalgate.serverCpuUsPerSession !== undefined) {
+    baRows.push(['server CPU per session (µs; after / before = before CPU ÷ after)', num(f['signalgate-before'].serverCpuUsPerSession), num(f.signalgate.serverCpuUsPerSession),
+      ratio(connectBA.beforeAfter.cpuBeforeOverAfter), `aedes ${num(f.aedes.serverCpuUsPerSession)} µs`, '']);
+  }
 }
 if (publishBA?.params?.before) {
   for (const [id, f] of Object.entries(publishBA.figures)) {

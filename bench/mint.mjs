@@ -9,22 +9,15 @@
 // `--before DIR` also runs another build (a checkout or worktree, built) on its own data dir and
 // alternates rounds with it: before/after of a change measured in one run.
 //   node bench/mint.mjs [--seconds 5] [--connections 32] [--rounds 3] [--client wrk|autocannon] [--before /path/to/other/checkout]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import autocannon from 'autocannon';
 import { arg, benchDir, loadAverage, median, round, saveResult, tempDir } from './lib/env.mjs';
-import { prepareSignalGate, sharedPackage, startSignalGate, track } from './lib/servers.mjs';
+import { ensureDebianPackage, prepareSignalGate, sharedPackage, startSignalGate, track } from './lib/servers.mjs';
 
 const WRK = '/usr/bin/wrk';
-
-function ensureWrk() {
-  if (fs.existsSync(WRK)) return;
-  console.error('wrk is missing: apt-get update && apt-get install -y wrk');
-  const r = spawnSync('bash', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk'], { stdio: 'inherit', timeout: 300_000 });
-  if (r.status !== 0 || !fs.existsSync(WRK)) throw new Error('could not install wrk (run: apt-get install -y wrk)');
-}
 
 // One Lua state (one thread): request() numbers the users like the autocannon client; done() prints JSON.
 const wrkScript = (key, orgId) => `
@@ -101,7 +94,7 @@ async function verifyCost() {
 }
 
 export async function runMint({ seconds = 5, connections = 32, rounds = 3, before = null, client = 'wrk' } = {}) {
-  if (client === 'wrk') ensureWrk();
+  if (client === 'wrk') ensureDebianPackage(WRK, 'wrk');
   const load = [loadAverage()];
   const verify = await verifyCost();
   const sg = await prepareSignalGate({ label: 'mint' });

@@ -109,15 +109,17 @@ export async function startBareAedes() {
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 
-/** Debian's mosquitto, installed on first use (needs root and the Debian mirror, once). */
 export { track };
 
-export function ensureMosquitto() {
-  if (fs.existsSync(MOSQUITTO) && fs.existsSync('/usr/bin/mosquitto_passwd')) return;
-  console.error('mosquitto is missing: apt-get update && apt-get install -y mosquitto');
-  const r = spawnSync('bash', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto'], { stdio: 'inherit', timeout: 300_000 });
-  if (r.status !== 0 || !fs.existsSync(MOSQUITTO)) throw new Error('could not install mosquitto (run: apt-get install -y mosquitto)');
+/** A Debian package, installed on first use when `file` is missing (needs root and the Debian mirror, once). */
+export function ensureDebianPackage(file, pkg) {
+  if (fs.existsSync(file)) return;
+  console.error(`${pkg} is missing: installing it from Debian's packages`);
+  const r = spawnSync('sh', [path.join(benchDir, '..', 'scripts', 'ensure-debian-package.sh'), file, pkg], { stdio: 'inherit', timeout: 300_000 });
+  if (r.status !== 0 || !fs.existsSync(file)) throw new Error(`could not install ${pkg} (run: apt-get install -y ${pkg})`);
 }
+
+export const ensureMosquitto = () => ensureDebianPackage(MOSQUITTO, 'mosquitto');
 
 /** Users for mosquitto's password file, shaped like SignalGate credentials (same lengths on the wire). */
 export function mosquittoCredentials(count, prefix = 'u') {

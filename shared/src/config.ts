@@ -90,6 +90,9 @@ const schema = z.object({
   SIGNALGATE_BOOTSTRAP_DEV_ORG: bool(true),
 });
 
+/** Every environment variable SignalGate reads (the README's configuration table lists these). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export type Config = ReturnType<typeof loadConfig>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {

@@ -1,0 +1,136 @@
+// The deployment files and the README's configuration table, checked against the configuration
+// module they describe: every variable they set is one SignalGate reads, with a value it accepts;
+// the two compose services share one data volume, the broker gets the certificates read-only, both
+// have healthchecks; the image builds every workspace; and Debian's docker-compose (installed by
+// scripts/ensure-debian-package.sh when missing; `config` needs no Docker engine) accepts the file
+// with the admin key set and refuses it without.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, test } from '@jest/globals';
+import { parse } from 'yaml';
+import { CONFIG_VARIABLES, loadConfig } from '@signalgate/shared';
+import { REPO } from './faults/support/processes.js';
+
+const COMPOSE = '/usr/bin/docker-compose';
+const read = (file: string) => fs.readFileSync(path.join(REPO, file), 'utf8');
+
+interface ComposeService {
+  command: string[];
+  environment: Record<string, string>;
+  volumes: string[];
+  ports: string[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+}
+
+// `${NAME:?message}` / `${NAME:-default}` as compose interpolates them, from `vars`.
+const interpolate = (value: string, vars: Record<string, string>) =>
+  value.replace(/\$\{(\w+)(?::([?-])([^}]*))?\}/g, (_m, name: string, op?: string, rest?: string) => {
+    if (vars[name] !== undefined && vars[name] !== '') return vars[name]!;
+    if (op === '-') return rest ?? '';
+    throw new Error(`compose would refuse: ${rest ?? name}`);
+  });
+
+const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService>; volumes: Record<string, unknown> };
+const envOf = (service: ComposeService, vars: Record<string, string>) =>
+  Object.fromEntries(Object.entries(service.environment).map(([k, v]) => [k, interpolate(String(v), vars)]));
+
+describe('README configuration table', () => {
+  test('lists exactly the variables the configuration module reads', () => {
+    const table = [...read('README.md').matchAll(/^\| `(SIGNALGATE_\w+)` \|/gm)].map((m) => m[1]);
+    expect([...table].sort()).toEqual([...CONFIG_VARIABLES].sort());
+    expect(new Set(table).size).toBe(table.length);
+  });
+});
+
+describe('docker-compose.yml', () => {
+  const vars = { SIGNALGATE_ADMIN_KEY: 'adm_compose_check' };
+
+  test('token API and broker from one image, on one data volume', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['broker', 'token-api']);
+    const api = compose.services['token-api']!;
+    const broker = compose.services.broker!;
+    expect(api.command).toEqual(['start', '--api-only']);
+    expect(broker.command).toEqual(['start', '--broker-only']);
+    for (const s of [api, broker]) {
+      const dataDir = envOf(s, vars).SIGNALGATE_DATA_DIR;
+      expect(s.volumes).toContain(`signalgate-data:${dataDir}`);
+    }
+    expect(Object.keys(compose.volumes)).toEqual(['signalgate-data']);
+  });
+
+  test('every variable set is one SignalGate reads, with a value it accepts; ports published are the ones configured', () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      const env = envOf(s, vars);
+      for (const key of Object.keys(env)) expect([name, CONFIG_VARIABLES.includes(key)]).toEqual([name, true]);
+      // TLS files are only checked for presence at start, so the compose paths parse here as they are.
+      const config = loadConfig(env);
+      const listening = [config.apiPort, config.mqttPort, config.wsPort, ...(config.tls ? [config.mqttsPort, config.wssPort] : [])]
+        .filter((p): p is number => p !== null);
+      const published = s.ports.map((p) => Number(p.split(':').at(-1)));
+      const expected = name === 'token-api' ? [config.apiPort] : listening.filter((p) => p !== config.apiPort);
+      expect([name, published.sort()]).toEqual([name, [...expected].sort()]);
+    }
+  });
+
+  test('the admin key must be given; the broker alone mounts the certificates, read-only, at the paths it is told', () => {
+    expect(() => envOf(compose.services['token-api']!, {})).toThrow(/SIGNALGATE_ADMIN_KEY/);
+    const broker = compose.services.broker!;
+    const env = envOf(broker, vars);
+    const certMount = broker.volumes.find((v) => v.endsWith(':ro'));
+    expect(certMount).toBeDefined();
+    const mountedAt = certMount!.split(':')[1]!;
+    expect(env.SIGNALGATE_TLS_CERT!.startsWith(`${mountedAt}/`)).toBe(true);
+    expect(env.SIGNALGATE_TLS_KEY!.startsWith(`${mountedAt}/`)).toBe(true);
+    expect(compose.services['token-api']!.volumes.some((v) => v.includes(mountedAt))).toBe(false);
+    // Only the API bootstraps the development organisation; the broker waits for a healthy API.
+    expect(env.SIGNALGATE_BOOTSTRAP_DEV_ORG).toBe('false');
+    expect(broker.depends_on).toEqual({ 'token-api': { condition: 'service_healthy' } });
+  });
+
+  test('both services have a healthcheck that probes their own port', () => {
+    const api = compose.services['token-api']!;
+    const broker = compose.services.broker!;
+    expect(api.healthcheck!.test.join(' ')).toContain(`:${envOf(api, vars).SIGNALGATE_API_PORT}/healthz`);
+    expect(broker.healthcheck!.test.join(' ')).toContain(`connect(${envOf(broker, vars).SIGNALGATE_MQTT_PORT},`);
+  });
+
+  describe('docker-compose config', () => {
+    beforeAll(() => {
+      execFileSync('sh', [path.join(REPO, 'scripts/ensure-debian-package.sh'), COMPOSE, 'docker-compose'], { stdio: 'inherit', timeout: 10 * 60_000 });
+    }, 10 * 60_000);
+
+    test('accepts the file with the admin key and refuses it without', () => {
+      const run = (env: Record<string, string>) =>
+        spawnSync(COMPOSE, ['config', '-q'], { cwd: REPO, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...env }, encoding: 'utf8' });
+      expect(run(vars).status).toBe(0);
+      const refused = run({});
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toMatch(/SIGNALGATE_ADMIN_KEY/);
+    });
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+
+  test('installs every workspace: each package.json is copied before `npm ci`', () => {
+    const workspaces = (JSON.parse(read('package.json')) as { workspaces: string[] }).workspaces;
+    const beforeCi = dockerfile.slice(0, dockerfile.indexOf('npm ci'));
+    for (const w of workspaces) expect([w, beforeCi.includes(`COPY ${w}/package.json ${w}/`)]).toEqual([w, true]);
+  });
+
+  test('its environment is valid configuration, it exposes the default ports and keeps data in its volume as a non-root user', () => {
+    const envBlock = /^ENV ((?:.*\\\n)*.*)$/m.exec(dockerfile)![1]!;
+    const env = Object.fromEntries([...envBlock.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+    const signalgate = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('SIGNALGATE_')));
+    for (const key of Object.keys(signalgate)) expect(CONFIG_VARIABLES).toContain(key);
+    const config = loadConfig(signalgate);
+    expect(/^EXPOSE (.+)$/m.exec(dockerfile)![1]!.split(/\s+/).map(Number))
+      .toEqual([config.apiPort, config.mqttPort, config.wsPort, config.mqttsPort, config.wssPort]);
+    expect(dockerfile).toContain(`VOLUME ["${signalgate.SIGNALGATE_DATA_DIR}"]`);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK /m);
+  });
+});

@@ -54,7 +54,7 @@ export async function runConnect({ clients = 1500, concurrency = 100, rounds = 5
   for (const [name, list] of Object.entries(runs)) {
     const lat = latencySummary(list.flatMap((x) => x.latencies));
     figures[name] = { connectsPerSecond: Math.round(median(list.map((x) => x.rate))), rounds: list.map((x) => Math.round(x.rate)),
-      serverCpuUsPerSession: Math.round(median(list.map((x) => x.cpuUsPerSession))), p50Ms: lat.p50, p99Ms: lat.p99, failures: list.reduce((a, x) => a + x.failures, 0) };
+      serverCpuUsPerSession: Math.round(median(list.map((x) => x.cpuUsPerSession))), cpuRounds: list.map((x) => Math.round(x.cpuUsPerSession)), p50Ms: lat.p50, p99Ms: lat.p99, failures: list.reduce((a, x) => a + x.failures, 0) };
   }
   // The ratio per round (both measured minutes apart at most), then the median of those.
   const ratioVsAedes = round(median(runs.signalgate.map((x, i) => x.rate / runs.aedes[i].rate)), 3);

@@ -41,7 +41,8 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const logger = parentLogger.child({ component: 'broker' });
   const brokerId = newBrokerId();
   const metrics = brokerMetrics();
-  const presence = new PresencePublisher(logger);
+  // (The closure reads `sessions` when a presence change happens, after both exist.)
+  const presence: PresencePublisher = new PresencePublisher(logger, metrics, (orgId: string): boolean => sessions.publishesPresence(orgId));
   const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence);
   const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
   const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, usage };

@@ -22,6 +22,7 @@ export function brokerMetrics() {
     disconnects: counter('signalgate_broker_disconnects_total', 'Ended MQTT sessions by reason', ['reason']),
     subscriptionsDenied: counter('signalgate_broker_subscriptions_denied_total', 'SUBSCRIBE filters answered with 0x80', []),
     clientErrors: counter('signalgate_broker_client_errors_total', 'Connections closed on a protocol or socket error', ['stage']),
+    presenceMessages: counter('signalgate_broker_presence_messages_total', 'Retained presence messages published (only for orgs whose rules grant presence)', ['status']),
     historyDropped: counter('signalgate_broker_history_dropped_total', 'Messages not recorded in history because the buffer was full or the write failed', []),
   };
 }

@@ -39,6 +39,8 @@ interface OrgState {
   bytes: TokenBucket | null;
   /** The org's default rule set grants `history`: without it no token of the org can read history. */
   history: boolean;
+  /** Likewise for `presence`: without it no token of the org can subscribe to presence. */
+  presence: boolean;
 }
 
 /** Aedes' Client as the broker uses it: the fields below exist in aedes 1.2 but not in its .d.ts. */
@@ -95,7 +97,7 @@ export class SessionRegistry {
     return this.lastConnectedAt;
   }
 
-  open(client: AedesClient, s: ClientSession, org: Org, user: User): void {
+  open(client: AedesClient, s: ClientSession, org: Org): void {
     this.byClient.set(client, s);
     const state = this.orgState(org);
     state.clients.add(client);
@@ -112,7 +114,7 @@ export class SessionRegistry {
     this.rows.upsert(this.rowOf(s));
     this.metrics.connections.inc({ protocol: s.protocol });
     this.metrics.connects.inc({ protocol: s.protocol });
-    this.presence.connected(s, user);
+    this.presence.connected(s);
   }
 
   /** The connection is gone (for whatever reason): undo `open`. The state stays readable for the will. */
@@ -201,7 +203,12 @@ export class SessionRegistry {
       return;
     }
     const state = this.orgs.get(orgId);
-    if (state) state.history = this.grantsHistory(orgId);
+    if (state) {
+      const granted = this.defaultGrants(orgId);
+      state.history = granted.history;
+      if (granted.presence && !state.presence) this.presence.announceOrg(orgId);
+      state.presence = granted.presence;
+    }
     if (state && JSON.stringify(state.limits) !== JSON.stringify(org.limits)) {
       const now = Date.now();
       state.limits = org.limits;
@@ -250,18 +257,24 @@ export class SessionRegistry {
    * re-read on rule changes; an org with no session here (a late will) is looked up.
    */
   recordsHistory(orgId: string): boolean {
-    return this.orgs.get(orgId)?.history ?? this.grantsHistory(orgId);
+    return this.orgs.get(orgId)?.history ?? this.defaultGrants(orgId).history;
   }
 
-  private grantsHistory(orgId: string): boolean {
-    return this.services.store.ruleSets.getDefault(orgId)?.history ?? false;
+  /** Whether presence of `orgId` is published: only if its default rule set grants `presence` (as for history). */
+  publishesPresence(orgId: string): boolean {
+    return this.orgs.get(orgId)?.presence ?? this.defaultGrants(orgId).presence;
+  }
+
+  private defaultGrants(orgId: string): { history: boolean; presence: boolean } {
+    const rules = this.services.store.ruleSets.getDefault(orgId);
+    return { history: rules?.history ?? false, presence: rules?.presence ?? false };
   }
 
   private orgState(org: Org): OrgState {
     let state = this.orgs.get(org.id);
     if (!state) {
       const now = Date.now();
-      state = { limits: org.limits, clients: new Set(), messages: bucketFor(org.limits.maxMessagesPerSecond, now), bytes: bucketFor(org.limits.maxBytesPerSecond, now), history: this.grantsHistory(org.id) };
+      state = { limits: org.limits, clients: new Set(), messages: bucketFor(org.limits.maxMessagesPerSecond, now), bytes: bucketFor(org.limits.maxBytesPerSecond, now), ...this.defaultGrants(org.id) };
       this.orgs.set(org.id, state);
     }
     return state;

@@ -1,7 +1,7 @@
 // Presence, history, per-organisation limits, persistent sessions, and shutdown.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { register } from 'prom-client';
-import { eventually, inbox, onTopic, startTestBroker, subackCodes, type TestBroker } from './support/harness.js';
+import { eventually, inbox, onTopic, sleep, startTestBroker, subackCodes, whenClosed, type TestBroker } from './support/harness.js';
 
 let tb: TestBroker;
 let orgId: string;
@@ -39,6 +39,39 @@ describe('presence', () => {
     const retained = await lateBox.waitFor(onTopic('$presence/carol'));
     expect(retained.retain).toBe(true);
     expect(JSON.parse(retained.payload).status).toBe('offline');
+  });
+
+  test('none is published where the rules grant presence to nobody; granting it announces who is online; an announced user gets their offline even after it is withdrawn', async () => {
+    const rules = (presence: boolean) => ({ publish: ['x/#'], subscribe: ['x/#'], presence, history: false });
+    const org = await tb.newOrg({ rules: rules(false) });
+    const published = (status: string) => counterValue('signalgate_broker_presence_messages_total', { status });
+    const onlineBefore = await published('online');
+    const dave = await tb.connect(tb.urls.mqtt, tb.mint(org, 'dave'));
+    expect(await published('online')).toBe(onlineBefore); // open() runs before the CONNACK
+
+    tb.services.rules.setDefault(org, rules(true));
+    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(org, 'dave-watcher'));
+    const box = inbox(watcher);
+    await watcher.subscribeAsync('$presence/dave');
+    const online = await box.waitFor(onTopic('$presence/dave'));
+    expect(JSON.parse(online.payload)).toMatchObject({ user_id: 'dave', status: 'online', clients: 1 });
+
+    // Withdrawn: nobody can read presence now, but dave's retained "online" must still end. The
+    // broker has applied the change once the watcher is refused presence (same refresh).
+    const offlineBefore = await published('offline');
+    tb.services.rules.setDefault(org, rules(false));
+    for (let i = 0; i < 100 && (await subackCodes(watcher, ['$presence/dave']))[0] !== 128; i++) await sleep(20);
+    expect(await subackCodes(watcher, ['$presence/dave'])).toEqual([128]);
+    dave.end();
+    await whenClosed(dave);
+    for (let i = 0; i < 100 && (await published('offline')) === offlineBefore; i++) await sleep(20);
+    expect(await published('offline')).toBe(offlineBefore + 1);
+
+    tb.services.rules.setDefault(org, rules(true));
+    const late = await tb.connect(tb.urls.mqtt, tb.mint(org, 'dave-late'));
+    const lateBox = inbox(late);
+    await late.subscribeAsync('$presence/dave');
+    expect(JSON.parse((await lateBox.waitFor(onTopic('$presence/dave'))).payload)).toMatchObject({ status: 'offline', clients: 0 });
   });
 });
 

@@ -47,7 +47,7 @@ export function createAuthenticate(ctx: BrokerContext) {
         rights,
         endReason: null, closed: false, deniedPublishes: 0, expiryTimer: null,
       };
-      sessions.open(client, session, org, user);
+      sessions.open(client, session, org);
       logger.debug({ org: org.id, user: user.userId, client: clientId, protocol: conn.protocol }, 'mqtt session opened');
       done(null, true);
     } catch (err) {

@@ -4,7 +4,7 @@
 import type { Client } from 'aedes';
 import {
   bucketFor, clientTopic, EffectiveRights,
-  type Logger, type Org, type OrgLimits, type Services, type SessionRecord, type TokenBucket, type User,
+  type Logger, type Org, type OrgLimits, type Services, type SessionRecord, type TokenBucket,
 } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';

@@ -18,6 +18,7 @@ export const orgView = (o: Org) => ({
   max_bytes_per_second: o.limits.maxBytesPerSecond,
   max_payload_bytes: o.limits.maxPayloadBytes,
   token_messages_per_second: o.limits.tokenMessagesPerSecond,
+  max_connects_per_second: o.limits.maxConnectsPerSecond,
 });
 
 const keyStatus = (k: ApiKey, now: number) => (k.revokedAt !== null ? 'revoked' : isKeyUsable(k, now) ? 'active' : 'expired');

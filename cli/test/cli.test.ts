@@ -72,12 +72,16 @@ describe('signalgate org', () => {
     const { organization_id: org } = await createOrg('Limits');
     const updated = await json(['org', 'update', '--org', org, '--default-ttl', '600', '--min-ttl', '120', '--max-ttl', '7200',
       '--max-connections', '10', '--max-messages-per-second', '50', '--max-bytes-per-second', '5000', '--max-payload-bytes', '2048',
-      '--token-messages-per-second', '5']);
+      '--token-messages-per-second', '5', '--max-connects-per-second', '20']);
     expect(updated).toMatchObject({ organization_id: org, default_ttl_seconds: 600, min_ttl_seconds: 120, max_ttl_seconds: 7200,
-      max_connections: 10, max_messages_per_second: 50, max_bytes_per_second: 5000, max_payload_bytes: 2048, token_messages_per_second: 5 });
-    expect(services.orgs.get(org)).toMatchObject({ defaultTtlSeconds: 600, minTtlSeconds: 120, maxTtlSeconds: 7200, limits: { maxConnections: 10 } });
+      max_connections: 10, max_messages_per_second: 50, max_bytes_per_second: 5000, max_payload_bytes: 2048, token_messages_per_second: 5,
+      max_connects_per_second: 20 });
+    expect(services.orgs.get(org)).toMatchObject({ defaultTtlSeconds: 600, minTtlSeconds: 120, maxTtlSeconds: 7200,
+      limits: { maxConnections: 10, maxConnectsPerSecond: 20 } });
     await json(['org', 'update', '--org', org, '--max-connections', 'none']);
-    expect(services.orgs.get(org).limits).toMatchObject({ maxConnections: null, maxMessagesPerSecond: 50 });
+    expect(services.orgs.get(org).limits).toMatchObject({ maxConnections: null, maxMessagesPerSecond: 50, maxConnectsPerSecond: 20 });
+    expect(await json(['org', 'update', '--org', org, '--max-connects-per-second', 'none'])).toMatchObject({ max_connects_per_second: null });
+    expect(services.orgs.get(org).limits).toMatchObject({ maxConnectsPerSecond: null, maxMessagesPerSecond: 50 });
     // the org's TTL bounds now apply to mints
     expect(() => services.tokens.mint({ orgId: org, userId: 'u1', ttlSeconds: 60 })).toThrow(/120-7200/);
   });
@@ -90,6 +94,16 @@ describe('signalgate org', () => {
     const nan = await cli(['org', 'update', '--org', org, '--max-connections', 'lots']);
     expect(nan.code).toBe(2);
     expect(nan.stderr).toMatch(/--max-connections/);
+  });
+
+  test('org update refuses a connect rate that is not a positive whole number (exit 2, nothing changed)', async () => {
+    const { organization_id: org } = await createOrg('Bad connect rate');
+    for (const bad of ['0', '-1', '1.5', 'lots']) {
+      const r = await cli(['org', 'update', '--org', org, '--max-connects-per-second', bad]);
+      expect([bad, r.code]).toEqual([bad, 2]);
+      expect(r.stderr).toMatch(/--max-connects-per-second/);
+    }
+    expect(services.orgs.get(org).limits.maxConnectsPerSecond).toBeNull();
   });
 
   test('an unknown organisation is reported as not found (exit 1)', async () => {

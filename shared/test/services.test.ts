@@ -53,6 +53,32 @@ describe('organisations', () => {
     expect(codeOf(() => s.orgs.update(org.id, { limits: { maxConnections: 0 } }))).toBe('invalid_request');
     expect(s.orgs.update(org.id, { defaultTtlSeconds: 900, limits: { maxConnections: 5 } })).toMatchObject({ defaultTtlSeconds: 900, limits: { maxConnections: 5 } });
   });
+
+  test('max_connects_per_second is unlimited by default, set and removed like the other limits', async () => {
+    const { org } = await newOrg();
+    expect(org.limits.maxConnectsPerSecond).toBeNull();
+    expect(s.orgs.update(org.id, { limits: { maxConnectsPerSecond: 20, maxConnections: 100 } }).limits)
+      .toMatchObject({ maxConnectsPerSecond: 20, maxConnections: 100 });
+    expect(s.orgs.get(org.id).limits.maxConnectsPerSecond).toBe(20);
+    expect(s.orgs.update(org.id, { limits: { maxConnections: null } }).limits).toMatchObject({ maxConnectsPerSecond: 20, maxConnections: null });
+    expect(s.orgs.update(org.id, { limits: { maxConnectsPerSecond: null } }).limits.maxConnectsPerSecond).toBeNull();
+    expect(s.orgs.get(org.id).limits.maxConnectsPerSecond).toBeNull();
+  });
+
+  test('max_connects_per_second must be a positive integer: 0, negatives and fractions are refused and change nothing', async () => {
+    const { org } = await newOrg();
+    s.orgs.update(org.id, { limits: { maxConnectsPerSecond: 5 } });
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      let refused: unknown;
+      try {
+        s.orgs.update(org.id, { limits: { maxConnectsPerSecond: bad } });
+      } catch (err) {
+        refused = err;
+      }
+      expect(refused).toMatchObject({ code: 'invalid_request', field: 'maxConnectsPerSecond' });
+    }
+    expect(s.orgs.get(org.id).limits.maxConnectsPerSecond).toBe(5);
+  });
 });
 
 describe('secret API keys', () => {

@@ -1,10 +1,11 @@
 // The SQLite store on a real file: schema migrations, WAL, several connections on one file, and
 // the promise that no secret ever reaches the audit table.
 import { afterEach, describe, expect, test } from '@jest/globals';
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createServices, DB_FILE_NAME, loadConfig, Store, type Services } from '@signalgate/shared';
+import { createServices, DB_FILE_NAME, loadConfig, sha256Hex, Store, type Services } from '@signalgate/shared';
 import { MIGRATIONS } from '../src/store/migrations.js';
 
 const opened: { close(): void }[] = [];
@@ -48,6 +49,23 @@ describe('opening the data dir', () => {
     a.orgs.insert('org_aaaaaaaaaaaa', 'Kept', 1);
     a.close();
     expect(openStore(dir).orgs.get('org_aaaaaaaaaaaa')?.name).toBe('Kept');
+  });
+
+  test('a data dir from before max_connects_per_second gains the column, unlimited, and keeps its other limits', () => {
+    const dir = tempDir();
+    const old = new Database(path.join(dir, DB_FILE_NAME));
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const m of MIGRATIONS.filter((m) => m.version <= 2)) {
+      old.exec(m.sql);
+      old.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, 1);
+    }
+    old.prepare("INSERT INTO orgs (id, name, created_at, max_connections, token_messages_per_second) VALUES ('org_aaaaaaaaaaaa', 'Old', 1, 7, 3)").run();
+    old.close();
+    const s = openStore(dir);
+    expect(s.db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(s.orgs.get('org_aaaaaaaaaaaa')?.limits).toEqual({
+      maxConnections: 7, maxMessagesPerSecond: null, maxBytesPerSecond: null, maxPayloadBytes: null, tokenMessagesPerSecond: 3, maxConnectsPerSecond: null,
+    });
   });
 
   test('the database runs in WAL mode with foreign keys on', () => {
@@ -95,6 +113,19 @@ describe('two connections on one file (API and broker in different processes)', 
       b.tokens.mint({ orgId: org.id, userId: `b${i}` });
     }
     expect(a.tokens.list(org.id)).toHaveLength(40);
+  });
+});
+
+describe('what a CONNECT is decided on', () => {
+  test("the connect record carries every one of the org's limits, max_connects_per_second included", async () => {
+    const s = openServices(tempDir());
+    const { org } = await s.orgs.create('Limited');
+    const limits = { maxConnections: 10, maxMessagesPerSecond: 50, maxBytesPerSecond: 5000, maxPayloadBytes: 2048, tokenMessagesPerSecond: 5, maxConnectsPerSecond: 20 };
+    s.orgs.update(org.id, { limits });
+    const t = s.tokens.mint({ orgId: org.id, userId: 'u1' });
+    expect(s.store.connectRecords.byPasswordHash(sha256Hex(t.password))?.org?.limits).toEqual(limits);
+    s.orgs.update(org.id, { limits: { maxConnectsPerSecond: null } });
+    expect(s.store.connectRecords.byPasswordHash(sha256Hex(t.password))?.org?.limits).toEqual({ ...limits, maxConnectsPerSecond: null });
   });
 });
 

@@ -42,6 +42,34 @@ describe('organizations', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/^min_ttl_seconds: /);
   });
+
+  test('max_connects_per_second: unlimited (null) at creation, set and removed by the admin key, read back', async () => {
+    const created = await call(`${t.url}/v2/admin/orgs`, { key: ADMIN_KEY, body: { name: 'Connect rate' } });
+    expect(created.body.organization.limits).toMatchObject({ max_connects_per_second: null });
+    const id = created.body.organization_id as string;
+    const set = await call(`${t.url}/v2/admin/orgs/${id}`, { method: 'PATCH', key: ADMIN_KEY, body: { limits: { max_connects_per_second: 20 } } });
+    expect(set.status).toBe(200);
+    expect(set.body.limits).toEqual({ max_connections: null, max_messages_per_second: null, max_bytes_per_second: null, max_payload_bytes: null,
+      token_messages_per_second: null, max_connects_per_second: 20 });
+    expect((await call(`${t.url}/v2/admin/orgs/${id}`, { key: ADMIN_KEY })).body.limits.max_connects_per_second).toBe(20);
+    const listed = (await call(`${t.url}/v2/admin/orgs`, { key: ADMIN_KEY })).body.organizations.find((o: Json) => o.organization_id === id);
+    expect(listed.limits.max_connects_per_second).toBe(20);
+    const other = await call(`${t.url}/v2/admin/orgs/${id}`, { method: 'PATCH', key: ADMIN_KEY, body: { limits: { max_connections: 5 } } });
+    expect(other.body.limits).toMatchObject({ max_connections: 5, max_connects_per_second: 20 });
+    const removed = await call(`${t.url}/v2/admin/orgs/${id}`, { method: 'PATCH', key: ADMIN_KEY, body: { limits: { max_connects_per_second: null } } });
+    expect(removed.body.limits).toMatchObject({ max_connections: 5, max_connects_per_second: null });
+  });
+
+  test('max_connects_per_second must be a positive integer or null (400 naming it); an org key may not set it (403)', async () => {
+    for (const bad of [0, -1, 1.5, '10', true]) {
+      const res = await call(`${t.url}/v2/admin/orgs/${orgId}`, { method: 'PATCH', key: ADMIN_KEY, body: { limits: { max_connects_per_second: bad } } });
+      expect([bad, res.status]).toEqual([bad, 400]);
+      expect(res.body.error).toMatch(/^limits\.max_connects_per_second: /);
+    }
+    const byOrg = await call(`${t.url}/v2/admin/orgs/${orgId}`, { method: 'PATCH', key: firstKey, body: { limits: { max_connects_per_second: 100000 } } });
+    expect(byOrg.status).toBe(403);
+    expect((await call(`${t.url}/v2/admin/orgs/${orgId}`, { key: ADMIN_KEY })).body.limits.max_connects_per_second).toBeNull();
+  });
 });
 
 describe('API keys', () => {

@@ -81,6 +81,9 @@ describe('GET /openapi.json', () => {
     expect(Object.keys(schemas.TokenResponse!.properties)).toEqual(expect.arrayContaining([
       'access_token', 'token_type', 'expires_in', 'mqtt_credentials', 'username', 'password', 'token', 'token_id', 'user_email', 'user_id',
       'provider', 'expires_at', 'refresh_recommended_at', 'organization_id', 'integration_id']));
+    expect(Object.keys(schemas.OrgLimits!.properties)).toEqual(['max_connections', 'max_messages_per_second', 'max_bytes_per_second',
+      'max_payload_bytes', 'token_messages_per_second', 'max_connects_per_second']);
+    expect(schemas.UpdateOrgRequest!.properties.limits.properties.max_connects_per_second).toBeDefined();
     expect(Object.keys(doc.components.securitySchemes)).toEqual(expect.arrayContaining(['orgKey', 'adminKey', 'mqttCredential']));
     const mint = doc.paths['/v2/tokens'].post;
     expect(Object.keys(mint.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '413', '415', '429']));

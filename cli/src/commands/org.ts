@@ -17,6 +17,7 @@ interface UpdateOptions extends JsonOption {
   maxBytesPerSecond?: number | typeof NO_LIMIT;
   maxPayloadBytes?: number | typeof NO_LIMIT;
   tokenMessagesPerSecond?: number | typeof NO_LIMIT;
+  maxConnectsPerSecond?: number | typeof NO_LIMIT;
 }
 
 interface DefaultRulesOptions extends JsonOption {
@@ -61,6 +62,7 @@ export function registerOrg(program: Command, ctx: CliContext): void {
     .option('--max-bytes-per-second <n|none>', 'payload bytes per second across the organisation', limitValue)
     .option('--max-payload-bytes <n|none>', 'largest PUBLISH payload', limitValue)
     .option('--token-messages-per-second <n|none>', 'messages per second per connection', limitValue)
+    .option('--max-connects-per-second <n|none>', 'new MQTT CONNECTs per second across the organisation', limitValue)
     .action((opts: UpdateOptions) =>
       withServices(ctx, opts, ({ services, out }) => {
         const limits: Partial<OrgLimits> = {};
@@ -69,6 +71,7 @@ export function registerOrg(program: Command, ctx: CliContext): void {
         if (opts.maxBytesPerSecond !== undefined) limits.maxBytesPerSecond = limitOrNull(opts.maxBytesPerSecond);
         if (opts.maxPayloadBytes !== undefined) limits.maxPayloadBytes = limitOrNull(opts.maxPayloadBytes);
         if (opts.tokenMessagesPerSecond !== undefined) limits.tokenMessagesPerSecond = limitOrNull(opts.tokenMessagesPerSecond);
+        if (opts.maxConnectsPerSecond !== undefined) limits.maxConnectsPerSecond = limitOrNull(opts.maxConnectsPerSecond);
         const settings: OrgSettings = { limits };
         if (opts.name !== undefined) settings.name = opts.name;
         if (opts.defaultTtl !== undefined) settings.defaultTtlSeconds = opts.defaultTtl;

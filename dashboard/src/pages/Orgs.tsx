@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, type SessionInfo } from '../api.js';
 import { ActionButton, Notice, SecretOnce, Section, Time, useData } from '../ui.js';
 
-interface Org { organization_id: string; name: string; created_at: string; default_ttl_seconds: number; max_ttl_seconds: number; limits: { max_connections: number | null } }
+interface Org { organization_id: string; name: string; created_at: string; default_ttl_seconds: number; max_ttl_seconds: number; limits: { max_connections: number | null; max_connects_per_second: number | null } }
 
 export function OrgsPage({ onChanged }: { session: SessionInfo; onChanged: () => Promise<void> }) {
   const { data, error, reload } = useData(() => api.get<{ organizations: Org[] }>('/v2/admin/orgs'), []);
@@ -39,7 +39,7 @@ export function OrgsPage({ onChanged }: { session: SessionInfo; onChanged: () =>
         {error && <Notice>{error}</Notice>}
         {data && (
           <table>
-            <thead><tr><th>Name</th><th>Id</th><th>Created</th><th>Default TTL</th><th>Max connections</th><th /></tr></thead>
+            <thead><tr><th>Name</th><th>Id</th><th>Created</th><th>Default TTL</th><th>Max connections</th><th>Connects/s</th><th /></tr></thead>
             <tbody>
               {data.organizations.map((o) => (
                 <tr key={o.organization_id}>
@@ -48,6 +48,7 @@ export function OrgsPage({ onChanged }: { session: SessionInfo; onChanged: () =>
                   <td><Time iso={o.created_at} /></td>
                   <td>{o.default_ttl_seconds} s</td>
                   <td>{o.limits.max_connections ?? <span class="muted">unlimited</span>}</td>
+                  <td>{o.limits.max_connects_per_second ?? <span class="muted">unlimited</span>}</td>
                   <td class="actions"><a class="btn btn-plain btn-small" href={`#/keys/${encodeURIComponent(o.organization_id)}`}>Open</a></td>
                 </tr>
               ))}

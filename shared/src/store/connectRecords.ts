@@ -23,7 +23,7 @@ interface ConnectRow extends TokenRow {
   u_user_id: string | null; u_user_email: string | null; u_created_at: number | null;
   o_name: string | null; o_created_at: number; o_default_ttl: number; o_min_ttl: number; o_max_ttl: number;
   o_max_connections: number | null; o_max_messages: number | null; o_max_bytes: number | null; o_max_payload: number | null;
-  o_token_messages: number | null;
+  o_token_messages: number | null; o_max_connects: number | null;
   d_publish: string | null; d_subscribe: string; d_presence: number; d_history: number;
   r_publish: string | null; r_subscribe: string; r_presence: number; r_history: number;
 }
@@ -38,6 +38,7 @@ export class ConnectRecordReader {
         o.min_ttl_seconds AS o_min_ttl, o.max_ttl_seconds AS o_max_ttl, o.max_connections AS o_max_connections,
         o.max_messages_per_second AS o_max_messages, o.max_bytes_per_second AS o_max_bytes,
         o.max_payload_bytes AS o_max_payload, o.token_messages_per_second AS o_token_messages,
+        o.max_connects_per_second AS o_max_connects,
         d.publish AS d_publish, d.subscribe AS d_subscribe, d.presence AS d_presence, d.history AS d_history,
         r.publish AS r_publish, r.subscribe AS r_subscribe, r.presence AS r_presence, r.history AS r_history
       FROM tokens t
@@ -60,6 +61,7 @@ export class ConnectRecordReader {
         id: r.org_id, name: r.o_name, created_at: r.o_created_at, default_ttl_seconds: r.o_default_ttl, min_ttl_seconds: r.o_min_ttl,
         max_ttl_seconds: r.o_max_ttl, max_connections: r.o_max_connections, max_messages_per_second: r.o_max_messages,
         max_bytes_per_second: r.o_max_bytes, max_payload_bytes: r.o_max_payload, token_messages_per_second: r.o_token_messages,
+        max_connects_per_second: r.o_max_connects,
       }),
       defaultRules: r.d_publish === null ? undefined
         : rulesOfRow({ publish: r.d_publish, subscribe: r.d_subscribe, presence: r.d_presence, history: r.d_history }),

@@ -159,4 +159,12 @@ CREATE INDEX usage_samples_org ON usage_samples(org_id, at);
 CREATE INDEX usage_samples_at ON usage_samples(at);
 `,
   },
+  {
+    version: 3,
+    name: 'org connect rate limit',
+    // New CONNECTs per second for the whole organisation; NULL (every existing org) is unlimited.
+    sql: `
+ALTER TABLE orgs ADD COLUMN max_connects_per_second INTEGER;
+`,
+  },
 ];

@@ -6,6 +6,8 @@ export interface OrgLimits {
   maxBytesPerSecond: number | null;
   maxPayloadBytes: number | null;
   tokenMessagesPerSecond: number | null;
+  /** New CONNECTs per second across the organisation; beyond it the broker refuses the CONNECT. */
+  maxConnectsPerSecond: number | null;
 }
 
 export interface Org {
@@ -22,6 +24,7 @@ export interface OrgRow {
   id: string; name: string; created_at: number; default_ttl_seconds: number; min_ttl_seconds: number;
   max_ttl_seconds: number; max_connections: number | null; max_messages_per_second: number | null;
   max_bytes_per_second: number | null; max_payload_bytes: number | null; token_messages_per_second: number | null;
+  max_connects_per_second: number | null;
 }
 
 export const toOrg = (r: OrgRow): Org => ({
@@ -37,6 +40,7 @@ export const toOrg = (r: OrgRow): Org => ({
     maxBytesPerSecond: r.max_bytes_per_second,
     maxPayloadBytes: r.max_payload_bytes,
     tokenMessagesPerSecond: r.token_messages_per_second,
+    maxConnectsPerSecond: r.max_connects_per_second,
   },
 });
 
@@ -62,7 +66,8 @@ export class OrgRepository {
     this.updateStmt = db.prepare(`UPDATE orgs SET name = @name, default_ttl_seconds = @defaultTtlSeconds,
       min_ttl_seconds = @minTtlSeconds, max_ttl_seconds = @maxTtlSeconds, max_connections = @maxConnections,
       max_messages_per_second = @maxMessagesPerSecond, max_bytes_per_second = @maxBytesPerSecond,
-      max_payload_bytes = @maxPayloadBytes, token_messages_per_second = @tokenMessagesPerSecond WHERE id = @id`);
+      max_payload_bytes = @maxPayloadBytes, token_messages_per_second = @tokenMessagesPerSecond,
+      max_connects_per_second = @maxConnectsPerSecond WHERE id = @id`);
     this.deleteStmt = db.prepare('DELETE FROM orgs WHERE id = ?');
   }
 

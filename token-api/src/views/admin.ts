@@ -11,6 +11,8 @@ export const OrgLimitsView = z.object({
   max_bytes_per_second: z.number().int().nullable(),
   max_payload_bytes: z.number().int().nullable(),
   token_messages_per_second: z.number().int().nullable(),
+  max_connects_per_second: z.number().int().nullable()
+    .openapi({ description: 'New MQTT CONNECTs per second for the whole organization; beyond it CONNACK 0x9F (MQTT 5) or 3 (3.1.1)' }),
 }).openapi('OrgLimits');
 
 export const OrgView = z.object({
@@ -36,6 +38,7 @@ export const orgView = (o: Org): z.infer<typeof OrgView> => ({
     max_bytes_per_second: o.limits.maxBytesPerSecond,
     max_payload_bytes: o.limits.maxPayloadBytes,
     token_messages_per_second: o.limits.tokenMessagesPerSecond,
+    max_connects_per_second: o.limits.maxConnectsPerSecond,
   },
 });
 

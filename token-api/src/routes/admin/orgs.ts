@@ -28,6 +28,7 @@ const UpdateOrgRequest = z.object({
     max_bytes_per_second: limit,
     max_payload_bytes: limit,
     token_messages_per_second: limit,
+    max_connects_per_second: limit,
   }).optional().openapi({ description: 'Broker limits (admin key only); null removes a limit' }),
 }).openapi('UpdateOrgRequest');
 
@@ -45,6 +46,7 @@ function settingsOf(body: z.infer<typeof UpdateOrgRequest>): OrgSettings {
       ...(l.max_bytes_per_second !== undefined ? { maxBytesPerSecond: l.max_bytes_per_second } : {}),
       ...(l.max_payload_bytes !== undefined ? { maxPayloadBytes: l.max_payload_bytes } : {}),
       ...(l.token_messages_per_second !== undefined ? { tokenMessagesPerSecond: l.token_messages_per_second } : {}),
+      ...(l.max_connects_per_second !== undefined ? { maxConnectsPerSecond: l.max_connects_per_second } : {}),
     };
   }
   return s;

@@ -12,8 +12,8 @@ import { HistoryRecorder } from './history.js';
 import { ChangeWatcher } from './changes.js';
 import { UsageSampler } from './usage.js';
 import { openListeners, type Accept } from './listeners.js';
-import { limitPacketSize } from './packetSizeGuard.js';
-import { createAuthenticate } from './hooks/connect.js';
+import { hardenClient, installAedesFixes } from './aedesFixes.js';
+import { answerUnsupportedVersion, createAuthenticate } from './hooks/connect.js';
 import { createAuthorizePublish } from './hooks/publish.js';
 import { createAuthorizeSubscribe } from './hooks/subscribe.js';
 import { createAuthorizeForward } from './hooks/forward.js';
@@ -55,12 +55,21 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     id: brokerId,
     connectTimeout: config.connectTimeoutSeconds * 1000,
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
+    // MQTT 5 limits, announced in every CONNACK. The packet size is checked by aedes as soon as a
+    // packet's declared length is parsed (lib/client.js nextBatch), for every protocol level, so a
+    // CONNECT announcing 256 MB is refused before its body is buffered; an MQTT 5 client that is
+    // connected gets DISCONNECT 0x95.
+    maximumPacketSize: config.maxPacketBytes,
+    receiveMaximum: config.receiveMaximum,
+    topicAliasMaximum: config.topicAliasMaximum,
+    sessionExpiryIntervalLimit: config.maxSessionExpirySeconds,
     authenticate: createAuthenticate(ctx),
     authorizePublish: createAuthorizePublish(ctx),
     authorizeSubscribe: createAuthorizeSubscribe(ctx),
     authorizeForward: createAuthorizeForward(ctx),
     published: createPublished(history),
   });
+  installAedesFixes(aedes, config.receiveMaximum);
   presence.attach(aedes);
 
   // Malformed input ends that one connection (aedes destroys it); these only count and log.
@@ -78,7 +87,8 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     sessions.setConnectionInfo(conn, { protocol, address });
     conn.on('error', () => {}); // aedes attaches its own handler; this covers the gap before and after it
     const client = aedes.handle(conn, req);
-    limitPacketSize(client, config.maxPacketBytes);
+    hardenClient(client);
+    answerUnsupportedVersion(ctx, client);
     rewriteUnsubscribes(ctx, client);
   };
 

@@ -3,15 +3,16 @@
 // (expiry, revoke, kick). Hooks read from here; the change watcher and timers write.
 import type { Client } from 'aedes';
 import {
-  bucketFor, clientTopic, EffectiveRights,
-  type Logger, type Org, type OrgLimits, type Services, type SessionRecord, type TokenBucket,
+  bucketFor, clientTopic, EffectiveRights, SESSION_ENDS,
+  type ConnectRefusal, type Logger, type Org, type OrgLimits, type Services, type SessionEnd, type SessionRecord, type TokenBucket,
 } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';
 import type { PresencePublisher } from './presence.js';
 import { SessionRowWriter } from './sessionRows.js';
 
-export type EndReason = 'expired' | 'revoked' | 'kicked' | 'denied_publish' | 'token_refresh_failed' | 'broker_shutdown';
+/** Why SignalGate ended a session; an MQTT 5 client is told with SESSION_ENDS' reason code. */
+export type EndReason = SessionEnd;
 
 export interface ClientSession {
   orgId: string;
@@ -21,6 +22,8 @@ export interface ClientSession {
   /** The id the client sent (or aedes generated); aedes knows it as `<org>/<clientId>`. */
   clientId: string;
   protocol: Protocol;
+  /** MQTT protocol level: 3 (3.1), 4 (3.1.1) or 5. */
+  protocolVersion: number;
   address: string | null;
   connectedAt: number;
   expiresAt: number;
@@ -43,7 +46,7 @@ interface OrgState {
   presence: boolean;
 }
 
-/** Aedes' Client as the broker uses it: the fields below exist in aedes 1.2 but not in its .d.ts. */
+/** Aedes' Client as the broker uses it: the fields below exist in aedes 2.0.0-beta.1 but not in its .d.ts. */
 export type AedesClient = Client & { id: string; connackSent: boolean; _disconnected: boolean; subscriptions: Record<string, { qos: number }> };
 
 /** setTimeout's ceiling; longer expiries are re-armed when the first timer fires. */
@@ -55,6 +58,8 @@ export class SessionRegistry {
   private readonly orgs = new Map<string, OrgState>();
   private readonly byToken = new Map<string, Set<Client>>();
   private readonly tokenBuckets = new Map<string, { bucket: TokenBucket; users: number }>();
+  /** Orgs with a max_connects_per_second: one entry per such org, for the broker's lifetime. */
+  private readonly connectRates = new Map<string, { perSecond: number; bucket: TokenBucket }>();
   private readonly rows: SessionRowWriter;
   private lastConnectedAt = 0;
   private shuttingDown = false;
@@ -82,13 +87,24 @@ export class SessionRegistry {
     return this.connections.get(client.conn) ?? { protocol: 'mqtt', address: null };
   }
 
-  /** Open sessions of `orgId` on this broker, not counting a client id about to be taken over. */
-  connectionsOf(orgId: string, exceptInternalId: string): number {
-    const org = this.orgs.get(orgId);
-    if (!org) return 0;
-    let n = org.clients.size;
-    for (const c of org.clients) if ((c as AedesClient).id === exceptInternalId) n--;
-    return n;
+  /**
+   * May a client of `org` connect now as `internalId`? The org's connection count (not counting a
+   * client id about to be taken over) and its connect rate; a CONNECT that passes uses one token.
+   */
+  admitConnect(org: Org, internalId: string, now: number): Extract<ConnectRefusal, 'org_connection_limit' | 'org_connect_rate'> | null {
+    const state = this.orgs.get(org.id);
+    const max = org.limits.maxConnections;
+    if (max !== null) {
+      let n = state?.clients.size ?? 0;
+      for (const c of state?.clients ?? []) if ((c as AedesClient).id === internalId) n--;
+      if (n >= max) return 'org_connection_limit';
+    }
+    const perSecond = org.limits.maxConnectsPerSecond;
+    if (perSecond === null) return null;
+    // Kept per org whether or not it has sessions here, so refused attempts keep counting.
+    let rate = this.connectRates.get(org.id);
+    if (!rate || rate.perSecond !== perSecond) this.connectRates.set(org.id, (rate = { perSecond, bucket: bucketFor(perSecond, now)! }));
+    return rate.bucket.take(1, now) ? null : 'org_connect_rate';
   }
 
   /** A monotonic connect time: the sessions table removes a row only for the connect that wrote it. */
@@ -133,7 +149,7 @@ export class SessionRegistry {
     const tb = this.tokenBuckets.get(s.tokenId);
     if (tb && --tb.users === 0) this.tokenBuckets.delete(s.tokenId);
 
-    const reason = s.endReason ?? ((client as AedesClient)._disconnected ? 'client_disconnect' : 'connection_lost');
+    const reason = s.endReason ?? endReasonOf(client as AedesClient);
     this.metrics.connections.dec({ protocol: s.protocol });
     this.metrics.disconnects.inc({ reason });
     this.logger.debug({ org: s.orgId, client: s.clientId, reason }, 'mqtt session ended');
@@ -142,13 +158,16 @@ export class SessionRegistry {
     this.presence.disconnected(s);
   }
 
-  /** Ends a live session now (CONNACK was sent: MQTT 3.1.1 can only close the connection). */
+  /**
+   * Ends a live session now: an MQTT 5 client gets a DISCONNECT with the reason's code
+   * [MQTT-3.14.2.1]; 3.1.1 has no server DISCONNECT, so its connection is closed.
+   */
   end(client: Client, reason: EndReason): void {
     const s = this.byClient.get(client);
     if (!s || s.closed) return;
     s.endReason ??= reason;
-    this.logger.info({ org: s.orgId, client: s.clientId, user: s.userId, token_id: s.tokenId, reason }, 'ending mqtt session');
-    client.close();
+    this.logger.info({ org: s.orgId, client: s.clientId, user: s.userId, token_id: s.tokenId, reason, disconnect: SESSION_ENDS[reason] }, 'ending mqtt session');
+    client.disconnect({ reasonCode: SESSION_ENDS[reason], properties: { reasonString: reason } }, () => {});
   }
 
   clientsOfToken(tokenId: string): Client[] {
@@ -214,6 +233,7 @@ export class SessionRegistry {
       state.limits = org.limits;
       state.messages = bucketFor(org.limits.maxMessagesPerSecond, now);
       state.bytes = bucketFor(org.limits.maxBytesPerSecond, now);
+      this.endBeyondConnectionLimit(org.id, state);
       const tokens = new Set(clients.map((c) => this.byClient.get(c)!.tokenId));
       for (const t of tokens) {
         const users = this.clientsOfToken(t).length;
@@ -232,6 +252,16 @@ export class SessionRegistry {
       s.rights = this.services.tokens.rightsOf(token, user, s.clientId);
       this.dropUncoveredSubscriptions(c as AedesClient, s);
     }
+  }
+
+  /** max_connections was lowered below the sessions open here: the newest ones beyond it end (quota exceeded). */
+  private endBeyondConnectionLimit(orgId: string, state: OrgState): void {
+    const max = state.limits.maxConnections;
+    if (max === null || state.clients.size <= max) return;
+    const newestFirst = [...state.clients].sort((a, b) => this.byClient.get(b)!.connectedAt - this.byClient.get(a)!.connectedAt);
+    const excess = newestFirst.slice(0, state.clients.size - max);
+    this.logger.info({ org: orgId, limit: max, ending: excess.length }, 'max_connections lowered: newest sessions end');
+    for (const c of excess) this.end(c, 'quota_exceeded');
   }
 
   /** Subscriptions the new rights no longer cover are removed (no UNSUBACK: the client did not ask). */
@@ -274,7 +304,10 @@ export class SessionRegistry {
     let state = this.orgs.get(org.id);
     if (!state) {
       const now = Date.now();
-      state = { limits: org.limits, clients: new Set(), messages: bucketFor(org.limits.maxMessagesPerSecond, now), bytes: bucketFor(org.limits.maxBytesPerSecond, now), ...this.defaultGrants(org.id) };
+      state = {
+        limits: org.limits, clients: new Set(), messages: bucketFor(org.limits.maxMessagesPerSecond, now), bytes: bucketFor(org.limits.maxBytesPerSecond, now),
+        ...this.defaultGrants(org.id),
+      };
       this.orgs.set(org.id, state);
     }
     return state;
@@ -286,4 +319,10 @@ export class SessionRegistry {
     s.expiryTimer = setTimeout(() => (wait > MAX_TIMER_MS ? this.scheduleExpiry(client, s) : this.end(client, 'expired')), Math.min(wait, MAX_TIMER_MS));
     s.expiryTimer.unref();
   }
+}
+
+/** Why a session the broker did not end ended: the client's DISCONNECT, a takeover, or a lost connection. */
+function endReasonOf(client: AedesClient): string {
+  if (client.disconnectReasonCode === SESSION_ENDS.taken_over) return 'taken_over';
+  return client._disconnected ? 'client_disconnect' : 'connection_lost';
 }

@@ -295,7 +295,7 @@ describe('signalgate token', () => {
 
     const revoked = await json<{ token_id: string; state: string; revoke_reason: string }>(['token', 'revoke', '--org', org, '--token', t.tokenId, '--reason', 'lost laptop']);
     expect(revoked).toMatchObject({ token_id: t.tokenId, state: 'revoked', revoke_reason: 'lost laptop' });
-    expect(services.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, returnCode: 5, reason: 'revoked' });
+    expect(services.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
     expect(services.store.changes.since(before)).toContainEqual(expect.objectContaining({ kind: 'token.revoked', orgId: org, ref: t.tokenId }));
     expect(services.store.audit.query({ orgId: org, event: 'token.revoked' })[0]).toMatchObject({ tokenId: t.tokenId, userAgent: 'signalgate-cli' });
 
@@ -310,7 +310,7 @@ describe('signalgate token', () => {
     const f = services.tokens.mint({ orgId: org, userId: 'frank' });
     const out = await json<{ revoked_token_ids: string[] }>(['token', 'revoke', '--org', org, '--user', 'erin']);
     expect(out.revoked_token_ids.sort()).toEqual([e1.tokenId, e2.tokenId].sort());
-    expect(services.tokens.checkConnect(e1.username, e1.password)).toMatchObject({ ok: false, returnCode: 5 });
+    expect(services.tokens.checkConnect(e1.username, e1.password)).toMatchObject({ ok: false, reason: 'revoked' });
     expect(services.tokens.checkConnect(f.username, f.password)).toMatchObject({ ok: true });
   });
 

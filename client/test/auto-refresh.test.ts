@@ -88,7 +88,7 @@ describe('auto-refresh', () => {
     // The live session carried on past the first token's expiry (the broker moved its end): no reconnect.
     expect(sessionOf()!.connectedAt).toBe(firstConnectedAt);
     // The original password no longer opens anything; the session runs on the renewed one.
-    expect(stack.services.tokens.checkConnect(minted.username, minted.password)).toMatchObject({ ok: false, returnCode: 4 });
+    expect(stack.services.tokens.checkConnect(minted.username, minted.password)).toMatchObject({ ok: false, reason: 'bad_credentials' });
   }, 30_000);
 
   test('reconnectOnRefresh: the session moves to the new password; QoS 1 publishes during the switch and the subscription survive', async () => {
@@ -117,7 +117,7 @@ describe('auto-refresh', () => {
     await Promise.all(sends);
     await eventually(() => fromClient.size === n, `all ${n} publishes made across two switches (have ${fromClient.size})`);
     expect(sessionOf()!.connectedAt).toBeGreaterThan(firstConnectedAt);
-    expect(stack.services.tokens.checkConnect(minted.username, minted.password)).toMatchObject({ ok: false, returnCode: 4 });
+    expect(stack.services.tokens.checkConnect(minted.username, minted.password)).toMatchObject({ ok: false, reason: 'bad_credentials' });
 
     await bob.publishAsync('chat/switch/in', JSON.stringify({ after: 'switch' }), { qos: 1 });
     await inbox.waitFor('chat/switch/in');

@@ -76,6 +76,15 @@ const schema = z.object({
   SIGNALGATE_DENIED_PUBLISH: z.enum(['drop', 'disconnect']).optional().default('drop'),
   /** Largest MQTT packet or WebSocket frame accepted by the broker, in bytes. */
   SIGNALGATE_MAX_PACKET_BYTES: int(1024 * 1024, 1024, 256 * 1024 * 1024),
+  /**
+   * QoS 2 messages one client may have awaiting PUBREL (announced to MQTT 5 clients as Receive
+   * Maximum); past it a 3.1.1 client is disconnected and an MQTT 5 client gets DISCONNECT 0x93.
+   */
+  SIGNALGATE_RECEIVE_MAXIMUM: int(100, 1, 65_535),
+  /** Topic aliases an MQTT 5 client may register per connection (announced in CONNACK; 0 turns them off). */
+  SIGNALGATE_TOPIC_ALIAS_MAXIMUM: int(10, 0, 65_535),
+  /** Upper bound on an MQTT 5 Session Expiry Interval (seconds); a longer request is shortened and told so in CONNACK. */
+  SIGNALGATE_MAX_SESSION_EXPIRY: int(7200, 1, 4_294_967_295),
   /** Messages kept per topic for the history API. */
   SIGNALGATE_HISTORY_PER_TOPIC: int(100, 0, 100_000),
   /** How often the broker looks for revokes made by another process (ms). */
@@ -124,6 +133,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     connectTimeoutSeconds: c.SIGNALGATE_CONNECT_TIMEOUT,
     deniedPublish: c.SIGNALGATE_DENIED_PUBLISH,
     maxPacketBytes: c.SIGNALGATE_MAX_PACKET_BYTES,
+    receiveMaximum: c.SIGNALGATE_RECEIVE_MAXIMUM,
+    topicAliasMaximum: c.SIGNALGATE_TOPIC_ALIAS_MAXIMUM,
+    maxSessionExpirySeconds: c.SIGNALGATE_MAX_SESSION_EXPIRY,
     historyPerTopic: c.SIGNALGATE_HISTORY_PER_TOPIC,
     changePollMs: c.SIGNALGATE_CHANGE_POLL_MS,
     trustProxy: c.SIGNALGATE_TRUST_PROXY,

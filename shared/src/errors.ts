@@ -1,5 +1,6 @@
-// Typed errors for every failure a user can cause. Each carries a machine code and an HTTP status;
-// the token API's error handler and the broker's CONNACK mapping read them here and nowhere else.
+// Typed errors for every failure an HTTP caller can cause. Each carries a machine code and an HTTP
+// status; the token API's error handler reads them here and nowhere else. MQTT refusals have their
+// own tables in mqtt/reasonCodes.ts.
 
 export type ErrorCode =
   | 'invalid_request'
@@ -74,12 +75,3 @@ export const forbidden = (code: ErrorCode, message: string) => new SignalGateErr
 export function isSignalGateError(err: unknown): err is SignalGateError {
   return err instanceof SignalGateError;
 }
-
-/** MQTT 3.1.1 CONNACK return codes SignalGate sends. */
-export const ConnackCode = {
-  /** Unknown user, malformed username, wrong password. */
-  badUsernameOrPassword: 4,
-  /** Credential exists but is expired or revoked (seed 004's SDK refreshes on this code). */
-  notAuthorized: 5,
-  serverUnavailable: 3,
-} as const;

@@ -1,5 +1,6 @@
 export * from './config.js';
 export * from './errors.js';
+export * from './mqtt/index.js';
 export * from './log.js';
 export * from './acl/index.js';
 export * from './limits/index.js';

@@ -224,7 +224,7 @@ describe('tokens: mint', () => {
     const seq = s.store.changes.lastSeq();
     const a3 = s.tokens.mint({ orgId: org.id, userId: 'a', replaceExisting: true });
     expect(a3.replacedTokenIds.sort()).toEqual([a1.tokenId, a2.tokenId].sort());
-    expect(s.tokens.checkConnect(a1.username, a1.password)).toMatchObject({ ok: false, returnCode: 5 });
+    expect(s.tokens.checkConnect(a1.username, a1.password)).toMatchObject({ ok: false, reason: 'revoked' });
     expect(s.tokens.checkConnect(a3.username, a3.password)).toMatchObject({ ok: true });
     expect(s.tokens.checkConnect(b.username, b.password)).toMatchObject({ ok: true });
     expect(s.store.changes.since(seq).map((c) => c.ref).sort()).toEqual([a1.tokenId, a2.tokenId].sort());
@@ -250,7 +250,7 @@ describe('tokens: CONNECT check (CONNACK 4 vs 5)', () => {
       [`${t.userRef}@${other.org.id}`, t.password], // right password, wrong org
     ];
     for (const [username, password] of cases) {
-      expect(s.tokens.checkConnect(username, password)).toMatchObject({ ok: false, returnCode: 4 });
+      expect(s.tokens.checkConnect(username, password)).toMatchObject({ ok: false, reason: expect.stringMatching(/^(malformed_username|bad_credentials)$/) });
     }
     expect(s.tokens.checkConnect(t.username, Buffer.from(t.password))).toMatchObject({ ok: true, user: { userId: 'u' }, org: { id: org.id } });
   });
@@ -263,12 +263,12 @@ describe('tokens: CONNECT check (CONNACK 4 vs 5)', () => {
       now = start + 599_999;
       expect(s.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
       now = start + 600_000;
-      expect(s.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, returnCode: 5, reason: 'expired' });
+      expect(s.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'expired' });
     } finally {
       now = start;
     }
     s.tokens.revoke(org.id, t.tokenId);
-    expect(s.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, returnCode: 5, reason: 'revoked' });
+    expect(s.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
   });
 });
 
@@ -286,7 +286,7 @@ describe('tokens: refresh and revoke', () => {
       expect(r.password).not.toBe(t.password);
       expect(r.expiresAt).toBe(now + 1_200_000);
       expect(r.ttlSeconds).toBe(1200);
-      expect(s.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: false, returnCode: 4 });
+      expect(s.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: false, reason: 'bad_credentials' });
       expect(s.tokens.checkConnect(r.username, r.password)).toMatchObject({ ok: true });
       expect(s.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.refreshed', orgId: org.id, ref: t.tokenId })]);
       // a second refresh extends by the same TTL again

@@ -89,7 +89,7 @@ describe('two connections on one file (API and broker in different processes)', 
     expect(broker.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
     const seq = broker.store.changes.lastSeq();
     api.tokens.revoke(org.id, t.tokenId);
-    expect(broker.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: false, returnCode: 5 });
+    expect(broker.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: false, reason: 'revoked' });
     expect(broker.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.revoked', ref: t.tokenId })]);
   });
 

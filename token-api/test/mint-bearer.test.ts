@@ -115,7 +115,7 @@ describe('POST /v2/tokens', () => {
     const third = await call(`${t.url}/v2/tokens`, { key: API_KEY, body: { user_id: 'replacer', replace_existing: true } });
     expect(third.status).toBe(200);
     for (const old of [first.body, second.body]) {
-      expect(t.services.tokens.checkConnect(old.username, old.password)).toMatchObject({ ok: false, returnCode: 5 });
+      expect(t.services.tokens.checkConnect(old.username, old.password)).toMatchObject({ ok: false, reason: 'revoked' });
     }
     expect(t.services.tokens.checkConnect(third.body.username, third.body.password).ok).toBe(true);
     const live = await call(`${t.url}/v2/tokens?user_id=replacer&live=true`, { key: API_KEY });

@@ -25,7 +25,7 @@ describe('POST /v2/tokens/refresh', () => {
     expect(next.mqtt_credentials.password).not.toBe(before.mqtt_credentials.password);
     expect(next.provider).toBe('cloudsignal');
     expect(typeof next.refresh_recommended_at).toBe('string');
-    expect(t.services.tokens.checkConnect(before.username, before.password)).toMatchObject({ ok: false, returnCode: 4 });
+    expect(t.services.tokens.checkConnect(before.username, before.password)).toMatchObject({ ok: false, reason: 'bad_credentials' });
     expect(t.services.tokens.checkConnect(next.username, next.password).ok).toBe(true);
   });
 

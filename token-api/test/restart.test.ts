@@ -20,7 +20,7 @@ test('tokens, keys, rotated keys and refreshed passwords survive a restart', asy
   t = await startApi('restart', {}, dataDir);
   expect(t.services.tokens.checkConnect(minted.username, minted.password).ok).toBe(true);
   expect(t.services.tokens.checkConnect(refreshed.username, refreshed.password).ok).toBe(true);
-  expect(t.services.tokens.checkConnect(created.username, created.password)).toMatchObject({ ok: false, returnCode: 4 });
+  expect(t.services.tokens.checkConnect(created.username, created.password)).toMatchObject({ ok: false, reason: 'bad_credentials' });
   for (const k of [key, second.secret_key, rotated.secret_key]) {
     expect((await call(`${t.url}/v2/tokens`, { key: k, body: { user_id: 'after' } })).status).toBe(200);
   }

@@ -23,7 +23,7 @@ describe('token management', () => {
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('revoked');
     expect(typeof res.body.revoked_at).toBe('string');
-    expect(t.services.tokens.checkConnect(tok.username, tok.password)).toMatchObject({ ok: false, returnCode: 5 });
+    expect(t.services.tokens.checkConnect(tok.username, tok.password)).toMatchObject({ ok: false, reason: 'revoked' });
   });
 
   test("another org's token is a 404 for DELETE and GET, and stays live", async () => {

@@ -1,17 +1,23 @@
-// CONNECT: who is this (token check), may they connect now (org connection limit), and the
-// session state every later hook reads. CONNACK codes: 4 unknown/mismatched credentials, 5 expired
-// or revoked (seed 004's SDK fetches fresh credentials on 5), 2 over-long client id, 3 at the
-// organisation's connection limit — "server unavailable" rather than 5, so that SDKs back off and
-// retry instead of minting new tokens in a loop (the limit is per broker process).
+// CONNECT: who is this (token check), may they connect now (organisation limits), and the session
+// state every later hook reads. Every refusal is a reason of CONNECT_REFUSALS, which gives the 3.1.1
+// return code and the MQTT 5 reason code (shared/src/mqtt/reasonCodes.ts).
+//
+// aedes answers a refusal itself only with a 3.1.1 code 2-5, which it maps to 0x85/0x88/0x86/0x87
+// for MQTT 5 (lib/handlers/connect.js authenticate). So an MQTT 5 refusal is written here, with its
+// own reason code, and the client closed before aedes' callback runs: aedes then stops ("close()
+// happened before authenticate() comes back"), as its own refusals do after their CONNACK.
 import type { AuthenticateError, Client } from 'aedes';
+import { CONNECT_REFUSALS, type ConnectRefusal } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_ID_LENGTH } from '../context.js';
 import type { AedesClient, ClientSession } from '../sessions.js';
+import { sendPacket } from '../wire.js';
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
 
-const refusal = (returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError =>
-  Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+/** Usernames and client ids are logged up to this length: a refused CONNECT must not flood the log. */
+const LOGGED_CHARS = 128;
+const logged = (s: string | undefined) => (s !== undefined && s.length > LOGGED_CHARS ? `${s.slice(0, LOGGED_CHARS)}…` : s);
 
 export function createAuthenticate(ctx: BrokerContext) {
   const { services, sessions, metrics, logger } = ctx;
@@ -19,41 +25,71 @@ export function createAuthenticate(ctx: BrokerContext) {
   return function authenticate(aedesClient: Client, username: string | undefined, password: Buffer | undefined, done: Done): void {
     const client = aedesClient as AedesClient;
     const conn = sessions.connectionInfo(client);
-    const refuse = (code: 2 | 3 | 4 | 5, reason: string, extra: object = {}) => {
+    const refuse = (reason: ConnectRefusal, extra: object = {}) => {
+      const codes = CONNECT_REFUSALS[reason];
+      const code = client.version === 5 ? codes.v5 : codes.v3;
       metrics.authFailures.inc({ reason });
-      logger.info({ reason, connack: code, username, client: client.id, address: conn.address, protocol: conn.protocol, ...extra }, 'mqtt connect refused');
-      done(refusal(code, reason), false);
+      logger.info({
+        reason, connack: code, protocol_version: client.version, username: logged(username), client: logged(client.id),
+        address: conn.address, protocol: conn.protocol, ...extra,
+      }, 'mqtt connect refused');
+      const error = Object.assign(new Error(reason), { returnCode: codes.v3 }) as AuthenticateError;
+      if (client.version !== 5) return done(error, false);
+      sendPacket(client, { cmd: 'connack', sessionPresent: false, reasonCode: code, properties: { reasonString: reason } });
+      // as aedes' own refusals: close on the next turn, after the CONNACK has been handed to the socket
+      setImmediate(() => client.close(() => done(error, false)));
     };
     try {
-      if (client.closed || client.conn.destroyed) return refuse(3, 'connection_closed');
+      if (client.closed || client.conn.destroyed) return refuse('connection_closed');
       const clientId = client.id;
       const verdict = services.tokens.checkConnect(username, password, clientId);
-      if (!verdict.ok) return refuse(verdict.returnCode, verdict.reason);
+      if (!verdict.ok) return refuse(verdict.reason);
       const { token, user, org, rights } = verdict;
-      if (clientId.length > MAX_CLIENT_ID_LENGTH) return refuse(2, 'client_id_too_long');
+      if (clientId.length > MAX_CLIENT_ID_LENGTH) return refuse('client_id_too_long');
       // Client ids are per organisation: the same id in two orgs is two sessions, and a takeover
-      // (MQTT-3.1.4-2) or a persistent session can only ever match within the org.
+      // [MQTT-3.1.4-2] or a persistent session can only ever match within the org.
       const internalId = `${org.id}/${clientId}`;
-      const max = org.limits.maxConnections;
-      if (max !== null && sessions.connectionsOf(org.id, internalId) >= max) {
-        metrics.rateLimited.inc({ kind: 'connections' });
-        return refuse(3, 'org_connection_limit', { org: org.id, limit: max });
+      const limited = sessions.admitConnect(org, internalId, Date.now());
+      if (limited !== null) {
+        metrics.rateLimited.inc({ kind: limited === 'org_connection_limit' ? 'connections' : 'connect_rate' });
+        return refuse(limited, { org: org.id });
       }
 
       client.id = internalId;
       const session: ClientSession = {
         orgId: org.id, userId: user.userId, userRef: user.userRef, tokenId: token.id, clientId,
-        protocol: conn.protocol, address: conn.address, connectedAt: sessions.nextConnectedAt(), expiresAt: token.expiresAt,
-        rights,
+        protocol: conn.protocol, protocolVersion: client.version, address: conn.address, connectedAt: sessions.nextConnectedAt(),
+        expiresAt: token.expiresAt, rights,
         endReason: null, closed: false, deniedPublishes: 0, expiryTimer: null,
       };
       sessions.open(client, session, org);
-      logger.debug({ org: org.id, user: user.userId, client: clientId, protocol: conn.protocol }, 'mqtt session opened');
+      logger.debug({ org: org.id, user: user.userId, client: clientId, protocol: conn.protocol, protocol_version: client.version }, 'mqtt session opened');
       done(null, true);
     } catch (err) {
-      // A store failure must not look like bad credentials (the SDK would re-mint): 3, try later.
+      // A store failure must not look like bad credentials (the SDK would re-mint): "try later".
       logger.error({ err }, 'mqtt connect failed');
-      refuse(3, 'internal_error');
+      refuse('internal_error');
     }
   };
+}
+
+/**
+ * A CONNECT of a protocol level other than 3, 4 or 5 is a parse error in mqtt-packet, which aedes
+ * answers by closing without a CONNACK. MQTT asks for an answer first: 3.1.1 return code 1
+ * [MQTT-3.1.2-2], or, to a client newer than 5, reason code 0x84 in 5's format [MQTT-3.1.2-2 (v5)].
+ * Runs before aedes' own parser-error handler closes the connection.
+ */
+export function answerUnsupportedVersion(ctx: BrokerContext, client: Client): void {
+  const parser = (client as unknown as { _parser: { packet: { cmd?: string; protocolVersion?: number }; prependListener(e: 'error', fn: (err: Error) => void): void } })._parser;
+  parser.prependListener('error', (err) => {
+    const packet = parser.packet;
+    if (err.message !== 'Invalid protocol version' || packet.cmd !== 'connect' || (client as AedesClient).connackSent) return;
+    const level = packet.protocolVersion ?? 0;
+    const reason: ConnectRefusal = 'unsupported_protocol_version';
+    const codes = CONNECT_REFUSALS[reason];
+    ctx.metrics.authFailures.inc({ reason });
+    ctx.logger.info({ reason, protocol_version: level, ...ctx.sessions.connectionInfo(client) }, 'mqtt connect refused');
+    if (level > 5) sendPacket(client, { cmd: 'connack', sessionPresent: false, reasonCode: codes.v5 }, 5);
+    else sendPacket(client, { cmd: 'connack', sessionPresent: false, returnCode: codes.v3 }, 4);
+  });
 }

@@ -1,6 +1,7 @@
 // Delivery to a subscriber: only messages of the subscriber's own organisation, with the
-// client-visible topic. Subscriptions already live inside the org's namespace, so the null branch
-// is defence in depth.
+// client-visible topic, at no more than the QoS its subscriptions were granted, and never larger
+// than the Maximum Packet Size an MQTT 5 client announced. Subscriptions already live inside the
+// org's namespace, so the null branch for a foreign topic is defence in depth.
 //
 // The topic is rewritten on the packet aedes hands us, and that packet is returned. That object is
 // never the one shared between subscribers: aedes makes a copy per delivery before calling this
@@ -9,13 +10,32 @@
 // session (lib/handlers/connect.js clearQueue: `new QoSPacket(data)`). The last call site ignores
 // the returned object and writes the one it passed (emptyQueueFilter), so a returned copy would
 // leak the internal topic there: rewriting in place is what keeps the prefix invisible on resume.
+import mqttPacket from 'mqtt-packet';
 import type { AedesPublishPacket, Client } from 'aedes';
-import { clientTopic } from '@signalgate/shared';
+import { clientTopic, topicMatchesFilter } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import type { AedesClient } from '../sessions.js';
 
+/**
+ * The highest QoS granted to a subscription of `client` that matches `internal`. aedes downgrades
+ * only by an exact lookup of the topic among the filters (lib/client.js deliverQoS), so a message
+ * matched by a wildcard filter granted QoS 1 would go out at QoS 2 [MQTT-3.8.4-6]. Only reached for
+ * QoS 1/2 messages without an exact subscription at their QoS.
+ */
+function grantedQos(client: AedesClient, internal: string, wanted: number): number {
+  const exact = client.subscriptions[internal];
+  if (exact && exact.qos >= wanted) return wanted;
+  let granted = exact?.qos ?? 0;
+  for (const filter in client.subscriptions) {
+    const qos = client.subscriptions[filter]!.qos;
+    if (qos > granted && topicMatchesFilter(filter, internal)) granted = qos;
+    if (granted >= wanted) return wanted;
+  }
+  return granted;
+}
+
 export function createAuthorizeForward(ctx: BrokerContext) {
-  const { sessions } = ctx;
+  const { sessions, metrics } = ctx;
 
   return function authorizeForward(aedesClient: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const client = aedesClient as AedesClient;
@@ -25,10 +45,13 @@ export function createAuthorizeForward(ctx: BrokerContext) {
     const topic = clientTopic(s.orgId, internal);
     if (topic === null) return null;
     packet.topic = topic;
-    // aedes downgrades to the subscription's QoS by looking the topic up in client.subscriptions,
-    // which holds internal filters: do that lookup here, with the internal topic.
-    const sub = client.subscriptions[internal];
-    if (sub && sub.qos < packet.qos) packet.qos = sub.qos as 0 | 1 | 2;
+    if (packet.qos > 0) packet.qos = grantedQos(client, internal, packet.qos) as 0 | 1 | 2;
+    // [MQTT-3.1.2-24]: a packet over the client's Maximum Packet Size is not sent, as if delivered.
+    const max = client.maximumPacketSize;
+    if (max !== undefined && mqttPacket.generate(packet, { protocolVersion: 5 }).length > max) {
+      metrics.deliveriesDropped.inc({ reason: 'client_maximum_packet_size' });
+      return null;
+    }
     return packet;
   };
 }

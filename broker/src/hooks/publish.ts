@@ -1,69 +1,72 @@
-// PUBLISH: ACL, organisation/token limits, then the move into the org's namespace.
+// PUBLISH: ACL (topic and, for MQTT 5, the response topic), organisation/token limits, then the move
+// into the org's namespace.
 //
-// Denied publishes are dropped by default, and dropping is deliberate design because aedes has no
-// "refuse quietly" verdict: an error from authorizePublish ends the connection
-// (lib/handlers/publish.js runs [authorizePublish, enqueuePublish] in series and hands the error
-// to the client), and MQTT 3.1.1 has no negative PUBACK. So a denied packet is rewritten to
-// DROPPED_TOPIC with retain=false and allowed: enqueuePublish still answers PUBACK (QoS 1) or
-// PUBREC (QoS 2) — a client that waited for its ack would otherwise resend forever — and
-// broker.publish emits it into a topic outside every org's namespace, where no subscription can
-// exist and nothing is retained. SIGNALGATE_DENIED_PUBLISH=disconnect turns ACL denials into
-// closing the connection instead. Limits (rate, size) always drop.
+// A refused publish is acknowledged here and never reaches aedes' router or its inbound QoS 2 store:
+// the packet is marked `_notAuthorized`, which aedes 2.0.0-beta.1's enqueuePublish
+// (lib/handlers/publish.js) takes as "already answered, do not publish". The acknowledgement carries
+// PUBLISH_DENIALS' reason code for an MQTT 5 client (PUBACK/PUBREC 0x87, 0x90, 0x97
+// [MQTT-3.4.2.1, MQTT-3.5.2.1]); a 3.1.1 client, which has no negative acknowledgement, gets a plain
+// one so that it does not resend forever, and its message is dropped. QoS 0 has no acknowledgement:
+// the message is dropped. Every refusal is counted and logged. SIGNALGATE_DENIED_PUBLISH=disconnect
+// ends the session on an ACL refusal instead (MQTT 5: DISCONNECT 0x87).
 import type { Client, PublishPacket } from 'aedes';
-import { DROPPED_TOPIC, internalTopic, topicNameProblem } from '@signalgate/shared';
+import { internalTopic, PUBLISH_DENIALS, topicNameProblem, type PublishDenial } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { checkPublishLimits } from '../limits.js';
 import type { ClientSession } from '../sessions.js';
+import { sendPacket } from '../wire.js';
 
 type Callback = (error?: Error | null) => void;
+type RefusablePacket = PublishPacket & { _notAuthorized?: boolean; properties?: { responseTopic?: string } };
 
 export function createAuthorizePublish(ctx: BrokerContext) {
   const { sessions, metrics, logger, config } = ctx;
 
-  const drop = (packet: PublishPacket, cb: Callback) => {
-    packet.topic = DROPPED_TOPIC;
-    packet.retain = false;
-    cb(null);
-  };
-
-  // One line on the 1st, 2nd, 4th, 8th… denial of a session: visible, but a loop cannot flood the log.
-  const logDenial = (s: ClientSession, topic: string, reason: string) => {
+  // One line on the 1st, 2nd, 4th, 8th… refusal of a session: visible, but a loop cannot flood the log.
+  const logDenial = (s: ClientSession, topic: string, reason: PublishDenial) => {
     s.deniedPublishes++;
     if ((s.deniedPublishes & (s.deniedPublishes - 1)) === 0) {
       logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic, reason, denied_so_far: s.deniedPublishes }, 'publish denied');
     }
   };
 
-  return function authorizePublish(client: Client | null, packet: PublishPacket, cb: Callback): void {
+  const refuse = (client: Client, s: ClientSession, packet: RefusablePacket, reason: PublishDenial, cb: Callback) => {
+    if (reason === 'acl' || reason === 'response_topic' || reason === 'invalid_topic') metrics.publishesDenied.inc({ reason });
+    else metrics.rateLimited.inc({ kind: reason });
+    logDenial(s, packet.topic, reason);
+    packet._notAuthorized = true;
+    if ((reason === 'acl' || reason === 'response_topic') && config.deniedPublish === 'disconnect') {
+      sessions.end(client, 'denied_publish');
+      return cb(null);
+    }
+    if (packet.qos > 0) {
+      const reasonCode = s.protocolVersion === 5 ? PUBLISH_DENIALS[reason] : undefined;
+      sendPacket(client, { cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: packet.messageId, ...(reasonCode !== undefined ? { reasonCode } : {}) });
+    }
+    cb(null);
+  };
+
+  return function authorizePublish(client: Client | null, packet: RefusablePacket, cb: Callback): void {
     const s = sessions.get(client);
-    // No session: a will replayed for a client this broker never authenticated. Not a tenant's.
-    if (!s) return drop(packet, cb);
+    // No session: a will of a client this broker never authenticated. Not a tenant's: never published.
+    if (!client || !s) return cb(new Error('no session'));
     // A session the broker ended (expired, revoked…) has no rights left, not even for its will.
     if (s.endReason !== null) return cb(new Error(`session ended: ${s.endReason}`));
 
     const topic = packet.topic;
-    if (topicNameProblem(topic) !== null || topicLevels(topic) > MAX_CLIENT_TOPIC_LEVELS) {
-      metrics.publishesDenied.inc({ reason: 'invalid_topic' });
-      logDenial(s, topic, 'invalid_topic');
-      return drop(packet, cb);
-    }
-    if (!s.rights.canPublish(topic)) {
-      metrics.publishesDenied.inc({ reason: 'acl' });
-      logDenial(s, topic, 'acl');
-      if (config.deniedPublish === 'disconnect') {
-        s.endReason = 'denied_publish';
-        return cb(new Error(`publish to '${topic}' not authorized`));
-      }
-      return drop(packet, cb);
+    if (topicNameProblem(topic) !== null || topicLevels(topic) > MAX_CLIENT_TOPIC_LEVELS) return refuse(client, s, packet, 'invalid_topic', cb);
+    if (!s.rights.canPublish(topic)) return refuse(client, s, packet, 'acl', cb);
+    // A response topic is where the answer to this request will be published by whoever handles it.
+    // It must be one the requester itself may subscribe to: otherwise a requester could make a
+    // responder with wider rights publish where the requester may not (a confused deputy).
+    const responseTopic = packet.properties?.responseTopic;
+    if (responseTopic !== undefined && (topicNameProblem(responseTopic) !== null || !s.rights.canSubscribe(responseTopic))) {
+      return refuse(client, s, packet, 'response_topic', cb);
     }
     const payloadBytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
     const limited = checkPublishLimits(sessions, s, Buffer.byteLength(topic) + payloadBytes, payloadBytes, Date.now());
-    if (limited !== null) {
-      metrics.rateLimited.inc({ kind: limited });
-      logDenial(s, topic, limited);
-      return drop(packet, cb);
-    }
+    if (limited !== null) return refuse(client, s, packet, limited, cb);
     ctx.usage.countMessage(s.orgId);
     packet.topic = internalTopic(s.orgId, topic);
     cb(null);

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IConnackPacket, type IDisconnectPacket, type MqttClient } from 'mqtt';
 import {
   createLogger, createServices, loadConfig, type Config, type IssuedToken, type MintRequest, type OrgLimits, type Rules, type Services,
 } from '@signalgate/shared';
@@ -85,13 +85,29 @@ export async function startTestBroker(label: string, env: Record<string, string>
 }
 
 /** Resolves on CONNACK 0; rejects with mqtt.js' error (its `code` is the CONNACK return code). */
-export function connectClient(url: string, opts: IClientOptions): Promise<MqttClient> {
+export async function connectClient(url: string, opts: IClientOptions): Promise<MqttClient> {
+  return (await connectWithConnack(url, opts)).client;
+}
+
+/** As connectClient, with the CONNACK packet (MQTT 5: its properties). */
+export function connectWithConnack(url: string, opts: IClientOptions): Promise<{ client: MqttClient; connack: IConnackPacket }> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-    client.once('connect', () => resolve(client));
+    client.once('connect', (connack) => resolve({ client, connack }));
     client.once('error', (err) => {
       client.end(true);
       reject(err);
+    });
+  });
+}
+
+/** Resolves with the first DISCONNECT packet the broker sends this (MQTT 5) client. */
+export function serverDisconnect(client: MqttClient, timeoutMs = 3000): Promise<IDisconnectPacket> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no DISCONNECT from the broker')), timeoutMs);
+    client.once('disconnect', (packet) => {
+      clearTimeout(timer);
+      resolve(packet);
     });
   });
 }

@@ -1,6 +1,7 @@
 // Token lifecycle: mint, refresh, revoke, list, and the CONNECT-time credential check the broker
 // calls. A tkn_ password exists in clear only in the mint/refresh response.
-import { ConnackCode, SignalGateError, invalid, notFound, forbidden } from '../errors.js';
+import { SignalGateError, invalid, notFound, forbidden } from '../errors.js';
+import type { ConnectRefusal } from '../mqtt/reasonCodes.js';
 import { newTokenId, newTokenPassword, newUserRef, TOKEN_PASSWORD_PATTERN, ORG_ID_PATTERN } from '../credentials/secrets.js';
 import { digestsEqual, sha256Hex } from '../credentials/hashing.js';
 import { DENY_ALL, EffectiveRights, excessOver, expandLayer, layerOfRules, layersFromRequest, tokenLayers, type RuleLayer, type ScopeRequest } from '../acl/rights.js';
@@ -50,7 +51,8 @@ export interface IssuedToken {
 
 export type ConnectVerdict =
   | { ok: true; token: TokenRecord; user: User; org: Org; rights: EffectiveRights }
-  | { ok: false; returnCode: 4 | 5; reason: 'malformed_username' | 'bad_credentials' | 'expired' | 'revoked' };
+  /** The protocol codes are looked up in CONNECT_REFUSALS (shared/src/mqtt/reasonCodes.ts). */
+  | { ok: false; reason: Extract<ConnectRefusal, 'malformed_username' | 'bad_credentials' | 'expired' | 'revoked'> };
 
 const USER_ID_FORBIDDEN = /[/+#\u0000]/;
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
@@ -238,22 +240,22 @@ export class TokenService {
 
   /**
    * The CONNECT decision (no argon2: one SHA-256 and one indexed read) and, when it admits, the
-   * rights of the connection `clientId`. Unknown or mismatched credentials → 4; a real credential that is
-   * expired or revoked → 5, which seed 004's SDK answers by fetching fresh credentials.
+   * rights of the connection `clientId`. Unknown or mismatched credentials and a real credential that
+   * is expired or revoked are different refusals: SDKs fetch fresh credentials on the second.
    */
   checkConnect(username: string | undefined, password: Buffer | string | undefined, clientId?: string): ConnectVerdict {
     const parsed = username ? parseMqttUsername(username) : null;
-    if (!parsed) return { ok: false, returnCode: ConnackCode.badUsernameOrPassword, reason: 'malformed_username' };
+    if (!parsed) return { ok: false, reason: 'malformed_username' };
     const pw = typeof password === 'string' ? password : password?.toString('utf8');
-    if (!pw || !TOKEN_PASSWORD_PATTERN.test(pw)) return { ok: false, returnCode: ConnackCode.badUsernameOrPassword, reason: 'bad_credentials' };
+    if (!pw || !TOKEN_PASSWORD_PATTERN.test(pw)) return { ok: false, reason: 'bad_credentials' };
     const found = this.store.connectRecords.byPasswordHash(sha256Hex(pw));
     if (!found || found.token.orgId !== parsed.orgId || found.token.userRef !== parsed.userRef) {
-      return { ok: false, returnCode: ConnackCode.badUsernameOrPassword, reason: 'bad_credentials' };
+      return { ok: false, reason: 'bad_credentials' };
     }
     const { token, user, org } = found;
     const state = tokenState(token, this.clock());
-    if (state !== 'live') return { ok: false, returnCode: ConnackCode.notAuthorized, reason: state };
-    if (!user || !org) return { ok: false, returnCode: ConnackCode.notAuthorized, reason: 'revoked' };
+    if (state !== 'live') return { ok: false, reason: state };
+    if (!user || !org) return { ok: false, reason: 'revoked' };
     const rights = rightsFor(tokenLayers(found.defaultRules, found.integrationRules, token.scopes), user, clientId);
     return { ok: true, token, user, org, rights };
   }

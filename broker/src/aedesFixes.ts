@@ -1,0 +1,79 @@
+// Three fixes aedes 1.2 has and 2.0.0-beta.1 (the only aedes with MQTT 5) lacks, applied from
+// SignalGate's side so the pinned beta can stay unmodified:
+//
+// - GHSA-52qw-whmv-87c5: the broker's and each client's maps are plain objects, so a client id or
+//   filter such as `__proto__` or `constructor` finds Object.prototype's members (a takeover calls
+//   `.disconnect` on them and throws). They become prototype-less, as in 1.2.
+// - GHSA-p8r9-qf8w-p73r: the inbound QoS 2 state (message ids awaiting PUBREL) of aedes-persistence
+//   10's memory store is never removed, so a clean client that leaves a QoS 2 flow open leaks it, and
+//   the same id connecting again clean finds a "duplicate" and its new message is lost. The state is
+//   held here instead, and dropped when a session that does not outlive its connection ends, at a
+//   clean start, and when an MQTT 5 session expires [MQTT-3.1.2-4, MQTT-3.1.2-6].
+// - GHSA-5jvp-3p2v-5qgf: no bound on inbound QoS 2 messages awaiting PUBREL (1.2's
+//   maxInflightInbound). Past SIGNALGATE_RECEIVE_MAXIMUM the client is disconnected (MQTT 5:
+//   DISCONNECT 0x93, Receive Maximum exceeded [MQTT-3.3.4-9]).
+//
+// The held state is the message id alone: aedes only asks whether an id is held (handlers/publish.js
+// for a duplicate PUBLISH, handlers/pubrel.js for PUBREL), so no payload is kept. A delete never
+// rejects: the beta's pubrelDelete chains it with `.finally()`, and a rejection there (two PUBRELs
+// of one id in one read) would be unhandled and end the process.
+import type { Aedes, Client } from 'aedes';
+import { SESSION_ENDS } from '@signalgate/shared';
+
+type Persistence = {
+  incomingStorePacket(client: Client, packet: { messageId?: number }): Promise<void>;
+  incomingGetPacket(client: Client, packet: { messageId?: number }): Promise<{ messageId: number }>;
+  incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<void>;
+};
+type Internals = { clients: object; brokers: object; persistence: Persistence };
+type ClientInternals = { subscriptions: object; duplicates: object; _cleanStart?: boolean };
+
+export class ReceiveMaximumExceeded extends Error {}
+
+export function installAedesFixes(aedes: Aedes, receiveMaximum: number): void {
+  const broker = aedes as unknown as Internals;
+  broker.clients = Object.assign(Object.create(null), broker.clients);
+  broker.brokers = Object.assign(Object.create(null), broker.brokers);
+
+  const awaitingRelease = new Map<string, Set<number>>();
+  const persistence = broker.persistence;
+  persistence.incomingStorePacket = async (client, packet) => {
+    const id = packet.messageId!;
+    let ids = awaitingRelease.get(client.id);
+    if (ids?.has(id)) return;
+    if (ids && ids.size >= receiveMaximum) {
+      // The error ends the connection (aedes closes on a failed enqueue); an MQTT 5 client is told why first.
+      client.disconnect({ reasonCode: SESSION_ENDS.too_many_unacknowledged });
+      throw new ReceiveMaximumExceeded(`more than ${receiveMaximum} QoS 2 messages awaiting PUBREL`);
+    }
+    if (!ids) awaitingRelease.set(client.id, (ids = new Set()));
+    ids.add(id);
+  };
+  persistence.incomingGetPacket = async (client, packet) => {
+    if (awaitingRelease.get(client.id)?.has(packet.messageId!)) return { messageId: packet.messageId! };
+    throw new Error('no such packet');
+  };
+  persistence.incomingDelPacket = async (client, packet) => {
+    const ids = awaitingRelease.get(client.id);
+    if (!ids) return;
+    ids.delete(packet.messageId!);
+    if (ids.size === 0) awaitingRelease.delete(client.id);
+  };
+
+  const forget = (client: Client) => awaitingRelease.delete(client.id);
+  // A clean start discards the previous session's state; this runs after a takeover closed the old client.
+  aedes.on('client', (client) => {
+    if ((client as unknown as ClientInternals)._cleanStart) forget(client);
+  });
+  aedes.on('clientDisconnect', (client) => {
+    if (client.clean) forget(client);
+  });
+  aedes.on('sessionExpired', forget);
+}
+
+/** Per connection, before any packet is parsed. */
+export function hardenClient(client: Client): void {
+  const c = client as unknown as ClientInternals;
+  c.subscriptions = Object.create(null);
+  c.duplicates = Object.create(null);
+}

@@ -1,0 +1,233 @@
+// MQTT 5 beside 3.1.1: who gets in over which transport, the code of every CONNECT refusal (one row
+// per entry of CONNECT_REFUSALS, at both protocol levels), the limits a CONNACK announces, and the
+// DISCONNECT an MQTT 5 client gets when SignalGate ends its session.
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import mqttPacket from 'mqtt-packet';
+import { CONNECT_REFUSALS, SESSION_ENDS, type ConnectRefusal } from '@signalgate/shared';
+import {
+  connackCode, connectWithConnack, eventually, inbox, onTopic, serverDisconnect, sleep, startTestBroker, whenClosed, type TestBroker,
+} from './support/harness.js';
+
+let tb: TestBroker;
+let orgId: string;
+let shortOrg: string;
+
+beforeAll(async () => {
+  tb = await startTestBroker('mqtt5-connect', {
+    SIGNALGATE_MAX_PACKET_BYTES: '65536', SIGNALGATE_RECEIVE_MAXIMUM: '20', SIGNALGATE_TOPIC_ALIAS_MAXIMUM: '5', SIGNALGATE_MAX_SESSION_EXPIRY: '600',
+  }, { tls: true });
+  orgId = await tb.newOrg();
+  shortOrg = await tb.newOrg({ minTtlSeconds: 1 });
+});
+afterAll(async () => tb?.stop());
+
+const v5 = { protocolVersion: 5 as const };
+
+/** Writes `bytes` on a raw TCP socket; resolves with everything the broker sent once it closes the socket. */
+function rawExchange(bytes: Buffer, timeoutMs = 3000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(tb.broker.ports.mqtt!, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('broker kept the socket open'));
+    }, timeoutMs);
+    socket.on('data', (d) => chunks.push(d));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.on('connect', () => socket.write(bytes));
+  });
+}
+
+/** A CONNECT of any protocol level (mqtt-packet only builds 3, 4 and 5: the level byte is patched). */
+function connectAtLevel(level: number): Buffer {
+  const bytes = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'lvl', keepalive: 30 });
+  bytes[8] = level; // fixed header (2) + protocol name (2 + 4): the level byte
+  return bytes;
+}
+
+describe('MQTT 5 on every listener', () => {
+  test.each(['mqtt', 'ws', 'mqtts', 'wss'] as const)('two MQTT 5 users talk over %s', async (transport) => {
+    const url = tb.urls[transport]!;
+    const alice = await tb.connect(url, tb.mint(orgId, `v5-alice-${transport}`), v5);
+    const bob = await tb.connect(url, tb.mint(orgId, `v5-bob-${transport}`), v5);
+    const box = inbox(bob);
+    await bob.subscribeAsync('chat/v5', { qos: 1 });
+    await alice.publishAsync('chat/v5', 'hello over 5', { qos: 1 });
+    await box.waitFor(onTopic('chat/v5', 'hello over 5'));
+  });
+
+  test('a 3.1.1 client and an MQTT 5 client of one org talk to each other', async () => {
+    const old = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'mixed-old'));
+    const young = await tb.connect(tb.urls.ws, tb.mint(orgId, 'mixed-new'), v5);
+    const oldBox = inbox(old);
+    const youngBox = inbox(young);
+    await old.subscribeAsync('mixed/#', { qos: 1 });
+    await young.subscribeAsync('mixed/#', { qos: 1 });
+    await young.publishAsync('mixed/from-5', 'a', { qos: 1, properties: { userProperties: { k: 'v' } } });
+    await old.publishAsync('mixed/from-4', 'b', { qos: 1 });
+    await oldBox.waitFor(onTopic('mixed/from-5', 'a'));
+    await youngBox.waitFor(onTopic('mixed/from-4', 'b'));
+  });
+
+  test("the official SDK's desktop connect: v5, clean false, a cs_ id, keepalive 60, ws://host:port/", async () => {
+    const url = tb.urls.ws.replace(/\/mqtt$/, '/');
+    const c = await tb.connect(url, tb.mint(orgId, 'sdk-desktop'), { protocolVersion: 5, clean: false, clientId: 'cs_a1b2c3d4', keepalive: 60, reconnectPeriod: 5000 });
+    const row = await eventually(() => tb.services.store.sessions.list(orgId).find((s) => s.clientId === 'cs_a1b2c3d4'));
+    expect(row.protocol).toBe('ws');
+    expect(c.connected).toBe(true);
+  });
+
+  test("the official SDK's server preset over mqtts:// (v5, clean false, keepalive 30)", async () => {
+    const c = await tb.connect(tb.urls.mqtts!, tb.mint(orgId, 'sdk-server'), { protocolVersion: 5, clean: false, clientId: 'cs_srv00001', keepalive: 30 });
+    expect(c.connected).toBe(true);
+  });
+
+  test('the CONNACK announces the broker limits and shortens a longer session expiry', async () => {
+    const t = tb.mint(orgId, 'limits');
+    const { client, connack } = await connectWithConnack(tb.urls.mqtt, {
+      username: t.username, password: t.password, ...v5, clean: false, clientId: 'limits-1', properties: { sessionExpiryInterval: 4_000_000 },
+    });
+    expect(connack.properties).toMatchObject({ maximumPacketSize: 65536, receiveMaximum: 20, topicAliasMaximum: 5, sessionExpiryInterval: 600 });
+    client.end(true);
+  });
+
+  test('an MQTT 5 client without a client id is assigned one, without the internal prefix', async () => {
+    const t = tb.mint(orgId, 'no-id');
+    const { client, connack } = await connectWithConnack(tb.urls.mqtt, { username: t.username, password: t.password, ...v5, clientId: '' });
+    const assigned = connack.properties?.assignedClientIdentifier;
+    expect(assigned).toMatch(/^aedes_/);
+    expect(assigned).not.toContain(orgId);
+    client.end(true);
+  });
+});
+
+describe('CONNECT refusals, one per CONNECT_REFUSALS row, at 3.1.1 and 5', () => {
+  // Each row provokes its refusal from outside and returns the code the client got.
+  const provoke: Partial<Record<ConnectRefusal, (level: 4 | 5) => Promise<number>>> = {
+    malformed_username: async (level) => connackCode(tb.urls.mqtt, 'no-at-sign', tb.mint(orgId, `m-${level}`).password, { protocolVersion: level }),
+    bad_credentials: async (level) => {
+      const t = tb.mint(orgId, `bad-${level}`);
+      return connackCode(tb.urls.mqtt, t.username, `${t.password.slice(0, -2)}xx`, { protocolVersion: level });
+    },
+    expired: async (level) => {
+      const t = tb.mint(shortOrg, `exp-${level}`, { ttlSeconds: 1 });
+      await sleep(1100);
+      return connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level });
+    },
+    revoked: async (level) => {
+      const t = tb.mint(orgId, `rev-${level}`);
+      tb.services.tokens.revoke(orgId, t.tokenId);
+      return connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level });
+    },
+    client_id_too_long: async (level) => {
+      const t = tb.mint(orgId, `long-${level}`);
+      return connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level, clientId: 'x'.repeat(257) });
+    },
+    org_connection_limit: async (level) => {
+      const org = await tb.newOrg({ limits: { maxConnections: 1 } });
+      await tb.connect(tb.urls.mqtt, tb.mint(org, 'first'));
+      const t = tb.mint(org, 'second');
+      return connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level });
+    },
+    org_connect_rate: async (level) => {
+      const org = await tb.newOrg({ limits: { maxConnectsPerSecond: 1 } });
+      const t = tb.mint(org, 'rapid');
+      expect(await connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level })).toBe(0);
+      return connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level });
+    },
+    unsupported_protocol_version: async (level) => {
+      // A client newer than 5 is answered in 5's format with 0x84; one older than 3 in 3.1.1's with 1.
+      const reply = mqttPacket.parser({ protocolVersion: level === 5 ? 5 : 4 });
+      const got = new Promise<number>((resolve) => reply.once('packet', (p) => resolve((p as { reasonCode?: number; returnCode?: number }).reasonCode ?? (p as { returnCode: number }).returnCode)));
+      const received = await rawExchange(connectAtLevel(level === 5 ? 6 : 2));
+      reply.parse(received);
+      return got;
+    },
+  };
+  // Refusals no outside client can cause: a socket closed during the check, a store failure.
+  const notProvokable: ConnectRefusal[] = ['connection_closed', 'internal_error'];
+
+  test('every refusal of the table is provoked here or listed as not provokable', () => {
+    expect([...Object.keys(provoke), ...notProvokable].sort()).toEqual(Object.keys(CONNECT_REFUSALS).sort());
+  });
+
+  test.each(Object.keys(provoke).flatMap((r) => [[r, 4], [r, 5]] as [ConnectRefusal, 4 | 5][]))('%s at protocol level %i', async (reason, level) => {
+    const codes = CONNECT_REFUSALS[reason];
+    expect(await provoke[reason]!(level)).toBe(level === 5 ? codes.v5 : codes.v3);
+  });
+
+  test('the official SDK recognises MQTT 5 auth refusals by their text', async () => {
+    const t = tb.mint(orgId, 'sdk-text');
+    tb.services.tokens.revoke(orgId, t.tokenId);
+    await expect(connectWithConnack(tb.urls.mqtt, { username: t.username, password: t.password, ...v5 })).rejects.toThrow('Not authorized');
+    await expect(connectWithConnack(tb.urls.mqtt, { username: t.username, password: 'tkn_wrong', ...v5 })).rejects.toThrow('Bad User Name or Password');
+  });
+
+  test('an empty client id with clean session 0 is refused with CONNACK 2 [MQTT-3.1.3-8]', async () => {
+    // (mqtt.js and mqtt-packet will not build this CONNECT: the clean-session bit is cleared by hand.)
+    const t = tb.mint(orgId, 'empty-id');
+    const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: '', keepalive: 30, username: t.username, password: Buffer.from(t.password) });
+    const flags = 2 + 6 + 1; // fixed header (remaining length < 128), protocol name, level
+    connect[flags] = connect[flags]! & ~0x02;
+    expect([...(await rawExchange(connect))]).toEqual([0x20, 0x02, 0x00, 0x02]);
+  });
+});
+
+describe('SignalGate ends a session: MQTT 5 gets a DISCONNECT with the reason', () => {
+  test('credential expiry: 0xA0 (maximum connect time)', async () => {
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(shortOrg, 'v5-expiring', { ttlSeconds: 1 }), v5);
+    expect((await serverDisconnect(c, 2500)).reasonCode).toBe(SESSION_ENDS.expired);
+    expect(SESSION_ENDS.expired).toBe(0xa0);
+  });
+
+  test('revoke: 0x87 (not authorized)', async () => {
+    const t = tb.mint(orgId, 'v5-revoked');
+    const c = await tb.connect(tb.urls.ws, t, v5);
+    const gone = serverDisconnect(c);
+    tb.services.tokens.revoke(orgId, t.tokenId);
+    expect((await gone).reasonCode).toBe(0x87);
+  });
+
+  test('admin kick: 0x98 (administrative action)', async () => {
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'v5-kicked'), { ...v5, clientId: 'v5-kick-me' });
+    const gone = serverDisconnect(c);
+    tb.services.store.changes.append('session.kick', orgId, 'v5-kick-me', Date.now());
+    expect((await gone).reasonCode).toBe(0x98);
+  });
+
+  test('takeover by the same client id: 0x8E (session taken over)', async () => {
+    const t = tb.mint(orgId, 'v5-taken');
+    const first = await tb.connect(tb.urls.mqtt, t, { ...v5, clientId: 'v5-same-id' });
+    const gone = serverDisconnect(first);
+    await tb.connect(tb.urls.mqtts!, t, { ...v5, clientId: 'v5-same-id' });
+    expect((await gone).reasonCode).toBe(0x8e);
+  });
+
+  test('max_connections lowered below the live sessions: the newest end with 0x97 (quota exceeded)', async () => {
+    const org = await tb.newOrg({ limits: { maxConnections: 3 } });
+    const oldest = await tb.connect(tb.urls.mqtt, tb.mint(org, 'q1'), v5);
+    await sleep(5);
+    const middle = await tb.connect(tb.urls.mqtt, tb.mint(org, 'q2'), v5);
+    await sleep(5);
+    const newest = await tb.connect(tb.urls.mqtt, tb.mint(org, 'q3'), v5);
+    const ends = [serverDisconnect(middle), serverDisconnect(newest)];
+    tb.services.orgs.update(org, { limits: { maxConnections: 1 } });
+    expect((await Promise.all(ends)).map((p) => p.reasonCode)).toEqual([0x97, 0x97]);
+    expect(oldest.connected).toBe(true);
+  });
+
+  test('a 3.1.1 client has no DISCONNECT to receive: its connection is closed', async () => {
+    const t = tb.mint(orgId, 'v4-revoked');
+    const c = await tb.connect(tb.urls.mqtt, t);
+    let disconnectPacket = false;
+    c.on('disconnect', () => (disconnectPacket = true));
+    tb.services.tokens.revoke(orgId, t.tokenId);
+    await whenClosed(c, 1500);
+    expect(disconnectPacket).toBe(false);
+  });
+});

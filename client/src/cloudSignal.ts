@@ -2,18 +2,26 @@
 // (server side) or a token minted by your server (browser), automatic refresh before
 // `refresh_recommended_at`, and a connection that keeps its subscriptions through all of it.
 import { defaultTokenServiceUrl, resolveBrokerAddress, type Scheme } from './endpoint.js';
-import { isBrowserEnvironment, pageLocation } from './environment.js';
+import { isBrowserEnvironment, pageLocation, userAgent } from './environment.js';
 import { CloudSignalError } from './errors.js';
-import { presetTiming, type PresetName } from './presets.js';
+import { randomClientId } from './ids.js';
+import { PRESETS, resolvePresetName, type PresetName, type PresetOption, type ProtocolVersion } from './presets.js';
 import { refreshDelayMs } from './refreshSchedule.js';
 import { TokenServiceClient, type TokenCredentials } from './tokenService.js';
-import { RealtimeClient, randomClientId, type ConnectionStatus, type PublishOptions, type QoS } from './realtimeClient.js';
+import { RealtimeClient, type ConnectionStatus, type PublishOptions, type QoS } from './realtimeClient.js';
+import type { ReceivedMessage, ReplyOptions, RequestOptions, RequestReply } from './requests.js';
 import type { RetryBackoff } from './backoff.js';
 
 export interface CloudSignalOptions {
-  /** Keepalive and reconnect pacing: 'desktop' (default in browsers), 'mobile', 'server' (default in Node). */
-  preset?: PresetName;
-  /** Stable per client instance; the broker keeps this session's subscriptions across reconnects. */
+  /**
+   * MQTT version, keepalive, reconnect pacing and request defaults, as the official SDK sets them:
+   * 'desktop', 'mobile' (MQTT 3.1.1), 'agent', 'server', or 'auto' (the default: desktop in a
+   * browser, mobile in a phone's browser, server in Node).
+   */
+  preset?: PresetOption;
+  /** 5 (MQTT 5.0) or 4 (MQTT 3.1.1). Default: the preset's. */
+  protocolVersion?: ProtocolVersion;
+  /** Stable per client instance; the broker keeps this session's subscriptions across reconnects. Default: `cs_` + 8 random characters. */
   clientId?: string;
   /** Renew the token before `refresh_recommended_at`. Default true. */
   autoRefresh?: boolean;
@@ -26,6 +34,14 @@ export interface CloudSignalOptions {
   connectTimeoutMs?: number;
   /** Default false (persistent session). */
   clean?: boolean;
+  /** MQTT 5: how long the broker keeps the persistent session after a disconnect, seconds. Default 3600; 0 is what the official SDK sends. */
+  sessionExpirySeconds?: number;
+  /** How long `request()` waits for a reply. Default: the preset's (30 s; 60 s in `server`). */
+  requestTimeoutMs?: number;
+  /** Message Expiry Interval of requests and replies, seconds. Default: the preset's (300 in `agent`, else none). */
+  messageExpirySeconds?: number;
+  /** Where replies to `request()` arrive; `{clientId}` is replaced. Default `response/{clientId}`. */
+  responseTopicPattern?: string;
   /** Backoff between failed credential recoveries. Default {baseSeconds: 1, ceilSeconds: 60}. */
   retryBackoff?: Partial<RetryBackoff>;
   /** Pause between fresh credentials and reconnecting after a broker refusal. Default 2 s. */
@@ -69,13 +85,16 @@ export interface TokenInfo {
   refreshAt: Date;
 }
 
-type MessageCallback = (topic: string, message: unknown) => void;
+/** `received` carries the MQTT 5 properties: pass it to `respond()` to answer a request. */
+type MessageCallback = (topic: string, message: unknown, received: ReceivedMessage) => void;
 
 export class CloudSignal {
   /** Seed 000: called with the error when the broker refuses the credentials for good, or a refresh fails. */
   onAuthError: ((err: CloudSignalError) => void) | null = null;
 
   readonly clientId: string;
+  /** The preset in force (`auto` resolved). */
+  readonly preset: PresetName;
   #opts: CloudSignalOptions;
   #core: RealtimeClient | null = null;
   #tokens: TokenServiceClient | null = null;
@@ -92,7 +111,9 @@ export class CloudSignal {
 
   constructor(opts: CloudSignalOptions = {}) {
     this.#opts = opts;
-    this.clientId = opts.clientId ?? randomClientId('cloudsignal');
+    this.clientId = opts.clientId ?? randomClientId();
+    const ua = userAgent();
+    this.preset = resolvePresetName(opts.preset, { browser: isBrowserEnvironment(), ...(ua ? { userAgent: ua } : {}) });
   }
 
   get isConnected(): boolean {
@@ -167,21 +188,27 @@ export class CloudSignal {
       { ...(o.host ? { host: o.host } : {}), ...(o.port ? { port: o.port } : {}), ...(o.protocol ? { protocol: o.protocol } : {}), ...(o.path ? { path: o.path } : {}) },
       { ...(page ? { page } : {}), ...(this.#opts.tokenServiceUrl ? { tokenServiceUrl: this.#opts.tokenServiceUrl } : {}) },
     );
-    const timing = presetTiming(this.#opts.preset, page ? 'desktop' : 'server');
+    const preset = PRESETS[this.preset];
+    const messageExpirySeconds = this.#opts.messageExpirySeconds ?? preset.messageExpirySeconds;
     const core = new RealtimeClient({
       endpoint: { ...address, username: this.#creds.username, password: this.#creds.password },
       clientId: this.clientId,
+      protocolVersion: this.#opts.protocolVersion ?? preset.protocolVersion,
       clean: this.#opts.clean ?? false,
-      keepaliveSeconds: this.#opts.keepaliveSeconds ?? timing.keepaliveSeconds,
-      reconnectPeriodMs: this.#opts.reconnectPeriodMs ?? timing.reconnectPeriodMs,
-      connectTimeoutMs: this.#opts.connectTimeoutMs ?? timing.connectTimeoutMs,
+      ...(this.#opts.sessionExpirySeconds !== undefined ? { sessionExpirySeconds: this.#opts.sessionExpirySeconds } : {}),
+      keepaliveSeconds: this.#opts.keepaliveSeconds ?? preset.keepaliveSeconds,
+      reconnectPeriodMs: this.#opts.reconnectPeriodMs ?? preset.reconnectPeriodMs,
+      connectTimeoutMs: this.#opts.connectTimeoutMs ?? preset.connectTimeoutMs,
+      requestTimeoutMs: this.#opts.requestTimeoutMs ?? preset.requestTimeoutMs,
+      ...(messageExpirySeconds !== undefined ? { messageExpirySeconds } : {}),
+      ...(this.#opts.responseTopicPattern ? { responseTopicPattern: this.#opts.responseTopicPattern } : {}),
       ...(this.#opts.retryBackoff ? { retryBackoff: this.#opts.retryBackoff } : {}),
       ...(this.#opts.authRetryDelaySeconds !== undefined ? { authRetryDelaySeconds: this.#opts.authRetryDelaySeconds } : {}),
       onAuthFailure: () => this.#credentialsAfterRefusal(),
     });
     this.#core = core;
-    core.onMessage((topic, message) => {
-      for (const cb of [...this.#messageCallbacks]) cb(topic, message);
+    core.onMessage((topic, message, received) => {
+      for (const cb of [...this.#messageCallbacks]) cb(topic, message, received);
     });
     core.on('status', (s) => {
       if (s === 'auth_failed') this.#clearRefreshTimer();
@@ -215,6 +242,20 @@ export class CloudSignal {
     return this.#withCore((core) => core.publish(topic, message, opts));
   }
 
+  /**
+   * MQTT 5 request/response (the official SDK's `request()`): publishes with a response topic
+   * (`response/{clientId}`), correlation data and user properties, resolves with the reply that
+   * carries the same correlation data; rejects with `request_timeout`, or `mqtt5_required` on 3.1.1.
+   */
+  request(topic: string, message: unknown, opts?: RequestOptions): Promise<RequestReply> {
+    return this.#withCore((core) => core.request(topic, message, opts));
+  }
+
+  /** Answers a request received in `onMessage` (pass its third argument) on the request's response topic. */
+  respond(request: ReceivedMessage, message: unknown, opts?: ReplyOptions): Promise<void> {
+    return this.#withCore((core) => core.respond(request, message, opts));
+  }
+
   /** Renews the token now (what autoRefresh does on its schedule). Concurrent calls share one run. */
   refreshToken(): Promise<void> {
     this.#refreshing ??= this.#refresh().finally(() => {
@@ -233,7 +274,7 @@ export class CloudSignal {
 
   // ---- internals ----
 
-  #withCore(act: (core: RealtimeClient) => Promise<void>): Promise<void> {
+  #withCore<T>(act: (core: RealtimeClient) => Promise<T>): Promise<T> {
     if (this.#destroyed) return Promise.reject(new CloudSignalError('destroyed', 'client destroyed'));
     if (!this.#core) return Promise.reject(new CloudSignalError('invalid_options', 'call connectWithToken() first'));
     return act(this.#core);

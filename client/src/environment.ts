@@ -15,3 +15,9 @@ export function pageLocation(): PageLocation | undefined {
   if (!isBrowserEnvironment() || !g.location || typeof g.location.hostname !== 'string' || g.location.hostname === '') return undefined;
   return { protocol: g.location.protocol, hostname: g.location.hostname };
 }
+
+/** navigator.userAgent where there is one (browsers, React Native; Node ≥ 21 says "Node.js/…"). */
+export function userAgent(): string | undefined {
+  const ua = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent;
+  return typeof ua === 'string' ? ua : undefined;
+}

@@ -4,14 +4,21 @@
 //
 // How nothing is lost across a switch: every mqtt.js client this core creates shares one outgoing
 // store that is never closed (mqtt.js re-sends what is in it on connect), sessions are persistent
-// (clean: false, stable client id) so the broker keeps subscriptions and queues QoS 1 messages
-// while we are away, and subscriptions are re-sent when the broker reports no session.
-import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+// (clean: false, stable client id; under MQTT 5 also a Session Expiry Interval, without which the
+// session would end with the connection) so the broker keeps subscriptions and queues QoS 1
+// messages while we are away, and subscriptions are re-sent when the broker reports no session.
+import mqtt, { type IClientOptions, type IConnackPacket, type IDisconnectPacket, type MqttClient } from 'mqtt';
 import { endpointParts, endpointUrl, type Endpoint, type Scheme } from './endpoint.js';
-import { CloudSignalError, isAuthRefusal } from './errors.js';
+import { CloudSignalError, credentialRefusal, isAuthRefusal } from './errors.js';
 import { backoffDelaySeconds, validBackoff, type RetryBackoff } from './backoff.js';
+import { randomClientId } from './ids.js';
 import { decodePayload, encodePayload } from './payload.js';
 import { Listeners } from './listeners.js';
+import type { ProtocolVersion } from './presets.js';
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RESPONSE_TOPIC_PATTERN, PendingRequests, replyTo, requestProperties, responseTopicFor,
+  type PublishProperties, type ReceivedMessage, type ReplyOptions, type RequestOptions, type RequestReply,
+} from './requests.js';
 
 export type QoS = 0 | 1 | 2;
 
@@ -36,7 +43,7 @@ export interface RealtimeClientOptions {
   /** Used for the first connect when `endpoint` is absent, and on auth failure when `onAuthFailure` is absent. */
   credentials?: CredentialsProvider;
   /**
-   * Called when the broker refuses the credentials (CONNACK 4 or 5). Return fresh endpoint fields;
+   * Called when the broker refuses the credentials (CONNACK 4/5, 0x86/0x87 under MQTT 5). Return fresh endpoint fields;
    * return null/undefined to give up (status `auth_failed`); throw to retry with backoff.
    */
   onAuthFailure?: () => Promise<Partial<Endpoint> | null | undefined>;
@@ -44,9 +51,18 @@ export interface RealtimeClientOptions {
   retryBackoff?: Partial<RetryBackoff>;
   /** Pause between getting fresh credentials and reconnecting, seconds. Default 2 (seed 004). */
   authRetryDelaySeconds?: number;
+  /** Default: `cs_` + 8 random letters or digits. */
   clientId?: string;
+  /** 5 (MQTT 5.0, the default) or 4 (MQTT 3.1.1). */
+  protocolVersion?: ProtocolVersion;
   /** Default false: a persistent session keeps subscriptions and queued messages across reconnects. */
   clean?: boolean;
+  /**
+   * MQTT 5 only: how long the broker keeps a persistent session after the connection ends, seconds.
+   * Default 3600 with `clean: false` (0 ends the session with the connection, as the official SDK's
+   * CONNECT does), always 0 with `clean: true`.
+   */
+  sessionExpirySeconds?: number;
   keepaliveSeconds?: number;
   reconnectPeriodMs?: number;
   connectTimeoutMs?: number;
@@ -54,6 +70,12 @@ export interface RealtimeClientOptions {
   defaultScheme?: Scheme;
   /** QoS for subscribe/publish when not given. Default 1. */
   defaultQos?: QoS;
+  /** Where replies to `request()` come: `{clientId}` is replaced. Default `response/{clientId}`. */
+  responseTopicPattern?: string;
+  /** How long `request()` waits for its reply. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Message Expiry Interval of requests and replies, seconds. Default none. */
+  messageExpirySeconds?: number;
   /** Extra mqtt.js options (advanced). */
   mqttOptions?: Partial<IClientOptions>;
 }
@@ -61,9 +83,11 @@ export interface RealtimeClientOptions {
 export interface PublishOptions {
   qos?: QoS;
   retain?: boolean;
+  /** MQTT 5 PUBLISH properties (ignored under 3.1.1). */
+  properties?: PublishProperties;
 }
 
-export type MessageHandler = (topic: string, message: unknown, raw: { payload: Uint8Array; retain: boolean; qos: QoS }) => void;
+export type MessageHandler = (topic: string, message: unknown, received: ReceivedMessage) => void;
 
 interface Events {
   message: Parameters<MessageHandler>;
@@ -90,10 +114,13 @@ export const DEFAULT_AUTH_RETRY_DELAY_SECONDS = 2;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** An end(false) that waits on a PUBACK the broker never sends must not hang a switch. */
 const GRACEFUL_END_TIMEOUT_MS = 5_000;
-
-let idCounter = 0;
-export const randomClientId = (prefix = 'cs') =>
-  `${prefix}-${Date.now().toString(36)}-${(idCounter++).toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+/**
+ * MQTT 5's Session Expiry Interval is 0 when absent (§3.1.2.11.2): clean: false alone would end
+ * the session with the connection, and with it what the broker queues during a network drop or a
+ * credential switch. An hour covers those and still lets abandoned sessions (a closed tab's random
+ * client id) go.
+ */
+export const DEFAULT_SESSION_EXPIRY_SECONDS = 3600;
 
 export class RealtimeClient {
   readonly clientId: string;
@@ -105,6 +132,8 @@ export class RealtimeClient {
   readonly #incomingStore = new mqtt.Store({ clean: false });
   readonly #subscriptions = new Map<string, QoS>();
   #pending: PendingPublish[] = [];
+  readonly #requests = new PendingRequests();
+  #responseSubscription: Promise<void> | null = null;
   #status: ConnectionStatus = 'idle';
   #recovering: Promise<void> | null = null;
   /** Settles the recovery's current connection attempt (connected, or refused again). */
@@ -125,6 +154,16 @@ export class RealtimeClient {
 
   get status(): ConnectionStatus {
     return this.#status;
+  }
+
+  /** 5 (MQTT 5.0) or 4 (MQTT 3.1.1). */
+  get protocolVersion(): ProtocolVersion {
+    return this.#opts.protocolVersion ?? 5;
+  }
+
+  /** Where replies to this client's requests arrive. */
+  get responseTopic(): string {
+    return responseTopicFor(this.#opts.responseTopicPattern ?? DEFAULT_RESPONSE_TOPIC_PATTERN, this.clientId);
   }
 
   get isConnected(): boolean {
@@ -174,6 +213,7 @@ export class RealtimeClient {
 
   async unsubscribe(topic: string): Promise<void> {
     this.#subscriptions.delete(topic);
+    if (topic === this.responseTopic) this.#responseSubscription = null;
     const c = this.#mqtt;
     if (c?.connected) await c.unsubscribeAsync(topic);
   }
@@ -183,12 +223,53 @@ export class RealtimeClient {
     if (this.#destroyed) return Promise.reject(new CloudSignalError('destroyed', 'client destroyed'));
     if (this.#status === 'auth_failed') return Promise.reject(new CloudSignalError('auth_failed', 'the broker refused the credentials'));
     const payload = encodePayload(message);
-    const o = { qos: opts.qos ?? this.#opts.defaultQos ?? 1, retain: opts.retain ?? false };
+    const o = { qos: opts.qos ?? this.#opts.defaultQos ?? 1, retain: opts.retain ?? false, ...(opts.properties ? { properties: opts.properties } : {}) };
     return new Promise<void>((resolve, reject) => {
       const item = { topic, payload, opts: o, resolve, reject };
       if (this.#canSend()) this.#send(item);
       else this.#pending.push(item);
     });
+  }
+
+  /**
+   * MQTT 5 request/response: publishes `message` on `topic` with this client's response topic,
+   * fresh correlation data and user properties (correlationId, timestamp, senderId, messageType),
+   * and resolves with the reply that carries the same correlation data. Rejects with
+   * `request_timeout` when none comes in time, `mqtt5_required` on a 3.1.1 connection.
+   */
+  request(topic: string, message: unknown, opts: RequestOptions = {}): Promise<RequestReply> {
+    if (this.#destroyed) return Promise.reject(new CloudSignalError('destroyed', 'client destroyed'));
+    if (this.protocolVersion !== 5) {
+      return Promise.reject(new CloudSignalError('mqtt5_required', 'request/response needs MQTT 5 (response topic and correlation data are MQTT 5 properties): use protocolVersion 5'));
+    }
+    const correlationId = this.#requests.nextCorrelationId();
+    const reply = this.#requests.wait(correlationId, topic, opts.timeoutMs ?? this.#opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    const properties = requestProperties({
+      correlationId, responseTopic: this.responseTopic, senderId: this.clientId,
+      text: !(message instanceof Uint8Array), messageExpirySeconds: opts.messageExpirySeconds ?? this.#opts.messageExpirySeconds,
+    }, opts);
+    // Subscribed before the request leaves, so a quick reply cannot arrive unheard.
+    this.#subscribeToResponses()
+      .then(() => this.publish(topic, message, { qos: opts.qos ?? 1, properties }))
+      .catch((err: Error) => this.#requests.fail(correlationId, err));
+    return reply;
+  }
+
+  /**
+   * Answers a request received in `onMessage` (its third argument): publishes `message` on the
+   * request's response topic with the same correlation data. Rejects with `not_a_request` when the
+   * message has no response topic.
+   */
+  respond(request: ReceivedMessage, message: unknown, opts: ReplyOptions = {}): Promise<void> {
+    let reply: ReturnType<typeof replyTo>;
+    try {
+      reply = replyTo(request, {
+        senderId: this.clientId, text: !(message instanceof Uint8Array), messageExpirySeconds: opts.messageExpirySeconds ?? this.#opts.messageExpirySeconds,
+      }, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.publish(reply.topic, message, { qos: opts.qos ?? 1, properties: reply.properties });
   }
 
   /** Seed 004: the new endpoint (fields merged into the current one) is used for the next (re-)connection. */
@@ -258,23 +339,41 @@ export class RealtimeClient {
     const c = this.#mqtt;
     this.#mqtt = null;
     for (const p of this.#pending.splice(0)) p.reject(new CloudSignalError('destroyed', 'client destroyed'));
+    this.#requests.failAll(new CloudSignalError('destroyed', 'client destroyed'));
     this.#failFirstConnect(new CloudSignalError('destroyed', 'client destroyed before it connected'));
     this.#attempt?.reject(new CloudSignalError('destroyed', 'client destroyed'));
     this.#setStatus('closed');
     if (!c) return;
     c.removeAllListeners('message');
-    if (c.connected && !(this.#opts.clean ?? false) && this.#subscriptions.size > 0) {
+    const persistent = !(this.#opts.clean ?? false);
+    // A persistent session must stop queueing for a client that is gone. MQTT 5 ends it with the
+    // DISCONNECT (Session Expiry Interval 0, §3.14.2.2.2); 3.1.1 can only empty it of subscriptions first.
+    if (c.connected && persistent && this.protocolVersion === 4 && this.#subscriptions.size > 0) {
       await settleWithin(c.unsubscribeAsync([...this.#subscriptions.keys()]), 1_000);
     }
-    if (c.connected) await endGracefully(c, 1_000);
+    const endSession = persistent && this.protocolVersion === 5 && this.#sessionExpirySeconds() > 0;
+    if (c.connected) await endGracefully(c, 1_000, endSession ? { properties: { sessionExpiryInterval: 0 } } : {});
     else c.end(true);
   }
 
   // ---- internals ----
 
+  #sessionExpirySeconds(): number {
+    return (this.#opts.clean ?? false) ? 0 : this.#opts.sessionExpirySeconds ?? DEFAULT_SESSION_EXPIRY_SECONDS;
+  }
+
+  #subscribeToResponses(): Promise<void> {
+    this.#responseSubscription ??= this.subscribe(this.responseTopic).catch((err: unknown) => {
+      this.#responseSubscription = null;
+      throw err;
+    });
+    return this.#responseSubscription;
+  }
+
   #open(): void {
     const ep = this.#endpoint!;
     const o = this.#opts;
+    const sessionExpiry = this.#sessionExpirySeconds();
     const client = mqtt.connect(endpointUrl(ep, o.defaultScheme), {
       clientId: this.clientId,
       username: ep.username,
@@ -283,7 +382,8 @@ export class RealtimeClient {
       keepalive: o.keepaliveSeconds ?? 60,
       reconnectPeriod: o.reconnectPeriodMs ?? 2_000,
       connectTimeout: o.connectTimeoutMs ?? 10_000,
-      protocolVersion: 4,
+      protocolVersion: this.protocolVersion,
+      ...(this.protocolVersion === 5 && sessionExpiry > 0 ? { properties: { sessionExpiryInterval: sessionExpiry } } : {}),
       // This core restores subscriptions itself, only when the broker has no session for us.
       resubscribe: false,
       outgoingStore: this.#outgoingStore,
@@ -304,12 +404,17 @@ export class RealtimeClient {
       this.#flushPending();
     });
     client.on('message', (topic, payload, packet) => {
-      this.#events.emit('message', topic, decodePayload(payload), { payload, retain: packet.retain, qos: packet.qos });
+      const received: ReceivedMessage = { payload, retain: packet.retain, qos: packet.qos, ...(packet.properties ? { properties: packet.properties } : {}) };
+      // A reply to one of our requests settles it and goes no further; a late or foreign one is an ordinary message.
+      if (topic === this.responseTopic && this.#requests.settle(topic, payload, received)) return;
+      this.#events.emit('message', topic, decodePayload(payload), received);
     });
     client.on('error', (err: Error & { code?: unknown }) => {
       if (client !== this.#mqtt) return;
       if (isAuthRefusal(err)) {
-        const refusal = new CloudSignalError(`connack_${String(err.code)}`, `broker refused the credentials (CONNACK ${String(err.code)}): ${err.message}`, Number(err.code));
+        // connack_4 / connack_5 at either protocol level, so applications match one code; status keeps the wire's.
+        const wire = Number(err.code);
+        const refusal = new CloudSignalError(`connack_${credentialRefusal(wire)}`, `broker refused the credentials (CONNACK ${wire > 5 ? `0x${wire.toString(16)}` : wire}): ${err.message}`, wire);
         this.#events.emit('authError', refusal);
         if (this.#attempt) this.#attempt.reject(refusal);
         else if (this.#hasAuthRecovery()) void this.recoverAuth().catch(() => undefined);
@@ -413,7 +518,8 @@ export class RealtimeClient {
   }
 
   #send(p: PendingPublish): void {
-    this.#mqtt!.publish(p.topic, p.payload as string, { qos: p.opts.qos ?? 1, retain: p.opts.retain ?? false }, (err) => (err ? p.reject(err) : p.resolve()));
+    const opts = { qos: p.opts.qos ?? 1, retain: p.opts.retain ?? false, ...(p.opts.properties && this.protocolVersion === 5 ? { properties: p.opts.properties } : {}) };
+    this.#mqtt!.publish(p.topic, p.payload as string, opts, (err) => (err ? p.reject(err) : p.resolve()));
   }
 
   #flushPending(): void {
@@ -472,7 +578,6 @@ export class RealtimeClient {
   }
 }
 
-/** DISCONNECT after in-flight publishes are acknowledged, or force-close after `timeoutMs`. */
 /** Waits for `p` (fulfilled or rejected) at most `ms`; the timer is cleared either way, so it never holds a Node process open. */
 function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -485,13 +590,14 @@ function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
   });
 }
 
-function endGracefully(c: MqttClient, timeoutMs = GRACEFUL_END_TIMEOUT_MS): Promise<void> {
+/** DISCONNECT (with `disconnect`'s reason and properties) after in-flight publishes are acknowledged, or force-close after `timeoutMs`. */
+function endGracefully(c: MqttClient, timeoutMs = GRACEFUL_END_TIMEOUT_MS, disconnect: Partial<IDisconnectPacket> = {}): Promise<void> {
   return new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
       c.end(true);
       resolve();
     }, timeoutMs);
-    c.end(false, {}, () => {
+    c.end(false, disconnect, () => {
       clearTimeout(timer);
       resolve();
     });

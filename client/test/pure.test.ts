@@ -2,7 +2,7 @@
 import { describe, expect, test } from '@jest/globals';
 import {
   DEFAULT_AUTH_RETRY_DELAY_SECONDS, DEFAULT_PORTS, DEFAULT_RETRY_BACKOFF, PRESETS, backoffDelaySeconds, decodePayload, defaultTokenServiceUrl, encodePayload,
-  endpointUrl, refreshDelayMs, resolveBrokerAddress,
+  endpointUrl, randomClientId, refreshDelayMs, resolveBrokerAddress, resolvePresetName,
 } from '@signalgate/client';
 
 describe('retry backoff (seed 004)', () => {
@@ -92,10 +92,30 @@ describe('payloads', () => {
   });
 });
 
-describe('presets', () => {
-  test('desktop, mobile and server set keepalive and reconnect period', () => {
-    expect(Object.keys(PRESETS).sort()).toEqual(['desktop', 'mobile', 'server']);
-    expect(PRESETS.mobile.keepaliveSeconds).toBeGreaterThan(PRESETS.desktop.keepaliveSeconds);
-    expect(PRESETS.server.reconnectPeriodMs).toBeLessThan(PRESETS.mobile.reconnectPeriodMs);
+describe('presets (as the official SDK configures them)', () => {
+  test('desktop, agent and server speak MQTT 5, mobile 3.1.1; keepalive, reconnect and connect timeout per preset', () => {
+    expect(PRESETS).toEqual({
+      desktop: { protocolVersion: 5, keepaliveSeconds: 60, reconnectPeriodMs: 5_000, connectTimeoutMs: 30_000, requestTimeoutMs: 30_000 },
+      mobile: { protocolVersion: 4, keepaliveSeconds: 60, reconnectPeriodMs: 10_000, connectTimeoutMs: 30_000, requestTimeoutMs: 30_000 },
+      agent: { protocolVersion: 5, keepaliveSeconds: 30, reconnectPeriodMs: 2_000, connectTimeoutMs: 15_000, requestTimeoutMs: 30_000, messageExpirySeconds: 300 },
+      server: { protocolVersion: 5, keepaliveSeconds: 30, reconnectPeriodMs: 1_000, connectTimeoutMs: 10_000, requestTimeoutMs: 60_000 },
+    });
+  });
+  test("'auto' (and no preset) is desktop in a browser, mobile in a phone's browser, server in Node", () => {
+    expect(resolvePresetName(undefined, {})).toBe('server');
+    expect(resolvePresetName('auto', {})).toBe('server');
+    expect(resolvePresetName('auto', { browser: true })).toBe('desktop');
+    expect(resolvePresetName('auto', { browser: true, userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)' })).toBe('mobile');
+    expect(resolvePresetName('auto', { browser: true, userAgent: 'Mozilla/5.0 (Linux; Android 14; Pixel 8)' })).toBe('mobile');
+    expect(resolvePresetName('agent', { browser: true })).toBe('agent');
+    expect(() => resolvePresetName('laptop' as never, {})).toThrow(/unknown preset 'laptop'/);
+  });
+});
+
+describe('client ids', () => {
+  test("'cs_' and 8 random letters or digits, different every time", () => {
+    const ids = Array.from({ length: 200 }, () => randomClientId());
+    for (const id of ids) expect(id).toMatch(/^cs_[A-Za-z0-9]{8}$/);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });

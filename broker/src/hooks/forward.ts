@@ -34,6 +34,15 @@ function grantedQos(client: AedesClient, internal: string, wanted: number): numb
   return granted;
 }
 
+/** The packet's size on the wire at MQTT 5 (the message id aedes assigns later counts as 2 bytes). */
+function wireSize(packet: AedesPublishPacket): number {
+  try {
+    return mqttPacket.generate(packet.qos > 0 ? { ...packet, messageId: 1 } : packet, { protocolVersion: 5 }).length;
+  } catch {
+    return Infinity; // a packet mqtt-packet cannot serialise cannot be sent either
+  }
+}
+
 export function createAuthorizeForward(ctx: BrokerContext) {
   const { sessions, metrics } = ctx;
 
@@ -48,7 +57,7 @@ export function createAuthorizeForward(ctx: BrokerContext) {
     if (packet.qos > 0) packet.qos = grantedQos(client, internal, packet.qos) as 0 | 1 | 2;
     // [MQTT-3.1.2-24]: a packet over the client's Maximum Packet Size is not sent, as if delivered.
     const max = client.maximumPacketSize;
-    if (max !== undefined && mqttPacket.generate(packet, { protocolVersion: 5 }).length > max) {
+    if (max !== undefined && wireSize(packet) > max) {
       metrics.deliveriesDropped.inc({ reason: 'client_maximum_packet_size' });
       return null;
     }

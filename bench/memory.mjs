@@ -1,64 +1,79 @@
 #!/usr/bin/env node
 // Broker RSS with 1k and 10k idle authenticated connections (each its own credential and client
-// id; keep-alive 300 s so nothing is sent while idle), for SignalGate, the same aedes without
-// hooks and mosquitto. RSS is read from /proc/<pid>/status after the connections have settled.
+// id; keep-alive 300 s so nothing is sent while idle), at MQTT 3.1.1 and at MQTT 5, for SignalGate,
+// bare aedes 2.0.0-beta.1, bare aedes 1.2.0 and mosquitto: a fresh server process per peer and
+// protocol level. RSS is read from /proc/<pid>/status after the connections have settled; the
+// figure per idle connection is the slope from 1k to 10k. aedes 1.2 refuses v5 (CONNACK 1): n/a.
 // Each process holds ≤ ~10k sockets: the hard open-file limit here is 20000 and an unprivileged
 // `ulimit -n 65536` is refused, so the load generator and each server stay in separate processes.
-//   node bench/memory.mjs [--connections 10000] [--settle 3]
-import { arg, loadAverage, openFileLimit, rssMb, saveResult, sleep } from './lib/env.mjs';
-import { closeAll, connectMany, connectPacket } from './lib/mqttLoad.mjs';
-import { mosquittoCredentials, prepareSignalGate, startBareAedes, startMosquitto, startSignalGate } from './lib/servers.mjs';
+//   node bench/memory.mjs [--connections 10000] [--settle 3] [--protocol 4|5|both]
+import { arg, loadAverage, openFileLimit, round, rssMb, saveResult, sleep } from './lib/env.mjs';
+import { closeAll, connectMany, connectPacket, parseProtocols } from './lib/mqttLoad.mjs';
+import { mosquittoCredentials, peerStarters, prepareSignalGate, protocolRefusal } from './lib/servers.mjs';
 
 const STEPS = [1000, 10_000];
 
-export async function runMemory({ connections = 10_000, settleSeconds = 3 } = {}) {
+export async function runMemory({ connections = 10_000, settleSeconds = 3, protocols = [4, 5] } = {}) {
   const limit = openFileLimit();
   if (limit < connections + 100) throw new Error(`open-file limit ${limit} is below ${connections} connections: raise it (ulimit -n) first`);
-  const steps = STEPS.filter((n) => n <= connections);
+  const steps = [...STEPS.filter((n) => n < connections), connections].filter((n, i, a) => a.indexOf(n) === i); // smoke runs: --connections 3000 → 1k, 3k
   const load = [loadAverage()];
   const sg = await prepareSignalGate({ tokens: connections, label: 'memory' });
   sg.services.store.close();
   const mosq = mosquittoCredentials(connections);
-  const starters = [
-    async () => ({ ...(await startSignalGate({ dataDir: sg.dataDir })), creds: sg.creds }),
-    async () => ({ ...(await startBareAedes()), creds: sg.creds }),
-    async () => ({ ...(await startMosquitto(mosq)), creds: mosq }),
-  ];
-  const figures = {};
-  for (const start of starters) {
-    const server = await start();
-    const clients = [];
-    try {
-      await sleep(1000);
-      const row = { idleMb: rssMb(server.pid) };
-      for (const n of steps) {
-        const connects = server.creds.slice(clients.length, n).map((c, i) => connectPacket({ clientId: `m${clients.length + i}`, username: c.username, password: c.password }));
-        const res = await connectMany({ port: server.port, connects, concurrency: 100 });
-        clients.push(...res.clients);
-        if (res.failures.length) row[`failuresAt${n}`] = res.failures.length;
-        await sleep(settleSeconds * 1000);
-        row[`rssMbAt${n}`] = rssMb(server.pid);
-        row[`openAt${n}`] = clients.filter((c) => !c.socket.destroyed).length;
+  const starters = peerStarters({ sg, mosq });
+  const byProtocol = Object.fromEntries(protocols.map((v) => [v, { figures: {} }]));
+  const versions = {};
+  for (const v of protocols) {
+    for (const start of Object.values(starters)) {
+      const server = await start();
+      if (server.version) versions[server.name] = server.version;
+      const clients = [];
+      try {
+        const why = await protocolRefusal(server, server.creds[0], v);
+        if (why) {
+          byProtocol[v].figures[server.name] = { na: why };
+          continue;
+        }
+        await sleep(1000);
+        const row = { idleMb: rssMb(server.pid) };
+        for (const n of steps) {
+          const connects = server.creds.slice(clients.length, n)
+            .map((c, i) => connectPacket({ clientId: `m${v}-${clients.length + i}`, username: c.username, password: c.password, protocolVersion: v }));
+          const res = await connectMany({ port: server.port, connects, concurrency: 100, protocolVersion: v });
+          clients.push(...res.clients);
+          if (res.failures.length) row[`failuresAt${n}`] = res.failures.length;
+          await sleep(settleSeconds * 1000);
+          row[`rssMbAt${n}`] = rssMb(server.pid);
+          row[`openAt${n}`] = clients.filter((c) => !c.socket.destroyed).length;
+        }
+        const top = steps[steps.length - 1];
+        if (top > 1000) row.perConnectionKb = round(((row[`rssMbAt${top}`] - row.rssMbAt1000) * 1024) / (top - 1000), 1);
+        byProtocol[v].figures[server.name] = row;
+      } finally {
+        await closeAll(clients, 20_000);
+        await server.stop();
       }
-      figures[server.name] = row;
-    } finally {
-      await closeAll(clients, 20_000);
-      await server.stop();
+      load.push(loadAverage());
     }
-    load.push(loadAverage());
+    // SignalGate ÷ each peer (lower is better: 1.35× = 35 % more RSS), at the top step and per connection.
+    const top = steps[steps.length - 1];
+    const f = byProtocol[v].figures;
+    byProtocol[v].vs = Object.fromEntries(Object.entries(f).filter(([name, row]) => name !== 'signalgate' && !row.na && !f.signalgate.na)
+      .map(([name, row]) => [name, { rss: round(f.signalgate[`rssMbAt${top}`] / row[`rssMbAt${top}`], 3),
+        ...(row.perConnectionKb ? { perConnection: round(f.signalgate.perConnectionKb / row.perConnectionKb, 3) } : {}) }]));
   }
   const top = steps[steps.length - 1];
-  const sgTop = figures.signalgate[`rssMbAt${top}`];
+  const worst = Math.max(...protocols.map((v) => byProtocol[v].figures.signalgate[`rssMbAt${top}`]));
   return {
-    params: { connections, settleSeconds, openFileLimit: limit }, figures,
-    perConnectionKb: Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, Math.round(((v[`rssMbAt${top}`] - v.rssMbAt1000) * 1024) / (top - 1000))])),
-    target: { rssMbAt10000: 400, measured: sgTop, met: top === 10_000 && sgTop <= 400 },
+    params: { connections, settleSeconds, protocols, openFileLimit: limit }, versions, protocols: byProtocol,
+    target: { rssMbAt10000: 400, measured: worst, met: top === 10_000 && worst <= 400 },
     load,
   };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await runMemory({ connections: arg('connections', 10_000), settleSeconds: arg('settle', 3) });
+  const result = await runMemory({ connections: arg('connections', 10_000), settleSeconds: arg('settle', 3), protocols: parseProtocols(arg('protocol', 'both')) });
   saveResult('memory', result);
   console.log(JSON.stringify(result, null, 2));
   process.exit(0);

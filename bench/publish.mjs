@@ -1,16 +1,20 @@
 #!/usr/bin/env node
-// Publish throughput with an ACL check on every PUBLISH: QoS 0 and QoS 1, one publisher to one
-// subscriber and to 100 subscribers, against SignalGate, the same aedes without hooks and
-// mosquitto (ACL file). The publisher keeps at most `--window` messages not yet delivered to every
-// subscriber (so no broker is measured filling its buffers) and, at QoS 1, not yet PUBACKed; the
-// subscribers PUBACK what they get. Figure: deliveries/s received by the subscribers during
-// `--seconds` after a short warm-up; median over rounds; ratio SignalGate / aedes per round.
+// Publish throughput with an ACL check on every PUBLISH, at MQTT 3.1.1 and MQTT 5: QoS 0 and QoS 1,
+// one publisher to one subscriber and to 100 subscribers, against SignalGate, bare aedes
+// 2.0.0-beta.1 (the aedes SignalGate runs on, no hooks), bare aedes 1.2.0 and mosquitto (ACL
+// file). The publisher keeps at most `--window` messages not yet delivered to every subscriber (so
+// no broker is measured filling its buffers) and, at QoS 1, not yet PUBACKed — at 5 also no more
+// than the Receive Maximum the broker's CONNACK announces (mosquitto: 20), as a v5 client must;
+// the subscribers PUBACK what they get. Figure: deliveries/s received by the subscribers during
+// `--seconds` after a short warm-up; median over rounds; ratio SignalGate / peer per round, then
+// the median. A peer that refuses a protocol level (aedes 1.2 at 5: CONNACK 1) is reported n/a.
 // `--before DIR` adds SignalGate built from another checkout (before a change) to the same rounds.
 // Each server's CPU time per delivery (from /proc) is reported beside the rate.
-//   node bench/publish.mjs [--seconds 3] [--rounds 3] [--window 500] [--before DIR] [--only qos0_1to1,…]
+//   node bench/publish.mjs [--seconds 3] [--rounds 3] [--window 500] [--protocol 4|5|both] [--before DIR] [--only qos0_1to1,…]
 import { arg, cpuMs, loadAverage, median, round, saveResult, sleep } from './lib/env.mjs';
-import { closeAll, connectMany, connectPacket, openClient, pubackOf, publishEncoder, subscribe } from './lib/mqttLoad.mjs';
-import { mosquittoCredentials, prepareSignalGate, startBareAedes, startMosquitto, startSignalGate } from './lib/servers.mjs';
+import { closeAll, connectMany, connectPacket, openClient, parseProtocols, pubackOf, publishEncoder, subscribe } from './lib/mqttLoad.mjs';
+import { comparePeers, compareRuns, FLOORS_311, floorVerdict } from './lib/compare.mjs';
+import { mosquittoCredentials, prepareSignalGate, protocolRefusal, startPeers } from './lib/servers.mjs';
 
 export const SCENARIOS = [
   { id: 'qos0_1to1', qos: 0, subscribers: 1 },
@@ -21,7 +25,7 @@ export const SCENARIOS = [
 const BATCH = 16; // PUBLISH packets per socket write
 const PAYLOAD = Buffer.alloc(64, 'x');
 
-async function measure(server, scenario, tag, { seconds, window }) {
+async function measure(server, scenario, tag, { seconds, window, protocolVersion }) {
   const topic = `bench/t/${tag}`;
   const creds = server.creds;
   let received = 0;
@@ -36,15 +40,19 @@ async function measure(server, scenario, tag, { seconds, window }) {
     pump();
   };
   const subs = await connectMany({
-    port: server.port, concurrency: 50, onPacket,
-    connects: Array.from({ length: scenario.subscribers }, (_, i) => connectPacket({ clientId: `s-${tag}-${i}`, username: creds[i + 1].username, password: creds[i + 1].password })),
+    port: server.port, concurrency: 50, onPacket, protocolVersion,
+    connects: Array.from({ length: scenario.subscribers }, (_, i) => connectPacket({ clientId: `s-${tag}-${i}`, username: creds[i + 1].username, password: creds[i + 1].password, protocolVersion })),
   });
   if (subs.failures.length) throw new Error(`${server.name}: ${subs.failures.length} subscribers failed: ${subs.failures[0]}`);
   await Promise.all(subs.clients.map((c) => subscribe(c, topic, scenario.qos)));
   let acked = 0;
-  const pub = await openClient({ port: server.port, connect: connectPacket({ clientId: `p-${tag}`, username: creds[0].username, password: creds[0].password }),
+  const pub = await openClient({ port: server.port, protocolVersion, connect: connectPacket({ clientId: `p-${tag}`, username: creds[0].username, password: creds[0].password, protocolVersion }),
     onPacket: (p) => { if (p.cmd === 'puback') { acked++; pump(); } } });
-  const enc = publishEncoder(topic, PAYLOAD, scenario.qos);
+  // MQTT 5: no more unacknowledged QoS 1 PUBLISHes than the server's Receive Maximum (default 65,535).
+  const receiveMaximum = protocolVersion === 5 ? (pub.connackProperties.receiveMaximum ?? 65_535) : Infinity;
+  const unackedLimit = Math.min(window, receiveMaximum);
+  const batch = Math.min(BATCH, unackedLimit);
+  const enc = publishEncoder(topic, PAYLOAD, scenario.qos, protocolVersion);
   let sent = 0;
   let stopAt = Infinity;
   let lastProgress = Date.now();
@@ -55,9 +63,9 @@ async function measure(server, scenario, tag, { seconds, window }) {
     while (Date.now() < stopAt && !pub.socket.writableNeedDrain) {
       const undelivered = sent - Math.floor(received / n) - lost;
       const unacked = scenario.qos === 1 ? sent - acked : 0;
-      if (undelivered + BATCH > window || unacked + BATCH > window) return;
-      pub.socket.write(enc.batch(BATCH, sent + 1));
-      sent += BATCH;
+      if (undelivered + batch > window || unacked + batch > unackedLimit) return;
+      pub.socket.write(enc.batch(batch, sent + 1));
+      sent += batch;
       lastProgress = Date.now();
     }
   };
@@ -84,34 +92,43 @@ async function measure(server, scenario, tag, { seconds, window }) {
   clearInterval(stall);
   stopAt = 0;
   await closeAll([pub, ...subs.clients]);
-  return { deliveriesPerSecond: counted / elapsed, messagesPerSecond: counted / elapsed / n, cpuUsPerDelivery, lost };
+  return { deliveriesPerSecond: counted / elapsed, messagesPerSecond: counted / elapsed / n, cpuUsPerDelivery, lost, ...(Number.isFinite(receiveMaximum) ? { receiveMaximum } : {}) };
 }
 
-export async function runPublish({ seconds = 3, rounds = 3, window = 500, before = null, only = null } = {}) {
+export async function runPublish({ seconds = 3, rounds = 3, window = 500, protocols = [4, 5], before = null, only = null } = {}) {
   const scenarios = only ? SCENARIOS.filter((sc) => only.split(',').includes(sc.id)) : SCENARIOS;
   const load = [loadAverage()];
   const sg = await prepareSignalGate({ tokens: 101, label: 'publish' });
   sg.services.store.close();
   const mosq = mosquittoCredentials(101);
-  const servers = [
-    { ...(await startSignalGate({ dataDir: sg.dataDir })), creds: sg.creds },
-    { ...(await startBareAedes()), creds: sg.creds },
-    { ...(await startMosquitto(mosq)), creds: mosq },
-  ];
+  let old = null;
   if (before) {
-    const old = await prepareSignalGate({ tokens: 101, label: 'publish-before' });
+    old = await prepareSignalGate({ tokens: 101, label: 'publish-before' });
     old.services.store.close();
-    servers.push({ ...(await startSignalGate({ dataDir: old.dataDir, buildRoot: before })), name: 'signalgate-before', creds: old.creds });
+    old.root = before;
   }
-  const runs = {};
+  const servers = await startPeers({ sg, mosq, before: old });
+  const runs = {}; // protocol → scenario → server → [measurement per round]
+  const refused = Object.fromEntries(protocols.map((v) => [v, {}]));
   try {
-    for (const s of servers) await measure(s, SCENARIOS[0], `warm-${s.name}`, { seconds: 1, window }); // JIT warm-up
+    for (const v of protocols) {
+      for (const s of servers) {
+        const why = await protocolRefusal(s, s.creds[0], v);
+        if (why) refused[v][s.name] = why;
+      }
+    }
+    for (const v of protocols) { // JIT warm-up
+      for (const s of servers) if (!refused[v][s.name]) await measure(s, SCENARIOS[0], `warm${v}-${s.name}`, { seconds: 1, window, protocolVersion: v });
+    }
     for (let r = 0; r < rounds; r++) {
       for (const sc of scenarios) {
-        for (const s of servers) {
-          const m = await measure(s, sc, `${sc.id}-${r}`, { seconds, window });
-          ((runs[sc.id] ??= {})[s.name] ??= []).push(m);
-          await sleep(200);
+        for (const v of protocols) {
+          for (const s of servers) {
+            if (refused[v][s.name]) continue;
+            const m = await measure(s, sc, `${sc.id}-${v}-${r}`, { seconds, window, protocolVersion: v });
+            (((runs[v] ??= {})[sc.id] ??= {})[s.name] ??= []).push(m);
+            await sleep(200);
+          }
         }
       }
       load.push(loadAverage());
@@ -119,28 +136,41 @@ export async function runPublish({ seconds = 3, rounds = 3, window = 500, before
   } finally {
     for (const s of servers) await s.stop();
   }
-  const figures = {};
-  for (const sc of scenarios) {
-    const per = runs[sc.id];
-    figures[sc.id] = {
-      ...Object.fromEntries(Object.entries(per).map(([name, list]) => [name, {
-        deliveriesPerSecond: Math.round(median(list.map((m) => m.deliveriesPerSecond))),
-        rounds: list.map((m) => Math.round(m.deliveriesPerSecond)), lost: list.reduce((a, m) => a + m.lost, 0),
-        serverCpuUsPerDelivery: round(median(list.map((m) => m.cpuUsPerDelivery)), 2),
-      }])),
-      ratioVsAedes: round(median(per.signalgate.map((m, i) => m.deliveriesPerSecond / per.aedes[i].deliveriesPerSecond)), 3),
-      cpuRatioVsAedes: round(median(per.signalgate.map((m, i) => per.aedes[i].cpuUsPerDelivery / m.cpuUsPerDelivery)), 3),
-      ratioVsMosquitto: round(median(per.signalgate.map((m, i) => m.deliveriesPerSecond / per.mosquitto[i].deliveriesPerSecond)), 3),
-      ...(before ? { afterOverBefore: round(median(per.signalgate.map((m, i) => m.deliveriesPerSecond / per['signalgate-before'][i].deliveriesPerSecond)), 3),
-        beforeRatioVsAedes: round(median(per['signalgate-before'].map((m, i) => m.deliveriesPerSecond / per.aedes[i].deliveriesPerSecond)), 3) } : {}),
-    };
+  const keys = { rate: 'deliveriesPerSecond', cpu: 'cpuUsPerDelivery' };
+  const byProtocol = {};
+  for (const v of protocols) {
+    const figures = {};
+    for (const sc of scenarios) {
+      const per = runs[v][sc.id];
+      const { vs, aedes2VsAedes12 } = comparePeers(per, keys);
+      figures[sc.id] = {
+        peers: {
+          ...Object.fromEntries(Object.entries(refused[v]).map(([name, why]) => [name, { na: why }])),
+          ...Object.fromEntries(Object.entries(per).map(([name, list]) => [name, {
+            deliveriesPerSecond: Math.round(median(list.map((m) => m.deliveriesPerSecond))),
+            rounds: list.map((m) => Math.round(m.deliveriesPerSecond)), lost: list.reduce((a, m) => a + m.lost, 0),
+            serverCpuUsPerDelivery: round(median(list.map((m) => m.cpuUsPerDelivery)), 2),
+            ...(list[0].receiveMaximum !== undefined ? { receiveMaximum: list[0].receiveMaximum } : {}),
+          }])),
+        },
+        vs, aedes2VsAedes12,
+        ...(v === 4 ? { floor: floorVerdict(vs, FLOORS_311[sc.id]) } : {}),
+        ...(before ? { beforeVsAedes2: compareRuns(per['signalgate-before'], per['aedes-2'], keys) } : {}),
+      };
+    }
+    byProtocol[v] = { figures };
   }
-  const worst = Math.min(...scenarios.map((sc) => figures[sc.id].ratioVsAedes));
-  return { params: { seconds, rounds, window, payloadBytes: PAYLOAD.length, before, only }, figures, target: { ratioVsAedes: 0.85, worst, met: worst >= 0.85 }, load };
+  const v5OverV4 = protocols.length === 2
+    ? Object.fromEntries(scenarios.map((sc) => [sc.id, Object.fromEntries(servers.filter((s) => !refused[4][s.name] && !refused[5][s.name])
+      .map((s) => [s.name, compareRuns(runs[5][sc.id][s.name], runs[4][sc.id][s.name], keys)]))]))
+    : undefined;
+  const versions = Object.fromEntries(servers.filter((s) => s.version).map((s) => [s.name, s.version]));
+  return { params: { seconds, rounds, window, payloadBytes: PAYLOAD.length, protocols, before, only }, versions, protocols: byProtocol, v5OverV4, load };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await runPublish({ seconds: arg('seconds', 3), rounds: arg('rounds', 3), window: arg('window', 500), before: arg('before', null), only: arg('only', null) });
+  const result = await runPublish({ seconds: arg('seconds', 3), rounds: arg('rounds', 3), window: arg('window', 500),
+    protocols: parseProtocols(arg('protocol', 'both')), before: arg('before', null), only: arg('only', null) });
   // A run of some scenarios only is kept apart from the full results the report reads.
   saveResult(result.params.only ? 'publish-some' : result.params.before ? 'publish-before-after' : 'publish', result);
   console.log(JSON.stringify(result, null, 2));

@@ -1,6 +1,8 @@
-// The three brokers of every comparison, each in its own process on 127.0.0.1:
+// The brokers of every comparison, each in its own process on 127.0.0.1:
 //   signalgate  — `signalgate start --broker-only` (or the API too) on a fresh data dir
-//   aedes       — the same aedes build with no hooks (bench/servers/bare-aedes.mjs)
+//   aedes-2     — the aedes SignalGate runs on (2.0.0-beta.1) with no hooks (bench/servers/bare-aedes.mjs)
+//   aedes-1.2   — aedes 1.2.0 (the `aedes-1.2` alias), no hooks: the line SignalGate ran on before;
+//                 MQTT 3.1.1 only
 //   mosquitto   — Debian's package with a password file and an ACL file of the same rules
 // and the credentials each one is connected with.
 import { spawn, spawnSync } from 'node:child_process';
@@ -10,6 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { benchDir, root, sleep, tempDir } from './env.mjs';
+import { connectPacket, closeAll, openClient } from './mqttLoad.mjs';
 
 /** The rules every peer enforces: publish and subscribe under `bench/` only. */
 export const BENCH_RULES = { publish: ['bench/#'], subscribe: ['bench/#'], presence: false, history: false };
@@ -101,10 +104,55 @@ export async function startSignalGate({ dataDir, api = false, env = {}, buildRoo
   return { name: 'signalgate', pid: child.pid, port, apiUrl: summary.api_url, stop: stopper(child) };
 }
 
-export async function startBareAedes() {
-  const child = track(spawn(process.execPath, [...profileArgs('aedes'), path.join(benchDir, 'servers', 'bare-aedes.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: root }));
-  const { port } = await firstJsonLine(child, 'bare aedes');
-  return { name: 'aedes', pid: child.pid, port, stop: stopper(child) };
+/** Bare aedes of one line: `2` (the `aedes` dependency, 2.0.0-beta.1) or `1.2` (the `aedes-1.2` alias). */
+export async function startBareAedes({ line = '2' } = {}) {
+  const name = `aedes-${line}`;
+  const child = track(spawn(process.execPath, [...profileArgs(name), path.join(benchDir, 'servers', 'bare-aedes.mjs'), '--line', line], { stdio: ['ignore', 'pipe', 'inherit'], cwd: root }));
+  const { port, aedes: version } = await firstJsonLine(child, `bare aedes ${line}`);
+  return { name, version, pid: child.pid, port, stop: stopper(child) };
+}
+
+/** Every peer in the order they are measured each round; `--before` adds `signalgate-before` at the end. */
+export const PEERS = ['signalgate', 'aedes-2', 'aedes-1.2', 'mosquitto'];
+
+/**
+ * Starts the peers for a benchmark. `sg` is prepareSignalGate()'s result (its credentials are also
+ * sent to both bare aedes: same bytes on the wire, aedes ignores them), `mosq` mosquitto's users.
+ */
+export async function startPeers({ sg, mosq, before = null }) {
+  const servers = [
+    { ...(await startSignalGate({ dataDir: sg.dataDir })), creds: sg.creds },
+    { ...(await startBareAedes({ line: '2' })), creds: sg.creds },
+    { ...(await startBareAedes({ line: '1.2' })), creds: sg.creds },
+    { ...(await startMosquitto(mosq)), creds: mosq },
+  ];
+  if (before) servers.push({ ...(await startSignalGate({ dataDir: before.dataDir, buildRoot: before.root })), name: 'signalgate-before', creds: before.creds });
+  return servers;
+}
+
+/** One starter per peer, for benchmarks that run them one at a time (memory). */
+export function peerStarters({ sg, mosq }) {
+  return {
+    signalgate: async () => ({ ...(await startSignalGate({ dataDir: sg.dataDir })), creds: sg.creds }),
+    'aedes-2': async () => ({ ...(await startBareAedes({ line: '2' })), creds: sg.creds }),
+    'aedes-1.2': async () => ({ ...(await startBareAedes({ line: '1.2' })), creds: sg.creds }),
+    mosquitto: async () => ({ ...(await startMosquitto(mosq)), creds: mosq }),
+  };
+}
+
+/**
+ * Whether `server` accepts a CONNECT at `protocolVersion` with `cred`: null if it does, else the
+ * reason ("CONNACK 1" from aedes 1.2 at 5: unacceptable protocol version). A benchmark measures a
+ * peer only at the protocol levels it speaks and reports the others as n/a.
+ */
+export async function protocolRefusal(server, cred, protocolVersion) {
+  try {
+    const c = await openClient({ port: server.port, protocolVersion, connect: connectPacket({ clientId: `probe-${protocolVersion}-${Date.now()}`, username: cred.username, password: cred.password, protocolVersion }) });
+    await closeAll([c]);
+    return null;
+  } catch (err) {
+    return err.message;
+  }
 }
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
@@ -153,22 +201,34 @@ async function waitForPort(port, ms = 10_000) {
 /**
  * mosquitto on 127.0.0.1 with its own config in a temp dir: no anonymous clients, a password file
  * made by mosquitto_passwd (-U hashes a plain `user:password` file in one call) and an ACL file
- * granting every user readwrite on bench/# — BENCH_RULES.
+ * granting every user readwrite on bench/# — BENCH_RULES; `set_tcp_nodelay true`.
  */
+const hashedPasswords = new WeakMap(); // creds array → password file as mosquitto_passwd -U left it
+
 export async function startMosquitto(creds) {
   ensureMosquitto();
   const dir = tempDir('mosquitto');
   const passwd = path.join(dir, 'passwd');
-  fs.writeFileSync(passwd, creds.map((c) => `${c.username}:${c.password}`).join('\n') + '\n', { mode: 0o600 });
-  const hashed = spawnSync('mosquitto_passwd', ['-U', passwd], { timeout: 120_000 });
-  if (hashed.status !== 0) throw new Error(`mosquitto_passwd failed: ${hashed.stderr}`);
+  if (hashedPasswords.has(creds)) { // restarted with the same users (memory: once per protocol)
+    fs.writeFileSync(passwd, hashedPasswords.get(creds), { mode: 0o600 });
+  } else {
+    fs.writeFileSync(passwd, creds.map((c) => `${c.username}:${c.password}`).join('\n') + '\n', { mode: 0o600 });
+    const hashed = spawnSync('mosquitto_passwd', ['-U', passwd], { timeout: 120_000 });
+    if (hashed.status !== 0) throw new Error(`mosquitto_passwd failed: ${hashed.stderr}`);
+    hashedPasswords.set(creds, fs.readFileSync(passwd));
+  }
   const acl = path.join(dir, 'acl');
   fs.writeFileSync(acl, 'pattern readwrite bench/#\n');
   const port = await freePort();
   const conf = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(conf, [
     `listener ${port} 127.0.0.1`, 'allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`,
-    'persistence false', 'log_dest stderr', 'log_type error', 'user root', '',
+    'persistence false', 'log_dest stderr', 'log_type error', 'user root',
+    // TCP_NODELAY, as SignalGate's listener and bare aedes set it. Without it (mosquitto's default,
+    // and this bench's setting until 2026-11-29) a v5 QoS 1 publisher held to mosquitto's Receive
+    // Maximum of 20 waits out Nagle + delayed ACK on every PUBACK: ~350 deliveries/s instead of
+    // ~12,000. BENCH_MOSQUITTO_NODELAY=0 restores the old setting.
+    ...(process.env.BENCH_MOSQUITTO_NODELAY === '0' ? [] : ['set_tcp_nodelay true']), '',
   ].join('\n'));
   const child = track(spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'ignore'] }));
   await waitForPort(port);

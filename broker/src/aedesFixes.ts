@@ -19,6 +19,7 @@
 // of one id in one read) would be unhandled and end the process.
 import type { Aedes, Client } from 'aedes';
 import { SESSION_ENDS } from '@signalgate/shared';
+import { sendPacket } from './wire.js';
 
 type Persistence = {
   incomingStorePacket(client: Client, packet: { messageId?: number }): Promise<void>;
@@ -42,8 +43,9 @@ export function installAedesFixes(aedes: Aedes, receiveMaximum: number): void {
     let ids = awaitingRelease.get(client.id);
     if (ids?.has(id)) return;
     if (ids && ids.size >= receiveMaximum) {
-      // The error ends the connection (aedes closes on a failed enqueue); an MQTT 5 client is told why first.
-      client.disconnect({ reasonCode: SESSION_ENDS.too_many_unacknowledged });
+      // The error ends the connection (aedes closes on a failed enqueue); an MQTT 5 client is told why
+      // first, in one uncorked write that is on the socket before aedes destroys it.
+      if (client.version === 5) sendPacket(client, { cmd: 'disconnect', reasonCode: SESSION_ENDS.too_many_unacknowledged });
       throw new ReceiveMaximumExceeded(`more than ${receiveMaximum} QoS 2 messages awaiting PUBREL`);
     }
     if (!ids) awaitingRelease.set(client.id, (ids = new Set()));

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
-import { CONFIG_VARIABLES, loadConfig } from '@signalgate/shared';
+import { CONFIG_VARIABLES, CONNECT_REFUSALS, loadConfig, PUBLISH_DENIALS, SESSION_ENDS } from '@signalgate/shared';
 import { REPO } from './faults/support/processes.js';
 
 const COMPOSE = '/usr/bin/docker-compose';
@@ -41,6 +41,22 @@ describe('README configuration table', () => {
     const table = [...read('README.md').matchAll(/^\| `(SIGNALGATE_\w+)` \|/gm)].map((m) => m[1]);
     expect([...table].sort()).toEqual([...CONFIG_VARIABLES].sort());
     expect(new Set(table).size).toBe(table.length);
+  });
+});
+
+describe("README's MQTT refusal tables", () => {
+  const readme = read('README.md');
+  const hex = (n: number) => `0x${n.toString(16).toUpperCase().padStart(2, '0')}`;
+
+  test('the CONNECT table is CONNECT_REFUSALS, with both codes of every reason', () => {
+    const rows = [...readme.matchAll(/^\| `(\w+)`: [^|]+\| (\d) \| (0x[0-9A-F]{2}) \|$/gm)].map((m) => [m[1], Number(m[2]), m[3]]);
+    expect(rows).toEqual(Object.entries(CONNECT_REFUSALS).map(([reason, c]) => [reason, c.v3, hex(c.v5)]));
+  });
+
+  test('the session-end and PUBLISH tables are SESSION_ENDS and PUBLISH_DENIALS', () => {
+    const rows = [...readme.matchAll(/^\| `(\w+)`: [^|]+\| (0x[0-9A-F]{2}) \|$/gm)].map((m) => [m[1], m[2]]);
+    const expected = [...Object.entries(SESSION_ENDS), ...Object.entries(PUBLISH_DENIALS)].map(([reason, code]) => [reason, hex(code)]);
+    expect(rows).toEqual(expected);
   });
 });
 

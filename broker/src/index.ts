@@ -21,6 +21,9 @@ import { createPublished } from './hooks/published.js';
 import { rewriteUnsubscribes } from './hooks/unsubscribe.js';
 import { MAX_CLIENT_ID_LENGTH } from './context.js';
 
+/** How long a closing broker waits for its clients to take their DISCONNECT before dropping the sockets. */
+const SHUTDOWN_GRACE_MS = 2000;
+
 export interface BrokerOptions {
   config: Config;
   services: Services;
@@ -112,9 +115,13 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
       (closing ??= (async () => {
         changes.stop();
         sessions.beginShutdown();
-        const listenersClosed = listeners.close();
-        await new Promise<void>((resolve) => aedes.close(() => resolve()));
-        await listenersClosed;
+        // aedes first: it tells each MQTT 5 client why (DISCONNECT 0x8B) before the sockets go. A
+        // client that does not read could hold that write until aedes' drain timeout (60 s), so the
+        // sockets are destroyed after a short grace whatever is left.
+        const aedesClosed = new Promise<void>((resolve) => aedes.close(() => resolve()));
+        await Promise.race([aedesClosed, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
+        await listeners.close();
+        await aedesClosed;
         history.stop();
         usage.stop();
         services.store.sessions.clearBroker(brokerId);

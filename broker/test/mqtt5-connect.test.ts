@@ -231,3 +231,29 @@ describe('SignalGate ends a session: MQTT 5 gets a DISCONNECT with the reason', 
     expect(disconnectPacket).toBe(false);
   });
 });
+
+describe('ends decided by the broker configuration', () => {
+  test('SIGNALGATE_DENIED_PUBLISH=disconnect: an ACL refusal ends an MQTT 5 session with 0x87', async () => {
+    const strict = await startTestBroker('mqtt5-strict', { SIGNALGATE_DENIED_PUBLISH: 'disconnect' });
+    try {
+      const org = await strict.newOrg({ rules: { publish: ['ok/#'], subscribe: ['ok/#'], presence: false, history: false } });
+      const c = await strict.connect(strict.urls.mqtt, strict.mint(org, 'strict'), v5);
+      const gone = serverDisconnect(c);
+      c.publish('forbidden', 'x', { qos: 0 });
+      expect((await gone).reasonCode).toBe(SESSION_ENDS.denied_publish);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  test('broker shutdown: 0x8B (server shutting down)', async () => {
+    const leaving = await startTestBroker('mqtt5-shutdown');
+    const org = await leaving.newOrg();
+    const t = leaving.mint(org, 'stayer');
+    // (not through leaving.connect: stop() ends the harness's own clients first)
+    const { client: c } = await connectWithConnack(leaving.urls.ws, { username: t.username, password: t.password, ...v5 });
+    const gone = serverDisconnect(c);
+    await leaving.stop();
+    expect((await gone).reasonCode).toBe(SESSION_ENDS.broker_shutdown);
+  });
+});

@@ -8,7 +8,7 @@
 //   10's memory store is never removed, so a clean client that leaves a QoS 2 flow open leaks it, and
 //   the same id connecting again clean finds a "duplicate" and its new message is lost. The state is
 //   held here instead, and dropped when a session that does not outlive its connection ends, at a
-//   clean start, and when an MQTT 5 session expires [MQTT-3.1.2-4, MQTT-3.1.2-6].
+//   clean start, and when an MQTT 5 session expires or is not kept [MQTT-3.1.2-4, MQTT-3.1.2-6].
 // - GHSA-5jvp-3p2v-5qgf: no bound on inbound QoS 2 messages awaiting PUBREL (1.2's
 //   maxInflightInbound). Past SIGNALGATE_RECEIVE_MAXIMUM the client is disconnected (MQTT 5:
 //   DISCONNECT 0x93, Receive Maximum exceeded [MQTT-3.3.4-9]).
@@ -71,6 +71,8 @@ export function installAedesFixes(aedes: Aedes, receiveMaximum: number): void {
     if (client.clean) forget(client);
   });
   aedes.on('sessionExpired', forget);
+  // a session aedes did not keep (SIGNALGATE_MAX_STORED_SESSIONS) ends like a clean one
+  (aedes as unknown as { on(e: 'sessionLimitReached', fn: (c: Client) => void): void }).on('sessionLimitReached', forget);
 }
 
 /** Per connection, before any packet is parsed. */

@@ -13,9 +13,10 @@ import { ChangeWatcher } from './changes.js';
 import { UsageSampler } from './usage.js';
 import { openListeners, type Accept } from './listeners.js';
 import { hardenClient, installAedesFixes } from './aedesFixes.js';
+import { trackGrantedQos } from './grantedQos.js';
 import { answerUnsupportedVersion, createAuthenticate } from './hooks/connect.js';
 import { createAuthorizePublish } from './hooks/publish.js';
-import { createAuthorizeSubscribe } from './hooks/subscribe.js';
+import { createAuthorizeSubscribe, decideSubscribes } from './hooks/subscribe.js';
 import { createAuthorizeForward } from './hooks/forward.js';
 import { createPublished } from './hooks/published.js';
 import { rewriteUnsubscribes } from './hooks/unsubscribe.js';
@@ -35,6 +36,8 @@ export interface BrokerHandle {
   ports: { mqtt?: number; ws?: number; mqtts?: number; wss?: number };
   /** Unique per start; the broker_id of this broker's rows in the sessions table. */
   brokerId: string;
+  /** The aedes instance, for embedding and for tests that inspect its persistence. */
+  aedes: Aedes;
   close(): Promise<void>;
 }
 
@@ -66,6 +69,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     receiveMaximum: config.receiveMaximum,
     topicAliasMaximum: config.topicAliasMaximum,
     sessionExpiryIntervalLimit: config.maxSessionExpirySeconds,
+    pendingSessionsLimit: config.maxStoredSessions,
     authenticate: createAuthenticate(ctx),
     authorizePublish: createAuthorizePublish(ctx),
     authorizeSubscribe: createAuthorizeSubscribe(ctx),
@@ -91,7 +95,9 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     conn.on('error', () => {}); // aedes attaches its own handler; this covers the gap before and after it
     const client = aedes.handle(conn, req);
     hardenClient(client);
+    trackGrantedQos(client);
     answerUnsupportedVersion(ctx, client);
+    decideSubscribes(ctx, client);
     rewriteUnsubscribes(ctx, client);
   };
 
@@ -111,6 +117,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   return {
     ports: listeners.ports,
     brokerId,
+    aedes,
     close: () =>
       (closing ??= (async () => {
         changes.stop();

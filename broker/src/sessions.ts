@@ -32,6 +32,7 @@ export interface ClientSession {
   endReason: EndReason | null;
   closed: boolean;
   deniedPublishes: number;
+  deniedSubscribes: number;
   expiryTimer: NodeJS.Timeout | null;
 }
 
@@ -243,13 +244,12 @@ export class SessionRegistry {
     }
     for (const c of clients) {
       const s = this.byClient.get(c)!;
-      const token = this.services.store.tokens.get(s.tokenId);
-      const user = this.services.store.users.byRef(s.orgId, s.userRef);
-      if (!token || !user || token.revokedAt !== null) {
+      const rights = this.services.tokens.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
+      if (!rights) {
         this.end(c, 'revoked');
         continue;
       }
-      s.rights = this.services.tokens.rightsOf(token, user, s.clientId);
+      s.rights = rights;
       this.dropUncoveredSubscriptions(c as AedesClient, s);
     }
   }

@@ -102,3 +102,29 @@ describe('Message Expiry Interval of queued messages', () => {
     again.client.end(true);
   });
 });
+
+describe('SIGNALGATE_MAX_STORED_SESSIONS', () => {
+  test('sessions beyond the limit end with their connection; those within it are kept', async () => {
+    const small = await startTestBroker('mqtt5-stored', { SIGNALGATE_MAX_STORED_SESSIONS: '2' });
+    try {
+      const org = await small.newOrg();
+      const t = small.mint(org, 'many-sessions');
+      const open = (clientId: string) =>
+        connectWithConnack(small.urls.mqtt, { username: t.username, password: t.password, protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 600 } });
+      for (const id of ['kept-1', 'kept-2', 'over-3']) {
+        const { client } = await open(id);
+        await client.subscribeAsync('x', { qos: 1 });
+        await client.endAsync();
+      }
+      const present: Record<string, boolean> = {};
+      for (const id of ['kept-1', 'kept-2', 'over-3']) {
+        const { client, connack } = await open(id);
+        present[id] = connack.sessionPresent;
+        client.end(true);
+      }
+      expect(present).toEqual({ 'kept-1': true, 'kept-2': true, 'over-3': false });
+    } finally {
+      await small.stop();
+    }
+  });
+});

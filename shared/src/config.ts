@@ -80,11 +80,16 @@ const schema = z.object({
    * QoS 2 messages one client may have awaiting PUBREL (announced to MQTT 5 clients as Receive
    * Maximum); past it a 3.1.1 client is disconnected and an MQTT 5 client gets DISCONNECT 0x93.
    */
-  SIGNALGATE_RECEIVE_MAXIMUM: int(100, 1, 65_535),
+  SIGNALGATE_RECEIVE_MAXIMUM: int(1000, 1, 65_535),
   /** Topic aliases an MQTT 5 client may register per connection (announced in CONNACK; 0 turns them off). */
   SIGNALGATE_TOPIC_ALIAS_MAXIMUM: int(10, 0, 65_535),
   /** Upper bound on an MQTT 5 Session Expiry Interval (seconds); a longer request is shortened and told so in CONNACK. */
   SIGNALGATE_MAX_SESSION_EXPIRY: int(7200, 1, 4_294_967_295),
+  /**
+   * MQTT 5 sessions kept after their connection closed (awaiting their expiry or a delayed will),
+   * per broker; a session beyond it ends with its connection (aedes' pendingSessionsLimit).
+   */
+  SIGNALGATE_MAX_STORED_SESSIONS: int(10_000, 1, 10_000_000),
   /** Messages kept per topic for the history API. */
   SIGNALGATE_HISTORY_PER_TOPIC: int(100, 0, 100_000),
   /** How often the broker looks for revokes made by another process (ms). */
@@ -136,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     receiveMaximum: c.SIGNALGATE_RECEIVE_MAXIMUM,
     topicAliasMaximum: c.SIGNALGATE_TOPIC_ALIAS_MAXIMUM,
     maxSessionExpirySeconds: c.SIGNALGATE_MAX_SESSION_EXPIRY,
+    maxStoredSessions: c.SIGNALGATE_MAX_STORED_SESSIONS,
     historyPerTopic: c.SIGNALGATE_HISTORY_PER_TOPIC,
     changePollMs: c.SIGNALGATE_CHANGE_POLL_MS,
     trustProxy: c.SIGNALGATE_TRUST_PROXY,

@@ -60,7 +60,7 @@ export function createAuthenticate(ctx: BrokerContext) {
         orgId: org.id, userId: user.userId, userRef: user.userRef, tokenId: token.id, clientId,
         protocol: conn.protocol, protocolVersion: client.version, address: conn.address, connectedAt: sessions.nextConnectedAt(),
         expiresAt: token.expiresAt, rights,
-        endReason: null, closed: false, deniedPublishes: 0, expiryTimer: null,
+        endReason: null, closed: false, deniedPublishes: 0, deniedSubscribes: 0, expiryTimer: null,
       };
       sessions.open(client, session, org);
       logger.debug({ org: org.id, user: user.userId, client: clientId, protocol: conn.protocol, protocol_version: client.version }, 'mqtt session opened');

@@ -1,5 +1,6 @@
 // Delivery to a subscriber: only messages of the subscriber's own organisation, with the
-// client-visible topic, at no more than the QoS its subscriptions were granted, and never larger
+// client-visible topic, at no more than the QoS its matching subscriptions were granted
+// (grantedQos.ts), and never larger
 // than the Maximum Packet Size an MQTT 5 client announced. Subscriptions already live inside the
 // org's namespace, so the null branch for a foreign topic is defence in depth.
 //
@@ -12,27 +13,10 @@
 // leak the internal topic there: rewriting in place is what keeps the prefix invisible on resume.
 import mqttPacket from 'mqtt-packet';
 import type { AedesPublishPacket, Client } from 'aedes';
-import { clientTopic, topicMatchesFilter } from '@signalgate/shared';
+import { clientTopic } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import type { AedesClient } from '../sessions.js';
-
-/**
- * The highest QoS granted to a subscription of `client` that matches `internal`. aedes downgrades
- * only by an exact lookup of the topic among the filters (lib/client.js deliverQoS), so a message
- * matched by a wildcard filter granted QoS 1 would go out at QoS 2 [MQTT-3.8.4-6]. Only reached for
- * QoS 1/2 messages without an exact subscription at their QoS.
- */
-function grantedQos(client: AedesClient, internal: string, wanted: number): number {
-  const exact = client.subscriptions[internal];
-  if (exact && exact.qos >= wanted) return wanted;
-  let granted = exact?.qos ?? 0;
-  for (const filter in client.subscriptions) {
-    const qos = client.subscriptions[filter]!.qos;
-    if (qos > granted && topicMatchesFilter(filter, internal)) granted = qos;
-    if (granted >= wanted) return wanted;
-  }
-  return granted;
-}
+import { grantedQos } from '../grantedQos.js';
 
 /** The packet's size on the wire at MQTT 5 (the message id aedes assigns later counts as 2 bytes). */
 function wireSize(packet: AedesPublishPacket): number {

@@ -10,7 +10,7 @@
 // the message is dropped. Every refusal is counted and logged. SIGNALGATE_DENIED_PUBLISH=disconnect
 // ends the session on an ACL refusal instead (MQTT 5: DISCONNECT 0x87).
 import type { Client, PublishPacket } from 'aedes';
-import { internalTopic, PUBLISH_DENIALS, topicNameProblem, type PublishDenial } from '@signalgate/shared';
+import { DROPPED_TOPIC, internalTopic, PUBLISH_DENIALS, topicNameProblem, type PublishDenial } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { checkPublishLimits } from '../limits.js';
@@ -21,7 +21,7 @@ type Callback = (error?: Error | null) => void;
 type RefusablePacket = PublishPacket & { _notAuthorized?: boolean; properties?: { responseTopic?: string } };
 
 export function createAuthorizePublish(ctx: BrokerContext) {
-  const { sessions, metrics, logger, config } = ctx;
+  const { sessions, metrics, logger, config, services } = ctx;
 
   // One line on the 1st, 2nd, 4th, 8th… refusal of a session: visible, but a loop cannot flood the log.
   const logDenial = (s: ClientSession, topic: string, reason: PublishDenial) => {
@@ -35,7 +35,11 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     if (reason === 'acl' || reason === 'response_topic' || reason === 'invalid_topic') metrics.publishesDenied.inc({ reason });
     else metrics.rateLimited.inc({ kind: reason });
     logDenial(s, packet.topic, reason);
+    // `_notAuthorized` keeps it out of aedes' router; the topic moves outside every org as well, in
+    // case some path of aedes publishes a packet without asking (its will sweep only reads errors).
     packet._notAuthorized = true;
+    packet.topic = DROPPED_TOPIC;
+    packet.retain = false;
     if ((reason === 'acl' || reason === 'response_topic') && config.deniedPublish === 'disconnect') {
       sessions.end(client, 'denied_publish');
       return cb(null);
@@ -47,12 +51,32 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     cb(null);
   };
 
+  /**
+   * A will: published by aedes after the connection closed (at once, or after an MQTT 5 Will Delay
+   * Interval). aedes' publishWill only looks at the error, so a refusal must be one, never the
+   * `_notAuthorized` mark; and the rights are those of the token now, not at CONNECT: it may have
+   * been revoked or have expired, or the rules narrowed, during the delay.
+   */
+  const authorizeWill = (s: ClientSession, packet: RefusablePacket, cb: Callback): void => {
+    const rights = services.tokens.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
+    const topic = packet.topic;
+    const refusal = !rights ? 'revoked' : topicNameProblem(topic) !== null ? 'invalid_topic' : !rights.canPublish(topic) ? 'acl' : null;
+    if (refusal !== null) {
+      metrics.publishesDenied.inc({ reason: 'will' });
+      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic, reason: refusal }, 'will not published');
+      return cb(new Error(`will refused: ${refusal}`));
+    }
+    packet.topic = internalTopic(s.orgId, topic);
+    cb(null);
+  };
+
   return function authorizePublish(client: Client | null, packet: RefusablePacket, cb: Callback): void {
     const s = sessions.get(client);
     // No session: a will of a client this broker never authenticated. Not a tenant's: never published.
     if (!client || !s) return cb(new Error('no session'));
     // A session the broker ended (expired, revoked…) has no rights left, not even for its will.
     if (s.endReason !== null) return cb(new Error(`session ended: ${s.endReason}`));
+    if (client.closed) return authorizeWill(s, packet, cb);
 
     const topic = packet.topic;
     if (topicNameProblem(topic) !== null || topicLevels(topic) > MAX_CLIENT_TOPIC_LEVELS) return refuse(client, s, packet, 'invalid_topic', cb);

@@ -1,37 +1,78 @@
 // SUBSCRIBE: each filter is granted only if every topic it can match is allowed
-// (EffectiveRights.canSubscribe); a refused filter gets 0x80 in the SUBACK via cb(null, null) and
-// the connection and the other filters of the packet carry on. A granted filter is moved into the
-// org's namespace in place: aedes persists `packet.subscriptions` for non-clean sessions, so what
-// it stores is the internal filter.
+// (EffectiveRights.canSubscribe); a refused filter gets 0x80 (MQTT 5: 0x87) in the SUBACK and the
+// connection and the other filters of the packet carry on.
+//
+// Every filter of a packet is decided as the parser emits it, before aedes handles any: aedes
+// persists the packet's whole filter list for a persistent session as soon as one filter is granted
+// (lib/handlers/subscribe.js storeSubscriptions), so a filter not yet decided would be stored raw,
+// outside any org namespace, where `#` matches every organisation's topics and their messages would
+// be queued for that session. Granted filters move into the org's namespace; refused ones move under
+// REFUSED_FILTER, which authorizeSubscribe then refuses. authorizeSubscribe also re-checks the
+// filters aedes restores from a persistent session against the rights of the new connection.
 import type { Client, Subscription } from 'aedes';
-import { clientTopic, DROPPED_TOPIC, internalTopic } from '@signalgate/shared';
+import { clientTopic, filterProblem, internalTopic, REFUSED_FILTER } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
-import type { AedesClient } from '../sessions.js';
+import { onParsed } from '../parsedPackets.js';
+import type { ClientSession } from '../sessions.js';
 
 type Callback = (error: Error | null, subscription?: Subscription | null) => void;
+
+interface SubscribePacket {
+  cmd: 'subscribe';
+  subscriptions?: { topic: string }[];
+}
+
+/** Filters are logged up to this length: a refused SUBSCRIBE must not flood the log. */
+const LOGGED_CHARS = 128;
+
+export function decideSubscribes(ctx: BrokerContext, client: Client): void {
+  const { metrics, logger } = ctx;
+  // One line on the 1st, 2nd, 4th, 8th… refused filter of a session.
+  const logRefusal = (s: ClientSession, filter: string) => {
+    s.deniedSubscribes++;
+    if ((s.deniedSubscribes & (s.deniedSubscribes - 1)) !== 0) return;
+    const shown = filter.length > LOGGED_CHARS ? `${filter.slice(0, LOGGED_CHARS)}…` : filter;
+    logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: shown, denied_so_far: s.deniedSubscribes }, 'subscription denied');
+  };
+  onParsed<SubscribePacket>(ctx, client, 'subscribe', (packet, s) => {
+    (packet.subscriptions ?? []).forEach((sub, i) => {
+      // aedes refuses MQTT 5 shared subscriptions itself (0x9E) before any hook; left as they are.
+      if (s.protocolVersion === 5 && sub.topic.startsWith('$share/')) return;
+      // A malformed filter stays malformed, so aedes still ends the connection for it, but inside
+      // SignalGate's own root, where it can match nothing.
+      if (filterProblem(sub.topic) !== null) {
+        sub.topic = `${REFUSED_FILTER}/#/malformed`;
+        return;
+      }
+      if (topicLevels(sub.topic) <= MAX_CLIENT_TOPIC_LEVELS && s.endReason === null && s.rights.canSubscribe(sub.topic)) {
+        sub.topic = internalTopic(s.orgId, sub.topic);
+        return;
+      }
+      metrics.subscriptionsDenied.inc();
+      logRefusal(s, sub.topic);
+      // one per position: aedes merges identical filters of a packet, and the SUBACK needs every code
+      sub.topic = `${REFUSED_FILTER}/${i}`;
+    });
+  });
+}
 
 export function createAuthorizeSubscribe(ctx: BrokerContext) {
   const { sessions, metrics, logger } = ctx;
 
-  return function authorizeSubscribe(aedesClient: Client, sub: Subscription, cb: Callback): void {
-    const client = aedesClient as AedesClient;
+  return function authorizeSubscribe(client: Client, sub: Subscription, cb: Callback): void {
     const s = sessions.get(client);
     if (!s || s.endReason !== null) return cb(null, null);
-
-    // Before CONNACK the only subscriptions aedes handles are those it restores from a persistent
-    // session (lib/handlers/connect.js restoreSubs; wire SUBSCRIBEs wait for CONNACK in
-    // lib/client.js enqueue). They were stored in internal form, and are re-checked against the
-    // rights of this connection.
-    const visible = client.connackSent ? sub.topic : clientTopic(s.orgId, sub.topic);
-    if (visible === null || topicLevels(visible) > MAX_CLIENT_TOPIC_LEVELS || !s.rights.canSubscribe(visible)) {
+    // Filters reach this hook internal: decided by decideSubscribes, or restored from a persistent
+    // session (in the form they were stored), which the rights of this connection must still cover.
+    const visible = clientTopic(s.orgId, sub.topic);
+    if (visible === null) return cb(null, null); // refused by decideSubscribes, or not this org's
+    if (!s.rights.canSubscribe(visible)) {
       metrics.subscriptionsDenied.inc();
-      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: visible ?? sub.topic }, 'subscription denied');
-      // so that a persisted copy of a refused filter can never be restored as granted
-      sub.topic = DROPPED_TOPIC;
+      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: visible }, 'restored subscription denied');
+      sub.topic = REFUSED_FILTER;
       return cb(null, null);
     }
-    sub.topic = internalTopic(s.orgId, visible);
     cb(null, sub);
   };
 }

@@ -5,8 +5,11 @@
 // The mapping works level-wise, so it serves topic names and subscription filters alike.
 import { ORG_ID_PATTERN } from '../credentials/secrets.js';
 
-/** A topic no tenant subscription can match (it lies outside every org's namespace): dropped publishes go here. */
+/** A topic no tenant subscription can match (it lies outside every org's namespace): a refused publish is moved here. */
 export const DROPPED_TOPIC = '$signalgate/dropped';
+
+/** What a refused subscription filter becomes: outside every org's namespace, and matching no topic anything is published on. */
+export const REFUSED_FILTER = '$signalgate/refused';
 
 /** The broker-internal form of a client-visible topic name or filter of `orgId`. */
 export function internalTopic(orgId: string, topic: string): string {

@@ -277,6 +277,18 @@ export class TokenService {
     return rightsFor(this.layersOf(token), user, clientId);
   }
 
+  /**
+   * The rights of a token as they stand now, for its user on the connection `clientId`; null when
+   * the token is no longer live (revoked, expired, gone) or its user is gone. For sessions whose
+   * rights must be re-read: after a rule change, and for a will published after the connection.
+   */
+  liveRightsOf(tokenId: string, orgId: string, userRef: string, clientId: string): EffectiveRights | null {
+    const token = this.store.tokens.get(tokenId);
+    const user = this.store.users.byRef(orgId, userRef);
+    if (!token || !user || tokenState(token, this.clock()) !== 'live') return null;
+    return this.rightsOf(token, user, clientId);
+  }
+
   /** The layers a mint request must stay within, named for a 403; an unknown integration is a 404. */
   private upperLayers(orgId: string, integrationId: string | null): { layer: RuleLayer; name: string }[] {
     const def = this.store.ruleSets.getDefault(orgId);

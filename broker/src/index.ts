@@ -14,6 +14,7 @@ import { UsageSampler } from './usage.js';
 import { openListeners, type Accept } from './listeners.js';
 import { hardenClient, installAedesFixes } from './aedesFixes.js';
 import { trackGrantedQos } from './grantedQos.js';
+import { gatePackets } from './packetGate.js';
 import { answerUnsupportedVersion, createAuthenticate } from './hooks/connect.js';
 import { createAuthorizePublish } from './hooks/publish.js';
 import { createAuthorizeSubscribe, decideSubscribes } from './hooks/subscribe.js';
@@ -99,6 +100,8 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     answerUnsupportedVersion(ctx, client);
     decideSubscribes(ctx, client);
     rewriteUnsubscribes(ctx, client);
+    gatePackets(ctx, client); // last: it wraps the packet listeners installed above
+
   };
 
   let listeners;

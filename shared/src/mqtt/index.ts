@@ -1,1 +1,2 @@
 export * from './reasonCodes.js';
+export * from './properties.js';

@@ -6,6 +6,7 @@
 export const ReasonCode = {
   success: 0x00,
   unspecifiedError: 0x80,
+  malformedPacket: 0x81,
   protocolError: 0x82,
   unsupportedProtocolVersion: 0x84,
   clientIdentifierNotValid: 0x85,
@@ -59,6 +60,8 @@ export const SESSION_ENDS = {
   quota_exceeded: ReasonCode.quotaExceeded,
   denied_publish: ReasonCode.notAuthorized,
   too_many_unacknowledged: ReasonCode.receiveMaximumExceeded,
+  malformed_packet: ReasonCode.malformedPacket,
+  protocol_error: ReasonCode.protocolError,
   broker_shutdown: ReasonCode.serverShuttingDown,
 } as const satisfies Record<string, number>;
 export type SessionEnd = keyof typeof SESSION_ENDS;

@@ -13,7 +13,6 @@ import { ChangeWatcher } from './changes.js';
 import { UsageSampler } from './usage.js';
 import { openListeners, type Accept } from './listeners.js';
 import { hardenClient, installAedesFixes } from './aedesFixes.js';
-import { trackGrantedQos } from './grantedQos.js';
 import { gatePackets } from './packetGate.js';
 import { answerUnsupportedVersion, createAuthenticate } from './hooks/connect.js';
 import { createAuthorizePublish } from './hooks/publish.js';
@@ -96,7 +95,6 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     conn.on('error', () => {}); // aedes attaches its own handler; this covers the gap before and after it
     const client = aedes.handle(conn, req);
     hardenClient(client);
-    trackGrantedQos(client);
     answerUnsupportedVersion(ctx, client);
     decideSubscribes(ctx, client);
     rewriteUnsubscribes(ctx, client);

@@ -10,6 +10,7 @@ import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';
 import type { PresencePublisher } from './presence.js';
 import { SessionRowWriter } from './sessionRows.js';
+import { grantedFilters } from './grantedQos.js';
 
 /** Why SignalGate ended a session; an MQTT 5 client is told with SESSION_ENDS' reason code. */
 export type EndReason = SessionEnd;
@@ -272,6 +273,8 @@ export class SessionRegistry {
     });
     if (gone.length === 0) return;
     this.logger.info({ org: s.orgId, client: s.clientId, filters: gone.map((f) => clientTopic(s.orgId, f)) }, 'rights changed: subscriptions removed');
+    const granted = grantedFilters(client);
+    for (const filter of gone) granted.removed(filter);
     client.unsubscribe({ unsubscriptions: gone } as never, () => {});
   }
 

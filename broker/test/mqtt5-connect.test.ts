@@ -1,13 +1,13 @@
 // MQTT 5 beside 3.1.1: who gets in over which transport, the code of every CONNECT refusal (one row
 // per entry of CONNECT_REFUSALS, at both protocol levels), the limits a CONNACK announces, and the
 // DISCONNECT an MQTT 5 client gets when SignalGate ends its session.
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import mqttPacket from 'mqtt-packet';
 import { CONNECT_REFUSALS, SESSION_ENDS, type ConnectRefusal } from '@signalgate/shared';
 import {
   connackCode, connectWithConnack, eventually, inbox, onTopic, serverDisconnect, sleep, startTestBroker, whenClosed, type TestBroker,
 } from './support/harness.js';
+import { rawExchange } from './support/raw.js';
 
 let tb: TestBroker;
 let orgId: string;
@@ -24,24 +24,7 @@ afterAll(async () => tb?.stop());
 
 const v5 = { protocolVersion: 5 as const };
 
-/** Writes `bytes` on a raw TCP socket; resolves with everything the broker sent once it closes the socket. */
-function rawExchange(bytes: Buffer, timeoutMs = 3000): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(tb.broker.ports.mqtt!, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('broker kept the socket open'));
-    }, timeoutMs);
-    socket.on('data', (d) => chunks.push(d));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks));
-    });
-    socket.on('connect', () => socket.write(bytes));
-  });
-}
+const rawBytes = (bytes: Buffer) => rawExchange(tb.broker.ports.mqtt!, [bytes]);
 
 /** A CONNECT of any protocol level (mqtt-packet only builds 3, 4 and 5: the level byte is patched). */
 function connectAtLevel(level: number): Buffer {
@@ -144,7 +127,7 @@ describe('CONNECT refusals, one per CONNECT_REFUSALS row, at 3.1.1 and 5', () =>
       // A client newer than 5 is answered in 5's format with 0x84; one older than 3 in 3.1.1's with 1.
       const reply = mqttPacket.parser({ protocolVersion: level === 5 ? 5 : 4 });
       const got = new Promise<number>((resolve) => reply.once('packet', (p) => resolve((p as { reasonCode?: number; returnCode?: number }).reasonCode ?? (p as { returnCode: number }).returnCode)));
-      const received = await rawExchange(connectAtLevel(level === 5 ? 6 : 2));
+      const received = await rawBytes(connectAtLevel(level === 5 ? 6 : 2));
       reply.parse(received);
       return got;
     },
@@ -174,7 +157,7 @@ describe('CONNECT refusals, one per CONNECT_REFUSALS row, at 3.1.1 and 5', () =>
     const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: '', keepalive: 30, username: t.username, password: Buffer.from(t.password) });
     const flags = 2 + 6 + 1; // fixed header (remaining length < 128), protocol name, level
     connect[flags] = connect[flags]! & ~0x02;
-    expect([...(await rawExchange(connect))]).toEqual([0x20, 0x02, 0x00, 0x02]);
+    expect([...(await rawBytes(connect))]).toEqual([0x20, 0x02, 0x00, 0x02]);
   });
 });
 

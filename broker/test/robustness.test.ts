@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import mqttPacket from 'mqtt-packet';
 import WebSocket from 'ws';
 import { inbox, onTopic, startTestBroker, type TestBroker } from './support/harness.js';
+import { rawExchange } from './support/raw.js';
 
 let tb: TestBroker;
 let orgId: string;
@@ -14,26 +15,8 @@ beforeAll(async () => {
 });
 afterAll(async () => tb?.stop());
 
-/** Opens a raw TCP socket, writes `bytes`, and resolves when the broker closes it (rejects after `timeoutMs`). */
-function rawSession(bytes: Buffer[], timeoutMs = 3000): Promise<{ received: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(tb.broker.ports.mqtt!, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('broker kept the socket open'));
-    }, timeoutMs);
-    socket.on('data', (d) => chunks.push(d));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ received: Buffer.concat(chunks) });
-    });
-    socket.on('connect', () => {
-      for (const b of bytes) socket.write(b);
-    });
-  });
-}
+/** Writes `bytes` on a raw TCP socket; resolves with what the broker sent once it closes the socket. */
+const rawSession = async (bytes: Buffer[], timeoutMs = 3000) => ({ received: await rawExchange(tb.broker.ports.mqtt!, bytes, timeoutMs) });
 
 const connectPacket = (username: string, password: string) =>
   mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'raw', keepalive: 30, username, password: Buffer.from(password) });

@@ -5,16 +5,13 @@
 // Meanwhile two well-behaved mqtt.js clients (one per transport, in another organisation) keep
 // exchanging messages. The broker must not crash, must keep serving them without a drop, must leave
 // no session rows behind, and its memory must stay bounded.
-import fs from 'node:fs';
 import net from 'node:net';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
-import type { MqttClient } from 'mqtt';
 import WebSocket from 'ws';
 import { connectClient, nextMessage, startStack, type Stack } from '../support/stack.js';
+import { bystander, footprint, rawPacket, str, type Bystander } from './support/fuzzKit.js';
 
 const SEED = 4004;
 const CASES_PER_TRANSPORT = 1500;
@@ -44,25 +41,6 @@ const connectBytes = (fields: Partial<mqttPacket.IConnectPacket> = {}) =>
     username: fuzzCreds.username, password: Buffer.from(fuzzCreds.password), ...fields,
   } as mqttPacket.IConnectPacket);
 
-/** Encodes an MQTT remaining length (up to 4 bytes). */
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-const str = (s: Buffer | string) => {
-  const b = Buffer.isBuffer(s) ? s : Buffer.from(s, 'utf8');
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length & 0xffff);
-  return Buffer.concat([len, b]);
-};
-/** A packet built by hand: mqtt-packet refuses to generate most of what we want to send. */
-const rawPacket = (header: number, body: Buffer) => Buffer.concat([Buffer.from([header]), remainingLength(body.length), body]);
 const rawPublish = (topic: Buffer | string, payload = 'x', qos = 0) =>
   rawPacket(0x30 | (qos << 1), Buffer.concat([str(topic), qos > 0 ? Buffer.from([0, 7]) : Buffer.alloc(0), Buffer.from(payload)]));
 const rawSubscribe = (filters: (Buffer | string)[], qos = 0) =>
@@ -208,32 +186,8 @@ async function runAll(cases: FuzzCase[], send: (c: FuzzCase) => Promise<void>): 
 
 // ---- The bystanders ---------------------------------------------------------------------------------
 
-interface Bystander {
-  client: MqttClient;
-  sent: number;
-  received: Set<string>;
-  closes: number;
-  timer?: NodeJS.Timeout;
-}
 
-async function bystander(url: string, orgId: string, name: string): Promise<Bystander> {
-  const t = stack.services.tokens.mint({ orgId, userId: name });
-  const client = await connectClient(url, { username: t.username, password: t.password, clientId: name });
-  const b: Bystander = { client, sent: 0, received: new Set(), closes: 0 };
-  client.on('close', () => b.closes++);
-  client.on('message', (_topic, payload) => b.received.add(payload.toString()));
-  await client.subscribeAsync('alive/#', { qos: 1 });
-  return b;
-}
 
-/** Resident set size and open file descriptors of this process (the broker runs in it), after a GC. */
-function footprint(): { rss: number; fds: number } {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
-  gc();
-  gc();
-  return { rss: process.memoryUsage().rss, fds: fs.readdirSync('/proc/self/fd').length };
-}
 
 describe('MQTT fuzz over TCP and WebSocket', () => {
   test('the broker survives every case, keeps serving bystanders without a drop, and leaks neither sessions nor memory', async () => {
@@ -241,8 +195,8 @@ describe('MQTT fuzz over TCP and WebSocket', () => {
     const wsCases = fc.sample(caseArb, { seed: SEED + 1, numRuns: CASES_PER_TRANSPORT });
 
     const homeOrg = (await stack.services.orgs.create('Bystanders')).org.id;
-    const overTcp = await bystander(stack.mqttUrl, homeOrg, 'bystander-tcp');
-    const overWs = await bystander(stack.wsUrl, homeOrg, 'bystander-ws');
+    const overTcp = await bystander(stack, stack.mqttUrl, homeOrg, 'bystander-tcp', 4);
+    const overWs = await bystander(stack, stack.wsUrl, homeOrg, 'bystander-ws', 4);
     for (const b of [overTcp, overWs]) {
       b.timer = setInterval(() => {
         const n = `${b === overTcp ? 'tcp' : 'ws'}-${b.sent++}`;

@@ -12,16 +12,14 @@
 // receives everything the hostile clients publish, must stay connected and receive well-formed
 // packets only, and two v5 bystanders in another org keep exchanging QoS 1 messages: nothing may be
 // lost, memory stays bounded after gc and no session row is left behind. Fixed seeds.
-import fs from 'node:fs';
 import net from 'node:net';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import WebSocket from 'ws';
 import { connectClient, eventually, startStack, type Stack } from '../support/stack.js';
+import { bystander, footprint, rawPacket, str, u16, varInt, type Bystander } from './support/fuzzKit.js';
 
 const SEED = 5005;
 const CASES_PER_TRANSPORT = 700;
@@ -43,28 +41,11 @@ let fuzzCreds: { username: string; password: string };
 
 // ---- Bytes ------------------------------------------------------------------------------------------
 
-/** An MQTT Variable Byte Integer; past 268435455 it takes a 5th byte, which is malformed [MQTT-1.5.5]. */
-function varInt(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n >>> 0);
   return b;
 };
-const str = (s: Buffer | string) => {
-  const b = Buffer.isBuffer(s) ? s : Buffer.from(s, 'utf8');
-  return Buffer.concat([u16(b.length & 0xffff), b]);
-};
-const rawPacket = (header: number, body: Buffer) => Buffer.concat([Buffer.from([header]), varInt(body.length), body]);
 
 /** Properties by id [MQTT-2.2.2.2], encoded by hand so that any of them can be repeated or lie. */
 const P = {
@@ -385,33 +366,9 @@ async function withWitness(run: (w: Witness) => Promise<void>): Promise<void> {
 
 // ---- The bystanders: two honest v5 clients of another org, exchanging QoS 1 throughout --------------
 
-interface Bystander {
-  client: MqttClient;
-  sent: number;
-  received: Set<string>;
-  closes: number;
-  timer?: NodeJS.Timeout;
-}
 let bystanders: Bystander[] = [];
 
-async function bystander(url: string, orgId: string, name: string): Promise<Bystander> {
-  const t = stack.services.tokens.mint({ orgId, userId: name });
-  const client = await connectClient(url, { username: t.username, password: t.password, clientId: name, protocolVersion: 5 });
-  const b: Bystander = { client, sent: 0, received: new Set(), closes: 0 };
-  client.on('close', () => b.closes++);
-  client.on('message', (_topic, payload) => b.received.add(payload.toString()));
-  await client.subscribeAsync('alive/#', { qos: 1 });
-  return b;
-}
 
-/** Resident set size and open file descriptors of this process (the broker runs in it), after a GC. */
-function footprint(): { rss: number; fds: number } {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
-  gc();
-  gc();
-  return { rss: process.memoryUsage().rss, fds: fs.readdirSync('/proc/self/fd').length };
-}
 
 beforeAll(async () => {
   stack = await startStack('mqtt5-fuzz', { SIGNALGATE_MAX_PACKET_BYTES: String(MAX_PACKET) });
@@ -422,7 +379,7 @@ beforeAll(async () => {
   const f = stack.services.tokens.mint({ orgId: fuzzOrg, userId: 'fuzzer' });
   fuzzCreds = { username: f.username, password: f.password };
   const homeOrg = (await stack.services.orgs.create('Bystanders v5')).org.id;
-  bystanders = [await bystander(stack.mqttUrl, homeOrg, 'bystander-tcp'), await bystander(stack.wsUrl, homeOrg, 'bystander-ws')];
+  bystanders = [await bystander(stack, stack.mqttUrl, homeOrg, 'bystander-tcp', 5), await bystander(stack, stack.wsUrl, homeOrg, 'bystander-ws', 5)];
   // Both subscribed before either publishes: each must then receive every message of both.
   for (const b of bystanders) b.timer = setInterval(() => b.client.publish('alive/ping', `${b.client.options.clientId}-${b.sent++}`, { qos: 1 }), 20);
 });

@@ -13,6 +13,7 @@ import type { Client, Subscription } from 'aedes';
 import { clientTopic, filterProblem, internalTopic, REFUSED_FILTER } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
+import { grantedFilters } from '../grantedQos.js';
 import { onParsed } from '../parsedPackets.js';
 import type { ClientSession } from '../sessions.js';
 
@@ -73,6 +74,7 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
       sub.topic = REFUSED_FILTER;
       return cb(null, null);
     }
+    grantedFilters(client).granted(sub.topic, sub.qos);
     cb(null, sub);
   };
 }

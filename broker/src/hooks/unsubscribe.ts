@@ -4,6 +4,7 @@
 import type { Client } from 'aedes';
 import { internalTopic } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
+import { grantedFilters } from '../grantedQos.js';
 import { onParsed } from '../parsedPackets.js';
 
 interface UnsubscribePacket {
@@ -14,5 +15,7 @@ interface UnsubscribePacket {
 export function rewriteUnsubscribes(ctx: BrokerContext, client: Client): void {
   onParsed<UnsubscribePacket>(ctx, client, 'unsubscribe', (packet, s) => {
     packet.unsubscriptions = (packet.unsubscriptions ?? []).map((f) => internalTopic(s.orgId, f));
+    const granted = grantedFilters(client);
+    for (const filter of packet.unsubscriptions) granted.removed(filter);
   });
 }

@@ -69,3 +69,27 @@ export async function rawSession(port: number, protocolVersion: 4 | 5, creds: { 
   if (code !== 0) throw new Error(`CONNACK ${code}`);
   return c;
 }
+
+/**
+ * Writes `chunks` on a raw TCP socket and resolves with everything the broker sent once it closes
+ * the socket; rejects if it is still open after `timeoutMs`.
+ */
+export function rawExchange(port: number, chunks: Buffer[], timeoutMs = 3000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const received: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('broker kept the socket open'));
+    }, timeoutMs);
+    socket.on('data', (d) => received.push(d));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(received));
+    });
+    socket.on('connect', () => {
+      for (const b of chunks) socket.write(b);
+    });
+  });
+}

@@ -1,7 +1,10 @@
 // MQTT 5 beside 3.1.1: who gets in over which transport, the code of every CONNECT refusal (one row
 // per entry of CONNECT_REFUSALS, at both protocol levels), the limits a CONNACK announces, and the
 // DISCONNECT an MQTT 5 client gets when SignalGate ends its session.
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import mqtt from 'mqtt';
+import WebSocket from 'ws';
 import mqttPacket from 'mqtt-packet';
 import { CONNECT_REFUSALS, SESSION_ENDS, type ConnectRefusal } from '@signalgate/shared';
 import {
@@ -63,6 +66,41 @@ describe('MQTT 5 on every listener', () => {
     const row = await eventually(() => tb.services.store.sessions.list(orgId).find((s) => s.clientId === 'cs_a1b2c3d4'));
     expect(row.protocol).toBe('ws');
     expect(c.connected).toBe(true);
+  });
+
+  test("the official SDK's desktop CONNECT, byte for byte, over WebSocket on path /", async () => {
+    // The SDK hands these options to mqtt.js (CloudSignalClient.connect with DEFAULT_CONFIG and the
+    // desktop preset); the bytes mqtt.js makes of them are captured, checked, and replayed raw.
+    const t = tb.mint(orgId, 'sdk-bytes');
+    const sdkOptions = { clientId: 'cs_k3x9q2mz', keepalive: 60, protocolId: 'MQTT' as const, protocolVersion: 5 as const, clean: false, username: t.username, password: t.password, connectTimeout: 30000, reconnectPeriod: 0 };
+    const capture = net.createServer();
+    await new Promise<void>((r) => capture.listen(0, '127.0.0.1', r));
+    const bytes = await new Promise<Buffer>((resolve) => {
+      capture.once('connection', (socket) => socket.once('data', (d) => { resolve(d); socket.destroy(); }));
+      const c = mqtt.connect(`mqtt://127.0.0.1:${(capture.address() as net.AddressInfo).port}`, sdkOptions);
+      c.on('error', () => {});
+      setTimeout(() => c.end(true), 200);
+    });
+    capture.close();
+    const parsed = await new Promise<mqttPacket.IConnectPacket>((resolve) => {
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      parser.once('packet', (p) => resolve(p as mqttPacket.IConnectPacket));
+      parser.parse(bytes);
+    });
+    expect(parsed).toMatchObject({ protocolVersion: 5, clean: false, keepalive: 60, clientId: 'cs_k3x9q2mz', username: t.username });
+    const flagsAt = 1 + (bytes[1]! & 0x80 ? 2 : 1) + 6 + 1; // fixed header, protocol name, level
+    expect(bytes[flagsAt]).toBe(0xc0); // connect flags: user name, password; clean start 0, no will
+
+    const ws = new WebSocket(tb.urls.ws.replace(/\/mqtt$/, '/'), 'mqtt');
+    const connack = await new Promise<{ reasonCode?: number; sessionPresent: boolean }>((resolve, reject) => {
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      parser.once('packet', (p) => resolve(p as never));
+      ws.on('message', (d: Buffer) => parser.parse(d));
+      ws.on('error', reject);
+      ws.on('open', () => ws.send(bytes));
+    });
+    ws.close();
+    expect(connack).toMatchObject({ reasonCode: 0, sessionPresent: false });
   });
 
   test("the official SDK's server preset over mqtts:// (v5, clean false, keepalive 30)", async () => {

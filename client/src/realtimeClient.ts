@@ -530,7 +530,7 @@ export class RealtimeClient {
   #restoreSubscriptions(client: MqttClient): void {
     for (const [topic, qos] of this.#subscriptions) {
       client.subscribe(topic, { qos }, (err, granted) => {
-        if (err || granted?.some((g) => g.qos === 128)) {
+        if (err || granted?.some((g) => g.qos >= 0x80)) {
           this.#events.emit('error', new CloudSignalError('subscription_denied', `could not restore the subscription to '${topic}'`));
         }
       });
@@ -540,12 +540,12 @@ export class RealtimeClient {
   async #sendSubscribe(topic: string, qos: QoS): Promise<void> {
     const c = this.#mqtt;
     if (!c) throw new CloudSignalError('destroyed', 'client destroyed');
-    // mqtt.js rejects on a SUBACK failure code (0x80); older versions resolve with qos 128.
+    // mqtt.js rejects on a SUBACK failure code (0x80; MQTT 5: 0x87 and the like); older versions resolve with it as the qos.
     const granted = await c.subscribeAsync(topic, { qos }).catch((err: Error) => {
       if (/subscribe error/i.test(err.message)) return [{ topic, qos: 128 }];
       throw err;
     });
-    if (granted.some((g) => g.qos === 128)) {
+    if (granted.some((g) => g.qos >= 0x80)) {
       this.#subscriptions.delete(topic);
       throw new CloudSignalError('subscription_denied', `the broker denied the subscription to '${topic}'`);
     }

@@ -63,18 +63,24 @@ describe('wills', () => {
     await box.waitFor(onTopic('mine/will', 'bye'));
   });
 
-  test('a delayed will (MQTT 5) is not published when the token was revoked during the delay', async () => {
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(attackerOrg, 'delay-watcher'));
+  /** A watcher of `mine/#`, and an MQTT 5 client that drops its connection leaving a will on `mine/alert` delayed by 1 s. */
+  async function leaveWithDelayedWill(name: string, payload: string) {
+    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(attackerOrg, `${name}-watcher`));
     const box = inbox(watcher);
     await watcher.subscribeAsync('mine/#');
-    const t = tb.mint(attackerOrg, 'leaver');
+    const t = tb.mint(attackerOrg, name);
     const { client } = await connectWithConnack(tb.urls.mqtt, {
-      username: t.username, password: t.password, protocolVersion: 5, clientId: 'leaver-1', clean: false, properties: { sessionExpiryInterval: 60 },
-      will: { topic: 'mine/alert', payload: Buffer.from('after-revoke'), qos: 1, retain: false, properties: { willDelayInterval: 1 } },
+      username: t.username, password: t.password, protocolVersion: 5, clientId: name, clean: false, properties: { sessionExpiryInterval: 60 },
+      will: { topic: 'mine/alert', payload: Buffer.from(payload), qos: 1, retain: false, properties: { willDelayInterval: 1 } },
     });
     drop(client);
+    return { watcher, box, tokenId: t.tokenId };
+  }
+
+  test('a delayed will (MQTT 5) is not published when the token was revoked during the delay', async () => {
+    const { watcher, box, tokenId } = await leaveWithDelayedWill('leaver-1', 'after-revoke');
     await sleep(100);
-    tb.services.tokens.revoke(attackerOrg, t.tokenId);
+    tb.services.tokens.revoke(attackerOrg, tokenId);
     await sleep(1300);
     await watcher.publishAsync('mine/marker', 'end');
     await box.waitFor(onTopic('mine/marker', 'end'));
@@ -82,15 +88,7 @@ describe('wills', () => {
   });
 
   test('a delayed will of a live token is published after its delay', async () => {
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(attackerOrg, 'delay-watcher-2'));
-    const box = inbox(watcher);
-    await watcher.subscribeAsync('mine/#');
-    const t = tb.mint(attackerOrg, 'leaver-2');
-    const { client } = await connectWithConnack(tb.urls.mqtt, {
-      username: t.username, password: t.password, protocolVersion: 5, clientId: 'leaver-2', clean: false, properties: { sessionExpiryInterval: 60 },
-      will: { topic: 'mine/alert', payload: Buffer.from('delayed'), qos: 1, retain: false, properties: { willDelayInterval: 1 } },
-    });
-    drop(client);
+    const { box } = await leaveWithDelayedWill('leaver-2', 'delayed');
     await box.waitFor(onTopic('mine/alert', 'delayed'), 3000);
   });
 });

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import WebSocket from 'ws';
 import { connectClient, nextMessage, startStack, type Stack } from '../support/stack.js';
-import { bystander, footprint, rawPacket, str, type Bystander } from './support/fuzzKit.js';
+import { bystander, footprint, mutationsOf, rawPacket, str, type Bystander } from './support/fuzzKit.js';
 
 const SEED = 4004;
 const CASES_PER_TRANSPORT = 1500;
@@ -77,22 +77,7 @@ const validPacketArb: fc.Arbitrary<Buffer> = fc.oneof(
     .map((p) => connectBytes(p)),
 );
 
-/** Byte-level mutations of a valid packet. */
-const mutatedArb: fc.Arbitrary<Buffer> = fc
-  .tuple(validPacketArb, fc.array(fc.tuple(fc.constantFrom('flip', 'set', 'truncate', 'insert', 'delete', 'length'), fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
-  .map(([packet, ops]) => {
-    let b = Buffer.from(packet);
-    for (const [op, at, value] of ops) {
-      const i = b.length === 0 ? 0 : at % b.length;
-      if (op === 'flip' && b.length) b[i] = b[i]! ^ (1 << (value % 8));
-      else if (op === 'set' && b.length) b[i] = value;
-      else if (op === 'truncate') b = b.subarray(0, i);
-      else if (op === 'insert') b = Buffer.concat([b.subarray(0, i), Buffer.from([value]), b.subarray(i)]);
-      else if (op === 'delete' && b.length) b = Buffer.concat([b.subarray(0, i), b.subarray(i + 1)]);
-      else if (op === 'length' && b.length > 1) b[1] = value; // a lying remaining length
-    }
-    return b;
-  });
+const mutatedArb = mutationsOf(validPacketArb);
 
 const hostileArb: fc.Arbitrary<Buffer> = fc.oneof(
   // remaining lengths: too many continuation bytes, longer than the packet, over the packet cap

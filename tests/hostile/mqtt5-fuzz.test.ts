@@ -19,7 +19,7 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import WebSocket from 'ws';
 import { connectClient, eventually, startStack, type Stack } from '../support/stack.js';
-import { bystander, footprint, rawPacket, str, u16, varInt, type Bystander } from './support/fuzzKit.js';
+import { bystander, footprint, mutationsOf, rawPacket, str, u16, varInt, type Bystander } from './support/fuzzKit.js';
 
 const SEED = 5005;
 const CASES_PER_TRANSPORT = 700;
@@ -887,22 +887,7 @@ describe('MQTT 5 fuzz over TCP and WebSocket', () => {
     })),
   );
 
-  /** Byte-level mutations of a valid packet, as in mqtt-fuzz.test.ts. */
-  const mutatedArb: fc.Arbitrary<Buffer> = fc
-    .tuple(validPacketArb, fc.array(fc.tuple(fc.constantFrom('flip', 'set', 'truncate', 'insert', 'delete', 'length'), fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
-    .map(([packet, ops]) => {
-      let b = Buffer.from(packet);
-      for (const [op, at, value] of ops) {
-        const i = b.length === 0 ? 0 : at % b.length;
-        if (op === 'flip' && b.length) b[i] = b[i]! ^ (1 << (value % 8));
-        else if (op === 'set' && b.length) b[i] = value;
-        else if (op === 'truncate') b = b.subarray(0, i);
-        else if (op === 'insert') b = Buffer.concat([b.subarray(0, i), Buffer.from([value]), b.subarray(i)]);
-        else if (op === 'delete' && b.length) b = Buffer.concat([b.subarray(0, i), b.subarray(i + 1)]);
-        else if (op === 'length' && b.length > 1) b[1] = value; // a lying remaining length
-      }
-      return b;
-    });
+    const mutatedArb = mutationsOf(validPacketArb);
 
   /** Hand-made hostile v5 packets with a random property section. */
   const propertyArb = fc.oneof(

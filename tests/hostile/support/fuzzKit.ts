@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import fc from 'fast-check';
 import type { MqttClient } from 'mqtt';
 import { connectClient, type Stack } from '../../support/stack.js';
 
@@ -56,4 +57,23 @@ export function footprint(): { rss: number; fds: number } {
   gc();
   gc();
   return { rss: process.memoryUsage().rss, fds: fs.readdirSync('/proc/self/fd').length };
+}
+
+/** Byte-level mutations of valid packets: bit flips, overwrites, truncation, insertion, deletion, a lying remaining length. */
+export function mutationsOf(valid: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {
+  return fc
+    .tuple(valid, fc.array(fc.tuple(fc.constantFrom('flip', 'set', 'truncate', 'insert', 'delete', 'length'), fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
+    .map(([packet, ops]) => {
+      let b = Buffer.from(packet);
+      for (const [op, at, value] of ops) {
+        const i = b.length === 0 ? 0 : at % b.length;
+        if (op === 'flip' && b.length) b[i] = b[i]! ^ (1 << (value % 8));
+        else if (op === 'set' && b.length) b[i] = value;
+        else if (op === 'truncate') b = b.subarray(0, i);
+        else if (op === 'insert') b = Buffer.concat([b.subarray(0, i), Buffer.from([value]), b.subarray(i)]);
+        else if (op === 'delete' && b.length) b = Buffer.concat([b.subarray(0, i), b.subarray(i + 1)]);
+        else if (op === 'length' && b.length > 1) b[1] = value; // a lying remaining length
+      }
+      return b;
+    });
 }

@@ -166,8 +166,9 @@ export class SessionRegistry {
    */
   end(client: Client, reason: EndReason): void {
     const s = this.byClient.get(client);
-    if (!s || s.closed) return;
-    s.endReason ??= reason;
+    // once: a second DISCONNECT could be written before the first one's close (revoke during a kick…)
+    if (!s || s.closed || s.endReason !== null) return;
+    s.endReason = reason;
     this.logger.info({ org: s.orgId, client: s.clientId, user: s.userId, token_id: s.tokenId, reason, disconnect: SESSION_ENDS[reason] }, 'ending mqtt session');
     client.disconnect({ reasonCode: SESSION_ENDS[reason], properties: { reasonString: reason } }, () => {});
   }

@@ -6,7 +6,7 @@
 import type { Client } from 'aedes';
 import { packetPropertyViolation, SESSION_ENDS } from '@signalgate/shared';
 import type { BrokerContext } from './context.js';
-import { sendPacket } from './wire.js';
+import { refuseConnect } from './wire.js';
 
 type Packet = { cmd: string; protocolVersion?: number; properties?: Record<string, unknown>; will?: { properties?: Record<string, unknown> } | null };
 type Parser = {
@@ -37,7 +37,7 @@ export function gatePackets(ctx: BrokerContext, client: Client): void {
     const s = ctx.sessions.get(client);
     ctx.logger.info({ reason: violation, packet: packet.cmd, org: s?.orgId, client: s?.clientId, ...ctx.sessions.connectionInfo(client) }, 'mqtt packet refused');
     if (s) return ctx.sessions.end(client, violation);
-    if (packet.cmd === 'connect') sendPacket(client, { cmd: 'connack', sessionPresent: false, reasonCode: SESSION_ENDS[violation] }, 5);
+    if (packet.cmd === 'connect') return refuseConnect(client, SESSION_ENDS[violation]);
     setImmediate(() => client.close());
   });
 }

@@ -15,3 +15,12 @@ export function sendPacket(client: Client, packet: WirePacket, protocolVersion =
     // The stream was destroyed between the check and the write: the connection is gone anyway.
   }
 }
+
+/**
+ * Refuses a CONNECT with an MQTT 5 CONNACK carrying `reasonCode`, then closes the client on the
+ * next turn, once the CONNACK is on the socket, as aedes does after its own refusals.
+ */
+export function refuseConnect(client: Client, reasonCode: number, properties?: { reasonString: string }, onClosed?: () => void): void {
+  sendPacket(client, { cmd: 'connack', sessionPresent: false, reasonCode, ...(properties ? { properties } : {}) }, 5);
+  setImmediate(() => client.close(onClosed));
+}

@@ -11,13 +11,10 @@ import { CONNECT_REFUSALS, type ConnectRefusal } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_ID_LENGTH } from '../context.js';
 import type { AedesClient, ClientSession } from '../sessions.js';
-import { sendPacket } from '../wire.js';
+import { clipped } from '../logLimits.js';
+import { refuseConnect, sendPacket } from '../wire.js';
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
-
-/** Usernames and client ids are logged up to this length: a refused CONNECT must not flood the log. */
-const LOGGED_CHARS = 128;
-const logged = (s: string | undefined) => (s !== undefined && s.length > LOGGED_CHARS ? `${s.slice(0, LOGGED_CHARS)}…` : s);
 
 export function createAuthenticate(ctx: BrokerContext) {
   const { services, sessions, metrics, logger } = ctx;
@@ -30,14 +27,12 @@ export function createAuthenticate(ctx: BrokerContext) {
       const code = client.version === 5 ? codes.v5 : codes.v3;
       metrics.authFailures.inc({ reason });
       logger.info({
-        reason, connack: code, protocol_version: client.version, username: logged(username), client: logged(client.id),
+        reason, connack: code, protocol_version: client.version, username: clipped(username), client: clipped(client.id),
         address: conn.address, protocol: conn.protocol, ...extra,
       }, 'mqtt connect refused');
       const error = Object.assign(new Error(reason), { returnCode: codes.v3 }) as AuthenticateError;
       if (client.version !== 5) return done(error, false);
-      sendPacket(client, { cmd: 'connack', sessionPresent: false, reasonCode: code, properties: { reasonString: reason } });
-      // as aedes' own refusals: close on the next turn, after the CONNACK has been handed to the socket
-      setImmediate(() => client.close(() => done(error, false)));
+      refuseConnect(client, code, { reasonString: reason }, () => done(error, false));
     };
     try {
       if (client.closed || client.conn.destroyed) return refuse('connection_closed');

@@ -15,6 +15,7 @@ import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { checkPublishLimits } from '../limits.js';
 import type { ClientSession } from '../sessions.js';
+import { isLoggedOccurrence } from '../logLimits.js';
 import { sendPacket } from '../wire.js';
 
 type Callback = (error?: Error | null) => void;
@@ -26,7 +27,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
   // One line on the 1st, 2nd, 4th, 8th… refusal of a session: visible, but a loop cannot flood the log.
   const logDenial = (s: ClientSession, topic: string, reason: PublishDenial) => {
     s.deniedPublishes++;
-    if ((s.deniedPublishes & (s.deniedPublishes - 1)) === 0) {
+    if (isLoggedOccurrence(s.deniedPublishes)) {
       logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic, reason, denied_so_far: s.deniedPublishes }, 'publish denied');
     }
   };

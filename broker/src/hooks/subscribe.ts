@@ -14,6 +14,7 @@ import { clientTopic, filterProblem, internalTopic, REFUSED_FILTER } from '@sign
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { grantedFilters } from '../grantedQos.js';
+import { clipped, isLoggedOccurrence } from '../logLimits.js';
 import { onParsed } from '../parsedPackets.js';
 import type { ClientSession } from '../sessions.js';
 
@@ -24,17 +25,13 @@ interface SubscribePacket {
   subscriptions?: { topic: string }[];
 }
 
-/** Filters are logged up to this length: a refused SUBSCRIBE must not flood the log. */
-const LOGGED_CHARS = 128;
-
 export function decideSubscribes(ctx: BrokerContext, client: Client): void {
   const { metrics, logger } = ctx;
   // One line on the 1st, 2nd, 4th, 8th… refused filter of a session.
   const logRefusal = (s: ClientSession, filter: string) => {
     s.deniedSubscribes++;
-    if ((s.deniedSubscribes & (s.deniedSubscribes - 1)) !== 0) return;
-    const shown = filter.length > LOGGED_CHARS ? `${filter.slice(0, LOGGED_CHARS)}…` : filter;
-    logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: shown, denied_so_far: s.deniedSubscribes }, 'subscription denied');
+    if (!isLoggedOccurrence(s.deniedSubscribes)) return;
+    logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: clipped(filter), denied_so_far: s.deniedSubscribes }, 'subscription denied');
   };
   onParsed<SubscribePacket>(ctx, client, 'subscribe', (packet, s) => {
     (packet.subscriptions ?? []).forEach((sub, i) => {

@@ -7,3 +7,4 @@ export * from './limits/index.js';
 export * from './credentials/index.js';
 export * from './store/index.js';
 export * from './services/index.js';
+export * from './identity/index.js';

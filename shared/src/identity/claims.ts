@@ -1,0 +1,64 @@
+// Reading identity tokens' claims: the unverified issuer peek that picks a provider, and the mapping
+// of verified claims to the SignalGate user the token service mints for.
+import { decodeJwt } from 'jose';
+import { refuse } from './refusal.js';
+import type { ProviderConfig } from './presets.js';
+
+export interface VerifiedIdentity {
+  userId: string;
+  /** null when the claim is absent, not an email address, or the token says it is unverified. */
+  email: string | null;
+  /** Every claim of the verified token. */
+  claims: Record<string, unknown>;
+}
+
+/** Far above real IdP tokens (1-4 KiB); bounds what is parsed before any signature check. */
+export const MAX_IDENTITY_TOKEN_LENGTH = 16 * 1024;
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+// The same rules TokenService.mint applies to user_id and user_email, so an identity that verifies
+// never fails at mint: a user id becomes an MQTT topic placeholder value and part of the username.
+const USER_ID_MAX = 256;
+const USER_ID_FORBIDDEN = /[/+#\u0000]/;
+const EMAIL_MAX = 320;
+const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
+
+/** Whether `jwt` has the shape of a compact JWS (three base64url parts) within the size bound. */
+export function isCompactJws(jwt: string): boolean {
+  return jwt.length <= MAX_IDENTITY_TOKEN_LENGTH && COMPACT_JWS.test(jwt);
+}
+
+/**
+ * The `iss` of a token, read without verifying anything: only to choose which configured provider
+ * verifies it. null when the string is not a compact JWS with a string `iss`.
+ */
+export function unverifiedIssuerOf(jwt: string): string | null {
+  if (typeof jwt !== 'string' || !isCompactJws(jwt)) return null;
+  try {
+    const { iss } = decodeJwt(jwt);
+    return typeof iss === 'string' && iss.length > 0 ? iss : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The SignalGate identity in verified `claims`, per the provider's claim names. */
+export function identityOf(provider: Pick<ProviderConfig, 'userIdClaim' | 'emailClaim'>, claims: Record<string, unknown>): VerifiedIdentity {
+  const userId = claims[provider.userIdClaim];
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > USER_ID_MAX || USER_ID_FORBIDDEN.test(userId) || userId.startsWith('$')) {
+    throw refuse('bad_claim', `token claim "${provider.userIdClaim}" must be a string of 1-${USER_ID_MAX} characters without '/', '+', '#', NUL or a leading '$' (it becomes the MQTT user id)`);
+  }
+  return { userId, email: emailOf(claims[provider.emailClaim], claims['email_verified']), claims };
+}
+
+/**
+ * The email is optional, so a value SignalGate cannot use drops it instead of refusing the user:
+ * not a string, not address-shaped, or marked unverified (`email_verified: false`, or "false" as
+ * Cognito sends it). An unverified address must not fill ${user_email} in ACL rules: at some
+ * providers anyone can sign up with another person's address.
+ */
+function emailOf(value: unknown, verified: unknown): string | null {
+  if (typeof value !== 'string' || value.length > EMAIL_MAX || !EMAIL_PATTERN.test(value)) return null;
+  if (verified === false || verified === 'false') return null;
+  return value;
+}

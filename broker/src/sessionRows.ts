@@ -15,6 +15,8 @@ export class SessionRowWriter {
   private pending = new Map<string, Pending>();
   /** Keys this broker has a row for in the table (written and not yet removed). */
   private readonly written = new Set<string>();
+  /** Tokens whose session ended, and when (tokens.last_used_at: replace_existing spares them a while). */
+  private ended = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -31,9 +33,11 @@ export class SessionRowWriter {
     this.schedule();
   }
 
-  /** The session that connected at `connectedAt` ended (a newer one of the same client id may exist). */
-  remove(orgId: string, clientId: string, connectedAt: number): void {
+  /** The session that connected at `connectedAt` with `tokenId` ended (a newer one of the same client id may exist). */
+  remove(orgId: string, clientId: string, connectedAt: number, tokenId: string): void {
     if (this.stopped) return;
+    this.ended.set(tokenId, Date.now());
+    this.schedule();
     const key = keyOf(orgId, clientId);
     const p = this.pending.get(key);
     if (p && 'upsert' in p) {
@@ -59,12 +63,15 @@ export class SessionRowWriter {
 
   flush(): void {
     this.timer = null;
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0 && this.ended.size === 0) return;
     const batch = this.pending;
+    const ended = this.ended;
     this.pending = new Map();
+    this.ended = new Map();
     const gone: string[] = [];
     try {
       this.store.transaction(() => {
+        for (const [tokenId, at] of ended) this.store.tokens.touch(tokenId, at);
         for (const [key, change] of batch) {
           if ('upsert' in change) this.store.sessions.upsert(change.upsert);
           else if (this.store.sessions.removeUpTo(change.remove.orgId, change.remove.clientId, this.brokerId, change.remove.connectedAt)) gone.push(key);
@@ -73,6 +80,7 @@ export class SessionRowWriter {
     } catch (err) {
       // Kept for the next window (changes that arrived since win: they are newer).
       for (const [key, change] of batch) if (!this.pending.has(key)) this.pending.set(key, change);
+      for (const [tokenId, at] of ended) if (!this.ended.has(tokenId)) this.ended.set(tokenId, at);
       this.logger.warn({ err, rows: batch.size }, 'could not write session rows; retrying');
       this.schedule();
       return;
@@ -88,6 +96,7 @@ export class SessionRowWriter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.pending.clear();
+    this.ended.clear();
   }
 
   private schedule(): void {

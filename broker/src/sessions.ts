@@ -156,7 +156,7 @@ export class SessionRegistry {
     this.metrics.disconnects.inc({ reason });
     this.logger.debug({ org: s.orgId, client: s.clientId, reason }, 'mqtt session ended');
     if (this.shuttingDown) return; // close() clears this broker's rows at once; the broker no longer publishes
-    this.rows.remove(s.orgId, s.clientId, s.connectedAt);
+    this.rows.remove(s.orgId, s.clientId, s.connectedAt, s.tokenId);
     this.presence.disconnected(s);
   }
 
@@ -246,7 +246,7 @@ export class SessionRegistry {
     }
     for (const c of clients) {
       const s = this.byClient.get(c)!;
-      const rights = this.services.tokens.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
+      const rights = this.services.connect.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
       if (!rights) {
         this.end(c, 'revoked');
         continue;

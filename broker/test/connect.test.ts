@@ -40,11 +40,14 @@ describe('CONNACK codes', () => {
     expect(await connackCode(tb.urls.mqtt, '', '')).toBe(4);
   });
 
-  test('the old password stops working after a refresh (4), the new one works', async () => {
+  test('after a refresh both passwords connect (refresh continuity); after a revoke neither does (5)', async () => {
     const t = tb.mint(orgId, 'refresher');
     const refreshed = tb.services.tokens.refresh(t.tokenId, t.password);
-    expect(await connackCode(tb.urls.mqtt, t.username, t.password)).toBe(4);
+    expect(await connackCode(tb.urls.mqtt, t.username, t.password)).toBe(0);
     expect(await connackCode(tb.urls.mqtt, refreshed.username, refreshed.password)).toBe(0);
+    tb.services.tokens.revoke(orgId, t.tokenId);
+    expect(await connackCode(tb.urls.mqtt, t.username, t.password)).toBe(5);
+    expect(await connackCode(tb.urls.mqtt, refreshed.username, refreshed.password)).toBe(5);
   });
 
   test('an expired token gets 5 (not authorized)', async () => {

@@ -52,11 +52,13 @@ describe('revocation', () => {
     await whenClosed(c, 1500);
   });
 
-  test('replace_existing revokes the older token and ends its sessions', async () => {
+  test('replace_existing leaves a token in a live session alone: its session goes on beside the new one', async () => {
     const old = tb.mint(orgId, 'replaced-user');
     const c = await tb.connect(tb.urls.mqtt, old);
+    await new Promise((r) => setTimeout(r, 100)); // the session row is written behind (≤ 50 ms)
     const fresh = tb.mint(orgId, 'replaced-user', { replaceExisting: true });
-    await whenClosed(c, 1500);
+    expect(fresh.replacedTokenIds).toEqual([]);
+    await expect(whenClosed(c, 600)).rejects.toThrow();
     expect(await connackCode(tb.urls.mqtt, fresh.username, fresh.password)).toBe(0);
   });
 

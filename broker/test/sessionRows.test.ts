@@ -38,7 +38,7 @@ describe('SessionRowWriter', () => {
     expect(table()).toEqual([]);
     rows.flush();
     expect(table()).toEqual([{ clientId: 'a', connectedAt: a.connectedAt, expiresAt: a.expiresAt }]);
-    rows.remove(orgId, 'a', a.connectedAt);
+    rows.remove(orgId, 'a', a.connectedAt, 'tok_rows');
     rows.flush();
     expect(table()).toEqual([]);
   });
@@ -46,11 +46,22 @@ describe('SessionRowWriter', () => {
   test('a session that opens and closes within one window is never written', () => {
     const a = session('brief');
     rows.upsert(a);
-    rows.remove(orgId, 'brief', a.connectedAt);
+    rows.remove(orgId, 'brief', a.connectedAt, 'tok_rows');
     const before = writes();
     rows.flush();
     expect(writes()).toBe(before);
     expect(table()).toEqual([]);
+  });
+
+  test("a close records when the session's token was last used, even for a session never written (replace_existing spares it)", async () => {
+    const minted = services.tokens.mint({ orgId, userId: 'last-used' });
+    const brief = session('brief-with-token', { tokenId: minted.tokenId });
+    rows.upsert(brief);
+    const before = Date.now();
+    rows.remove(orgId, 'brief-with-token', brief.connectedAt, minted.tokenId);
+    rows.flush();
+    expect(table()).toEqual([]);
+    expect(services.store.tokens.get(minted.tokenId)!.lastUsedAt).toBeGreaterThanOrEqual(before);
   });
 
   test('a takeover within a window: the old session’s close does not remove the new one', () => {
@@ -59,7 +70,7 @@ describe('SessionRowWriter', () => {
     rows.flush();
     const next = session('phone');
     rows.upsert(next);
-    rows.remove(orgId, 'phone', old.connectedAt);
+    rows.remove(orgId, 'phone', old.connectedAt, 'tok_rows');
     rows.flush();
     expect(table()).toEqual([expect.objectContaining({ clientId: 'phone', connectedAt: next.connectedAt })]);
   });
@@ -71,13 +82,13 @@ describe('SessionRowWriter', () => {
     const a2 = session('c');
     rows.upsert(a2);
     rows.flush();
-    rows.remove(orgId, 'c', a1.connectedAt); // a1 closes after a2 took over and was written
+    rows.remove(orgId, 'c', a1.connectedAt, 'tok_rows'); // a1 closes after a2 took over and was written
     rows.flush();
     expect(table()).toEqual([expect.objectContaining({ connectedAt: a2.connectedAt })]);
     const a3 = session('c');
     rows.upsert(a3);
-    rows.remove(orgId, 'c', a2.connectedAt); // ignored: a3 is pending
-    rows.remove(orgId, 'c', a3.connectedAt); // a3 is brief, but a2's row is in the table
+    rows.remove(orgId, 'c', a2.connectedAt, 'tok_rows'); // ignored: a3 is pending
+    rows.remove(orgId, 'c', a3.connectedAt, 'tok_rows'); // a3 is brief, but a2's row is in the table
     rows.flush();
     expect(table()).toEqual([]);
   });
@@ -106,7 +117,7 @@ describe('SessionRowWriter', () => {
     rows.upsert(a);
     rows.flush();
     services.store.sessions.upsert({ ...session('roamer'), brokerId: 'other-broker' });
-    rows.remove(orgId, 'roamer', a.connectedAt);
+    rows.remove(orgId, 'roamer', a.connectedAt, 'tok_rows');
     rows.flush();
     expect(services.store.sessions.list(orgId)).toEqual([expect.objectContaining({ clientId: 'roamer', brokerId: 'other-broker' })]);
   });

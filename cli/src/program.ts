@@ -5,6 +5,7 @@ import { registerOrg } from './commands/org.js';
 import { registerKey } from './commands/key.js';
 import { registerRuleset } from './commands/ruleset.js';
 import { registerIntegration } from './commands/integration.js';
+import { registerProvider } from './commands/provider.js';
 import { registerToken } from './commands/token.js';
 import { registerSession } from './commands/session.js';
 import { registerAudit } from './commands/audit.js';
@@ -22,6 +23,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerKey(program, ctx);
   registerRuleset(program, ctx);
   registerIntegration(program, ctx);
+  registerProvider(program, ctx);
   registerToken(program, ctx);
   registerSession(program, ctx);
   registerAudit(program, ctx);

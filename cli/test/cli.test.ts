@@ -234,7 +234,7 @@ describe('signalgate ruleset and integration', () => {
 
     // minting with the integration gets its rule set as a layer
     const issued = services.tokens.mint({ orgId: org, userId: 'alice', integrationId: 'web-widget' });
-    const layers = services.tokens.layersOf(services.tokens.get(org, issued.tokenId));
+    const layers = services.connect.layersOf(services.tokens.get(org, issued.tokenId));
     expect(layers[1]).toMatchObject({ publish: ['widget/${user_id}'], subscribe: ['widget/#'] });
     expect(() => services.tokens.mint({ orgId: org, userId: 'alice', integrationId: 'web-widget', acl: { publish: ['other'] } })).toThrow(/integration 'web-widget'/);
 
@@ -290,12 +290,12 @@ describe('signalgate token', () => {
   test('token revoke ends the credential (CONNECT gets 5), feeds the change log and the audit', async () => {
     const { organization_id: org } = await createOrg('Revoke');
     const t = services.tokens.mint({ orgId: org, userId: 'dave' });
-    expect(services.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
+    expect(services.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
     const before = services.store.changes.lastSeq();
 
     const revoked = await json<{ token_id: string; state: string; revoke_reason: string }>(['token', 'revoke', '--org', org, '--token', t.tokenId, '--reason', 'lost laptop']);
     expect(revoked).toMatchObject({ token_id: t.tokenId, state: 'revoked', revoke_reason: 'lost laptop' });
-    expect(services.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
+    expect(services.connect.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
     expect(services.store.changes.since(before)).toContainEqual(expect.objectContaining({ kind: 'token.revoked', orgId: org, ref: t.tokenId }));
     expect(services.store.audit.query({ orgId: org, event: 'token.revoked' })[0]).toMatchObject({ tokenId: t.tokenId, userAgent: 'signalgate-cli' });
 
@@ -310,8 +310,8 @@ describe('signalgate token', () => {
     const f = services.tokens.mint({ orgId: org, userId: 'frank' });
     const out = await json<{ revoked_token_ids: string[] }>(['token', 'revoke', '--org', org, '--user', 'erin']);
     expect(out.revoked_token_ids.sort()).toEqual([e1.tokenId, e2.tokenId].sort());
-    expect(services.tokens.checkConnect(e1.username, e1.password)).toMatchObject({ ok: false, reason: 'revoked' });
-    expect(services.tokens.checkConnect(f.username, f.password)).toMatchObject({ ok: true });
+    expect(services.connect.checkConnect(e1.username, e1.password)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(services.connect.checkConnect(f.username, f.password)).toMatchObject({ ok: true });
   });
 
   test('revoking a token of another organisation fails and leaves it live', async () => {
@@ -321,7 +321,7 @@ describe('signalgate token', () => {
     const r = await cli(['token', 'revoke', '--org', b.organization_id, '--token', t.tokenId]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/token_not_found/);
-    expect(services.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
+    expect(services.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
   });
 
   test('token revoke needs exactly one of --token or --user (usage error)', async () => {

@@ -27,10 +27,10 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   if (method !== 'GET') headers['X-CSRF-Token'] = csrfToken;
   const res = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
   if (res.status === 204) return undefined as T;
-  const data = (await res.json().catch(() => ({}))) as { error?: string; code?: string };
+  const data = (await res.json().catch(() => ({}))) as { error?: string; error_description?: string };
   if (!res.ok) {
     if (res.status === 401 && path !== '/dashboard/api/session') onSignedOut();
-    throw new ApiError(data.error ?? `HTTP ${res.status}`, res.status, data.code ?? 'error');
+    throw new ApiError(data.error_description ?? `HTTP ${res.status}`, res.status, data.error ?? 'error');
   }
   return data as T;
 }

@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { currentSession, setSignedOutHandler, signOut, type SessionInfo } from './api.js';
 import { SignIn } from './pages/SignIn.js';
 import { KeysPage } from './pages/Keys.js';
+import { ProvidersPage } from './pages/Providers.js';
 import { AccessPage } from './pages/Access.js';
 import { TokensPage } from './pages/Tokens.js';
 import { SessionsPage } from './pages/Sessions.js';
@@ -22,6 +23,7 @@ export interface PageProps {
 const PAGES = [
   { id: 'keys', title: 'API Keys', Page: KeysPage },
   { id: 'access', title: 'Access Control', Page: AccessPage },
+  { id: 'providers', title: 'Identity Providers', Page: ProvidersPage },
   { id: 'tokens', title: 'Tokens', Page: TokensPage },
   { id: 'sessions', title: 'Sessions', Page: SessionsPage },
   { id: 'audit', title: 'Audit Log', Page: AuditPage },

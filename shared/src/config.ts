@@ -100,6 +100,41 @@ const schema = z.object({
   SIGNALGATE_USAGE_SAMPLE_MS: int(5000, 100, 60_000),
   /** Idle lifetime of a dashboard sign-in (seconds); it also ends 12 h after sign-in at the latest. */
   SIGNALGATE_DASHBOARD_SESSION_SECONDS: int(1800, 60, 86_400),
+  /**
+   * Browser origins allowed to call the token routes (create, exchange, refresh, v1 create, self,
+   * providers): `*` (default, every origin) or a comma-separated list such as
+   * `https://app.example.com,http://localhost:3000`. The admin API and the dashboard are never cross-origin.
+   */
+  SIGNALGATE_CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '' || v.trim() === '*') return '*' as const;
+      const origins = v.split(',').map((o) => o.trim()).filter(Boolean);
+      for (const o of origins) {
+        let origin: string | undefined;
+        try {
+          origin = new URL(o).origin;
+        } catch {
+          // reported below
+        }
+        if (origin !== o) {
+          ctx.addIssue({ code: 'custom', message: `"${o}" is not an origin (scheme://host[:port], no path or trailing slash)` });
+          return z.NEVER;
+        }
+      }
+      return origins;
+    }),
+  /**
+   * Seconds a token counts as in use after it was minted, refreshed or its last session ended;
+   * replace_existing leaves such tokens (and tokens with a live session) alone.
+   */
+  SIGNALGATE_REPLACE_GRACE_SECONDS: int(300, 0, 86_400),
+  /**
+   * Shortest time between two fetches of one identity provider's JWKS for a token whose key id is
+   * unknown (a key rotation); bounds how often forged kids make SignalGate call the provider.
+   */
+  SIGNALGATE_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
   /** Create a dev organisation and key on first start (embedded default). */
   SIGNALGATE_BOOTSTRAP_DEV_ORG: bool(true),
 });
@@ -148,6 +183,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     bootstrapDevOrg: c.SIGNALGATE_BOOTSTRAP_DEV_ORG,
     usageSampleMs: c.SIGNALGATE_USAGE_SAMPLE_MS,
     dashboardSessionSeconds: c.SIGNALGATE_DASHBOARD_SESSION_SECONDS,
+    corsOrigins: c.SIGNALGATE_CORS_ORIGINS,
+    replaceGraceSeconds: c.SIGNALGATE_REPLACE_GRACE_SECONDS,
+    jwksCooldownSeconds: c.SIGNALGATE_JWKS_COOLDOWN_SECONDS,
   };
 }
 

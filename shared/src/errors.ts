@@ -20,9 +20,13 @@ export type ErrorCode =
   | 'token_expired'
   | 'token_revoked'
   | 'invalid_token_password'
+  | 'invalid_token'
+  | 'provider_not_found'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
+  | 'not_ready'
+  | 'provider_unavailable'
   | 'internal_error';
 
 const statusOf: Record<ErrorCode, number> = {
@@ -31,6 +35,7 @@ const statusOf: Record<ErrorCode, number> = {
   unauthorized: 401,
   invalid_api_key: 401,
   invalid_token_password: 401,
+  invalid_token: 401,
   token_expired: 401,
   token_revoked: 401,
   forbidden: 403,
@@ -42,10 +47,13 @@ const statusOf: Record<ErrorCode, number> = {
   integration_not_found: 404,
   rule_set_not_found: 404,
   api_key_not_found: 404,
+  provider_not_found: 404,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
+  not_ready: 503,
+  provider_unavailable: 503,
   internal_error: 500,
 };
 

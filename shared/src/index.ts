@@ -7,4 +7,5 @@ export * from './limits/index.js';
 export * from './credentials/index.js';
 export * from './store/index.js';
 export * from './services/index.js';
+export * from './views.js';
 export * from './identity/index.js';

@@ -35,7 +35,9 @@ async function refusal(promise: Promise<unknown>): Promise<IdentityTokenError> {
 
 async function expectRefused(promise: Promise<unknown>, reason: IdentityRefusal, code: 'invalid_token' | 'token_expired' = 'invalid_token') {
   const err = await refusal(promise);
-  expect({ reason: err.reason, code: err.code, status: err.status }).toEqual({ reason, code, status: 401 });
+  // Keys that cannot be fetched are the provider's failure, not the token's: 503, retryable.
+  const expected = reason === 'keys_unavailable' ? { code: 'provider_unavailable', status: 503 } : { code, status: 401 };
+  expect({ reason: err.reason, code: err.code, status: err.status }).toEqual({ reason, ...expected });
   return err;
 }
 
@@ -243,7 +245,7 @@ describe('keys', () => {
     }
   });
 
-  test('an unreachable JWKS or discovery endpoint is keys_unavailable (401 invalid_token), naming the URL', async () => {
+  test('an unreachable JWKS or discovery endpoint is keys_unavailable (503 provider_unavailable), naming the URL', async () => {
     const jwt = await idp.issueToken({ sub: 'user-1' });
     const dead = await deadUrl();
     const err = await expectRefused(new IdentityVerifier().verify({ ...provider, jwksUrl: `${dead}/jwks` }, jwt), 'keys_unavailable');

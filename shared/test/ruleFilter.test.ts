@@ -30,7 +30,7 @@ describe('a rule whose first level is a placeholder', () => {
       s.rules.setDefault(org.id, { publish: ['${user_id}/#'], subscribe: ['${user_id}/#'], presence: false, history: false });
       const t = s.tokens.mint({ orgId: org.id, userId: 'alice' });
       const user = s.store.users.byRef(org.id, t.userRef)!;
-      const rights = s.tokens.rightsOf(s.store.tokens.get(t.tokenId)!, user, 'c1');
+      const rights = s.connect.rightsOf(s.store.tokens.get(t.tokenId)!, user, 'c1');
       expect(rights.canPublish('alice/notes')).toBe(true);
       expect(rights.canSubscribe('alice/#')).toBe(true);
       expect(rights.canPublish('bob/notes')).toBe(false);

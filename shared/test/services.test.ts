@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createServices, loadConfig, SignalGateError, type Services } from '@signalgate/shared';
+import { createServices, DEFAULT_REPLACE_GRACE_SECONDS, loadConfig, SignalGateError, type Services } from '@signalgate/shared';
 
 let now = Date.UTC(2026, 2, 27, 13, 0, 0);
 const clock = () => now;
@@ -191,7 +191,7 @@ describe('tokens: mint', () => {
     expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', acl: { subscribe: ['#'] } }))).toBe('scope_exceeds_organization');
     expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', topics: ['a/#/b'] }))).toBe('invalid_request');
     const ok = s.tokens.mint({ orgId: org.id, userId: 'u', acl: { publish: ['chat/u/out'], subscribe: ['chat/+/in'] } });
-    expect(s.tokens.layersOf(s.tokens.get(org.id, ok.tokenId))).toMatchObject([
+    expect(s.connect.layersOf(s.tokens.get(org.id, ok.tokenId))).toMatchObject([
       { publish: ['chat/#'], subscribe: ['chat/#'], presence: false, history: true },
       { publish: ['chat/u/out'], subscribe: ['chat/+/in'], presence: null, history: null },
     ]);
@@ -204,31 +204,52 @@ describe('tokens: mint', () => {
     s.integrations.create(org.id, 'app', 'narrow');
     const t = s.tokens.mint({ orgId: org.id, userId: 'u', integrationId: 'app' });
     const connectLayers = () => {
-      const v = s.tokens.checkConnect(t.username, t.password, 'cid');
+      const v = s.connect.checkConnect(t.username, t.password, 'cid');
       if (!v.ok) throw new Error(v.reason);
       return v.rights.layers;
     };
     // CONNECT reads the rule sets in its own statement: it must agree with rightsOf.
-    expect(connectLayers()).toEqual(s.tokens.rightsOf(s.tokens.get(org.id, t.tokenId), { userId: 'u', userEmail: null }, 'cid').layers);
+    expect(connectLayers()).toEqual(s.connect.rightsOf(s.tokens.get(org.id, t.tokenId), { userId: 'u', userEmail: null }, 'cid').layers);
     expect(connectLayers()[1]).toMatchObject({ publish: ['a'], subscribe: ['a'] });
     s.integrations.delete(org.id, 'app');
-    expect(s.tokens.layersOf(s.tokens.get(org.id, t.tokenId))[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
+    expect(s.connect.layersOf(s.tokens.get(org.id, t.tokenId))[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
     expect(connectLayers()[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
   });
 
-  test('replace_existing revokes the user\'s other live tokens only', async () => {
+  test('replace_existing revokes the user\'s other idle tokens only (no session, untouched for the grace)', async () => {
     const { org } = await newOrg();
     const a1 = s.tokens.mint({ orgId: org.id, userId: 'a' });
     const a2 = s.tokens.mint({ orgId: org.id, userId: 'a' });
     const b = s.tokens.mint({ orgId: org.id, userId: 'b' });
+    const start = now;
+    now += DEFAULT_REPLACE_GRACE_SECONDS * 1000 - 1;
+    const inGrace = s.tokens.mint({ orgId: org.id, userId: 'a', replaceExisting: true });
+    expect(inGrace.replacedTokenIds).toEqual([]);
+    now = start + DEFAULT_REPLACE_GRACE_SECONDS * 1000 + 1;
     const seq = s.store.changes.lastSeq();
     const a3 = s.tokens.mint({ orgId: org.id, userId: 'a', replaceExisting: true });
     expect(a3.replacedTokenIds.sort()).toEqual([a1.tokenId, a2.tokenId].sort());
-    expect(s.tokens.checkConnect(a1.username, a1.password)).toMatchObject({ ok: false, reason: 'revoked' });
-    expect(s.tokens.checkConnect(a3.username, a3.password)).toMatchObject({ ok: true });
-    expect(s.tokens.checkConnect(b.username, b.password)).toMatchObject({ ok: true });
+    expect(s.connect.checkConnect(a1.username, a1.password)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(s.connect.checkConnect(a3.username, a3.password)).toMatchObject({ ok: true });
+    expect(s.connect.checkConnect(b.username, b.password)).toMatchObject({ ok: true });
     expect(s.store.changes.since(seq).map((c) => c.ref).sort()).toEqual([a1.tokenId, a2.tokenId].sort());
     expect(s.tokens.get(org.id, a1.tokenId).revokeReason).toBe('replaced');
+    expect(s.connect.checkConnect(inGrace.username, inGrace.password)).toMatchObject({ ok: true });
+  });
+
+  test('replace_existing spares a token whose session ended within the grace, and one in a live session', async () => {
+    const { org } = await newOrg();
+    const used = s.tokens.mint({ orgId: org.id, userId: 'tabs' });
+    const connected = s.tokens.mint({ orgId: org.id, userId: 'tabs' });
+    s.store.sessions.upsert({ brokerId: 'b1', orgId: org.id, clientId: 'tab-2', userRef: connected.userRef, tokenId: connected.tokenId,
+      address: null, protocol: 'mqtt5', connectedAt: now, expiresAt: connected.expiresAt });
+    now += 10 * DEFAULT_REPLACE_GRACE_SECONDS * 1000;
+    s.store.tokens.touch(used.tokenId, now - 1000);
+    const fresh = s.tokens.mint({ orgId: org.id, userId: 'tabs', replaceExisting: true });
+    expect(fresh.replacedTokenIds).toEqual([]);
+    now += DEFAULT_REPLACE_GRACE_SECONDS * 1000 + 1;
+    const later = s.tokens.mint({ orgId: org.id, userId: 'tabs', replaceExisting: true });
+    expect(later.replacedTokenIds.sort()).toEqual([used.tokenId, fresh.tokenId].sort());
   });
 });
 
@@ -250,9 +271,9 @@ describe('tokens: CONNECT check (CONNACK 4 vs 5)', () => {
       [`${t.userRef}@${other.org.id}`, t.password], // right password, wrong org
     ];
     for (const [username, password] of cases) {
-      expect(s.tokens.checkConnect(username, password)).toMatchObject({ ok: false, reason: expect.stringMatching(/^(malformed_username|bad_credentials)$/) });
+      expect(s.connect.checkConnect(username, password)).toMatchObject({ ok: false, reason: expect.stringMatching(/^(malformed_username|bad_credentials)$/) });
     }
-    expect(s.tokens.checkConnect(t.username, Buffer.from(t.password))).toMatchObject({ ok: true, user: { userId: 'u' }, org: { id: org.id } });
+    expect(s.connect.checkConnect(t.username, Buffer.from(t.password))).toMatchObject({ ok: true, user: { userId: 'u' }, org: { id: org.id } });
   });
 
   test('a real credential that expired or was revoked gets 5', async () => {
@@ -261,19 +282,19 @@ describe('tokens: CONNECT check (CONNACK 4 vs 5)', () => {
     const start = now;
     try {
       now = start + 599_999;
-      expect(s.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
+      expect(s.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
       now = start + 600_000;
-      expect(s.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'expired' });
+      expect(s.connect.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'expired' });
     } finally {
       now = start;
     }
     s.tokens.revoke(org.id, t.tokenId);
-    expect(s.tokens.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
+    expect(s.connect.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
   });
 });
 
 describe('tokens: refresh and revoke', () => {
-  test('refresh rotates the password, extends by the TTL and feeds the change log; the old password gets 4', async () => {
+  test('refresh rotates the password, extends by the TTL and feeds the change log; the old password keeps connecting', async () => {
     const { org } = await newOrg();
     const t = s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 1200 });
     const start = now;
@@ -286,8 +307,9 @@ describe('tokens: refresh and revoke', () => {
       expect(r.password).not.toBe(t.password);
       expect(r.expiresAt).toBe(now + 1_200_000);
       expect(r.ttlSeconds).toBe(1200);
-      expect(s.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: false, reason: 'bad_credentials' });
-      expect(s.tokens.checkConnect(r.username, r.password)).toMatchObject({ ok: true });
+      // Refresh continuity: mqtt.js reconnects with the first password.
+      expect(s.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true, token: { id: t.tokenId, expiresAt: r.expiresAt } });
+      expect(s.connect.checkConnect(r.username, r.password)).toMatchObject({ ok: true });
       expect(s.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.refreshed', orgId: org.id, ref: t.tokenId })]);
       // a second refresh extends by the same TTL again
       now += 100_000;

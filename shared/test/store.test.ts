@@ -46,7 +46,7 @@ describe('opening the data dir', () => {
   test('data written before a reopen is still there (nothing is recreated)', () => {
     const dir = tempDir();
     const a = openStore(dir);
-    a.orgs.insert('org_aaaaaaaaaaaa', 'Kept', 1);
+    a.orgs.insert('org_aaaaaaaaaaaa', '00000000-0000-4000-8000-000000000001', 'Kept', 1);
     a.close();
     expect(openStore(dir).orgs.get('org_aaaaaaaaaaaa')?.name).toBe('Kept');
   });
@@ -68,6 +68,32 @@ describe('opening the data dir', () => {
     });
   });
 
+  test('a data dir from before org UUIDs: every org gets a distinct v4 UUID, and tokens minted before keep connecting', () => {
+    const dir = tempDir();
+    const old = new Database(path.join(dir, DB_FILE_NAME));
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const m of MIGRATIONS.filter((m) => m.version <= 3)) {
+      old.exec(m.sql);
+      old.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, 1);
+    }
+    const orgIds = Array.from({ length: 50 }, (_, i) => `org_${String(i).padStart(12, 'a')}`);
+    for (const id of orgIds) old.prepare('INSERT INTO orgs (id, name, created_at) VALUES (?, ?, 1)').run(id, id);
+    old.prepare("INSERT INTO users (org_id, user_ref, user_id, user_email, created_at) VALUES (?, 'uaaaaaaaaaaa', 'old-user', NULL, 1)").run(orgIds[0]);
+    const password = `tkn_${'P'.repeat(43)}`;
+    old.prepare(`INSERT INTO tokens (id, org_id, user_ref, password_hash, integration_id, scopes, api_key_id, issued_at, expires_at)
+      VALUES ('00000000-0000-4000-8000-00000000000a', ?, 'uaaaaaaaaaaa', ?, NULL, '[]', NULL, ?, ?)`).run(orgIds[0], sha256Hex(password), Date.now(), Date.now() + 3_600_000);
+    old.close();
+
+    const s = openStore(dir);
+    const uuids = s.orgs.list().map((o) => o.uuid);
+    expect(uuids).toHaveLength(50);
+    for (const u of uuids) expect(u).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(uuids).size).toBe(50);
+    expect(s.orgs.byRef(uuids[0]!)?.id).toBe(s.orgs.list()[0]!.id);
+    expect(s.tokens.byPasswordHash(sha256Hex(password))?.id).toBe('00000000-0000-4000-8000-00000000000a');
+    expect(s.connectRecords.byPasswordHash(sha256Hex(password))?.org?.uuid).toBe(s.orgs.get(orgIds[0]!)!.uuid);
+  });
+
   test('the database runs in WAL mode with foreign keys on', () => {
     const s = openStore(tempDir());
     expect(s.db.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -86,10 +112,10 @@ describe('two connections on one file (API and broker in different processes)', 
     expect((await broker.keys.verify(secretKey)).orgId).toBe(org.id);
 
     const t = api.tokens.mint({ orgId: org.id, userId: 'u1' });
-    expect(broker.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
+    expect(broker.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
     const seq = broker.store.changes.lastSeq();
     api.tokens.revoke(org.id, t.tokenId);
-    expect(broker.tokens.checkConnect(t.username, t.password)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(broker.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: false, reason: 'revoked' });
     expect(broker.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.revoked', ref: t.tokenId })]);
   });
 

@@ -76,7 +76,7 @@ describe('the token API killed with SIGKILL during a mint storm', () => {
 
     // On a fresh Store (as a restarted broker would read it): every acknowledged credential is there and live.
     const services = servicesOn(dataDir);
-    const refused = minted.filter((m) => !services.tokens.checkConnect(m.username, m.password).ok).map((m) => m.token_id);
+    const refused = minted.filter((m) => !services.connect.checkConnect(m.username, m.password).ok).map((m) => m.token_id);
     expect(refused).toEqual([]);
 
     // And a broker started on the data dir accepts a sample of them on a real CONNECT.

@@ -123,11 +123,11 @@ describe('the rights a connection gets never exceed any operand of the intersect
             if (err instanceof SignalGateError && (err.status === 400 || err.status === 403)) return true;
             throw err;
           }
-          const verdict = services.tokens.checkConnect(issued.username, issued.password);
+          const verdict = services.connect.checkConnect(issued.username, issued.password);
           if (!verdict.ok) throw new Error(`a fresh token was refused: ${verdict.reason}`);
           connected++;
           const values = placeholderValuesOf(verdict.user, clientId);
-          const granted = new EffectiveRights(services.tokens.layersOf(verdict.token).map((l) => expandLayer(l, values)));
+          const granted = new EffectiveRights(services.connect.layersOf(verdict.token).map((l) => expandLayer(l, values)));
 
           // The operands, each alone, expanded once with the full values.
           const operands: RuleLayer[] = [orgRules, ...(integrationRules ? [integrationRules] : []), ...layersFromRequest(request)].map((l) => expandLayer(l, values));

@@ -13,8 +13,10 @@ import { trustProxySetting } from './http/requestContext.js';
 import type { RouteDef, Method } from './http/route.js';
 import type { RouteDeps } from './http/deps.js';
 import { tokenRoutes } from './routes/tokens.js';
-import { browserSdkCors, tokenSelfRoutes } from './routes/tokenSelf.js';
+import { tokenSelfRoutes } from './routes/tokenSelf.js';
+import { browserRouteCors } from './http/cors.js';
 import { presenceRoutes } from './routes/presence.js';
+import { providerRoutes } from './routes/providers.js';
 import { historyRoutes } from './routes/history.js';
 import { healthRoutes } from './routes/health.js';
 import { adminOrgRoutes } from './routes/admin/orgs.js';
@@ -57,6 +59,7 @@ export function createApp({ config, services, logger }: AppOptions): TokenApiApp
     // Before tokenRoutes: `/v2/tokens/self` would otherwise match `/v2/tokens/{token_id}`.
     ...tokenSelfRoutes(deps),
     ...tokenRoutes(deps),
+    ...providerRoutes(deps),
     ...presenceRoutes(deps),
     ...historyRoutes(deps),
     ...adminOrgRoutes(deps),
@@ -73,12 +76,18 @@ export function createApp({ config, services, logger }: AppOptions): TokenApiApp
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxySetting(config.trustProxy));
   app.use(requestLog(logger, metrics));
-  app.use(browserSdkCors);
+  app.use(browserRouteCors(config.corsOrigins));
   const bodyParsers = [requireJsonContentType, parseJsonBody(config.apiBodyLimit)];
   app.use(dashboard.gate);
   app.use(dashboardStaticRouter());
   app.use(dashboardSessionRouter({ services, limits, dashboard, idleSeconds: config.dashboardSessionSeconds }, bodyParsers));
   const router = Router();
+  // Paths name an organisation by either id; handlers and services see the short one.
+  router.param('org_id', (req, _res, next, ref: string) => {
+    const org = services.store.orgs.byRef(ref);
+    if (org) req.params.org_id = org.id;
+    next();
+  });
   for (const r of routes) {
     r.mount(router, bodyParsers);
     r.document(registry);

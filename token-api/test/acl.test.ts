@@ -22,7 +22,7 @@ function rightsOf(tokenId: string, clientId?: string) {
   const token = t.services.store.tokens.get(tokenId)!;
   const user = t.services.store.users.byRef(token.orgId, token.userRef)!;
   const values = placeholderValuesOf(user, clientId);
-  return new EffectiveRights(t.services.tokens.layersOf(token).map((l) => expandLayer(l, values)));
+  return new EffectiveRights(t.services.connect.layersOf(token).map((l) => expandLayer(l, values)));
 }
 
 describe('scope requests are bounded by the org default', () => {
@@ -30,7 +30,7 @@ describe('scope requests are bounded by the org default', () => {
     await setDefault({ publish: ['chat/#'], subscribe: ['chat/#'] });
     const res = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'greedy', topics: ['#'] } });
     expect(res.status).toBe(403);
-    expect(res.body.code).toBe('scope_exceeds_organization');
+    expect(res.body.error).toBe('scope_exceeds_organization');
     const acl = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'greedy', acl: { subscribe: ['+/#'] } } });
     expect(acl.status).toBe(403);
   });
@@ -39,7 +39,7 @@ describe('scope requests are bounded by the org default', () => {
     await setDefault({ publish: ['chat/room1'], subscribe: ['chat/room1'] });
     const res = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'wide', acl: { subscribe: ['chat/#'] } } });
     expect(res.status).toBe(403);
-    expect(res.body.error).toContain("'chat/#'");
+    expect(res.body.error_description).toContain("'chat/#'");
     const plus = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'wide', topics: ['chat/+'] } });
     expect(plus.status).toBe(403);
   });
@@ -78,7 +78,7 @@ describe('placeholder injection', () => {
   test.each(['evil+', 'evil#', 'a/b', '+', '#', '$SYS'])('user_id %p is refused with 400', async (userId) => {
     const res = await call(`${t.url}/v2/tokens`, { key, body: { user_id: userId } });
     expect(res.status).toBe(400);
-    expect(res.body.error).toMatch(/^user_id: /);
+    expect(res.body.error_description).toMatch(/^user_id: /);
   });
 
   test('an email with + is valid, but a ${user_email} rule then grants nothing', async () => {

@@ -42,7 +42,7 @@ describe('admin authentication', () => {
     for (const path of [`/v2/admin/orgs/${orgB}`, `/v2/admin/orgs/${orgB}/keys`, `/v2/admin/orgs/${orgB}/rules`, `/v2/admin/orgs/${orgB}/tokens`,
       `/v2/admin/orgs/${orgB}/sessions`, `/v2/admin/orgs/${orgB}/audit`, `/v2/admin/orgs/${orgB}/integrations`]) {
       const res = await call(`${t.url}${path}`, { key: keyA });
-      expect([path, res.status, res.body.code]).toEqual([path, 403, 'wrong_organization']);
+      expect([path, res.status, res.body.error]).toEqual([path, 403, 'wrong_organization']);
     }
     const write = await call(`${t.url}/v2/admin/orgs/${orgB}/rules/default`, { method: 'PUT', key: keyA, body: { publish: ['#'], subscribe: ['#'] } });
     expect(write.status).toBe(403);
@@ -65,6 +65,6 @@ describe('admin authentication', () => {
   test('an unknown org is 404 for the admin', async () => {
     const res = await call(`${t.url}/v2/admin/orgs/org_zzzzzzzzzzzz`, { key: ADMIN_KEY });
     expect(res.status).toBe(404);
-    expect(res.body.code).toBe('organization_not_found');
+    expect(res.body.error).toBe('organization_not_found');
   });
 });

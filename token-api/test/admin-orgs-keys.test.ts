@@ -26,7 +26,7 @@ describe('organizations', () => {
   test('create without a name is 400 naming it', async () => {
     const res = await call(`${t.url}/v2/admin/orgs`, { key: ADMIN_KEY, body: {} });
     expect(res.status).toBe(400);
-    expect(res.body.error).toMatch(/^name: /);
+    expect(res.body.error_description).toMatch(/^name: /);
   });
 
   test('get and update settings: TTL bounds (org key allowed) and limits (admin key)', async () => {
@@ -40,7 +40,7 @@ describe('organizations', () => {
     expect(limits.body.limits).toMatchObject({ max_connections: 10, max_payload_bytes: null });
     const bad = await call(`${t.url}/v2/admin/orgs/${orgId}`, { method: 'PATCH', key: ADMIN_KEY, body: { min_ttl_seconds: 9000 } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toMatch(/^min_ttl_seconds: /);
+    expect(bad.body.error_description).toMatch(/^min_ttl_seconds: /);
   });
 
   test('max_connects_per_second: unlimited (null) at creation, set and removed by the admin key, read back', async () => {
@@ -64,7 +64,7 @@ describe('organizations', () => {
     for (const bad of [0, -1, 1.5, '10', true]) {
       const res = await call(`${t.url}/v2/admin/orgs/${orgId}`, { method: 'PATCH', key: ADMIN_KEY, body: { limits: { max_connects_per_second: bad } } });
       expect([bad, res.status]).toEqual([bad, 400]);
-      expect(res.body.error).toMatch(/^limits\.max_connects_per_second: /);
+      expect(res.body.error_description).toMatch(/^limits\.max_connects_per_second: /);
     }
     const byOrg = await call(`${t.url}/v2/admin/orgs/${orgId}`, { method: 'PATCH', key: firstKey, body: { limits: { max_connects_per_second: 100000 } } });
     expect(byOrg.status).toBe(403);

@@ -39,13 +39,13 @@ describe('rule sets', () => {
   test('invalid filters, unknown placeholders and reserved $ topics are 400s naming the filter', async () => {
     const bad = await call(`${base()}/rules`, { key, body: { name: 'bad', publish: ['a/#/b'], subscribe: [] } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toMatch(/^publish\[0\]: /);
+    expect(bad.body.error_description).toMatch(/^publish\[0\]: /);
     const ph = await call(`${base()}/rules`, { key, body: { name: 'bad', publish: ['u/${nope}'], subscribe: [] } });
-    expect(ph.body.error).toContain('unknown placeholder');
+    expect(ph.body.error_description).toContain('unknown placeholder');
     const sys = await call(`${base()}/rules`, { key, body: { name: 'bad', publish: [], subscribe: ['$SYS/#'] } });
     expect(sys.status).toBe(400);
     const name = await call(`${base()}/rules`, { key, body: { name: 'has space', publish: [], subscribe: [] } });
-    expect(name.body.error).toMatch(/^name: /);
+    expect(name.body.error_description).toMatch(/^name: /);
   });
 
   test('a duplicate name is 409; the default set cannot be deleted (409)', async () => {

@@ -27,7 +27,7 @@ describe('tokens', () => {
     const all = await call(`${base()}/users/ann/revoke-tokens`, { method: 'POST', key: ADMIN_KEY });
     expect(all.body.revoked.sort()).toEqual([a1.token_id, a2.token_id].sort());
     expect((await call(`${base()}/tokens?live=true`, { key: ADMIN_KEY })).body.tokens).toEqual([]);
-    expect(t.services.tokens.checkConnect(a1.username, a1.password)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(t.services.connect.checkConnect(a1.username, a1.password)).toMatchObject({ ok: false, reason: 'revoked' });
     expect((await call(`${base()}/users/nobody/revoke-tokens`, { method: 'POST', key: ADMIN_KEY })).status).toBe(404);
   });
 });

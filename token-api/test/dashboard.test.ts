@@ -280,7 +280,7 @@ describe('admin routes for the pages', () => {
     expect(res.body.username).toBe(`${res.body.username.split('@')[0]}@${orgA.id}`);
     expect(res.body.password).toMatch(/^tkn_/);
     expect(res.body.expires_in).toBe(600);
-    expect(t.services.tokens.checkConnect(res.body.username, res.body.password).ok).toBe(true);
+    expect(t.services.connect.checkConnect(res.body.username, res.body.password).ok).toBe(true);
     const audit = await asPage(s, `/v2/admin/orgs/${orgA.id}/audit?event=token.minted&user=dave`);
     expect(audit.body.entries).toHaveLength(1);
     const bad = await asPage(s, `/v2/admin/orgs/${orgA.id}/tokens`, { body: {} });

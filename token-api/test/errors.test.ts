@@ -19,7 +19,7 @@ describe('error responses', () => {
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     });
     expect(res.status).toBe(415);
-    expect(res.body.code).toBe('unsupported_media_type');
+    expect(res.body.error).toBe('unsupported_media_type');
     expectErrorShape(res.body);
     expect(JSON.stringify(res.body)).not.toContain(key);
   });
@@ -32,7 +32,7 @@ describe('error responses', () => {
   test('malformed JSON is 400 invalid_json', async () => {
     const res = await call(`${t.url}/v2/tokens/create`, { body: '{"organization_id": "org_', headers: { 'Content-Type': 'application/json' } });
     expect(res.status).toBe(400);
-    expect(res.body.code).toBe('invalid_json');
+    expect(res.body.error).toBe('invalid_json');
     expectErrorShape(res.body);
   });
 
@@ -45,7 +45,7 @@ describe('error responses', () => {
     const big = JSON.stringify({ organization_id: orgId, secret_key: key, user_email: 'a@example.com', pad: 'x'.repeat(1024 * 1024) });
     const res = await call(`${t.url}/v2/tokens/create`, { body: big });
     expect(res.status).toBe(413);
-    expect(res.body.code).toBe('payload_too_large');
+    expect(res.body.error).toBe('payload_too_large');
     expectErrorShape(res.body);
   });
 
@@ -57,34 +57,34 @@ describe('error responses', () => {
   test('wrong types name the field: "user_email: expected string"', async () => {
     const res = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: orgId, secret_key: key, user_email: 42 } });
     expect(res.status).toBe(400);
-    expect(res.body.code).toBe('invalid_request');
-    expect(res.body.error).toMatch(/^user_email: expected string/);
+    expect(res.body.error).toBe('invalid_request');
+    expect(res.body.error_description).toMatch(/^user_email: expected string/);
     const ttl = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'a', ttl_seconds: 'long' } });
-    expect(ttl.body.error).toMatch(/^ttl_seconds: expected number/);
+    expect(ttl.body.error_description).toMatch(/^ttl_seconds: expected number/);
     const perms = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'a', permissions: ['admin'] } });
     expect(perms.status).toBe(400);
-    expect(perms.body.error).toMatch(/^permissions\[0\]: /);
+    expect(perms.body.error_description).toMatch(/^permissions\[0\]: /);
     const acl = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'a', acl: { publish: 'chat/#' } } });
-    expect(acl.body.error).toMatch(/^acl\.publish: expected array/);
+    expect(acl.body.error_description).toMatch(/^acl\.publish: expected array/);
   });
 
   test('an invalid filter is a 400 naming the filter', async () => {
     const res = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'a', topics: ['chat/#/x'] } });
     expect(res.status).toBe(400);
-    expect(res.body.error).toMatch(/^topics\[0\]: /);
+    expect(res.body.error_description).toMatch(/^topics\[0\]: /);
   });
 
   test('a non-email user_email is a 400', async () => {
     const res = await call(`${t.url}/v2/tokens`, { key, body: { user_email: 'not an email' } });
     expect(res.status).toBe(400);
-    expect(res.body.error).toMatch(/^user_email: /);
+    expect(res.body.error_description).toMatch(/^user_email: /);
   });
 
   test('unknown routes are JSON 404s', async () => {
     for (const [method, path] of [['GET', '/v3/nothing'], ['POST', '/v2/tokens/nothing/here'], ['GET', '/']] as const) {
       const res = await call(`${t.url}${path}`, { method });
       expect(res.status).toBe(404);
-      expect(res.body.code).toBe('not_found');
+      expect(res.body.error).toBe('not_found');
       expectErrorShape(res.body);
     }
   });

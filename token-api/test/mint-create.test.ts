@@ -42,7 +42,7 @@ describe('POST /v2/tokens/create', () => {
     expect(out.expiresAt).toMatch(ISO_SECONDS);
     expect(out.refreshAt).toMatch(ISO_SECONDS);
     // The credential really opens an MQTT connection.
-    expect(t.services.tokens.checkConnect(out.username, out.password).ok).toBe(true);
+    expect(t.services.connect.checkConnect(out.username, out.password).ok).toBe(true);
   });
 
   test("seed 000's reference response: every documented field, with the documented values", async () => {
@@ -106,7 +106,7 @@ describe('POST /v2/tokens/create', () => {
       body: { organization_id: orgId, secret_key: secretKey, user_email: 'user@example.com', integration_id: 'nope' },
     });
     expect(res.status).toBe(404);
-    expect(res.body.code).toBe('integration_not_found');
+    expect(res.body.error).toBe('integration_not_found');
   });
 
   test('legacy cs_ keys are accepted the same way', async () => {
@@ -123,7 +123,7 @@ describe('POST /v2/tokens/create', () => {
     const wrong = `sk_${'x'.repeat(43)}`;
     const res = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: orgId, secret_key: wrong, user_email: 'user@example.com' } });
     expect(res.status).toBe(401);
-    expect(res.body.code).toBe('invalid_api_key');
+    expect(res.body.error).toBe('invalid_api_key');
     expectErrorShape(res.body);
     expect(JSON.stringify(res.body)).not.toContain(wrong);
   });
@@ -131,18 +131,18 @@ describe('POST /v2/tokens/create', () => {
   test('a missing user_email is a 400 naming the field', async () => {
     const res = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: orgId, secret_key: secretKey } });
     expect(res.status).toBe(400);
-    expect(res.body.code).toBe('invalid_request');
-    expect(res.body.error).toMatch(/^user_email: /);
+    expect(res.body.error).toBe('invalid_request');
+    expect(res.body.error_description).toMatch(/^user_email: /);
   });
 
   test('an unknown organization with a valid key is 404, another existing org is 403 wrong_organization', async () => {
     const unknown = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: 'org_doesnotexist', secret_key: secretKey, user_email: 'a@example.com' } });
     expect(unknown.status).toBe(404);
-    expect(unknown.body.code).toBe('organization_not_found');
+    expect(unknown.body.error).toBe('organization_not_found');
     const other = await t.services.orgs.create('Other Co');
     const wrong = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: other.org.id, secret_key: secretKey, user_email: 'a@example.com' } });
     expect(wrong.status).toBe(403);
-    expect(wrong.body.code).toBe('wrong_organization');
+    expect(wrong.body.error).toBe('wrong_organization');
   });
 
   test('an unknown organization with an invalid key is 401 (no org enumeration without a key)', async () => {

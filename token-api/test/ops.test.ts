@@ -44,7 +44,7 @@ describe('operations', () => {
     other.services.store.close();
     const res = await call(`${other.url}/readyz`);
     expect(res.status).toBe(503);
-    expect(res.body.code).toBe('not_ready');
+    expect(res.body.error).toBe('not_ready');
     expect((await call(`${other.url}/healthz`)).status).toBe(200);
     await other.api.close();
   });

@@ -105,9 +105,9 @@ describe('GET /v2/history', () => {
   });
 
   test('a missing topic or a wildcard topic is 400; limit out of range is 400', async () => {
-    expect((await call(`${t.url}/v2/history`, { key })).body.error).toMatch(/^topic: /);
+    expect((await call(`${t.url}/v2/history`, { key })).body.error_description).toMatch(/^topic: /);
     expect((await call(`${t.url}/v2/history?topic=chat/%23`, { key })).status).toBe(400);
-    expect((await call(`${t.url}/v2/history?topic=chat/x&limit=0`, { key })).body.error).toMatch(/^limit: /);
+    expect((await call(`${t.url}/v2/history?topic=chat/x&limit=0`, { key })).body.error_description).toMatch(/^limit: /);
     expect((await call(`${t.url}/v2/history?topic=chat/x&limit=abc`, { key })).status).toBe(400);
   });
 });

@@ -16,7 +16,7 @@ describe('rate limits', () => {
     for (let i = 0; i < 3; i++) expect((await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: `u${i}` } })).status).toBe(200);
     const limited = await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'u9' } });
     expect(limited.status).toBe(429);
-    expect(limited.body.code).toBe('rate_limited');
+    expect(limited.body.error).toBe('rate_limited');
     const retry = Number(limited.headers.get('retry-after'));
     expect(retry).toBeGreaterThanOrEqual(1);
     expect(retry).toBeLessThanOrEqual(60);
@@ -60,7 +60,7 @@ describe('rate limits', () => {
     const blocked = await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: tok.token_id, current_token_password: tok.password } });
     expect(blocked.status).toBe(429);
     // The real password was not consumed by the refused attempt.
-    expect(t.services.tokens.checkConnect(tok.username, tok.password).ok).toBe(true);
+    expect(t.services.connect.checkConnect(tok.username, tok.password).ok).toBe(true);
   });
 
   test('X-Forwarded-For is ignored unless SIGNALGATE_TRUST_PROXY is set', async () => {

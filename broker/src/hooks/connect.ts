@@ -37,7 +37,7 @@ export function createAuthenticate(ctx: BrokerContext) {
     try {
       if (client.closed || client.conn.destroyed) return refuse('connection_closed');
       const clientId = client.id;
-      const verdict = services.tokens.checkConnect(username, password, clientId);
+      const verdict = services.connect.checkConnect(username, password, clientId);
       if (!verdict.ok) return refuse(verdict.reason);
       const { token, user, org, rights } = verdict;
       if (clientId.length > MAX_CLIENT_ID_LENGTH) return refuse('client_id_too_long');

@@ -59,7 +59,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
    * been revoked or have expired, or the rules narrowed, during the delay.
    */
   const authorizeWill = (s: ClientSession, packet: RefusablePacket, cb: Callback): void => {
-    const rights = services.tokens.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
+    const rights = services.connect.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
     const topic = packet.topic;
     const refusal = !rights ? 'revoked' : topicNameProblem(topic) !== null ? 'invalid_topic' : !rights.canPublish(topic) ? 'acl' : null;
     if (refusal !== null) {

@@ -13,6 +13,9 @@ function randomFrom(alphabet: string, length: number): string {
 /** `org_` + 12 chars of [a-z0-9] (SPEC: identifiers). */
 export const newOrgId = () => `org_${randomFrom(LOWER_ALNUM, 12)}`;
 export const ORG_ID_PATTERN = /^org_[a-z0-9]{12}$/;
+/** Every organisation also has a UUID (random, version 4). */
+export const newOrgUuid = () => randomUUID();
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Stable per-user handle inside an org, the part before `@` in the MQTT username. */
 export const newUserRef = () => `u${randomFrom(LOWER_ALNUM, 11)}`;
@@ -58,3 +61,16 @@ export function publicPrefixOf(key: string): string {
 
 export const SECRET_KEY_PATTERN = /^(sk|cs)_[A-Za-z0-9_-]{20,200}$/;
 export const TOKEN_PASSWORD_PATTERN = /^tkn_[A-Za-z0-9_-]{20,200}$/;
+
+/**
+ * What kind of credential a presented string claims to be, from its form alone (nothing is
+ * verified): an organisation key, an MQTT password, a compact JWS (an identity provider's token),
+ * or none of them. Routes dispatch on it; each kind is then verified by its own service.
+ */
+export type CredentialKind = 'org_key' | 'mqtt_password' | 'jwt' | 'unknown';
+export function credentialKindOf(s: string): CredentialKind {
+  if (s.startsWith('sk_') || s.startsWith('cs_')) return 'org_key';
+  if (s.startsWith('tkn_')) return 'mqtt_password';
+  if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(s)) return 'jwt';
+  return 'unknown';
+}

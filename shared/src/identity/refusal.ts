@@ -1,5 +1,5 @@
-// Why an identity token was refused. The HTTP answer only distinguishes token_expired from
-// invalid_token (both 401); the reason is for logs, audit rows and tests, so a test that expects
+// Why an identity token was refused. The HTTP answer distinguishes token_expired and invalid_token
+// (both 401) and provider_unavailable (503, the keys could not be fetched); the reason is for logs, audit rows and tests, so a test that expects
 // "algorithm not allowed" cannot pass because the signature happened to fail instead.
 import { SignalGateError } from '../errors.js';
 
@@ -15,8 +15,10 @@ export type IdentityRefusal =
   | 'wrong_audience'
   | 'bad_claim'
   /**
-   * The provider's JWKS (or its discovery document) could not be fetched or read. Still a 401: an
-   * identity that cannot be checked is not accepted (Envoy's jwt_authn does the same, envoy#13705).
+   * The provider's JWKS (or its discovery document) could not be fetched or read. The token is not
+   * accepted (fail closed), but the answer is 503 provider_unavailable, not a 401: the credential
+   * may be fine, and a client told "bad credentials" stops for good (the official SDK's AUTH_FAILED)
+   * where a 503 can be retried (the argument of envoyproxy/envoy#41669).
    */
   | 'keys_unavailable';
 
@@ -24,7 +26,7 @@ export class IdentityTokenError extends SignalGateError {
   readonly reason: IdentityRefusal;
 
   constructor(reason: IdentityRefusal, message: string, options: { cause?: unknown } = {}) {
-    super(reason === 'expired' ? 'token_expired' : 'invalid_token', message);
+    super(reason === 'expired' ? 'token_expired' : reason === 'keys_unavailable' ? 'provider_unavailable' : 'invalid_token', message);
     this.name = 'IdentityTokenError';
     this.reason = reason;
     if (options.cause !== undefined) this.cause = options.cause;

@@ -5,7 +5,11 @@ import { ApiKeyService } from './apiKeys.js';
 import { OrgService } from './orgs.js';
 import { RuleService } from './rules.js';
 import { IntegrationService } from './integrations.js';
-import { TokenService } from './tokens.js';
+import { DEFAULT_REPLACE_GRACE_SECONDS, TokenService } from './tokens.js';
+import { ConnectService } from './connect.js';
+import { ProviderService } from './providers.js';
+import { ExchangeService } from './exchange.js';
+import { IdentityVerifier } from '../identity/index.js';
 import { AdminKeyService } from './admin.js';
 import { SessionService } from './sessions.js';
 import { systemClock, type Clock } from './clock.js';
@@ -17,20 +21,32 @@ export interface Services {
   rules: RuleService;
   integrations: IntegrationService;
   tokens: TokenService;
+  /** How a presented tkn_ password is judged (CONNECT and HTTP Bearer). */
+  connect: ConnectService;
+  providers: ProviderService;
+  exchange: ExchangeService;
   admin: AdminKeyService;
   sessions: SessionService;
 }
 
-export function createServices(config: Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'>, clock: Clock = systemClock): Services {
+export function createServices(
+  config: Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> & Partial<Pick<Config, 'replaceGraceSeconds' | 'jwksCooldownSeconds'>>,
+  clock: Clock = systemClock,
+): Services {
   const store = Store.open(config.dataDir, { historyPerTopic: config.historyPerTopic });
   const keys = new ApiKeyService(store, config.keyCacheSeconds * 1000, clock);
+  const connect = new ConnectService(store, clock);
+  const tokens = new TokenService(store, connect, clock, (config.replaceGraceSeconds ?? DEFAULT_REPLACE_GRACE_SECONDS) * 1000);
   return {
     store,
     keys,
     orgs: new OrgService(store, keys, clock),
     rules: new RuleService(store, clock),
     integrations: new IntegrationService(store, clock),
-    tokens: new TokenService(store, clock),
+    tokens,
+    connect,
+    providers: new ProviderService(store, clock),
+    exchange: new ExchangeService(store, tokens, connect, new IdentityVerifier({ jwksCooldownMs: (config.jwksCooldownSeconds ?? 30) * 1000 })),
     admin: new AdminKeyService(store),
     sessions: new SessionService(store, clock),
   };

@@ -1,5 +1,5 @@
 import { invalid, notFound } from '../errors.js';
-import { newOrgId, newRuleSetId } from '../credentials/secrets.js';
+import { newOrgId, newOrgUuid, newRuleSetId } from '../credentials/secrets.js';
 import type { Store } from '../store/store.js';
 import type { Org, OrgSettings } from '../store/orgs.js';
 import { ALLOW_ALL_RULES } from './rules.js';
@@ -21,7 +21,7 @@ export class OrgService {
     const id = newOrgId();
     const now = this.clock();
     this.store.transaction(() => {
-      this.store.orgs.insert(id, trimmed, now);
+      this.store.orgs.insert(id, newOrgUuid(), trimmed, now);
       this.store.ruleSets.insert({ id: newRuleSetId(), orgId: id, name: 'default', isDefault: true, ...ALLOW_ALL_RULES }, now);
       this.store.audit.record({ event: 'org.created', orgId: id, detail: { name: trimmed } }, now);
     });
@@ -29,9 +29,10 @@ export class OrgService {
     return { org: this.store.orgs.get(id)!, secretKey: issued.secretKey, key: issued.key };
   }
 
-  get(id: string): Org {
-    const org = this.store.orgs.get(id);
-    if (!org) throw notFound('organization_not_found', `organization ${id} not found`);
+  /** By either id (`org_…` or the UUID); 404 when neither names one. */
+  get(ref: string): Org {
+    const org = this.store.orgs.byRef(ref);
+    if (!org) throw notFound('organization_not_found', `organization ${ref} not found`);
     return org;
   }
 
@@ -43,6 +44,7 @@ export class OrgService {
     const now = this.clock();
     return this.store.transaction(() => {
       const org = this.get(id);
+      id = org.id;
       const next: Org = {
         ...org,
         name: settings.name ?? org.name,

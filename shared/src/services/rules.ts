@@ -6,6 +6,7 @@ import { newRuleSetId } from '../credentials/secrets.js';
 import type { Store } from '../store/store.js';
 import type { RuleSet } from '../store/ruleSets.js';
 import { systemClock, type Clock } from './clock.js';
+import { NAME_PATTERN, NAME_RULE } from './names.js';
 
 export const MAX_FILTERS_PER_ACTION = 256;
 
@@ -44,6 +45,7 @@ export class RuleService {
   }
 
   create(orgId: string, name: string, rules: Rules): RuleSet {
+    if (!NAME_PATTERN.test(name)) throw invalid('name', NAME_RULE);
     assertValidRules(rules);
     const now = this.clock();
     return this.store.transaction(() => {

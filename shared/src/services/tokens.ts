@@ -1,19 +1,16 @@
-// Token lifecycle: mint, refresh, revoke, list, and the CONNECT-time credential check the broker
-// calls. A tkn_ password exists in clear only in the mint/refresh response.
+// Token lifecycle: mint, refresh, revoke, list. A tkn_ password exists in clear only in the
+// mint/refresh response. The check of a presented password is ConnectService's (connect.ts).
 import { SignalGateError, invalid, notFound, forbidden } from '../errors.js';
-import type { ConnectRefusal } from '../mqtt/reasonCodes.js';
-import { newTokenId, newTokenPassword, newUserRef, TOKEN_PASSWORD_PATTERN, ORG_ID_PATTERN } from '../credentials/secrets.js';
+import { newTokenId, newTokenPassword, newUserRef, TOKEN_PASSWORD_PATTERN } from '../credentials/secrets.js';
 import { digestsEqual, sha256Hex } from '../credentials/hashing.js';
-import { DENY_ALL, EffectiveRights, excessOver, expandLayer, layerOfRules, layersFromRequest, tokenLayers, type RuleLayer, type ScopeRequest } from '../acl/rights.js';
-import type { PlaceholderValues } from '../acl/placeholders.js';
+import { DENY_ALL, excessOver, expandLayer, layerOfRules, layersFromRequest, type RuleLayer, type ScopeRequest } from '../acl/rights.js';
 import { tokenState, type TokenRecord } from '../store/tokens.js';
 import type { User } from '../store/users.js';
-import type { Org } from '../store/orgs.js';
-import type { RuleSet } from '../store/ruleSets.js';
 import type { Store } from '../store/store.js';
 import type { NewAuditEntry } from '../store/audit.js';
 import { assertValidFilters } from './rules.js';
 import { systemClock, type Clock } from './clock.js';
+import { mqttUsername, placeholderValuesOf, type ConnectService } from './connect.js';
 
 /** Who asked, for the audit trail. */
 export interface RequestContext {
@@ -29,6 +26,8 @@ export interface MintRequest extends ScopeRequest {
   ttlSeconds?: number | undefined;
   integrationId?: string | undefined;
   replaceExisting?: boolean | undefined;
+  /** The identity provider whose JWT this mint exchanges (recorded on the token and answered). */
+  provider?: string | undefined;
 }
 
 /** Everything a mint or refresh response needs; the API shapes it into the superset body. */
@@ -37,6 +36,7 @@ export interface IssuedToken {
   password: string;
   username: string;
   orgId: string;
+  orgUuid: string;
   userId: string;
   userRef: string;
   userEmail: string | null;
@@ -46,42 +46,30 @@ export interface IssuedToken {
   /** issue time + 90 % of the TTL (SPEC) */
   refreshRecommendedAt: number;
   integrationId: string | null;
+  /** The identity provider the token was exchanged from; null when minted with a key. */
+  provider: string | null;
   replacedTokenIds: string[];
 }
 
-export type ConnectVerdict =
-  | { ok: true; token: TokenRecord; user: User; org: Org; rights: EffectiveRights }
-  /** The protocol codes are looked up in CONNECT_REFUSALS (shared/src/mqtt/reasonCodes.ts). */
-  | { ok: false; reason: Extract<ConnectRefusal, 'malformed_username' | 'bad_credentials' | 'expired' | 'revoked'> };
+/**
+ * How long a token counts as in use after it was minted, refreshed or its last session ended:
+ * replace_existing leaves such tokens alone (a tab that is reconnecting, or about to connect).
+ */
+export const DEFAULT_REPLACE_GRACE_SECONDS = 300;
+
+/** SPEC: a refresh is recommended 90 % into the current lifetime (which a refresh restarts). */
+export const refreshRecommendedAt = (start: number, expiresAt: number) => start + Math.floor((expiresAt - start) * 0.9);
 
 const USER_ID_FORBIDDEN = /[/+#\u0000]/;
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
 
-export const mqttUsername = (userRef: string, orgId: string) => `${userRef}@${orgId}`;
-
-/** `<user_ref>@<org_id>`, split at the last `@` (org ids never contain one). */
-export function parseMqttUsername(username: string): { userRef: string; orgId: string } | null {
-  const at = username.lastIndexOf('@');
-  if (at <= 0) return null;
-  const orgId = username.slice(at + 1);
-  if (!ORG_ID_PATTERN.test(orgId)) return null;
-  return { userRef: username.slice(0, at), orgId };
-}
-
-/** Effective rights over `layers`, with placeholders expanded for `user` on connection `clientId`. */
-const rightsFor = (layers: RuleLayer[], user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): EffectiveRights => {
-  const values = placeholderValuesOf(user, clientId);
-  return new EffectiveRights(layers.map((l) => expandLayer(l, values)));
-};
-
-export const placeholderValuesOf = (user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): PlaceholderValues => ({
-  user_id: user.userId,
-  ...(user.userEmail ? { user_email: user.userEmail } : {}),
-  ...(clientId !== undefined ? { client_id: clientId } : {}),
-});
-
 export class TokenService {
-  constructor(private readonly store: Store, private readonly clock: Clock = systemClock) {}
+  constructor(
+    private readonly store: Store,
+    private readonly connect: ConnectService,
+    private readonly clock: Clock = systemClock,
+    private readonly replaceGraceMs = DEFAULT_REPLACE_GRACE_SECONDS * 1000,
+  ) {}
 
   mint(req: MintRequest, ctx: RequestContext = {}): IssuedToken {
     if (req.userId === undefined && req.userEmail === undefined) throw invalid('user_id', 'user_id or user_email is required');
@@ -117,7 +105,7 @@ export class TokenService {
 
       const replaced: string[] = [];
       if (req.replaceExisting) {
-        for (const t of this.store.tokens.liveOfUser(org.id, user.userRef, now)) {
+        for (const t of this.idleTokensOf(org.id, user.userRef, now)) {
           this.revokeRecord(t, 'replaced', now, ctx);
           replaced.push(t.id);
         }
@@ -126,14 +114,14 @@ export class TokenService {
       const password = newTokenPassword();
       const token = {
         id: newTokenId(), orgId: org.id, userRef: user.userRef, passwordHash: sha256Hex(password),
-        integrationId: req.integrationId ?? null, scopes: requested, apiKeyId: ctx.apiKeyId ?? null,
+        integrationId: req.integrationId ?? null, provider: req.provider ?? null, scopes: requested, apiKeyId: ctx.apiKeyId ?? null,
         issuedAt: now, expiresAt: now + ttl * 1000,
       };
       this.store.tokens.insert(token);
       this.store.audit.record({ event: 'token.minted', orgId: org.id, userId: user.userId, userRef: user.userRef, tokenId: token.id,
         ip: ctx.ip, userAgent: ctx.userAgent, expiresAt: token.expiresAt,
-        detail: { integration_id: token.integrationId, ttl_seconds: ttl, replaced: replaced.length || undefined } }, now);
-      return this.issued(token, password, user, replaced);
+        detail: { integration_id: token.integrationId, ttl_seconds: ttl, provider: token.provider ?? undefined, replaced: replaced.length || undefined } }, now);
+      return this.issued(token, org.uuid, password, user, replaced);
     });
   }
 
@@ -190,7 +178,8 @@ export class TokenService {
       const user = this.store.users.byRef(t.orgId, t.userRef)!;
       this.store.audit.record({ event: 'token.refreshed', orgId: t.orgId, userId: user.userId, userRef: t.userRef, tokenId: t.id,
         ip: ctx.ip, userAgent: ctx.userAgent, expiresAt }, now);
-      return this.issued({ ...t, issuedAt: now, expiresAt }, password, user, []);
+      const org = this.store.orgs.get(t.orgId)!;
+      return this.issued({ ...t, issuedAt: now, expiresAt }, org.uuid, password, user, []);
     });
   }
 
@@ -238,72 +227,16 @@ export class TokenService {
     return this.store.users.byId(orgId, key) ?? this.store.users.byRef(orgId, key) ?? this.store.users.byEmail(orgId, key);
   }
 
-  /**
-   * The CONNECT decision (no argon2: one SHA-256 and one indexed read) and, when it admits, the
-   * rights of the connection `clientId`. Unknown or mismatched credentials and a real credential that
-   * is expired or revoked are different refusals: SDKs fetch fresh credentials on the second.
-   */
-  checkConnect(username: string | undefined, password: Buffer | string | undefined, clientId?: string): ConnectVerdict {
-    const parsed = username ? parseMqttUsername(username) : null;
-    if (!parsed) return { ok: false, reason: 'malformed_username' };
-    const pw = typeof password === 'string' ? password : password?.toString('utf8');
-    if (!pw || !TOKEN_PASSWORD_PATTERN.test(pw)) return { ok: false, reason: 'bad_credentials' };
-    const found = this.store.connectRecords.byPasswordHash(sha256Hex(pw));
-    if (!found || found.token.orgId !== parsed.orgId || found.token.userRef !== parsed.userRef) {
-      return { ok: false, reason: 'bad_credentials' };
-    }
-    const { token, user, org } = found;
-    const state = tokenState(token, this.clock());
-    if (state !== 'live') return { ok: false, reason: state };
-    if (!user || !org) return { ok: false, reason: 'revoked' };
-    const rights = rightsFor(tokenLayers(found.defaultRules, found.integrationRules, token.scopes), user, clientId);
-    return { ok: true, token, user, org, rights };
-  }
-
-  /**
-   * The layers a token's rights are the intersection of, read now: org default, the integration's
-   * rule set, then the token's own scopes. A deleted integration leaves a layer that grants nothing.
-   */
-  layersOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>): RuleLayer[] {
-    const integrationRules = token.integrationId === null ? undefined : this.integrationRuleSet(token.orgId, token.integrationId) ?? null;
-    return tokenLayers(this.store.ruleSets.getDefault(token.orgId), integrationRules, token.scopes);
-  }
-
-  /**
-   * What this token may do now, for `user`, on the connection `clientId` (placeholders expanded;
-   * without a client id, as on an HTTP call, rules using `${client_id}` grant nothing).
-   */
-  rightsOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>, user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): EffectiveRights {
-    return rightsFor(this.layersOf(token), user, clientId);
-  }
-
-  /**
-   * The rights of a token as they stand now, for its user on the connection `clientId`; null when
-   * the token is no longer live (revoked, expired, gone) or its user is gone. For sessions whose
-   * rights must be re-read: after a rule change, and for a will published after the connection.
-   */
-  liveRightsOf(tokenId: string, orgId: string, userRef: string, clientId: string): EffectiveRights | null {
-    const token = this.store.tokens.get(tokenId);
-    const user = this.store.users.byRef(orgId, userRef);
-    if (!token || !user || tokenState(token, this.clock()) !== 'live') return null;
-    return this.rightsOf(token, user, clientId);
-  }
-
   /** The layers a mint request must stay within, named for a 403; an unknown integration is a 404. */
   private upperLayers(orgId: string, integrationId: string | null): { layer: RuleLayer; name: string }[] {
     const def = this.store.ruleSets.getDefault(orgId);
     const layers = [{ layer: def ? layerOfRules(def) : DENY_ALL, name: "the organization's default rule set" }];
     if (integrationId !== null) {
-      const rs = this.integrationRuleSet(orgId, integrationId);
+      const rs = this.connect.integrationRuleSet(orgId, integrationId);
       if (!rs) throw notFound('integration_not_found', `integration '${integrationId}' not found in ${orgId}`);
       layers.push({ layer: layerOfRules(rs), name: `integration '${integrationId}'` });
     }
     return layers;
-  }
-
-  private integrationRuleSet(orgId: string, integrationId: string): RuleSet | undefined {
-    const integration = this.store.integrations.get(orgId, integrationId);
-    return integration && this.store.ruleSets.get(orgId, integration.ruleSetId);
   }
 
   private findOrCreateUser(orgId: string, userId: string | undefined, userEmail: string | undefined, now: number): User {
@@ -330,13 +263,36 @@ export class TokenService {
       ip: ctx.ip, userAgent: ctx.userAgent, expiresAt: t.expiresAt, detail: { reason } }, now);
   }
 
-  private issued(t: Pick<TokenRecord, 'id' | 'orgId' | 'userRef' | 'integrationId' | 'issuedAt' | 'expiresAt'>, password: string, user: User, replaced: string[]): IssuedToken {
-    const ttlMs = t.expiresAt - t.issuedAt;
+  /**
+   * What replace_existing retires: the user's other live tokens that no session uses and that
+   * have not been minted, refreshed or used within the grace. A user's tabs and devices each hold
+   * a token (the official SDK asks to replace on every connect); retiring one in use would end
+   * that tab, whose reconnect is then refused for good.
+   */
+  private idleTokensOf(orgId: string, userRef: string, now: number): TokenRecord[] {
+    const inSession = new Set(this.store.sessions.ofUser(orgId, userRef).map((s) => s.tokenId));
+    const since = now - this.replaceGraceMs;
+    return this.store.tokens.liveOfUser(orgId, userRef, now).filter((t) =>
+      !inSession.has(t.id) && Math.max(t.issuedAt, t.refreshedAt ?? 0, t.lastUsedAt ?? 0) < since);
+  }
+
+  /** The answer to a mint or refresh, with its password in clear (the only time it is). */
+  private issued(t: Pick<TokenRecord, 'id' | 'orgId' | 'userRef' | 'integrationId' | 'provider' | 'issuedAt' | 'expiresAt'>, orgUuid: string, password: string, user: User, replaced: string[]): IssuedToken {
     return {
-      tokenId: t.id, password, username: mqttUsername(t.userRef, t.orgId), orgId: t.orgId, userId: user.userId,
+      tokenId: t.id, password, username: mqttUsername(t.userRef, t.orgId), orgId: t.orgId, orgUuid, userId: user.userId,
       userRef: t.userRef, userEmail: user.userEmail, issuedAt: t.issuedAt, expiresAt: t.expiresAt,
-      ttlSeconds: Math.round(ttlMs / 1000), refreshRecommendedAt: t.issuedAt + Math.floor(ttlMs * 0.9),
-      integrationId: t.integrationId, replacedTokenIds: replaced,
+      ttlSeconds: Math.round((t.expiresAt - t.issuedAt) / 1000), refreshRecommendedAt: refreshRecommendedAt(t.issuedAt, t.expiresAt),
+      integrationId: t.integrationId, provider: t.provider, replacedTokenIds: replaced,
     };
+  }
+
+  /**
+   * A live token's own credentials, answered again without minting (exchange of a SignalGate
+   * access_token): the password given is the one answered, the lifetime is the token's current one.
+   */
+  describe(token: TokenRecord, password: string): IssuedToken {
+    const user = this.store.users.byRef(token.orgId, token.userRef)!;
+    const org = this.store.orgs.get(token.orgId)!;
+    return this.issued({ ...token, issuedAt: token.refreshedAt ?? token.issuedAt }, org.uuid, password, user, []);
   }
 }

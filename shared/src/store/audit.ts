@@ -2,7 +2,8 @@
 import type { Db } from './db.js';
 
 export type AuditEvent =
-  | 'token.minted' | 'token.refreshed' | 'token.revoked' | 'token.refresh_failed'
+  | 'token.minted' | 'token.refreshed' | 'token.revoked' | 'token.refresh_failed' | 'token.exchanged' | 'token.exchange_failed'
+  | 'provider.added' | 'provider.removed'
   | 'key.created' | 'key.revoked' | 'key.rotated'
   | 'org.created' | 'rules.changed' | 'integration.created' | 'integration.deleted'
   | 'auth.failed' | 'session.kicked' | 'dashboard.signed_in';

@@ -21,7 +21,7 @@ export interface ConnectRecord {
 
 interface ConnectRow extends TokenRow {
   u_user_id: string | null; u_user_email: string | null; u_created_at: number | null;
-  o_name: string | null; o_created_at: number; o_default_ttl: number; o_min_ttl: number; o_max_ttl: number;
+  o_name: string | null; o_uuid: string; o_created_at: number; o_default_ttl: number; o_min_ttl: number; o_max_ttl: number;
   o_max_connections: number | null; o_max_messages: number | null; o_max_bytes: number | null; o_max_payload: number | null;
   o_token_messages: number | null; o_max_connects: number | null;
   d_publish: string | null; d_subscribe: string; d_presence: number; d_history: number;
@@ -34,20 +34,21 @@ export class ConnectRecordReader {
   constructor(db: Db) {
     this.byHashStmt = db.prepare<[string], ConnectRow>(`SELECT t.*,
         u.user_id AS u_user_id, u.user_email AS u_user_email, u.created_at AS u_created_at,
-        o.name AS o_name, o.created_at AS o_created_at, o.default_ttl_seconds AS o_default_ttl,
+        o.name AS o_name, o.uuid AS o_uuid, o.created_at AS o_created_at, o.default_ttl_seconds AS o_default_ttl,
         o.min_ttl_seconds AS o_min_ttl, o.max_ttl_seconds AS o_max_ttl, o.max_connections AS o_max_connections,
         o.max_messages_per_second AS o_max_messages, o.max_bytes_per_second AS o_max_bytes,
         o.max_payload_bytes AS o_max_payload, o.token_messages_per_second AS o_token_messages,
         o.max_connects_per_second AS o_max_connects,
         d.publish AS d_publish, d.subscribe AS d_subscribe, d.presence AS d_presence, d.history AS d_history,
         r.publish AS r_publish, r.subscribe AS r_subscribe, r.presence AS r_presence, r.history AS r_history
-      FROM tokens t
+      FROM token_passwords p
+      JOIN tokens t ON t.id = p.token_id
       LEFT JOIN users u ON u.org_id = t.org_id AND u.user_ref = t.user_ref
       LEFT JOIN orgs o ON o.id = t.org_id
       LEFT JOIN rule_sets d ON d.org_id = t.org_id AND d.is_default = 1
       LEFT JOIN integrations i ON i.org_id = t.org_id AND i.id = t.integration_id
       LEFT JOIN rule_sets r ON r.id = i.rule_set_id AND r.org_id = t.org_id
-      WHERE t.password_hash = ?`);
+      WHERE p.password_hash = ?`);
   }
 
   byPasswordHash(hash: string): ConnectRecord | undefined {
@@ -58,7 +59,7 @@ export class ConnectRecordReader {
       user: r.u_user_id === null ? undefined
         : toUser({ org_id: r.org_id, user_ref: r.user_ref, user_id: r.u_user_id, user_email: r.u_user_email, created_at: r.u_created_at! }),
       org: r.o_name === null ? undefined : toOrg({
-        id: r.org_id, name: r.o_name, created_at: r.o_created_at, default_ttl_seconds: r.o_default_ttl, min_ttl_seconds: r.o_min_ttl,
+        id: r.org_id, uuid: r.o_uuid, name: r.o_name, created_at: r.o_created_at, default_ttl_seconds: r.o_default_ttl, min_ttl_seconds: r.o_min_ttl,
         max_ttl_seconds: r.o_max_ttl, max_connections: r.o_max_connections, max_messages_per_second: r.o_max_messages,
         max_bytes_per_second: r.o_max_bytes, max_payload_bytes: r.o_max_payload, token_messages_per_second: r.o_token_messages,
         max_connects_per_second: r.o_max_connects,

@@ -13,3 +13,4 @@ export * from './history.js';
 export * from './settings.js';
 export * from './usage.js';
 export * from './connectRecords.js';
+export * from './identityProviders.js';

@@ -167,4 +167,49 @@ CREATE INDEX usage_samples_at ON usage_samples(at);
 ALTER TABLE orgs ADD COLUMN max_connects_per_second INTEGER;
 `,
   },
+  {
+    version: 4,
+    name: 'org uuids, every password of a token, identity providers',
+    // Every organisation also has a UUID (the official SDK's "organization UUID"); existing orgs get
+    // a random version-4 one here, new ones from node:crypto.
+    // token_passwords: each password a token has had (first, refreshes), so a client reconnecting
+    // with an earlier one keeps working while the token lives; tokens.password_hash stays the
+    // newest, the only one a refresh accepts.
+    // identity_providers: per-org JWT issuers whose tokens /v2/tokens/exchange accepts.
+    // tokens.provider: the provider a token was exchanged from (null: minted with a key).
+    sql: `
+ALTER TABLE orgs ADD COLUMN uuid TEXT;
+UPDATE orgs SET uuid = lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-'
+  || substr('89ab', 1 + abs(random() % 4), 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)));
+CREATE UNIQUE INDEX orgs_uuid ON orgs(uuid);
+
+CREATE TABLE token_passwords (
+  password_hash TEXT PRIMARY KEY,
+  token_id TEXT NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX token_passwords_token ON token_passwords(token_id, created_at);
+INSERT INTO token_passwords (password_hash, token_id, created_at) SELECT password_hash, id, COALESCE(refreshed_at, issued_at) FROM tokens;
+
+ALTER TABLE tokens ADD COLUMN provider TEXT;
+-- When a session of the token last ended (written by the broker): replace_existing spares tokens
+-- in use a moment ago, so a client reconnecting after a drop is not retired by its user's new tab.
+ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
+
+CREATE TABLE identity_providers (
+  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  jwks_url TEXT,
+  secret TEXT,
+  audience TEXT,
+  user_id_claim TEXT NOT NULL,
+  email_claim TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (org_id, name),
+  UNIQUE (org_id, issuer)
+);
+`,
+  },
 ];

@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { UUID_PATTERN } from '../credentials/secrets.js';
 
 export interface OrgLimits {
   maxConnections: number | null;
@@ -11,7 +12,10 @@ export interface OrgLimits {
 }
 
 export interface Org {
+  /** `org_` + 12 characters: the short id of MQTT usernames. */
   id: string;
+  /** The same organisation's UUID (the official SDK's "organization UUID"); either id is accepted. */
+  uuid: string;
   name: string;
   createdAt: number;
   defaultTtlSeconds: number;
@@ -21,7 +25,7 @@ export interface Org {
 }
 
 export interface OrgRow {
-  id: string; name: string; created_at: number; default_ttl_seconds: number; min_ttl_seconds: number;
+  id: string; uuid: string; name: string; created_at: number; default_ttl_seconds: number; min_ttl_seconds: number;
   max_ttl_seconds: number; max_connections: number | null; max_messages_per_second: number | null;
   max_bytes_per_second: number | null; max_payload_bytes: number | null; token_messages_per_second: number | null;
   max_connects_per_second: number | null;
@@ -29,6 +33,7 @@ export interface OrgRow {
 
 export const toOrg = (r: OrgRow): Org => ({
   id: r.id,
+  uuid: r.uuid,
   name: r.name,
   createdAt: r.created_at,
   defaultTtlSeconds: r.default_ttl_seconds,
@@ -55,13 +60,15 @@ export interface OrgSettings {
 export class OrgRepository {
   private readonly insertStmt;
   private readonly getStmt;
+  private readonly byUuidStmt;
   private readonly listStmt;
   private readonly updateStmt;
   private readonly deleteStmt;
 
   constructor(db: Db) {
-    this.insertStmt = db.prepare('INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)');
+    this.insertStmt = db.prepare('INSERT INTO orgs (id, uuid, name, created_at) VALUES (?, ?, ?, ?)');
     this.getStmt = db.prepare<[string], OrgRow>('SELECT * FROM orgs WHERE id = ?');
+    this.byUuidStmt = db.prepare<[string], OrgRow>('SELECT * FROM orgs WHERE uuid = ?');
     this.listStmt = db.prepare<[], OrgRow>('SELECT * FROM orgs ORDER BY created_at, id');
     this.updateStmt = db.prepare(`UPDATE orgs SET name = @name, default_ttl_seconds = @defaultTtlSeconds,
       min_ttl_seconds = @minTtlSeconds, max_ttl_seconds = @maxTtlSeconds, max_connections = @maxConnections,
@@ -71,12 +78,19 @@ export class OrgRepository {
     this.deleteStmt = db.prepare('DELETE FROM orgs WHERE id = ?');
   }
 
-  insert(id: string, name: string, now: number): void {
-    this.insertStmt.run(id, name, now);
+  insert(id: string, uuid: string, name: string, now: number): void {
+    this.insertStmt.run(id, uuid, name, now);
   }
 
+  /** By the short id (`org_…`), the form every other table stores. */
   get(id: string): Org | undefined {
     const r = this.getStmt.get(id);
+    return r && toOrg(r);
+  }
+
+  /** By either id: the short one or the UUID (what callers outside may name an org by). */
+  byRef(ref: string): Org | undefined {
+    const r = this.getStmt.get(ref) ?? (UUID_PATTERN.test(ref) ? this.byUuidStmt.get(ref.toLowerCase()) : undefined);
     return r && toOrg(r);
   }
 

@@ -14,6 +14,7 @@ import { SettingsRepository } from './settings.js';
 import { GroupCommit } from './groupCommit.js';
 import { UsageRepository } from './usage.js';
 import { ConnectRecordReader } from './connectRecords.js';
+import { IdentityProviderRepository } from './identityProviders.js';
 
 export interface StoreOptions {
   historyPerTopic?: number;
@@ -32,6 +33,7 @@ export class Store {
   readonly history: HistoryRepository;
   readonly settings: SettingsRepository;
   readonly usage: UsageRepository;
+  readonly providers: IdentityProviderRepository;
 
   readonly connectRecords: ConnectRecordReader;
 
@@ -52,6 +54,7 @@ export class Store {
     this.history = new HistoryRepository(db, options.historyPerTopic ?? 100);
     this.settings = new SettingsRepository(db);
     this.usage = new UsageRepository(db);
+    this.providers = new IdentityProviderRepository(db);
   }
 
   static open(dataDir: string, options: StoreOptions = {}): Store {

@@ -58,7 +58,7 @@ export function dashboardAdminRoutes({ services, auth, limits, metrics, config, 
     if (body.token_id !== undefined) {
       const token = services.tokens.get(orgId, body.token_id);
       const user = services.store.users.byRef(orgId, token.userRef);
-      const all = services.tokens.layersOf(token);
+      const all = services.connect.layersOf(token);
       const names = [defaultName, ...(token.integrationId !== null ? [`integration '${token.integrationId}'`] : [])];
       const layers = all.map((layer, i) => ({ name: names[i] ?? `token scope ${i - names.length + 1}`, layer }));
       const values: PlaceholderValues = { ...(user ? { user_id: user.userId } : {}), ...(user?.userEmail ? { user_email: user.userEmail } : {}) };

@@ -1,14 +1,12 @@
 // Sign-in, "who am I" and sign-out for the dashboard (`/dashboard/api/session`). Internal to the
 // dashboard, so not in the OpenAPI document; everything else the page does is the admin API.
 import { Router, type Request, type RequestHandler } from 'express';
-import { SignalGateError, type Services } from '@signalgate/shared';
+import { SignalGateError, credentialKindOf, type Services } from '@signalgate/shared';
 import type { RateLimits } from '../http/rateLimits.js';
 import { requestContextOf } from '../http/requestContext.js';
 import type { ManagementCaller } from '../http/callers.js';
 import type { DashboardSession } from './sessionStore.js';
 import { clearSessionCookie, isSameOrigin, setSessionCookie, type DashboardAuth } from './sessionAuth.js';
-
-const ORG_KEY = /^(sk|cs)_/;
 
 interface Deps {
   services: Services;
@@ -33,7 +31,7 @@ export function dashboardSessionRouter({ services, limits, dashboard, idleSecond
   async function verify(req: Request, key: string) {
     return limits.guardAuth(req, async () => {
       try {
-        if (ORG_KEY.test(key)) {
+        if (credentialKindOf(key) === 'org_key') {
           const k = await services.keys.verify(key);
           return { kind: 'org' as const, orgId: k.orgId, apiKeyId: k.id };
         }

@@ -2,10 +2,7 @@
 // an MQTT credential (tkn_ password) for the presence and history reads. Every attempt runs under
 // the per-IP failed-authentication budget, and a failure leaves an audit row (never the secret).
 import type { Request } from 'express';
-import {
-  EffectiveRights, SignalGateError, TOKEN_PASSWORD_PATTERN, sha256Hex, tokenState,
-  type Services, type TokenRecord, type User,
-} from '@signalgate/shared';
+import { EffectiveRights, SignalGateError, credentialKindOf, type Services, type TokenRecord, type User } from '@signalgate/shared';
 import type { RateLimits } from './rateLimits.js';
 import { requestContextOf } from './requestContext.js';
 
@@ -14,9 +11,6 @@ export interface AdminCaller { kind: 'admin' }
 export interface MqttCaller { kind: 'mqtt'; orgId: string; token: TokenRecord; user: User; rights: EffectiveRights }
 export type ManagementCaller = OrgCaller | AdminCaller;
 export type ReaderCaller = OrgCaller | MqttCaller;
-
-const ORG_KEY = /^(sk|cs)_/;
-const MQTT_PASSWORD = /^tkn_/;
 
 export function bearerOf(req: Request): string | undefined {
   const header = req.get('authorization');
@@ -65,14 +59,10 @@ export function createAuthenticators(services: Services, limits: RateLimits) {
   }
 
   function verifyMqttPassword(password: string): MqttCaller {
-    const fail = () => new SignalGateError('unauthorized', 'invalid, expired or revoked MQTT credential');
-    if (!TOKEN_PASSWORD_PATTERN.test(password)) throw fail();
-    const token = services.store.tokens.byPasswordHash(sha256Hex(password));
-    if (!token || tokenState(token, Date.now()) !== 'live') throw fail();
-    const user = services.store.users.byRef(token.orgId, token.userRef);
-    if (!user) throw fail();
     // No client id on an HTTP call: rules using ${client_id} grant nothing here.
-    return { kind: 'mqtt', orgId: token.orgId, token, user, rights: services.tokens.rightsOf(token, user) };
+    const verdict = services.connect.checkPassword(password);
+    if (!verdict.ok) throw new SignalGateError('unauthorized', 'invalid, expired or revoked MQTT credential');
+    return { kind: 'mqtt', orgId: verdict.token.orgId, token: verdict.token, user: verdict.user, rights: verdict.rights };
   }
 
   return {
@@ -97,7 +87,7 @@ export function createAuthenticators(services: Services, limits: RateLimits) {
           return { kind: 'admin' } as const;
         }
         if (bearer === undefined) throw missing('the admin key (Authorization: Bearer adm_… or X-Admin-Key) or an organization key');
-        if (ORG_KEY.test(bearer)) return verifyOrgKey(bearer);
+        if (credentialKindOf(bearer) === 'org_key') return verifyOrgKey(bearer);
         await services.admin.verify(bearer);
         return { kind: 'admin' } as const;
       }),
@@ -107,7 +97,7 @@ export function createAuthenticators(services: Services, limits: RateLimits) {
       audited(req, req.path, async () => {
         const bearer = bearerOf(req);
         if (bearer === undefined) throw missing('Authorization: Bearer sk_… or Bearer tkn_…');
-        if (MQTT_PASSWORD.test(bearer)) return verifyMqttPassword(bearer);
+        if (credentialKindOf(bearer) === 'mqtt_password') return verifyMqttPassword(bearer);
         return verifyOrgKey(bearer);
       }),
   };

@@ -1,4 +1,7 @@
-// The one place an error becomes an HTTP response: `{"error": "<human message>", "code": "<machine_code>"}`.
+// The one place an error becomes an HTTP response:
+// `{"error": "<machine_code>", "error_description": "<human message>", "detail": "<human message>"}`.
+// The official CloudSignal SDK classifies on `error` (`token_expired`, `provider_not_found`) and
+// shows `error_description` or `detail` (ai-chat reads `detail`), so both carry the message.
 // Typed SignalGateErrors carry their status; body-parser and Express errors are mapped by type;
 // anything else is a 500 whose details go to the log only (no stack or secret in a body).
 import type { ErrorRequestHandler, RequestHandler } from 'express';
@@ -45,14 +48,16 @@ export function createErrorHandler(logger: Logger, bodyLimit: number): ErrorRequ
     }
     if (!known) {
       logger.error({ err, method: req.method, route: res.locals.route ?? 'unmatched' }, 'unhandled error');
-      res.status(500).json({ error: 'internal error', code: 'internal_error' });
+      res.status(500).json(errorBody('internal_error', 'internal error'));
       return;
     }
     if (known.retryAfterSeconds !== undefined) res.set('Retry-After', String(known.retryAfterSeconds));
     res.locals.errorCode = known.code;
-    res.status(known.status).json({ error: known.message, code: known.code });
+    res.status(known.status).json(errorBody(known.code, known.message));
   };
 }
+
+export const errorBody = (code: ErrorCode, message: string) => ({ error: code, error_description: message, detail: message });
 
 /** The last route: anything not matched above is a JSON 404. */
 export const unknownRoute: RequestHandler = (req, _res, next) => {

@@ -9,8 +9,9 @@ export { z };
 
 export const ErrorBody = z
   .object({
-    error: z.string().openapi({ example: 'user_email: expected string, received number' }),
-    code: z.string().openapi({ example: 'invalid_request' }),
+    error: z.string().openapi({ description: 'Machine code', example: 'invalid_request' }),
+    error_description: z.string().openapi({ example: 'user_email: expected string, received number' }),
+    detail: z.string().openapi({ description: 'Same text as error_description (read by CloudSignal v1 clients)' }),
   })
   .openapi('Error');
 

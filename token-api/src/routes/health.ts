@@ -1,4 +1,5 @@
 // Operations: liveness, readiness (the database answers), Prometheus metrics, the OpenAPI document.
+import { SignalGateError } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { defineRoute, type RouteDef } from '../http/route.js';
 import type { RouteDeps } from '../http/deps.js';
@@ -15,14 +16,13 @@ export function healthRoutes({ services, logger }: RouteDeps, openapiDocument: (
     }),
     defineRoute({
       method: 'get', path: '/readyz', tags: ['operations'], summary: 'The database answers', response: Status, errors: [503],
-      handle({ res }) {
+      handle() {
         try {
           ping.get();
           return { status: 'ready' };
         } catch (err) {
           logger.error({ err }, 'readiness check failed');
-          res.status(503).json({ error: 'database unavailable', code: 'not_ready' });
-          return undefined;
+          throw new SignalGateError('not_ready', 'database unavailable');
         }
       },
     }),

@@ -1,10 +1,6 @@
-// Token introspection for the client SDK. Seeds 000/002 hand the browser only `access_token` (the
-// tkn_ password), yet MQTT needs the username too, and auto-refresh needs the token_id: the SDK asks
-// `GET /v2/tokens/self` with the password as Bearer. The password is the whole authority here (no
-// cookies), so the two routes a browser SDK calls directly answer CORS from any origin: a page that
-// could call them already holds the credential they act on.
-import type { RequestHandler } from 'express';
-import { SignalGateError } from '@signalgate/shared';
+// Token introspection: `GET /v2/tokens/self` with a tkn_ password as Bearer describes its token
+// (username, token_id, expiry; never the password). Browser pages call it (CORS: http/cors.ts).
+import { SignalGateError, credentialKindOf, mqttUsername, refreshRecommendedAt } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { defineRoute, type RouteDef } from '../http/route.js';
 import type { RouteDeps } from '../http/deps.js';
@@ -24,9 +20,6 @@ const TokenSelf = z
   })
   .openapi('TokenSelf');
 
-/** Same rule as a mint's answer: 90 % into the current lifetime (which a refresh restarts). */
-const REFRESH_FRACTION = 0.9;
-
 export function tokenSelfRoutes({ auth }: RouteDeps): RouteDef[] {
   return [
     defineRoute({
@@ -34,39 +27,24 @@ export function tokenSelfRoutes({ auth }: RouteDeps): RouteDef[] {
       summary: 'Describe the live MQTT credential given as Bearer tkn_… (username, token_id, expiry; never the password)',
       authenticate: async (req) => {
         // Only an MQTT password: an org key is not a token and has no "self".
-        if (!/^tkn_/.test(bearerOf(req) ?? '')) throw new SignalGateError('unauthorized', 'Authorization: Bearer tkn_… (a live MQTT password) is required');
+        if (credentialKindOf(bearerOf(req) ?? '') !== 'mqtt_password') throw new SignalGateError('unauthorized', 'Authorization: Bearer tkn_… (a live MQTT password) is required');
         const caller = await auth.reader(req);
         if (caller.kind !== 'mqtt') throw new SignalGateError('unauthorized', 'invalid, expired or revoked MQTT credential');
         return caller;
       },
       response: TokenSelf, errors: [401, 429],
       handle({ auth: { token, user } }) {
-        const start = token.refreshedAt ?? token.issuedAt;
-        const lifetime = token.expiresAt - start;
         return {
           token_id: token.id,
-          username: `${token.userRef}@${token.orgId}`,
+          username: mqttUsername(token.userRef, token.orgId),
           organization_id: token.orgId,
           user_id: user.userId,
           user_email: user.userEmail,
           expires_at: isoSeconds(token.expiresAt),
-          refresh_recommended_at: isoSeconds(start + Math.floor(lifetime * REFRESH_FRACTION)),
+          refresh_recommended_at: isoSeconds(refreshRecommendedAt(token.refreshedAt ?? token.issuedAt, token.expiresAt)),
           expires_in: Math.max(0, Math.round((token.expiresAt - Date.now()) / 1000)),
         };
       },
     }),
   ];
 }
-
-const BROWSER_SDK_PATHS = new Set(['/v2/tokens/self', '/v2/tokens/refresh']);
-
-/** CORS for the routes the browser SDK calls itself (credential-authorised, never cookies). */
-export const browserSdkCors: RequestHandler = (req, res, next) => {
-  if (!BROWSER_SDK_PATHS.has(req.path)) return next();
-  res.setHeader('Access-Control-Allow-Origin', '*');
-  if (req.method !== 'OPTIONS') return next();
-  res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
-  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
-  res.setHeader('Access-Control-Max-Age', '600');
-  res.status(204).end();
-};

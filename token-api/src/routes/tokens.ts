@@ -1,4 +1,5 @@
-// The v2 token routes: the three documented mint shapes (seeds 000–003), refresh, revoke, list.
+// The token routes: the documented mint shapes (seeds 000–003), the v1 shape (ai-chat), the
+// identity-provider exchange (the official SDK's externalToken), refresh, revoke, list.
 import type { Request } from 'express';
 import { PERMISSIONS, SignalGateError, type IssuedToken } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
@@ -6,7 +7,7 @@ import { defineRoute, type RouteDef } from '../http/route.js';
 import type { RouteDeps } from '../http/deps.js';
 import type { OrgCaller } from '../http/callers.js';
 import { requestContextOf } from '../http/requestContext.js';
-import { TokenList, TokenResponse, TokenView, tokenResponse, tokenView } from '../views/tokens.js';
+import { TokenList, TokenResponse, TokenResponseV1, TokenView, tokenResponse, tokenResponseV1, tokenView } from '../views/tokens.js';
 
 const Filters = z.array(z.string().max(65535)).max(256);
 
@@ -23,7 +24,7 @@ const mintOptions = {
 
 const CreateTokenRequest = z
   .object({
-    organization_id: z.string().max(64).openapi({ example: 'org_k7xm4pqr2n5t' }),
+    organization_id: z.string().max(64).openapi({ example: 'org_k7xm4pqr2n5t', description: 'The short id or the UUID' }),
     secret_key: z.string().max(512).openapi({ example: 'sk_…' }),
     user_email: z.string().max(320).openapi({ example: 'user@example.com' }),
     user_id: z.string().max(256).nullish(),
@@ -40,6 +41,14 @@ const MintTokenRequest = z
     ...mintOptions,
   })
   .openapi('MintTokenRequest');
+
+const ExchangeTokenRequest = z
+  .object({
+    organization_id: z.string().max(64).openapi({ example: 'org_k7xm4pqr2n5t', description: 'The short id or the UUID' }),
+    token: z.string().max(16_384).openapi({ description: "An identity provider's JWT (Supabase, Firebase, Auth0, Clerk, OIDC) or a SignalGate access_token" }),
+    integration_id: z.string().max(128).nullish(),
+  })
+  .openapi('ExchangeTokenRequest');
 
 const RefreshTokenRequest = z
   .object({ token_id: z.string().max(100), current_token_password: z.string().max(512) })
@@ -61,8 +70,9 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
   /** The shared mint path: per-key rate limit, org check (the key decides the org), mint, metrics. */
   async function mint(req: Request, key: OrgCaller, who: { userId?: string | null; userEmail?: string | null; orgId?: string | null }, o: MintOptions) {
     await limits.consumeForKey(key.apiKeyId);
-    if (who.orgId != null && who.orgId !== key.orgId) {
-      if (!services.store.orgs.get(who.orgId)) throw new SignalGateError('organization_not_found', `organization ${who.orgId} not found`);
+    // organization_id may be either id of the key's org.
+    if (who.orgId != null && services.store.orgs.byRef(who.orgId)?.id !== key.orgId) {
+      if (!services.store.orgs.byRef(who.orgId)) throw new SignalGateError('organization_not_found', `organization ${who.orgId} not found`);
       throw new SignalGateError('wrong_organization', 'the secret key does not belong to organization_id');
     }
     const issued: IssuedToken = await services.tokens.mintGrouped(
@@ -79,9 +89,13 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
       },
       requestContextOf(req, key.apiKeyId),
     );
+    return counted(issued);
+  }
+
+  function counted(issued: IssuedToken): IssuedToken {
     metrics.tokensMinted.inc();
     if (issued.replacedTokenIds.length > 0) metrics.tokensRevoked.inc(issued.replacedTokenIds.length);
-    return tokenResponse(issued);
+    return issued;
   }
 
   return [
@@ -91,7 +105,30 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
       before: [limits.mintPerIp], body: CreateTokenRequest, response: TokenResponse, errors: mintErrors,
       async handle({ req, body }) {
         const key = await auth.secretKey(req, body.secret_key);
-        return mint(req, key, { userId: body.user_id, userEmail: body.user_email, orgId: body.organization_id }, body);
+        return tokenResponse(await mint(req, key, { userId: body.user_id, userEmail: body.user_email, orgId: body.organization_id }, body));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v1/create', tags: ['tokens'],
+      summary: 'The v1 shape of /v2/tokens/create (CloudSignal ai-chat): adds mqtt_username, token_password, org_short_id',
+      before: [limits.mintPerIp], body: CreateTokenRequest, response: TokenResponseV1, errors: mintErrors,
+      async handle({ req, body }) {
+        const key = await auth.secretKey(req, body.secret_key);
+        return tokenResponseV1(await mint(req, key, { userId: body.user_id, userEmail: body.user_email, orgId: body.organization_id }, body));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v2/tokens/exchange', tags: ['tokens'],
+      summary: "Exchange an identity provider's JWT (or a SignalGate access_token) for MQTT credentials",
+      before: [limits.mintPerIp], body: ExchangeTokenRequest, response: TokenResponse, errors: [400, 401, 404, 413, 415, 429],
+      async handle({ req, body }) {
+        const org = services.orgs.get(body.organization_id);
+        // Like create: per address (mintPerIp), per credential (here the organisation, which has no
+        // key in this call), and every refused token counts against the address's failure budget.
+        await limits.consumeForKey(`exchange:${org.id}`);
+        const { issued, minted } = await limits.guardAuth(req, () => services.exchange.exchange(
+          { orgId: org.id, token: body.token, integrationId: orUndefined(body.integration_id) }, requestContextOf(req)));
+        return tokenResponse(minted ? counted(issued) : issued);
       },
     }),
     defineRoute({
@@ -100,7 +137,7 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
       before: [limits.mintPerIp], body: MintTokenRequest, response: TokenResponse, errors: mintErrors,
       async handle({ req, body }) {
         const key = await auth.orgKey(req, orUndefined(body.secret_key));
-        return mint(req, key, { userId: body.user_id, userEmail: body.user_email, orgId: body.organization_id }, body);
+        return tokenResponse(await mint(req, key, { userId: body.user_id, userEmail: body.user_email, orgId: body.organization_id }, body));
       },
     }),
     defineRoute({

@@ -1,5 +1,5 @@
 // How management objects appear in admin responses (snake_case, ISO times, no hashes).
-import { isKeyUsable, type ApiKey, type AuditEntry, type Integration, type Org, type RuleSet, type SessionRecord, type Services } from '@signalgate/shared';
+import { isKeyUsable, providerView as sharedProviderView, publicProviderView as sharedPublicProviderView, type ApiKey, type IdentityProvider, type AuditEntry, type Integration, type Org, type RuleSet, type SessionRecord, type Services } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { isoOrNull } from './time.js';
 
@@ -17,6 +17,7 @@ export const OrgLimitsView = z.object({
 
 export const OrgView = z.object({
   organization_id: z.string(),
+  organization_uuid: z.string().openapi({ format: 'uuid', description: 'The same organization; accepted wherever organization_id is' }),
   name: z.string(),
   created_at: z.string(),
   default_ttl_seconds: z.number().int(),
@@ -27,6 +28,7 @@ export const OrgView = z.object({
 
 export const orgView = (o: Org): z.infer<typeof OrgView> => ({
   organization_id: o.id,
+  organization_uuid: o.uuid,
   name: o.name,
   created_at: iso(o.createdAt),
   default_ttl_seconds: o.defaultTtlSeconds,
@@ -143,3 +145,26 @@ export const auditView = (a: AuditEntry): z.infer<typeof AuditView> => ({
   id: a.id, at: iso(a.at), event: a.event, organization_id: a.orgId, user_id: a.userId, user_ref: a.userRef, token_id: a.tokenId,
   ip: a.ip, user_agent: a.userAgent, expires_at: isoOrNull(a.expiresAt), detail: a.detail,
 });
+
+/** An identity provider as anyone may see it (the SDK's getProviders): never the shared secret. */
+export const PublicProviderView = z.object({
+  provider: z.string().openapi({ example: 'supabase' }),
+  type: z.string().openapi({ example: 'supabase' }),
+  issuer: z.string().openapi({ example: 'https://abcd.supabase.co/auth/v1' }),
+  audience: z.string().nullable(),
+  jwks_url: z.string().nullable().openapi({ description: 'null for a shared-secret (HS256) provider or OIDC discovery' }),
+  enabled: z.literal(true),
+}).openapi('IdentityProvider');
+
+/** What operators see besides: the claim mapping and which kind of key verifies (the secret itself never). */
+export const ProviderView = PublicProviderView.extend({
+  organization_id: z.string(),
+  verification: z.enum(['jwks', 'secret', 'discovery']),
+  user_id_claim: z.string(),
+  email_claim: z.string(),
+  created_at: z.string(),
+}).openapi('IdentityProviderDetail');
+
+// The mappers are shared with the CLI; the schemas above check their shape.
+export const publicProviderView: (p: IdentityProvider) => z.infer<typeof PublicProviderView> = sharedPublicProviderView;
+export const providerView: (p: IdentityProvider) => z.infer<typeof ProviderView> = sharedProviderView;

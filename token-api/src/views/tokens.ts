@@ -1,6 +1,6 @@
 // What token routes answer. The mint/refresh body is one superset of every documented shape
 // (seeds 000–003), so each seed's destructuring finds its fields.
-import { tokenState, type IssuedToken, type Services, type TokenRecord } from '@signalgate/shared';
+import { mqttUsername, tokenState, type IssuedToken, type Services, type TokenRecord } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { isoOrNull, isoSeconds } from './time.js';
 
@@ -16,13 +16,21 @@ export const TokenResponse = z
     token_id: z.string().openapi({ format: 'uuid' }),
     user_email: z.string().nullable(),
     user_id: z.string(),
-    provider: z.literal('cloudsignal'),
+    provider: z.string().openapi({ description: "`cloudsignal` for key-minted tokens, else the identity provider's name", example: 'cloudsignal' }),
     expires_at: z.string().openapi({ example: '2026-03-27T14:00:00Z' }),
     refresh_recommended_at: z.string().openapi({ example: '2026-03-27T13:54:00Z' }),
     organization_id: z.string(),
+    organization_uuid: z.string().openapi({ format: 'uuid' }),
     integration_id: z.string().nullable(),
   })
   .openapi('TokenResponse');
+
+/** `/v1/create`: the v2 body plus the field names of CloudSignal's v1 token service. */
+export const TokenResponseV1 = TokenResponse.extend({
+  mqtt_username: z.string(),
+  token_password: z.string(),
+  org_short_id: z.string().openapi({ example: 'org_k7xm4pqr2n5t' }),
+}).openapi('TokenResponseV1');
 
 export function tokenResponse(t: IssuedToken): z.infer<typeof TokenResponse> {
   return {
@@ -36,12 +44,17 @@ export function tokenResponse(t: IssuedToken): z.infer<typeof TokenResponse> {
     token_id: t.tokenId,
     user_email: t.userEmail,
     user_id: t.userId,
-    provider: 'cloudsignal',
+    provider: t.provider ?? 'cloudsignal',
     expires_at: isoSeconds(t.expiresAt),
     refresh_recommended_at: isoSeconds(t.refreshRecommendedAt),
     organization_id: t.orgId,
+    organization_uuid: t.orgUuid,
     integration_id: t.integrationId,
   };
+}
+
+export function tokenResponseV1(t: IssuedToken): z.infer<typeof TokenResponseV1> {
+  return { ...tokenResponse(t), mqtt_username: t.username, token_password: t.password, org_short_id: t.orgId };
 }
 
 /** A token as listed: everything but the password and its hash. */
@@ -54,6 +67,7 @@ export const TokenView = z
     user_email: z.string().nullable(),
     username: z.string(),
     integration_id: z.string().nullable(),
+    provider: z.string().openapi({ description: "`cloudsignal` for key-minted tokens, else the identity provider's name" }),
     status: z.enum(['live', 'expired', 'revoked']),
     issued_at: z.string(),
     expires_at: z.string(),
@@ -71,8 +85,9 @@ export function tokenView(services: Services, t: TokenRecord, now = Date.now()):
     user_id: user?.userId ?? null,
     user_ref: t.userRef,
     user_email: user?.userEmail ?? null,
-    username: `${t.userRef}@${t.orgId}`,
+    username: mqttUsername(t.userRef, t.orgId),
     integration_id: t.integrationId,
+    provider: t.provider ?? 'cloudsignal',
     status: tokenState(t, now),
     issued_at: new Date(t.issuedAt).toISOString(),
     expires_at: new Date(t.expiresAt).toISOString(),

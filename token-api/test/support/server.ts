@@ -67,8 +67,10 @@ export async function call(
 
 /** Every error body has exactly this shape. */
 export function expectErrorShape(body: Json): void {
-  if (typeof body.error !== 'string' || typeof body.code !== 'string' || Object.keys(body).length !== 2) {
+  const keys = Object.keys(body).sort().join(',');
+  if (keys !== 'detail,error,error_description' || typeof body.error !== 'string' || !/^[a-z_]+$/.test(body.error)
+    || typeof body.error_description !== 'string' || body.detail !== body.error_description) {
     throw new Error(`not an error body: ${JSON.stringify(body)}`);
   }
-  if (/at .+\.(ts|js):\d+/.test(body.error)) throw new Error(`stack trace in error body: ${body.error}`);
+  if (/at .+\.(ts|js):\d+/.test(body.error_description)) throw new Error(`stack trace in error body: ${body.error_description}`);
 }

@@ -1,5 +1,6 @@
 // Rule sets: the org default (PUT …/rules/default) and named sets that integrations bind to.
 // Filter validation (structure, placeholders, reserved `$`) is the shared RuleService's.
+import { NAME_PATTERN, NAME_RULE } from '@signalgate/shared';
 import { z } from '../../http/openapi.js';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import type { RouteDeps } from '../../http/deps.js';
@@ -15,7 +16,7 @@ const RulesBody = z.object({
   history: z.boolean().optional().openapi({ description: 'Default false' }),
 }).openapi('Rules');
 const CreateRuleSetRequest = RulesBody.extend({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, 'use 1-100 letters, digits, and . _ : -'),
+  name: z.string().regex(NAME_PATTERN, NAME_RULE),
 }).openapi('CreateRuleSetRequest');
 
 const rulesOf = (b: z.infer<typeof RulesBody>) => ({ publish: b.publish, subscribe: b.subscribe, presence: b.presence ?? false, history: b.history ?? false });

@@ -1,0 +1,75 @@
+// The identity providers of an organisation (admin API, CLI, dashboard). The configuration is
+// validated and completed from the type's preset by identity/; a shared secret is stored for HMAC
+// verification and never answered back.
+import { SignalGateError, invalid, notFound } from '../errors.js';
+import { providerConfigOf, type ProviderType } from '../identity/index.js';
+import type { IdentityProvider } from '../store/identityProviders.js';
+import type { Store } from '../store/store.js';
+import { NAME_PATTERN, NAME_RULE } from './names.js';
+import { systemClock, type Clock } from './clock.js';
+
+export interface NewProvider {
+  /** Defaults to the type (`supabase`, …): what token answers name as `provider`. */
+  name?: string | undefined;
+  type: ProviderType;
+  issuer: string;
+  jwksUrl?: string | undefined;
+  secret?: string | undefined;
+  audience?: string | undefined;
+  userIdClaim?: string | undefined;
+  emailClaim?: string | undefined;
+}
+
+/** Bounds what one organisation can make every exchange search and cache. */
+export const MAX_PROVIDERS_PER_ORG = 20;
+
+export class ProviderService {
+  constructor(private readonly store: Store, private readonly clock: Clock = systemClock) {}
+
+  list(orgId: string): IdentityProvider[] {
+    return this.store.providers.list(orgId);
+  }
+
+  get(orgId: string, name: string): IdentityProvider {
+    const p = this.store.providers.get(orgId, name);
+    if (!p) throw notFound('provider_not_found', `identity provider '${name}' not found in ${orgId}`);
+    return p;
+  }
+
+  add(orgId: string, input: NewProvider): IdentityProvider {
+    const name = input.name ?? input.type;
+    if (!NAME_PATTERN.test(name)) throw invalid('name', NAME_RULE);
+    const config = providerConfigOf({
+      type: input.type, issuer: input.issuer,
+      ...(input.jwksUrl !== undefined ? { jwksUrl: input.jwksUrl } : {}),
+      ...(input.secret !== undefined ? { secret: input.secret } : {}),
+      ...(input.audience !== undefined ? { audience: input.audience } : {}),
+      ...(input.userIdClaim !== undefined ? { userIdClaim: input.userIdClaim } : {}),
+      ...(input.emailClaim !== undefined ? { emailClaim: input.emailClaim } : {}),
+    });
+    const now = this.clock();
+    return this.store.transaction(() => {
+      if (!this.store.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);
+      if (this.store.providers.get(orgId, name)) throw new SignalGateError('conflict', `identity provider '${name}' already exists`);
+      if (this.store.providers.byIssuer(orgId, config.issuer)) {
+        throw new SignalGateError('conflict', `an identity provider with issuer ${config.issuer} already exists`);
+      }
+      if (this.store.providers.list(orgId).length >= MAX_PROVIDERS_PER_ORG) {
+        throw new SignalGateError('conflict', `an organization has at most ${MAX_PROVIDERS_PER_ORG} identity providers`);
+      }
+      const provider: IdentityProvider = { orgId, name, createdAt: now, ...config };
+      this.store.providers.insert(provider);
+      this.store.audit.record({ event: 'provider.added', orgId, detail: { provider: name, type: config.type, issuer: config.issuer } }, now);
+      return provider;
+    });
+  }
+
+  remove(orgId: string, name: string): void {
+    const now = this.clock();
+    this.store.transaction(() => {
+      this.get(orgId, name);
+      this.store.providers.delete(orgId, name);
+      this.store.audit.record({ event: 'provider.removed', orgId, detail: { provider: name } }, now);
+    });
+  }
+}

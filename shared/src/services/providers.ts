@@ -2,22 +2,15 @@
 // validated and completed from the type's preset by identity/; a shared secret is stored for HMAC
 // verification and never answered back.
 import { SignalGateError, invalid, notFound } from '../errors.js';
-import { providerConfigOf, type ProviderType } from '../identity/index.js';
+import { providerConfigOf, type ProviderInput } from '../identity/index.js';
 import type { IdentityProvider } from '../store/identityProviders.js';
 import type { Store } from '../store/store.js';
 import { NAME_PATTERN, NAME_RULE } from './names.js';
 import { systemClock, type Clock } from './clock.js';
 
-export interface NewProvider {
+export interface NewProvider extends ProviderInput {
   /** Defaults to the type (`supabase`, …): what token answers name as `provider`. */
   name?: string | undefined;
-  type: ProviderType;
-  issuer: string;
-  jwksUrl?: string | undefined;
-  secret?: string | undefined;
-  audience?: string | undefined;
-  userIdClaim?: string | undefined;
-  emailClaim?: string | undefined;
 }
 
 /** Bounds what one organisation can make every exchange search and cache. */
@@ -39,14 +32,7 @@ export class ProviderService {
   add(orgId: string, input: NewProvider): IdentityProvider {
     const name = input.name ?? input.type;
     if (!NAME_PATTERN.test(name)) throw invalid('name', NAME_RULE);
-    const config = providerConfigOf({
-      type: input.type, issuer: input.issuer,
-      ...(input.jwksUrl !== undefined ? { jwksUrl: input.jwksUrl } : {}),
-      ...(input.secret !== undefined ? { secret: input.secret } : {}),
-      ...(input.audience !== undefined ? { audience: input.audience } : {}),
-      ...(input.userIdClaim !== undefined ? { userIdClaim: input.userIdClaim } : {}),
-      ...(input.emailClaim !== undefined ? { emailClaim: input.emailClaim } : {}),
-    });
+    const config = providerConfigOf(input);
     const now = this.clock();
     return this.store.transaction(() => {
       if (!this.store.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);

@@ -92,6 +92,12 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
     return counted(issued);
   }
 
+  /** /v2/tokens/create and /v1/create: the key and the user in the body. */
+  async function createFromBody(req: Request, body: z.output<typeof CreateTokenRequest>) {
+    const key = await auth.secretKey(req, body.secret_key);
+    return mint(req, key, { userId: body.user_id, userEmail: body.user_email, orgId: body.organization_id }, body);
+  }
+
   function counted(issued: IssuedToken): IssuedToken {
     metrics.tokensMinted.inc();
     if (issued.replacedTokenIds.length > 0) metrics.tokensRevoked.inc(issued.replacedTokenIds.length);
@@ -103,19 +109,13 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
       method: 'post', path: '/v2/tokens/create', tags: ['tokens'],
       summary: 'Mint an MQTT credential with the secret key in the body (seeds 000/002)',
       before: [limits.mintPerIp], body: CreateTokenRequest, response: TokenResponse, errors: mintErrors,
-      async handle({ req, body }) {
-        const key = await auth.secretKey(req, body.secret_key);
-        return tokenResponse(await mint(req, key, { userId: body.user_id, userEmail: body.user_email, orgId: body.organization_id }, body));
-      },
+      handle: async ({ req, body }) => tokenResponse(await createFromBody(req, body)),
     }),
     defineRoute({
       method: 'post', path: '/v1/create', tags: ['tokens'],
       summary: 'The v1 shape of /v2/tokens/create (CloudSignal ai-chat): adds mqtt_username, token_password, org_short_id',
       before: [limits.mintPerIp], body: CreateTokenRequest, response: TokenResponseV1, errors: mintErrors,
-      async handle({ req, body }) {
-        const key = await auth.secretKey(req, body.secret_key);
-        return tokenResponseV1(await mint(req, key, { userId: body.user_id, userEmail: body.user_email, orgId: body.organization_id }, body));
-      },
+      handle: async ({ req, body }) => tokenResponseV1(await createFromBody(req, body)),
     }),
     defineRoute({
       method: 'post', path: '/v2/tokens/exchange', tags: ['tokens'],

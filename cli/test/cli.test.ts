@@ -401,6 +401,45 @@ describe('signalgate audit', () => {
   });
 });
 
+describe('signalgate provider', () => {
+  const SECRET = 'the-supabase-jwt-secret-of-32-bytes-or-more';
+
+  test('provider add fills the preset, takes the org UUID, and never prints the shared secret; list and remove', async () => {
+    const { organization_id: org } = await createOrg('Providers Inc');
+    const uuid = services.orgs.get(org).uuid;
+    const add = await cli(['provider', 'add', '--org', uuid, '--type', 'supabase', '--issuer', 'https://ref.supabase.co/auth/v1', '--secret', SECRET, '--json']);
+    expect([add.code, add.stderr]).toEqual([0, '']);
+    expect(JSON.parse(add.stdout)).toMatchObject({ provider: 'supabase', organization_id: org, verification: 'secret', audience: 'authenticated' });
+    expect(add.stdout).not.toContain(SECRET);
+    await json(['provider', 'add', '--org', org, '--type', 'auth0', '--issuer', 'https://tenant.eu.auth0.com/', '--audience', 'https://api.example.com']);
+    const { items } = await json<Items<{ provider: string; verification: string; jwks_url: string | null }>>(['provider', 'list', '--org', org]);
+    expect(items).toEqual([
+      expect.objectContaining({ provider: 'auth0', verification: 'jwks', jwks_url: 'https://tenant.eu.auth0.com/.well-known/jwks.json' }),
+      expect.objectContaining({ provider: 'supabase', verification: 'secret' }),
+    ]);
+    const human = await cli(['provider', 'list', '--org', org]);
+    expect(human.stdout).not.toContain(SECRET);
+    expect(services.providers.list(org).map((p) => p.name)).toEqual(['auth0', 'supabase']);
+    expect((await cli(['provider', 'remove', '--org', org, '--name', 'auth0'])).code).toBe(0);
+    expect(services.providers.list(org).map((p) => p.name)).toEqual(['supabase']);
+  });
+
+  test('an unknown type is a usage error (exit 2); a bad issuer or a short secret is refused naming the field (exit 1)', async () => {
+    const { organization_id: org } = await createOrg('Bad Providers');
+    const type = await cli(['provider', 'add', '--org', org, '--type', 'myspace', '--issuer', 'https://x.example']);
+    expect(type.code).toBe(2);
+    expect(type.stderr).toMatch(/supabase, firebase, auth0, clerk, oidc|Allowed choices/);
+    const issuer = await cli(['provider', 'add', '--org', org, '--type', 'oidc', '--issuer', 'not-a-url']);
+    expect([issuer.code, issuer.stdout]).toEqual([1, '']);
+    expect(issuer.stderr).toMatch(/issuer/);
+    const secret = await cli(['provider', 'add', '--org', org, '--type', 'supabase', '--issuer', 'https://ref.supabase.co/auth/v1', '--secret', 'short']);
+    expect(secret.code).toBe(1);
+    expect(secret.stderr).toMatch(/secret/);
+    expect(secret.stderr).not.toContain('short');
+    expect(services.providers.list(org)).toEqual([]);
+  });
+});
+
 describe('the command line itself', () => {
   test('an unknown command is a usage error (exit 2)', async () => {
     const r = await cli(['frobnicate']);
@@ -411,7 +450,7 @@ describe('the command line itself', () => {
   test('--help lists the nouns and exits 0', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
-    for (const noun of ['org', 'key', 'ruleset', 'integration', 'token', 'session', 'audit', 'start']) expect(r.stdout).toMatch(new RegExp(`\\n  ${noun}\\b`));
+    for (const noun of ['org', 'key', 'ruleset', 'integration', 'provider', 'token', 'session', 'audit', 'start']) expect(r.stdout).toMatch(new RegExp(`\\n  ${noun}\\b`));
   });
 
   test('a bad setting stops the command with the variable named, exit 1, no stack trace', async () => {

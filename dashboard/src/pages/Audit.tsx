@@ -11,8 +11,8 @@ interface Entry {
 interface Page { entries: Entry[]; next_before_id: number | null }
 
 const EVENTS = [
-  'token.minted', 'token.refreshed', 'token.revoked', 'token.refresh_failed', 'auth.failed', 'session.kicked',
-  'key.created', 'key.revoked', 'key.rotated', 'rules.changed', 'integration.created', 'integration.deleted', 'org.created', 'dashboard.signed_in',
+  'token.minted', 'token.refreshed', 'token.revoked', 'token.refresh_failed', 'token.exchanged', 'token.exchange_failed', 'auth.failed', 'session.kicked',
+  'provider.added', 'provider.removed', 'key.created', 'key.revoked', 'key.rotated', 'rules.changed', 'integration.created', 'integration.deleted', 'org.created', 'dashboard.signed_in',
 ];
 
 export function AuditPage({ orgId, session }: PageProps) {

@@ -37,6 +37,13 @@ describe('organisation UUIDs', () => {
     }
   });
 
+  test("the operator's audit query takes either id", async () => {
+    const byId = await call(`${t.url}/v2/admin/audit?organization_id=${orgId}`, { key: ADMIN_KEY });
+    const byUuid = await call(`${t.url}/v2/admin/audit?organization_id=${orgUuid}`, { key: ADMIN_KEY });
+    expect(byId.body.entries.length).toBeGreaterThan(0);
+    expect(byUuid.body).toEqual(byId.body);
+  });
+
   test("another org's key gets 403 on this org's UUID, as on its short id", async () => {
     for (const ref of [orgId, orgUuid]) {
       const res = await call(`${t.url}/v2/admin/orgs/${ref}/keys`, { key: otherKey });

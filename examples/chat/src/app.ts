@@ -15,7 +15,7 @@ export interface ChatAppOptions {
   secretKey: string;
   /** Where this server reaches the token API. */
   tokenApiUrl: string;
-  /** Where browsers reach the token API (the SDK calls /v2/tokens/self and /v2/tokens/refresh). */
+  /** Where browsers reach the token API (the SDK calls /v2/tokens/exchange and /v2/tokens/refresh). */
   publicTokenServiceUrl?: string;
   /** Where browsers reach the broker, e.g. ws://localhost:8083/mqtt. */
   brokerWsUrl: string;

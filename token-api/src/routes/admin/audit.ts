@@ -38,7 +38,9 @@ export function adminAuditRoutes({ services, auth }: RouteDeps): RouteDef[] {
       method: 'get', path: '/v2/admin/audit', tags: ['admin'], security: ADMIN_ONLY, summary: 'The audit trail of every organization (incl. failed authentications)',
       authenticate: (req) => adminOnly(auth.management(req)), query: AllAuditQuery, response: AuditPage, errors: [400, 401, 403],
       handle({ query }) {
-        return page(query, query.organization_id);
+        // Either id filters; an unknown one simply matches nothing.
+        const ref = query.organization_id;
+        return page(query, ref === undefined ? undefined : services.store.orgs.byRef(ref)?.id ?? ref);
       },
     }),
   ];

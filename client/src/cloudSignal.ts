@@ -1,13 +1,14 @@
 // CloudSignal's documented client (seeds 000, 001, 002): token acquisition with a secret key
-// (server side) or a token minted by your server (browser), automatic refresh before
-// `refresh_recommended_at`, and a connection that keeps its subscriptions through all of it.
+// (server side) or by exchanging an external token (browser: an identity provider's JWT, or an
+// access_token your server minted), automatic refresh before `refresh_recommended_at`, and a
+// connection that keeps its subscriptions through all of it.
 import { defaultTokenServiceUrl, resolveBrokerAddress, type Scheme } from './endpoint.js';
 import { isBrowserEnvironment, pageLocation, userAgent } from './environment.js';
-import { CloudSignalError } from './errors.js';
+import { CloudSignalError, TOKEN_ERRORS, type TokenErrorType } from './errors.js';
 import { randomClientId } from './ids.js';
 import { PRESETS, resolvePresetName, type PresetName, type PresetOption, type ProtocolVersion } from './presets.js';
 import { refreshDelayMs } from './refreshSchedule.js';
-import { TokenServiceClient, type TokenCredentials } from './tokenService.js';
+import { TokenServiceClient, type ProviderInfo, type TokenCredentials } from './tokenService.js';
 import { RealtimeClient, type ConnectionStatus, type PublishOptions, type QoS } from './realtimeClient.js';
 import type { ReceivedMessage, ReplyOptions, RequestOptions, RequestReply } from './requests.js';
 import type { RetryBackoff } from './backoff.js';
@@ -65,11 +66,19 @@ export interface ConnectWithTokenOptions {
   protocol?: Scheme | 'tcp' | 'tls';
   /** WebSocket path. Default `/mqtt`. */
   path?: string;
+  /** The organisation's short id (`org_…`) or UUID. Required with `externalToken`. */
   organizationId?: string;
   /** sk_/cs_ key: Node only. The SDK mints its own tokens with it. */
   secretKey?: string;
-  /** A tkn_ password minted by your server (seeds 000/002's `access_token`). */
+  /**
+   * Exchanged for MQTT credentials through `POST /v2/tokens/exchange` with `organizationId`, as the
+   * official SDK does: an identity provider's JWT (Supabase `session.access_token`, Clerk
+   * `getToken()`, Auth0, Firebase `getIdToken()`, any OIDC) that the organisation has configured,
+   * or an `access_token` (`tkn_…`) your server minted for that organisation (seeds 000/002).
+   */
   externalToken?: string;
+  /** @deprecated The official SDK's old name of `externalToken`; `externalToken` wins when both are given. */
+  idToken?: string;
   /** Who the minted token is for (secretKey only). An email is sent as user_email, anything else as user_id. Default: the client id. */
   userEmail?: string;
   userId?: string;
@@ -81,9 +90,17 @@ export interface TokenInfo {
   tokenId: string;
   username: string;
   organizationId: string;
+  /** `cloudsignal` for key-minted tokens, else the identity provider that vouched for the user. */
+  provider: string | null;
   expiresAt: Date;
   refreshAt: Date;
 }
+
+/**
+ * As the official SDK's: the error, and its type (TOKEN_ERRORS): the classification of a failed
+ * create or exchange, REFRESH_FAILED for a failed refresh.
+ */
+type TokenErrorCallback = (err: CloudSignalError, type: TokenErrorType) => void;
 
 /** `received` carries the MQTT 5 properties: pass it to `respond()` to answer a request. */
 type MessageCallback = (topic: string, message: unknown, received: ReceivedMessage) => void;
@@ -107,7 +124,7 @@ export class CloudSignal {
   readonly #statusCallbacks = new Set<(s: ConnectionStatus) => void>();
   #tokenExpiring: (() => void) | null = null;
   #tokenRefreshed: ((info: TokenInfo) => void) | null = null;
-  #tokenError: ((err: CloudSignalError) => void) | null = null;
+  #tokenError: TokenErrorCallback | null = null;
 
   constructor(opts: CloudSignalOptions = {}) {
     this.#opts = opts;
@@ -127,7 +144,10 @@ export class CloudSignal {
   /** The current token, without its password. */
   get tokenInfo(): TokenInfo | null {
     const c = this.#creds;
-    return c && { tokenId: c.tokenId, username: c.username, organizationId: c.organizationId, expiresAt: new Date(c.expiresAt), refreshAt: new Date(c.refreshAt) };
+    return c && {
+      tokenId: c.tokenId, username: c.username, organizationId: c.organizationId, provider: c.provider,
+      expiresAt: new Date(c.expiresAt), refreshAt: new Date(c.refreshAt),
+    };
   }
 
   onMessage(cb: MessageCallback): () => void {
@@ -149,38 +169,59 @@ export class CloudSignal {
     this.#tokenRefreshed = cb;
   }
 
-  setTokenErrorCallback(cb: ((err: CloudSignalError) => void) | null): void {
+  setTokenErrorCallback(cb: TokenErrorCallback | null): void {
     this.#tokenError = cb;
+  }
+
+  /**
+   * The official SDK's `getProviders(organizationId)`: the organisation's identity providers
+   * (`GET /v2/providers`), whose JWTs `connectWithToken({externalToken})` accepts. No connection
+   * needed; the token service is `tokenServiceUrl` (or the default for this page or localhost).
+   */
+  getProviders(organizationId: string): Promise<ProviderInfo[]> {
+    return this.#tokenService().providers(organizationId);
   }
 
   async connectWithToken(o: ConnectWithTokenOptions): Promise<void> {
     if (this.#destroyed) throw new CloudSignalError('destroyed', 'client destroyed');
     if (this.#core) throw new CloudSignalError('invalid_options', 'already connected; destroy() this client first');
-    if ((o.secretKey === undefined) === (o.externalToken === undefined)) {
+    const externalToken = o.externalToken || o.idToken || undefined;
+    if ((o.secretKey === undefined) === (externalToken === undefined)) {
       throw new CloudSignalError('invalid_options', 'connectWithToken needs exactly one of secretKey or externalToken');
+    }
+    if (externalToken !== undefined && !o.organizationId) {
+      throw new CloudSignalError('invalid_options', 'externalToken needs organizationId: the token is exchanged with POST /v2/tokens/exchange for that organization');
     }
     if (o.secretKey !== undefined && isBrowserEnvironment()) {
       throw new CloudSignalError('secret_key_in_browser',
         'secretKey must never reach a browser: mint a token on your server (POST /v2/tokens/create) and pass it as externalToken');
     }
     const page = pageLocation();
-    const tokenServiceUrl = this.#opts.tokenServiceUrl ?? defaultTokenServiceUrl(o.host, page);
-    this.#tokens = new TokenServiceClient(tokenServiceUrl, this.#opts.fetch);
+    this.#tokens = this.#tokenService(o.host);
 
-    if (o.secretKey !== undefined) {
-      this.#mode = {
-        kind: 'secretKey', secretKey: o.secretKey, user: o.userEmail ?? o.userId ?? this.clientId,
-        ...(o.organizationId ? { organizationId: o.organizationId } : {}),
-        ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}),
-        ...(o.integrationId ? { integrationId: o.integrationId } : {}),
-      };
-      this.#creds = await this.#mint();
-    } else {
-      this.#mode = { kind: 'external' };
-      this.#creds = await this.#tokens.describe(o.externalToken!);
-      if (o.organizationId && o.organizationId !== this.#creds.organizationId) {
-        throw new CloudSignalError('wrong_organization', `the token belongs to ${this.#creds.organizationId}, not ${o.organizationId}`);
+    try {
+      if (o.secretKey !== undefined) {
+        this.#mode = {
+          kind: 'secretKey', secretKey: o.secretKey, user: o.userEmail ?? o.userId ?? this.clientId,
+          ...(o.organizationId ? { organizationId: o.organizationId } : {}),
+          ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}),
+          ...(o.integrationId ? { integrationId: o.integrationId } : {}),
+        };
+        this.#creds = await this.#mint();
+      } else {
+        // The token service checks that the token is this organisation's (a JWT of one of its
+        // providers, or one of its access_tokens); the answer's organization_id is the short id
+        // even when organizationId was the UUID, so there is nothing left to compare here.
+        this.#mode = { kind: 'external' };
+        this.#creds = await this.#tokens.exchange({
+          organizationId: o.organizationId!, token: externalToken!,
+          ...(o.integrationId ? { integrationId: o.integrationId } : {}),
+        });
       }
+    } catch (err) {
+      // As the official SDK: the failed create/exchange also reaches the token error callback.
+      if (err instanceof CloudSignalError && err.type) this.#tokenError?.(err, err.type);
+      throw err;
     }
     if (this.#destroyed) throw new CloudSignalError('destroyed', 'client destroyed');
 
@@ -274,6 +315,12 @@ export class CloudSignal {
 
   // ---- internals ----
 
+  /** The token service for this client: `tokenServiceUrl`, else derived from the broker host or the page. */
+  #tokenService(host?: string): TokenServiceClient {
+    const url = this.#opts.tokenServiceUrl ?? defaultTokenServiceUrl(host, pageLocation());
+    return new TokenServiceClient(url, this.#opts.fetch);
+  }
+
   #withCore<T>(act: (core: RealtimeClient) => Promise<T>): Promise<T> {
     if (this.#destroyed) return Promise.reject(new CloudSignalError('destroyed', 'client destroyed'));
     if (!this.#core) return Promise.reject(new CloudSignalError('invalid_options', 'call connectWithToken() first'));
@@ -315,8 +362,8 @@ export class CloudSignal {
     try {
       next = await this.#renewed(c);
     } catch (err) {
-      const e = err instanceof CloudSignalError ? err : new CloudSignalError('refresh_failed', String(err));
-      this.#tokenError?.(e);
+      const e = err instanceof CloudSignalError ? err : new CloudSignalError('refresh_failed', String(err), undefined, TOKEN_ERRORS.REFRESH_FAILED);
+      this.#tokenError?.(e, TOKEN_ERRORS.REFRESH_FAILED);
       this.#reportAuthError(e);
       this.#retryRefreshLater();
       throw e;
@@ -333,7 +380,13 @@ export class CloudSignal {
     this.#tokenRefreshed?.(this.tokenInfo!);
   }
 
-  /** Proof of possession first; with a secret key, a fresh mint if the token cannot be refreshed. */
+  /**
+   * Proof of possession first; with a secret key, a fresh mint if the token cannot be refreshed.
+   * An exchanged token (external) is only ever refreshed, never exchanged again: the SDK does not
+   * keep the external token (a JWT is short-lived and the app's to renew), and the official SDK
+   * has no hook to ask the app for a new one. So when a refresh is refused for good the client
+   * ends in `auth_failed` + `onAuthError`; the app connects a new client with a fresh token.
+   */
   async #renewed(c: TokenCredentials): Promise<TokenCredentials> {
     try {
       return await this.#tokens!.refresh(c.tokenId, c.password);
@@ -378,7 +431,7 @@ export class CloudSignal {
       return { username: next.username, password: next.password };
     } catch (err) {
       const e = err as CloudSignalError;
-      this.#tokenError?.(e);
+      this.#tokenError?.(e, TOKEN_ERRORS.REFRESH_FAILED);
       if (e.status !== undefined && e.status >= 400 && e.status < 500 && e.status !== 429) {
         this.#lastRefusal = e;
         return null;
@@ -391,7 +444,7 @@ export class CloudSignal {
 
   #reportAuthError(err: CloudSignalError): void {
     const detailed = err.code === 'auth_failed' && this.#lastRefusal
-      ? new CloudSignalError(this.#lastRefusal.code, `the credential was refused and cannot be renewed: ${this.#lastRefusal.message}`, this.#lastRefusal.status)
+      ? new CloudSignalError(this.#lastRefusal.code, `the credential was refused and cannot be renewed: ${this.#lastRefusal.message}`, this.#lastRefusal.status, this.#lastRefusal.type)
       : err;
     this.onAuthError?.(detailed);
   }

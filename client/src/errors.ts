@@ -1,12 +1,16 @@
-// Errors the SDK raises. `code` is machine-readable: the token service's own code for HTTP
-// failures, `connack_4`/`connack_5` for a credential refusal (also under MQTT 5, where the wire
-// says 0x86/0x87), or one of the SDK's codes below.
+// Errors the SDK raises. `code` is machine-readable: the token service's own `error` code for HTTP
+// failures (`invalid_token`, `token_expired`, `provider_not_found`, `organization_not_found`,
+// `rate_limited`, …; `http_<status>` when the body has none), `connack_4`/`connack_5` for a credential
+// refusal (also under MQTT 5, where the wire says 0x86/0x87), or one of the SDK's codes below.
+// Token-service failures also carry `type`, the official SDK's coarser classification (its
+// `error.type`, one of TOKEN_ERRORS), so code written against `@cloudsignal/mqtt-client` that
+// branches on it keeps working.
 
 export type ClientErrorCode =
   | 'secret_key_in_browser'
   | 'invalid_options'
   | 'token_service_unreachable'
-  | 'wrong_organization'
+  | 'invalid_token_response'
   | 'auth_failed'
   | 'subscription_denied'
   | 'connection_failed'
@@ -16,16 +20,50 @@ export type ClientErrorCode =
   | 'not_a_request'
   | string;
 
+/** The official SDK's token error types (`TOKEN_ERRORS` of `@cloudsignal/mqtt-client`). */
+export const TOKEN_ERRORS = {
+  NETWORK_ERROR: 'NETWORK_ERROR',
+  AUTH_FAILED: 'AUTH_FAILED',
+  TOKEN_EXPIRED: 'TOKEN_EXPIRED',
+  INVALID_RESPONSE: 'INVALID_RESPONSE',
+  REFRESH_FAILED: 'REFRESH_FAILED',
+  PROVIDER_NOT_FOUND: 'PROVIDER_NOT_FOUND',
+  ORG_NOT_FOUND: 'ORG_NOT_FOUND',
+  RATE_LIMITED: 'RATE_LIMITED',
+} as const;
+export type TokenErrorType = (typeof TOKEN_ERRORS)[keyof typeof TOKEN_ERRORS];
+
+/**
+ * How the official SDK classifies a token-service answer that is not 2xx: by status, and by the
+ * body's `error` code for 401 and 404 only. So a 404 `token_not_found` from a refresh counts as
+ * ORG_NOT_FOUND there too; `code` keeps the precise reason.
+ */
+export function tokenErrorTypeOf(status: number, code: string | undefined): TokenErrorType {
+  switch (status) {
+    case 401:
+      return code === 'token_expired' ? TOKEN_ERRORS.TOKEN_EXPIRED : TOKEN_ERRORS.AUTH_FAILED;
+    case 404:
+      return code === 'provider_not_found' ? TOKEN_ERRORS.PROVIDER_NOT_FOUND : TOKEN_ERRORS.ORG_NOT_FOUND;
+    case 429:
+      return TOKEN_ERRORS.RATE_LIMITED;
+    default:
+      return TOKEN_ERRORS.INVALID_RESPONSE;
+  }
+}
+
 export class CloudSignalError extends Error {
   readonly code: ClientErrorCode;
   /** HTTP status for token-service failures; for broker refusals the CONNACK code as on the wire (4/5, or 0x86/0x87 under MQTT 5). */
   readonly status: number | undefined;
+  /** Token-service failures only: the official SDK's classification (TOKEN_ERRORS). */
+  readonly type: TokenErrorType | undefined;
 
-  constructor(code: ClientErrorCode, message: string, status?: number) {
+  constructor(code: ClientErrorCode, message: string, status?: number, type?: TokenErrorType) {
     super(message);
     this.name = 'CloudSignalError';
     this.code = code;
     this.status = status;
+    this.type = type;
   }
 }
 

@@ -10,7 +10,8 @@ export { DEFAULT_RESPONSE_TOPIC_PATTERN, DEFAULT_REQUEST_TIMEOUT_MS } from './re
 export type { ReceivedMessage, RequestOptions, ReplyOptions, RequestReply, PublishProperties, UserProperties } from './requests.js';
 export { randomClientId } from './ids.js';
 export { RemoteCredentials } from './remoteCredentials.js';
-export { CloudSignalError } from './errors.js';
+export { CloudSignalError, TOKEN_ERRORS, tokenErrorTypeOf, type TokenErrorType } from './errors.js';
+export type { ProviderInfo } from './tokenService.js';
 export { PRESETS, resolvePresetName, type PresetName, type PresetOption, type ProtocolVersion, type ConnectionPreset } from './presets.js';
 export { DEFAULT_PORTS, DEFAULT_API_PORT, DEFAULT_WS_PATH, endpointUrl, resolveBrokerAddress, defaultTokenServiceUrl, type Endpoint, type Scheme } from './endpoint.js';
 export { backoffDelaySeconds, DEFAULT_RETRY_BACKOFF, type RetryBackoff } from './backoff.js';

@@ -1,7 +1,7 @@
 // The documented CloudSignal API (seeds 000, 001, 002) against the real token API and broker.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { MqttClient } from 'mqtt';
-import CloudSignal, { CloudSignal as NamedCloudSignal, CloudSignalError } from '@signalgate/client';
+import CloudSignal, { CloudSignal as NamedCloudSignal, CloudSignalError, TOKEN_ERRORS } from '@signalgate/client';
 import { Inbox, connectClient, mintLikeSeed002, newOrg, startStack, type Org, type Stack } from './support/fixtures.js';
 
 let stack: Stack;
@@ -115,22 +115,25 @@ describe('seeds 000/002: externalToken from your server', () => {
     expect(inbox.on('chat/general/messages')).toEqual([message, 'plain words']);
   });
 
-  test('a token of another organization is refused when organizationId is given', async () => {
+  test('a token of another organization is refused by the exchange (401 invalid_token, AUTH_FAILED)', async () => {
     const other = await newOrg(stack, 'Other Co');
     const minted = await mintLikeSeed002(stack, other, 'eve@example.com');
     const err = await sdk().connectWithToken({ host: stack.mqttUrl, organizationId: org.orgId, externalToken: minted.access_token }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'wrong_organization' });
+    expect(err).toMatchObject({ code: 'invalid_token', status: 401, type: TOKEN_ERRORS.AUTH_FAILED });
   });
 
   test('an unknown token rejects with 401 and never reaches the broker', async () => {
-    const err = await sdk().connectWithToken({ host: stack.mqttUrl, externalToken: 'tkn_unknown-unknown-unknown-unknown-unknown' }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ status: 401 });
+    const client = sdk();
+    const err = await client.connectWithToken({ host: stack.mqttUrl, organizationId: org.orgId, externalToken: 'tkn_unknown-unknown-unknown-unknown-unknown' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 401, type: TOKEN_ERRORS.AUTH_FAILED });
+    expect((err as Error).message).toMatch(/\(POST \/v2\/tokens\/exchange\)$/);
+    expect(client.status).toBe('idle');
   });
 
   test('subscribe() rejects when the broker denies the filter; allowed filters still work', async () => {
     const minted = await mintLikeSeed002(stack, org, 'scoped@example.com', { acl: { publish: ['chat/#'], subscribe: ['chat/#'] } });
     const client = sdk();
-    await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token });
+    await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token, organizationId: org.orgId });
     await expect(client.subscribe('secret/stuff')).rejects.toMatchObject({ code: 'subscription_denied' });
     await expect(client.subscribe('chat/ok')).resolves.toBeUndefined();
   });
@@ -139,9 +142,9 @@ describe('seeds 000/002: externalToken from your server', () => {
     const minted = await mintLikeSeed002(stack, org, 'retry@example.com');
     const client = sdk();
     await expect(client.transmit('chat/x', 'too early')).rejects.toMatchObject({ code: 'invalid_options' });
-    const err = await client.connectWithToken({ host: 'mqtt://127.0.0.1:1', externalToken: minted.access_token }).catch((e: unknown) => e);
+    const err = await client.connectWithToken({ host: 'mqtt://127.0.0.1:1', organizationId: org.orgId, externalToken: minted.access_token }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'connection_failed' });
-    await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token });
+    await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token, organizationId: org.orgId });
     expect(client.isConnected).toBe(true);
   });
 
@@ -152,7 +155,7 @@ describe('seeds 000/002: externalToken from your server', () => {
   test('destroy() ends the session and unsubscribes, so the broker queues nothing for it', async () => {
     const minted = await mintLikeSeed002(stack, org, 'leaver@example.com');
     const client = sdk({ clientId: 'leaver-1' });
-    await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token });
+    await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token, organizationId: org.orgId });
     await client.subscribe('chat/leaving');
     await client.destroy();
     expect(client.status).toBe('closed');

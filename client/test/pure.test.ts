@@ -1,8 +1,8 @@
 // The SDK's pure policies: backoff, refresh timing, addresses and defaults, payload coding, presets.
 import { describe, expect, test } from '@jest/globals';
 import {
-  DEFAULT_AUTH_RETRY_DELAY_SECONDS, DEFAULT_PORTS, DEFAULT_RETRY_BACKOFF, PRESETS, backoffDelaySeconds, decodePayload, defaultTokenServiceUrl, encodePayload,
-  endpointUrl, randomClientId, refreshDelayMs, resolveBrokerAddress, resolvePresetName,
+  CloudSignal, DEFAULT_AUTH_RETRY_DELAY_SECONDS, DEFAULT_PORTS, DEFAULT_RETRY_BACKOFF, PRESETS, TOKEN_ERRORS, backoffDelaySeconds, decodePayload,
+  defaultTokenServiceUrl, encodePayload, endpointUrl, randomClientId, refreshDelayMs, resolveBrokerAddress, resolvePresetName, tokenErrorTypeOf,
 } from '@signalgate/client';
 
 describe('retry backoff (seed 004)', () => {
@@ -117,5 +117,47 @@ describe('client ids', () => {
     const ids = Array.from({ length: 200 }, () => randomClientId());
     for (const id of ids) expect(id).toMatch(/^cs_[A-Za-z0-9]{8}$/);
     expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('token service errors (classified as the official SDK classifies them)', () => {
+  test('401 token_expired → TOKEN_EXPIRED, other 401 → AUTH_FAILED, 404 provider_not_found → PROVIDER_NOT_FOUND, other 404 → ORG_NOT_FOUND, 429 → RATE_LIMITED, else INVALID_RESPONSE', () => {
+    expect(tokenErrorTypeOf(401, 'token_expired')).toBe(TOKEN_ERRORS.TOKEN_EXPIRED);
+    expect(tokenErrorTypeOf(401, 'invalid_token')).toBe(TOKEN_ERRORS.AUTH_FAILED);
+    expect(tokenErrorTypeOf(401, undefined)).toBe(TOKEN_ERRORS.AUTH_FAILED);
+    expect(tokenErrorTypeOf(404, 'provider_not_found')).toBe(TOKEN_ERRORS.PROVIDER_NOT_FOUND);
+    expect(tokenErrorTypeOf(404, 'organization_not_found')).toBe(TOKEN_ERRORS.ORG_NOT_FOUND);
+    expect(tokenErrorTypeOf(404, 'token_not_found')).toBe(TOKEN_ERRORS.ORG_NOT_FOUND);
+    expect(tokenErrorTypeOf(429, 'rate_limited')).toBe(TOKEN_ERRORS.RATE_LIMITED);
+    expect(tokenErrorTypeOf(400, 'invalid_request')).toBe(TOKEN_ERRORS.INVALID_RESPONSE);
+    expect(tokenErrorTypeOf(403, 'token_expired')).toBe(TOKEN_ERRORS.INVALID_RESPONSE);
+    expect(tokenErrorTypeOf(500, undefined)).toBe(TOKEN_ERRORS.INVALID_RESPONSE);
+  });
+
+  /** A CloudSignal whose token service answers every request with `status` and `body`. */
+  const answering = (status: number, body: string) =>
+    new CloudSignal({ tokenServiceUrl: 'http://token.test', fetch: async () => new Response(body, { status, headers: { 'Content-Type': 'application/json' } }) });
+
+  test('the message is error_description, else detail; code is the body\'s error; status and type are kept', async () => {
+    const both = { error: 'rate_limited', error_description: 'too many token requests; retry later', detail: 'ignored when error_description is there' };
+    await expect(answering(429, JSON.stringify(both)).getProviders('org_x')).rejects.toMatchObject({
+      code: 'rate_limited', status: 429, type: 'RATE_LIMITED', message: 'too many token requests; retry later (GET /v2/providers)',
+    });
+    await expect(answering(401, JSON.stringify({ error: 'token_expired', detail: 'jwt expired' })).connectWithToken({ organizationId: 'org_x', externalToken: 'eyJ.x.y' }))
+      .rejects.toMatchObject({ code: 'token_expired', status: 401, type: 'TOKEN_EXPIRED', message: 'jwt expired (POST /v2/tokens/exchange)' });
+  });
+
+  test('a body that is not JSON (a proxy\'s page) gives http_<status>; an unreachable service NETWORK_ERROR', async () => {
+    await expect(answering(502, '<html>Bad Gateway</html>').getProviders('org_x')).rejects.toMatchObject({ code: 'http_502', status: 502, type: 'INVALID_RESPONSE', message: 'HTTP 502 (GET /v2/providers)' });
+    const down = new CloudSignal({ tokenServiceUrl: 'http://token.test', fetch: async () => { throw new TypeError('fetch failed'); } });
+    await expect(down.getProviders('org_x')).rejects.toMatchObject({ code: 'token_service_unreachable', type: 'NETWORK_ERROR' });
+  });
+
+  test('getProviders asks GET /v2/providers with the organization id, escaped, and answers the providers array', async () => {
+    const asked: string[] = [];
+    const providers = [{ provider: 'clerk', type: 'clerk', issuer: 'https://x.clerk.accounts.dev', audience: null, jwks_url: 'https://x.clerk.accounts.dev/.well-known/jwks.json', enabled: true }];
+    const client = new CloudSignal({ tokenServiceUrl: 'http://token.test/', fetch: async (input) => { asked.push(String(input)); return Response.json({ providers }); } });
+    expect(await client.getProviders('org a&b')).toEqual(providers);
+    expect(asked).toEqual(['http://token.test/v2/providers?organization_id=org%20a%26b']);
   });
 });

@@ -199,20 +199,23 @@ describe('every exchange', () => {
 describe('rate limits, like create', () => {
   let limited: TestApi;
   beforeAll(async () => {
-    limited = await startApi('exchange-limits', { SIGNALGATE_MINT_RATE_PER_IP: '3', SIGNALGATE_AUTH_FAILURES_PER_IP: '2' });
+    limited = await startApi('exchange-limits', { SIGNALGATE_MINT_RATE_PER_IP: '6', SIGNALGATE_AUTH_FAILURES_PER_IP: '2' });
   });
   afterAll(async () => limited.stop());
 
-  test('per address: past the budget 429 with Retry-After', async () => {
+  test('per address: refused tokens use up the failure budget (an unknown issuer does not: issuers are public), then 429 with Retry-After', async () => {
     const { org } = await limited.services.orgs.create('Limited');
+    const unknownIssuer = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://nobody.example')
+      .setExpirationTime('1h').sign(new TextEncoder().encode(SUPABASE_SECRET));
     const statuses: number[] = [];
     let last: Awaited<ReturnType<typeof call>> | undefined;
-    for (let i = 0; i < 4; i++) {
-      last = await call(`${limited.url}/v2/tokens/exchange`, { body: { organization_id: org.id, token: 'garbage' } });
+    for (const token of [unknownIssuer, unknownIssuer, unknownIssuer, 'garbage', 'garbage', 'garbage', 'garbage']) {
+      last = await call(`${limited.url}/v2/tokens/exchange`, { body: { organization_id: org.id, token } });
       statuses.push(last.status);
     }
-    // Two refusals use up the failure budget, the third request is refused by it, the fourth by the per-address limit.
-    expect(statuses).toEqual([401, 401, 429, 429]);
+    // Two refusals use up the failure budget and the next is refused by it; the seventh request is past the per-address limit (6).
+    expect(statuses).toEqual([404, 404, 404, 401, 401, 429, 429]);
+    expect(last!.body.error_description).toMatch(/from this address/);
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(last!.body.error).toBe('rate_limited');
   });

@@ -54,7 +54,9 @@ export class RateLimits {
     try {
       return await step();
     } catch (err) {
-      if (err instanceof SignalGateError && (err.status === 401 || err.code === 'token_not_found' || err.code === 'provider_not_found')) {
+      // Not provider_not_found: issuers are public (GET /v2/providers), so there is nothing to guess,
+      // and counting it would let one misconfigured app lock out everyone behind its address.
+      if (err instanceof SignalGateError && (err.status === 401 || err.code === 'token_not_found')) {
         await consume(this.authFailures, ip, 'failed authentication attempts from this address').catch((limited: unknown) => {
           // The failure that crosses the budget still answers with its own 401; the next one gets 429.
           if (!(limited instanceof SignalGateError)) throw limited;

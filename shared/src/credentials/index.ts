@@ -1,2 +1,3 @@
 export * from './secrets.js';
 export * from './hashing.js';
+export * from './users.js';

@@ -2,6 +2,7 @@
 // of verified claims to the SignalGate user the token service mints for.
 import { decodeJwt } from 'jose';
 import { refuse } from './refusal.js';
+import { USER_ID_RULE, isEmailAddress, isValidUserId } from '../credentials/users.js';
 import type { ProviderConfig } from './presets.js';
 
 export interface VerifiedIdentity {
@@ -16,12 +17,8 @@ export interface VerifiedIdentity {
 export const MAX_IDENTITY_TOKEN_LENGTH = 16 * 1024;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-// The same rules TokenService.mint applies to user_id and user_email, so an identity that verifies
-// never fails at mint: a user id becomes an MQTT topic placeholder value and part of the username.
-const USER_ID_MAX = 256;
-const USER_ID_FORBIDDEN = /[/+#\u0000]/;
-const EMAIL_MAX = 320;
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
+// The rules TokenService.mint applies to user_id and user_email (credentials/users.ts), so an
+// identity that verifies never fails at mint.
 
 /** Whether `jwt` has the shape of a compact JWS (three base64url parts) within the size bound. */
 export function isCompactJws(jwt: string): boolean {
@@ -45,8 +42,8 @@ export function unverifiedIssuerOf(jwt: string): string | null {
 /** The SignalGate identity in verified `claims`, per the provider's claim names. */
 export function identityOf(provider: Pick<ProviderConfig, 'userIdClaim' | 'emailClaim'>, claims: Record<string, unknown>): VerifiedIdentity {
   const userId = claims[provider.userIdClaim];
-  if (typeof userId !== 'string' || userId.length === 0 || userId.length > USER_ID_MAX || USER_ID_FORBIDDEN.test(userId) || userId.startsWith('$')) {
-    throw refuse('bad_claim', `token claim "${provider.userIdClaim}" must be a string of 1-${USER_ID_MAX} characters without '/', '+', '#', NUL or a leading '$' (it becomes the MQTT user id)`);
+  if (typeof userId !== 'string' || !isValidUserId(userId)) {
+    throw refuse('bad_claim', `token claim "${provider.userIdClaim}" must be a string of ${USER_ID_RULE} (it becomes the MQTT user id)`);
   }
   return { userId, email: emailOf(claims[provider.emailClaim], claims['email_verified']), claims };
 }
@@ -58,7 +55,7 @@ export function identityOf(provider: Pick<ProviderConfig, 'userIdClaim' | 'email
  * providers anyone can sign up with another person's address.
  */
 function emailOf(value: unknown, verified: unknown): string | null {
-  if (typeof value !== 'string' || value.length > EMAIL_MAX || !EMAIL_PATTERN.test(value)) return null;
+  if (typeof value !== 'string' || !isEmailAddress(value)) return null;
   if (verified === false || verified === 'false') return null;
   return value;
 }

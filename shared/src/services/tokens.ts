@@ -2,6 +2,7 @@
 // mint/refresh response. The check of a presented password is ConnectService's (connect.ts).
 import { SignalGateError, invalid, notFound, forbidden } from '../errors.js';
 import { newTokenId, newTokenPassword, newUserRef, TOKEN_PASSWORD_PATTERN } from '../credentials/secrets.js';
+import { USER_ID_RULE, isEmailAddress, isValidUserId } from '../credentials/users.js';
 import { digestsEqual, sha256Hex } from '../credentials/hashing.js';
 import { DENY_ALL, excessOver, expandLayer, layerOfRules, layersFromRequest, type RuleLayer, type ScopeRequest } from '../acl/rights.js';
 import { tokenState, type TokenRecord } from '../store/tokens.js';
@@ -60,8 +61,6 @@ export const DEFAULT_REPLACE_GRACE_SECONDS = 300;
 /** SPEC: a refresh is recommended 90 % into the current lifetime (which a refresh restarts). */
 export const refreshRecommendedAt = (start: number, expiresAt: number) => start + Math.floor((expiresAt - start) * 0.9);
 
-const USER_ID_FORBIDDEN = /[/+#\u0000]/;
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
 
 export class TokenService {
   constructor(
@@ -73,10 +72,8 @@ export class TokenService {
 
   mint(req: MintRequest, ctx: RequestContext = {}): IssuedToken {
     if (req.userId === undefined && req.userEmail === undefined) throw invalid('user_id', 'user_id or user_email is required');
-    if (req.userId !== undefined && (req.userId.length === 0 || req.userId.length > 256 || USER_ID_FORBIDDEN.test(req.userId) || req.userId.startsWith('$'))) {
-      throw invalid('user_id', "must be 1-256 characters without '/', '+', '#', NUL or a leading '$'");
-    }
-    if (req.userEmail !== undefined && (req.userEmail.length > 320 || !EMAIL_PATTERN.test(req.userEmail))) {
+    if (req.userId !== undefined && !isValidUserId(req.userId)) throw invalid('user_id', `must be ${USER_ID_RULE}`);
+    if (req.userEmail !== undefined && !isEmailAddress(req.userEmail)) {
       throw invalid('user_email', 'must be an email address');
     }
     if (req.topics) assertValidFilters('topics', req.topics);

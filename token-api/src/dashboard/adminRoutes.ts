@@ -1,7 +1,7 @@
 // Admin API routes the dashboard needs beyond the management basics: explain an ACL decision
 // ("test a topic"), mint a token for a user from the page, and the org's usage series. They take
 // the same callers as every admin route (admin key, org key, or a dashboard session).
-import { SignalGateError, explainDecision, layerOfRules, type NamedLayer, type PlaceholderValues } from '@signalgate/shared';
+import { SignalGateError, explainDecision, isEmailAddress, layerOfRules, type NamedLayer, type PlaceholderValues } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { defineRoute, type RouteDef } from '../http/route.js';
 import type { RouteDeps } from '../http/deps.js';
@@ -47,7 +47,6 @@ const Usage = z.object({
   points: z.array(z.object({ at: z.string(), connections: z.number().int(), messages_per_second: z.number() })),
 }).openapi('OrgUsage');
 
-const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
 export function dashboardAdminRoutes({ services, auth, limits, metrics, config, orgAccess: access }: RouteDeps): RouteDef[] {
 
@@ -73,8 +72,8 @@ export function dashboardAdminRoutes({ services, auth, limits, metrics, config, 
       layers.push({ name: `integration '${integration.id}' (rule set '${rs.name}')`, layer: layerOfRules(rs) });
     }
     const known = body.user !== undefined ? services.tokens.findUser(orgId, body.user) : undefined;
-    const userId = known?.userId ?? (body.user !== undefined && !EMAIL.test(body.user) ? body.user : null);
-    const email = known?.userEmail ?? (body.user !== undefined && EMAIL.test(body.user) ? body.user : null);
+    const userId = known?.userId ?? (body.user !== undefined && !isEmailAddress(body.user) ? body.user : null);
+    const email = known?.userEmail ?? (body.user !== undefined && isEmailAddress(body.user) ? body.user : null);
     const values: PlaceholderValues = {};
     // An unknown email-only user has no user_id yet (the mint will generate one): ${user_id} rules grant nothing here.
     if (userId !== null) values.user_id = userId;

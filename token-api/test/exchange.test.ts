@@ -220,3 +220,27 @@ describe('rate limits, like create', () => {
     expect(last!.body.error).toBe('rate_limited');
   });
 });
+
+describe('the per-organisation budget', () => {
+  let limited: TestApi;
+  beforeAll(async () => {
+    limited = await startApi('exchange-org-budget', { SIGNALGATE_MINT_RATE_PER_KEY: '2', SIGNALGATE_TRUST_PROXY: 'loopback' });
+  });
+  afterAll(async () => limited.stop());
+
+  test('is charged only for verified identities: garbage from many addresses cannot use it up', async () => {
+    const created = await limited.services.orgs.create('Budget');
+    limited.services.providers.add(created.org.id, { type: 'supabase', issuer: SUPABASE_ISSUER, secret: SUPABASE_SECRET });
+    const from = (n: number) => ({ 'X-Forwarded-For': `203.0.113.${n}` });
+    for (let i = 1; i <= 5; i++) {
+      const res = await call(`${limited.url}/v2/tokens/exchange`, { headers: from(i), body: { organization_id: created.org.id, token: 'garbage' } });
+      expect(res.status).toBe(401);
+    }
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await call(`${limited.url}/v2/tokens/exchange`, { headers: from(100 + i), body: { organization_id: created.org.id, token: await supabaseToken({ sub: `u${i}` }) } });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([200, 200, 429]);
+  });
+});

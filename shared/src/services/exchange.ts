@@ -13,6 +13,11 @@ export interface ExchangeRequest {
   orgId: string;
   token: string;
   integrationId?: string | undefined;
+  /**
+   * Runs once the JWT verified, before the mint (a rate limit): charged before verification,
+   * anyone could spend an organisation's budget with garbage tokens.
+   */
+  beforeMint?: (() => Promise<void>) | undefined;
 }
 
 /** Issuer text echoed in an error comes from an unverified token: bounded. */
@@ -68,6 +73,7 @@ export class ExchangeService {
     const provider = this.store.providers.byIssuer(req.orgId, issuer);
     if (!provider) throw new SignalGateError('provider_not_found', `no identity provider with issuer ${shown(issuer)} is configured for ${req.orgId}`);
     const identity = await this.verifier.verify(provider, req.token);
+    await req.beforeMint?.();
     return this.tokens.mintGrouped({
       orgId: req.orgId,
       userId: identity.userId,

@@ -123,11 +123,13 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
       before: [limits.mintPerIp], body: ExchangeTokenRequest, response: TokenResponse, errors: [400, 401, 404, 413, 415, 429],
       async handle({ req, body }) {
         const org = services.orgs.get(body.organization_id);
-        // Like create: per address (mintPerIp), per credential (here the organisation, which has no
-        // key in this call), and every refused token counts against the address's failure budget.
-        await limits.consumeForKey(`exchange:${org.id}`);
-        const { issued, minted } = await limits.guardAuth(req, () => services.exchange.exchange(
-          { orgId: org.id, token: body.token, integrationId: orUndefined(body.integration_id) }, requestContextOf(req)));
+        // Like create: per address (mintPerIp), every refused token against the address's failure
+        // budget, and per credential: here the organisation (this call has no key), charged only
+        // for a verified identity so that garbage cannot use up an organisation's budget.
+        const { issued, minted } = await limits.guardAuth(req, () => services.exchange.exchange({
+          orgId: org.id, token: body.token, integrationId: orUndefined(body.integration_id),
+          beforeMint: () => limits.consumeForKey(`exchange:${org.id}`),
+        }, requestContextOf(req)));
         return tokenResponse(minted ? counted(issued) : issued);
       },
     }),

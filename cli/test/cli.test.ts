@@ -429,7 +429,7 @@ describe('signalgate provider', () => {
     const type = await cli(['provider', 'add', '--org', org, '--type', 'myspace', '--issuer', 'https://x.example']);
     expect(type.code).toBe(2);
     expect(type.stderr).toMatch(/supabase, firebase, auth0, clerk, oidc|Allowed choices/);
-    const issuer = await cli(['provider', 'add', '--org', org, '--type', 'oidc', '--issuer', 'not-a-url']);
+    const issuer = await cli(['provider', 'add', '--org', org, '--type', 'oidc', '--issuer', 'not-a-url', '--audience', 'app']);
     expect([issuer.code, issuer.stdout]).toEqual([1, '']);
     expect(issuer.stderr).toMatch(/issuer/);
     const secret = await cli(['provider', 'add', '--org', org, '--type', 'supabase', '--issuer', 'https://ref.supabase.co/auth/v1', '--secret', 'short']);

@@ -204,7 +204,7 @@ describe('an org admin at work', () => {
     await page.getByLabel('Provider type').selectOption('oidc');
     await page.getByLabel('Issuer').fill('not a url');
     await page.getByTestId('add-provider').click();
-    await page.getByText(/issuer/).first().waitFor(WAIT);
+    await page.getByRole('alert').getByText(/issuer: must be an absolute/).waitFor(WAIT);
     expect(stack.services.providers.list(orgA.id)).toHaveLength(1);
     await page.getByTestId('providers-table').getByRole('button', { name: 'Remove' }).click();
     await page.getByText('No identity providers').waitFor(WAIT);

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SignJWT } from 'jose';
 import { startOidcProvider, type OidcTestProvider } from '../../tests/support/oidcProvider.js';
-import { call, expectErrorShape, startApi, type Json, type TestApi } from './support/server.js';
+import { ADMIN_KEY, call, expectErrorShape, startApi, type Json, type TestApi } from './support/server.js';
 
 let t: TestApi;
 let idp: OidcTestProvider;
@@ -26,7 +26,8 @@ beforeAll(async () => {
   const other = await t.services.orgs.create('Other Co');
   otherOrgId = other.org.id;
   otherKey = other.secretKey;
-  await addProvider(key, orgId, { name: 'corp-sso', type: 'oidc', issuer: idp.issuer, jwks_url: idp.jwksUrl, audience: 'signalgate-app' });
+  // The fixture is on loopback: only the operator may point a provider there.
+  await addProvider(ADMIN_KEY, orgId, { name: 'corp-sso', type: 'oidc', issuer: idp.issuer, jwks_url: idp.jwksUrl, audience: 'signalgate-app' });
   await addProvider(key, orgId, { type: 'supabase', issuer: SUPABASE_ISSUER, secret: SUPABASE_SECRET });
   // Narrow the org's rules so the exchanged token's rights are visible.
   t.services.rules.setDefault(orgId, { publish: ['chat/${user_id}/#', 'rooms/#'], subscribe: ['chat/#', 'rooms/#'], presence: true, history: false });

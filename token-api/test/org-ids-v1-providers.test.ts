@@ -114,11 +114,36 @@ describe('identity providers', () => {
       key, body: { name: 'again', type: 'supabase', issuer: 'https://abcd.supabase.co/auth/v1', secret: SECRET },
     });
     expect([sameIssuer.status, sameIssuer.body.error]).toEqual([409, 'conflict']);
-    const badIssuer = await call(`${t.url}/v2/admin/orgs/${orgId}/providers`, { key, body: { name: 'x', type: 'oidc', issuer: 'not a url' } });
+    const badIssuer = await call(`${t.url}/v2/admin/orgs/${orgId}/providers`, { key, body: { name: 'x', type: 'oidc', issuer: 'not a url', audience: 'app' } });
     expect([badIssuer.status, badIssuer.body.error]).toEqual([400, 'invalid_request']);
     expect(badIssuer.body.error_description).toMatch(/issuer/);
     const badType = await call(`${t.url}/v2/admin/orgs/${orgId}/providers`, { key, body: { type: 'myspace', issuer: 'https://x.example' } });
     expect([badType.status, badType.body.error]).toEqual([400, 'invalid_request']);
+  });
+
+  test.each([
+    ['http://idp.example.com/jwks', 'must be https'],
+    ['https://127.0.0.1/jwks', 'private'],
+    ['https://[::1]/jwks', 'private'],
+    ['https://169.254.169.254/latest/meta-data', 'private'],
+    ['https://10.1.2.3/jwks', 'private'],
+    ['https://[::ffff:7f00:1]/jwks', 'private'],
+    ['https://localhost/jwks', 'local host'],
+    ['https://keycloak/jwks', 'local host'],
+  ])("an org's own key may not point a provider's keys at %s (403); the operator may", async (jwksUrl, why) => {
+    const body = { name: `p${Math.random().toString(36).slice(2, 8)}`, type: 'oidc', issuer: `https://issuer-${Math.random().toString(36).slice(2, 8)}.example.com`, jwks_url: jwksUrl, audience: 'app' };
+    const byOrg = await call(`${t.url}/v2/admin/orgs/${orgId}/providers`, { key, body });
+    expect([byOrg.status, byOrg.body.error]).toEqual([403, 'forbidden']);
+    expect(byOrg.body.error_description).toContain(why);
+    const byOperator = await call(`${t.url}/v2/admin/orgs/${orgId}/providers`, { key: ADMIN_KEY, body });
+    expect(byOperator.status).toBe(201);
+    await call(`${t.url}/v2/admin/orgs/${orgId}/providers/${body.name}`, { method: 'DELETE', key: ADMIN_KEY });
+  });
+
+  test("an org's own key may not point discovery at a private issuer either", async () => {
+    const res = await call(`${t.url}/v2/admin/orgs/${orgId}/providers`, { key, body: { name: 'disc', type: 'oidc', issuer: 'https://192.168.1.10/realms/x', audience: 'app' } });
+    expect([res.status, res.body.error]).toEqual([403, 'forbidden']);
+    expect(res.body.error_description).toMatch(/^issuer /);
   });
 
   test('an unknown org is 404 organization_not_found (the SDK reports ORG_NOT_FOUND); a missing query is 400', async () => {
@@ -128,7 +153,7 @@ describe('identity providers', () => {
   });
 
   test('removed: gone from the list; removing again is 404 provider_not_found', async () => {
-    await call(`${t.url}/v2/admin/orgs/${orgId}/providers`, { key, body: { name: 'temp', type: 'oidc', issuer: 'https://idp.example.com', jwks_url: 'https://idp.example.com/jwks' } });
+    await call(`${t.url}/v2/admin/orgs/${orgId}/providers`, { key, body: { name: 'temp', type: 'oidc', issuer: 'https://idp.example.com', jwks_url: 'https://idp.example.com/jwks', audience: 'app' } });
     const del = await call(`${t.url}/v2/admin/orgs/${orgId}/providers/temp`, { method: 'DELETE', key });
     expect(del.status).toBe(200);
     const list = await call(`${t.url}/v2/providers?organization_id=${orgId}`);

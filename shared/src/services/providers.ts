@@ -6,6 +6,7 @@ import { providerConfigOf, type ProviderInput } from '../identity/index.js';
 import type { IdentityProvider } from '../store/identityProviders.js';
 import type { Store } from '../store/store.js';
 import { NAME_PATTERN, NAME_RULE } from './names.js';
+import { nonPublicTargetProblem } from './publicTargets.js';
 import { systemClock, type Clock } from './clock.js';
 
 export interface NewProvider extends ProviderInput {
@@ -29,10 +30,23 @@ export class ProviderService {
     return p;
   }
 
-  add(orgId: string, input: NewProvider): IdentityProvider {
+  /**
+   * `by`: the operator may point a provider anywhere; an organisation (its own key) only at https
+   * URLs on public hosts, since SignalGate fetches them from inside the operator's network.
+   */
+  add(orgId: string, input: NewProvider, by: 'operator' | 'organization' = 'operator'): IdentityProvider {
     const name = input.name ?? input.type;
     if (!NAME_PATTERN.test(name)) throw invalid('name', NAME_RULE);
     const config = providerConfigOf(input);
+    if (by === 'organization') {
+      // What SignalGate will fetch: the JWKS, or the issuer's discovery document (a secret needs neither).
+      const fetched = config.jwksUrl !== null ? ['jwks_url', config.jwksUrl] : config.secret === null ? ['issuer', config.issuer] : null;
+      if (fetched) {
+        const [field, url] = fetched;
+        const problem = nonPublicTargetProblem(url);
+        if (problem) throw new SignalGateError('forbidden', `${field} ${problem}: only the operator (admin key or CLI) may configure such a provider`);
+      }
+    }
     const now = this.clock();
     return this.store.transaction(() => {
       if (!this.store.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);

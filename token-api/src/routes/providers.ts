@@ -50,7 +50,7 @@ export function providerRoutes({ services, auth, orgAccess: access }: RouteDeps)
         return providerView(services.providers.add(params.org_id, {
           name: body.name, type: body.type, issuer: body.issuer, jwksUrl: body.jwks_url, secret: body.secret,
           audience: body.audience, userIdClaim: body.user_id_claim, emailClaim: body.email_claim,
-        }));
+        }, caller.kind === 'admin' ? 'operator' : 'organization'));
       },
     }),
     defineRoute({

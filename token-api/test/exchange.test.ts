@@ -144,6 +144,17 @@ describe('a Supabase provider with the shared JWT secret (HS256)', () => {
     expect(res.body).toMatchObject({ provider: 'supabase', user_id: '8b5e8f3a-6f53-4a3b-9d2e-1f0c7c5b2a11', user_email: 'sb@example.com' });
   });
 
+  test("an exchange never rewrites a user's email (it would change ${user_email} for their other tokens); it fills a missing one", async () => {
+    await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'alice-shared', user_email: 'alice@corp.example' } });
+    const res = await exchange({ organization_id: orgId, token: await supabaseToken({ sub: 'alice-shared', email: 'mallory@evil.example' }) });
+    expect(res.status).toBe(200);
+    expect(res.body.user_email).toBe('alice@corp.example');
+    expect(t.services.tokens.findUser(orgId, 'alice-shared')?.userEmail).toBe('alice@corp.example');
+    await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'no-email-yet' } });
+    const filled = await exchange({ organization_id: orgId, token: await supabaseToken({ sub: 'no-email-yet', email: 'new@example.com' }) });
+    expect(filled.body.user_email).toBe('new@example.com');
+  });
+
   test('signed with another secret, or expired: refused', async () => {
     const forged = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(SUPABASE_ISSUER).setAudience('authenticated')
       .setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-that-is-also-32-bytes-long!!'));

@@ -40,7 +40,8 @@ export class ProviderService {
     const config = providerConfigOf(input);
     if (by === 'organization') {
       // What SignalGate will fetch: the JWKS, or the issuer's discovery document (a secret needs neither).
-      const fetched = config.jwksUrl !== null ? ['jwks_url', config.jwksUrl] : config.secret === null ? ['issuer', config.issuer] : null;
+      const fetched: [string, string] | null =
+        config.jwksUrl !== null ? ['jwks_url', config.jwksUrl] : config.secret === null ? ['issuer', config.issuer] : null;
       if (fetched) {
         const [field, url] = fetched;
         const problem = nonPublicTargetProblem(url);

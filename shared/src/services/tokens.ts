@@ -88,7 +88,10 @@ export class TokenService {
       if (!Number.isInteger(ttl) || ttl < org.minTtlSeconds || ttl > org.maxTtlSeconds) {
         throw invalid('ttl_seconds', `must be an integer within ${org.minTtlSeconds}-${org.maxTtlSeconds} seconds for this organization`);
       }
-      const user = this.findOrCreateUser(org.id, req.userId, req.userEmail, now);
+      // An organisation's key is trusted to say who a user is; an identity provider's claim only
+      // fills an email the user does not have yet (it must not rewrite ${user_email} for the
+      // user's other tokens).
+      const user = this.findOrCreateUser(org.id, req.userId, req.userEmail, now, req.provider === undefined);
       const values = placeholderValuesOf(user);
 
       const upper = this.upperLayers(org.id, req.integrationId ?? null);
@@ -236,10 +239,10 @@ export class TokenService {
     return layers;
   }
 
-  private findOrCreateUser(orgId: string, userId: string | undefined, userEmail: string | undefined, now: number): User {
+  private findOrCreateUser(orgId: string, userId: string | undefined, userEmail: string | undefined, now: number, mayChangeEmail: boolean): User {
     const existing = userId !== undefined ? this.store.users.byId(orgId, userId) : this.store.users.byEmail(orgId, userEmail!);
     if (existing) {
-      if (userEmail !== undefined && existing.userEmail !== userEmail) {
+      if (userEmail !== undefined && existing.userEmail !== userEmail && (mayChangeEmail || existing.userEmail === null)) {
         this.store.users.setEmail(orgId, existing.userRef, userEmail);
         return { ...existing, userEmail };
       }

@@ -16,10 +16,15 @@ export interface CommandScope {
   now: number;
 }
 
-/** Runs `fn` with open services; the store is closed whatever happens. */
-export async function withServices<T>(ctx: CliContext, opts: { json?: boolean }, fn: (scope: CommandScope) => Promise<T> | T): Promise<T> {
+/**
+ * Runs `fn` with open services; the store is closed whatever happens. `--org` may name an
+ * organisation by either id: it is turned into the short id here, once, for every command (as
+ * the API does for its paths).
+ */
+export async function withServices<T>(ctx: CliContext, opts: { json?: boolean; org?: string }, fn: (scope: CommandScope) => Promise<T> | T): Promise<T> {
   const config = loadConfig();
   const services = createServices(config);
+  if (opts.org !== undefined) opts.org = services.store.orgs.byRef(opts.org)?.id ?? opts.org;
   try {
     return await fn({ config, services, out: new Output(ctx.stdout, opts.json === true), now: Date.now() });
   } finally {

@@ -106,6 +106,21 @@ describe('signalgate org', () => {
     expect(services.orgs.get(org).limits.maxConnectsPerSecond).toBeNull();
   });
 
+  test('--org takes the UUID as well as the short id, for every noun', async () => {
+    const { organization_id: org } = await createOrg('Uuid Everywhere');
+    const uuid = services.orgs.get(org).uuid;
+    services.tokens.mint({ orgId: org, userId: 'uuid-user' });
+    const byId = await json<Items>(['token', 'list', '--org', org]);
+    expect(byId.items).toHaveLength(1);
+    expect(await json<Items>(['token', 'list', '--org', uuid])).toEqual(byId);
+    expect((await json<Items>(['key', 'list', '--org', uuid])).items).toHaveLength(1);
+    expect((await json<Items>(['audit', 'list', '--org', uuid])).items.length).toBeGreaterThan(0);
+    expect((await cli(['ruleset', 'create', '--org', uuid, '--name', 'by-uuid', '--publish', 'a/#'])).code).toBe(0);
+    expect(services.rules.get(org, 'by-uuid').publish).toEqual(['a/#']);
+    expect((await cli(['token', 'revoke', '--org', uuid, '--user', 'uuid-user'])).code).toBe(0);
+    expect(services.tokens.list(org, { liveOnly: true })).toEqual([]);
+  });
+
   test('an unknown organisation is reported as not found (exit 1)', async () => {
     const r = await cli(['org', 'update', '--org', 'org_doesnotexist', '--default-ttl', '600']);
     expect(r.code).toBe(1);

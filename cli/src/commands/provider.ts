@@ -24,8 +24,8 @@ export function registerProvider(program: Command, ctx: CliContext): void {
     .option('--email-claim <claim>', 'claim holding the email (default: email)')
     .action((opts: AddOptions) =>
       withServices(ctx, opts, ({ services, out }) => {
-        const org = requireOrg(services, opts.org);
-        out.record(providerView(services.providers.add(org.id, {
+        requireOrg(services, opts.org);
+        out.record(providerView(services.providers.add(opts.org, {
           name: opts.name, type: opts.type, issuer: opts.issuer, jwksUrl: opts.jwksUrl, secret: opts.secret,
           audience: opts.audience, userIdClaim: opts.userIdClaim, emailClaim: opts.emailClaim,
         })));
@@ -36,9 +36,9 @@ export function registerProvider(program: Command, ctx: CliContext): void {
     .requiredOption('--org <id>', 'organisation id (org_… or UUID)')
     .action((opts: JsonOption & { org: string }) =>
       withServices(ctx, opts, ({ services, out }) => {
-        const org = requireOrg(services, opts.org);
+        requireOrg(services, opts.org);
         out.list(
-          services.providers.list(org.id).map(providerView),
+          services.providers.list(opts.org).map(providerView),
           [{ key: 'provider' }, { key: 'type' }, { key: 'issuer' }, { key: 'verification' }, { key: 'audience' }],
           'no identity providers',
         );
@@ -50,8 +50,8 @@ export function registerProvider(program: Command, ctx: CliContext): void {
     .requiredOption('--name <name>', 'the provider name (see list)')
     .action((opts: JsonOption & { org: string; name: string }) =>
       withServices(ctx, opts, ({ services, out }) => {
-        const org = requireOrg(services, opts.org);
-        services.providers.remove(org.id, opts.name);
+        requireOrg(services, opts.org);
+        services.providers.remove(opts.org, opts.name);
         out.record({ deleted: true, provider: opts.name });
       }),
     );

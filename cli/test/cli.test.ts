@@ -2,6 +2,8 @@
 // by its effect on the data dir (read back through the shared services, like another process would).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import fs from 'node:fs';
+import path from 'node:path';
 import mqtt from 'mqtt';
 import { buildCli, runCli, runJson, startCli, tempDataDir } from './support.js';
 
@@ -437,6 +439,15 @@ describe('signalgate provider', () => {
     expect(services.providers.list(org).map((p) => p.name)).toEqual(['auth0', 'supabase']);
     expect((await cli(['provider', 'remove', '--org', org, '--name', 'auth0'])).code).toBe(0);
     expect(services.providers.list(org).map((p) => p.name)).toEqual(['supabase']);
+  });
+
+  test('--secret-file keeps the secret off the command line', async () => {
+    const { organization_id: org } = await createOrg('Secret File');
+    const file = path.join(tempDataDir('secret-file'), 'jwt-secret');
+    fs.writeFileSync(file, `${SECRET}\n`, { mode: 0o600 });
+    const add = await cli(['provider', 'add', '--org', org, '--type', 'supabase', '--issuer', 'https://file.supabase.co/auth/v1', '--secret-file', file]);
+    expect(add.code).toBe(0);
+    expect(services.providers.get(org, 'supabase').secret).toBe(SECRET);
   });
 
   test('an unknown type is a usage error (exit 2); a bad issuer or a short secret is refused naming the field (exit 1)', async () => {

@@ -6,7 +6,7 @@ export type { Logger };
 
 const SECRET_FIELDS = [
   'password', 'secret_key', 'secretKey', 'current_token_password', 'access_token', 'token', 'authorization',
-  'adminKey', 'admin_key', 'key',
+  'adminKey', 'admin_key', 'key', 'secret', 'token_password',
 ];
 
 /**

@@ -1,11 +1,12 @@
 // `signalgate provider add|list|remove` — identity providers whose JWTs /v2/tokens/exchange accepts.
 import { Option, type Command } from 'commander';
-import { PROVIDER_TYPES, providerView, type ProviderType } from '@signalgate/shared';
+import fs from 'node:fs';
+import { PROVIDER_TYPES, SignalGateError, providerView, type ProviderType } from '@signalgate/shared';
 import { withServices, type CliContext } from '../context.js';
 import { requireOrg, withJson, type JsonOption } from './common.js';
 
 interface AddOptions extends JsonOption {
-  org: string; type: ProviderType; issuer: string; name?: string; jwksUrl?: string; secret?: string;
+  org: string; type: ProviderType; issuer: string; name?: string; jwksUrl?: string; secret?: string; secretFile?: string;
   audience?: string; userIdClaim?: string; emailClaim?: string;
 }
 
@@ -18,15 +19,18 @@ export function registerProvider(program: Command, ctx: CliContext): void {
     .requiredOption('--issuer <url>', "the tokens' exact iss")
     .option('--name <name>', 'answered as `provider` (default: the type)')
     .option('--jwks-url <url>', "the provider's JWKS (default: the type's preset; oidc: discovery)")
-    .option('--secret <secret>', 'shared HMAC secret instead of a JWKS (Supabase legacy JWT secret)')
+    .option('--secret <secret>', 'shared HMAC secret instead of a JWKS (Supabase legacy JWT secret); visible in the process list')
+    .option('--secret-file <path>', 'read the shared secret from this file (trailing newline removed), keeping it out of the process list and shell history')
     .option('--audience <aud>', 'required aud (supabase: authenticated; firebase: the project id)')
     .option('--user-id-claim <claim>', 'claim holding the user id (default: sub)')
     .option('--email-claim <claim>', 'claim holding the email (default: email)')
     .action((opts: AddOptions) =>
       withServices(ctx, opts, ({ services, out }) => {
+        if (opts.secret !== undefined && opts.secretFile !== undefined) throw new SignalGateError('invalid_request', 'give --secret or --secret-file, not both');
+        const secret = opts.secretFile !== undefined ? fs.readFileSync(opts.secretFile, 'utf8').replace(/\r?\n$/, '') : opts.secret;
         requireOrg(services, opts.org);
         out.record(providerView(services.providers.add(opts.org, {
-          name: opts.name, type: opts.type, issuer: opts.issuer, jwksUrl: opts.jwksUrl, secret: opts.secret,
+          name: opts.name, type: opts.type, issuer: opts.issuer, jwksUrl: opts.jwksUrl, secret,
           audience: opts.audience, userIdClaim: opts.userIdClaim, emailClaim: opts.emailClaim,
         })));
       }),

@@ -83,41 +83,70 @@ describe('firebase', () => {
 });
 
 describe('auth0', () => {
-  test('keys at <tenant>/.well-known/jwks.json (one slash), no default audience', () => {
-    expect(providerConfigOf({ type: 'auth0', issuer: 'https://tenant.eu.auth0.com/' })).toMatchObject({
+  test('keys at <tenant>/.well-known/jwks.json (one slash), the API audience as given', () => {
+    expect(providerConfigOf({ type: 'auth0', issuer: 'https://tenant.eu.auth0.com/', audience: 'https://api.example.com' })).toMatchObject({
       jwksUrl: 'https://tenant.eu.auth0.com/.well-known/jwks.json',
-      audience: null,
+      audience: 'https://api.example.com',
     });
   });
 
   test('an issuer without the trailing slash Auth0 puts in iss is refused, saying so', () => {
-    const err = refusal({ type: 'auth0', issuer: 'https://tenant.eu.auth0.com' });
+    const err = refusal({ type: 'auth0', issuer: 'https://tenant.eu.auth0.com', audience: 'https://api.example.com' });
     expect(err.field).toBe('issuer');
     expect(err.message).toContain('slash');
   });
 
   test('HS256 applications: the client secret instead of keys', () => {
-    expect(providerConfigOf({ type: 'auth0', issuer: 'https://login.example.com/', secret: SECRET })).toMatchObject({ jwksUrl: null, secret: SECRET });
+    expect(providerConfigOf({ type: 'auth0', issuer: 'https://login.example.com/', secret: SECRET, audience: 'app' })).toMatchObject({ jwksUrl: null, secret: SECRET });
   });
 });
 
 describe('clerk', () => {
-  test('keys at <frontend api>/.well-known/jwks.json, no audience', () => {
+  test('keys at <frontend api>/.well-known/jwks.json, no audience (session tokens carry none)', () => {
     expect(providerConfigOf({ type: 'clerk', issuer: 'https://clerk.example.com' })).toMatchObject({
       jwksUrl: 'https://clerk.example.com/.well-known/jwks.json',
       audience: null,
     });
   });
+
+  test('an audience given (a JWT template that sets aud) is kept and checked', () => {
+    expect(providerConfigOf({ type: 'clerk', issuer: 'https://clerk.example.com', audience: 'signalgate' }).audience).toBe('signalgate');
+  });
 });
 
 describe('oidc', () => {
   test('without jwks_url or secret: no JWKS yet (discovered from the issuer at first use)', () => {
-    expect(providerConfigOf({ type: 'oidc', issuer: 'https://idp.example.com/realms/main' })).toMatchObject({ jwksUrl: null, secret: null, audience: null });
+    expect(providerConfigOf({ type: 'oidc', issuer: 'https://idp.example.com/realms/main', audience: 'app' })).toMatchObject({ jwksUrl: null, secret: null, audience: 'app' });
   });
 
   test('a given jwks_url or secret is used as is', () => {
-    expect(providerConfigOf({ type: 'oidc', issuer: 'https://idp.example.com', jwksUrl: 'http://keycloak:8080/certs' }).jwksUrl).toBe('http://keycloak:8080/certs');
-    expect(providerConfigOf({ type: 'oidc', issuer: 'https://idp.example.com', secret: SECRET })).toMatchObject({ jwksUrl: null, secret: SECRET });
+    expect(providerConfigOf({ type: 'oidc', issuer: 'https://idp.example.com', jwksUrl: 'http://keycloak:8080/certs', audience: 'app' }).jwksUrl).toBe('http://keycloak:8080/certs');
+    expect(providerConfigOf({ type: 'oidc', issuer: 'https://idp.example.com', secret: SECRET, audience: 'app' })).toMatchObject({ jwksUrl: null, secret: SECRET });
+  });
+});
+
+describe('audience (OpenID Connect Core 3.1.3.7: the client MUST check aud)', () => {
+  test.each([
+    ['oidc', 'https://accounts.google.com'],
+    ['auth0', 'https://tenant.eu.auth0.com/'],
+  ] as const)('a %s provider without audience is refused, naming the field and the "*" opt-out', (type, issuer) => {
+    const err = refusal({ type, issuer });
+    expect(err.field).toBe('audience');
+    expect(err.message).toContain('"*"');
+    expect(refusal({ type, issuer, secret: SECRET }).field).toBe('audience');
+  });
+
+  test.each([
+    ['oidc', 'https://accounts.google.com'],
+    ['auth0', 'https://tenant.eu.auth0.com/'],
+    ['clerk', 'https://clerk.example.com'],
+  ] as const)('"*" on a %s provider means any audience, typed on purpose and stored as "*"', (type, issuer) => {
+    expect(providerConfigOf({ type, issuer, audience: '*' }).audience).toBe('*');
+  });
+
+  test('firebase and supabase keep their presets: firebase refuses "*" (aud is always the project id)', () => {
+    expect(refusal({ type: 'firebase', issuer: 'https://securetoken.google.com/my-app', audience: '*' }).field).toBe('audience');
+    expect(providerConfigOf({ type: 'supabase', issuer: 'https://a.supabase.co/auth/v1' }).audience).toBe('authenticated');
   });
 });
 
@@ -128,10 +157,10 @@ describe('validation', () => {
 
   test('issuer and jwks_url must be absolute http(s) URLs without credentials, fragment (or, for issuers, query)', () => {
     for (const issuer of ['', 'idp.example.com', '/auth/v1', 'ftp://idp.example.com', 'https://user:pw@idp.example.com', 'https://idp.example.com#x', 'https://idp.example.com?tenant=1']) {
-      expect(refusal({ type: 'oidc', issuer }).field).toBe('issuer');
+      expect(refusal({ type: 'oidc', issuer, audience: 'app' }).field).toBe('issuer');
     }
     for (const jwksUrl of ['file:///etc/passwd', 'keys.json', 'https://idp.example.com/keys#frag', `https://idp.example.com/${'k'.repeat(2100)}`]) {
-      expect(refusal({ type: 'oidc', issuer: 'https://idp.example.com', jwksUrl }).field).toBe('jwks_url');
+      expect(refusal({ type: 'oidc', issuer: 'https://idp.example.com', jwksUrl, audience: 'app' }).field).toBe('jwks_url');
     }
   });
 
@@ -140,22 +169,22 @@ describe('validation', () => {
     const err = refusal({ type: 'supabase', issuer: 'https://a.supabase.co/auth/v1', secret: short });
     expect(err.field).toBe('secret');
     expect(err.message).not.toContain(short);
-    expect(providerConfigOf({ type: 'oidc', issuer: 'https://a.example.com', secret: 'x'.repeat(32) }).secret).toHaveLength(32);
+    expect(providerConfigOf({ type: 'oidc', issuer: 'https://a.example.com', secret: 'x'.repeat(32), audience: 'app' }).secret).toHaveLength(32);
     // 11 euro signs are 11 characters but 33 bytes.
-    expect(providerConfigOf({ type: 'oidc', issuer: 'https://a.example.com', secret: '€'.repeat(11) }).secret).toBe('€'.repeat(11));
+    expect(providerConfigOf({ type: 'oidc', issuer: 'https://a.example.com', secret: '€'.repeat(11), audience: 'app' }).secret).toBe('€'.repeat(11));
   });
 
   test('jwks_url and secret together are refused: the key kind decides the algorithms', () => {
-    expect(refusal({ type: 'oidc', issuer: 'https://a.example.com', jwksUrl: 'https://a.example.com/jwks', secret: SECRET }).field).toBe('secret');
+    expect(refusal({ type: 'oidc', issuer: 'https://a.example.com', jwksUrl: 'https://a.example.com/jwks', secret: SECRET, audience: 'app' }).field).toBe('secret');
     expect(refusal({ type: 'supabase', issuer: 'https://a.supabase.co/auth/v1', jwksUrl: 'https://a.supabase.co/jwks', secret: SECRET }).field).toBe('secret');
   });
 
   test('claim names default to sub and email; namespaced claims are fine, empty or control characters are not', () => {
-    const config = providerConfigOf({ type: 'auth0', issuer: 'https://t.auth0.com/', userIdClaim: 'https://example.com/uid', emailClaim: 'https://example.com/email' });
+    const config = providerConfigOf({ type: 'auth0', issuer: 'https://t.auth0.com/', audience: 'app', userIdClaim: 'https://example.com/uid', emailClaim: 'https://example.com/email' });
     expect(config).toMatchObject({ userIdClaim: 'https://example.com/uid', emailClaim: 'https://example.com/email' });
-    expect(refusal({ type: 'oidc', issuer: 'https://a.example.com', userIdClaim: '' }).field).toBe('user_id_claim');
-    expect(refusal({ type: 'oidc', issuer: 'https://a.example.com', emailClaim: 'e\nmail' }).field).toBe('email_claim');
-    expect(refusal({ type: 'oidc', issuer: 'https://a.example.com', userIdClaim: 'c'.repeat(101) }).field).toBe('user_id_claim');
+    expect(refusal({ type: 'oidc', issuer: 'https://a.example.com', audience: 'app', userIdClaim: '' }).field).toBe('user_id_claim');
+    expect(refusal({ type: 'oidc', issuer: 'https://a.example.com', audience: 'app', emailClaim: 'e\nmail' }).field).toBe('email_claim');
+    expect(refusal({ type: 'oidc', issuer: 'https://a.example.com', audience: 'app', userIdClaim: 'c'.repeat(101) }).field).toBe('user_id_claim');
   });
 
   test('an empty audience is refused rather than read as "not checked"', () => {
@@ -228,5 +257,18 @@ describe('claim mapping', () => {
     expect(emailOf({ email: 'ada@example.com', email_verified: 'false' })).toBeNull();
     expect(emailOf({ email: 'ada@example.com', email_verified: true })).toBe('ada@example.com');
     expect(emailOf({ email: 'ada+tag@example.com' })).toBe('ada+tag@example.com');
+  });
+
+  test('when the token carries email_verified, only true or "true" (any case) keeps the email', () => {
+    const emailOf = (email_verified: unknown) => identityOf(provider, { sub: 'u', email: 'ada@example.com', email_verified }).email;
+    for (const verified of [true, 'true', 'TRUE', 'True']) expect(emailOf(verified)).toBe('ada@example.com');
+    for (const verified of [false, 'false', 'False', 'FALSE', 0, 1, '0', '1', 'no', 'yes', '', ' true', null, {}, [], ['true']]) {
+      expect([verified, emailOf(verified)]).toEqual([verified, null]);
+    }
+  });
+
+  test('without an email_verified claim the email is used (Supabase access tokens carry none at the top level)', () => {
+    expect(identityOf(provider, { sub: 'u', email: 'ada@example.com' }).email).toBe('ada@example.com');
+    expect(identityOf(provider, { sub: 'u', email: 'ada@example.com', user_metadata: { email_verified: false } }).email).toBe('ada@example.com');
   });
 });

@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SignJWT, type JWK } from 'jose';
 import { IdentityTokenError, IdentityVerifier, providerConfigOf, type IdentityRefusal, type ProviderConfig } from '../src/identity/index.js';
@@ -65,6 +66,46 @@ async function deadUrl(): Promise<string> {
   await s.close();
   return s.url;
 }
+
+/** The provider's real key set as JSON text followed by `padding` spaces: still a valid key set. */
+async function paddedKeySet(padding: number): Promise<Buffer> {
+  const text = await (await fetch(idp.jwksUrl)).text();
+  return Buffer.concat([Buffer.from(text), Buffer.alloc(padding, ' ')]);
+}
+
+/**
+ * Counts the response-body bytes this process pulls out of fetch (after any content decoding)
+ * until `stop`. Requests still go out; only the bodies are counted on their way through. This is
+ * what the verifier read, which a server cannot tell: kernel buffers absorb what nobody reads.
+ */
+function countBodyBytesRead(): { bytes: () => number; stop: () => void } {
+  const original = globalThis.fetch;
+  let bytes = 0;
+  globalThis.fetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    const res = await original(input, init);
+    if (!res.body) return res;
+    const counted = res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        bytes += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    }));
+    return new Response(counted, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
+  return { bytes: () => bytes, stop: () => { globalThis.fetch = original; } };
+}
+
+/** A loopback server answering every request with `handler`, and the number of requests it got. */
+async function serveCounting(handler: http.RequestListener) {
+  let requests = 0;
+  const server = await serve((req, res) => {
+    requests += 1;
+    handler(req, res);
+  });
+  return { ...server, requests: () => requests };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('tokens of a JWKS provider', () => {
   test('a valid token gives the user id and email, and all its claims', async () => {
@@ -134,6 +175,15 @@ describe('tokens of a JWKS provider', () => {
     expect((await verifier.verify({ ...provider, audience: null }, jwt)).userId).toBe('user-1');
   });
 
+  test('audience "*", typed on purpose by the admin, accepts any aud (even an empty one)', async () => {
+    const anyAudience = providerConfigOf({ type: 'oidc', issuer: idp.issuer, jwksUrl: idp.jwksUrl, audience: '*' });
+    expect(anyAudience.audience).toBe('*');
+    expect((await verifier.verify(anyAudience, await idp.issueToken({ sub: 'user-1', audience: 'another-api' }))).userId).toBe('user-1');
+    expect((await verifier.verify(anyAudience, await idp.issueToken({ sub: 'user-2', claims: { aud: [] } }))).userId).toBe('user-2');
+    // "*" is not a wildcard inside a real audience: a token whose aud is literally "*" is just another audience.
+    await expectRefused(verifier.verify(provider, await idp.issueToken({ sub: 'user-3', audience: '*' })), 'wrong_audience');
+  });
+
   test('the supabase preset expects aud "authenticated" of the same keys', async () => {
     const supabase = providerConfigOf({ type: 'supabase', issuer: idp.issuer, jwksUrl: idp.jwksUrl });
     expect((await verifier.verify(supabase, await idp.issueToken({ sub: 'user-1', audience: 'authenticated' }))).userId).toBe('user-1');
@@ -170,6 +220,13 @@ describe('tokens of a JWKS provider', () => {
     expect(await verifier.verify(provider, jwt)).toMatchObject({ userId: 'user-1', email: null });
   });
 
+  test('an email is used only when email_verified is true or "true"; any other value drops it', async () => {
+    for (const [verified, email] of [[0, null], ['no', null], ['False', null], ['TRUE', 'ada@example.com'], [true, 'ada@example.com']] as const) {
+      const jwt = await idp.issueToken({ sub: 'user-1', email: 'ada@example.com', claims: { email_verified: verified } });
+      expect((await verifier.verify(provider, jwt)).email).toBe(email);
+    }
+  });
+
   test('refusals never quote the token', async () => {
     const jwt = await idp.issueToken({ sub: 'user-1', audience: 'another-api' });
     const [header, payload, signature] = partsOf(jwt);
@@ -191,7 +248,7 @@ describe('keys', () => {
   test('a rotated key is picked up by the same verifier: the new kid is refetched, the vanished kid refused', async () => {
     const own = await startOidcProvider();
     try {
-      const p = providerConfigOf({ type: 'oidc', issuer: own.issuer, jwksUrl: own.jwksUrl });
+      const p = providerConfigOf({ type: 'oidc', issuer: own.issuer, jwksUrl: own.jwksUrl, audience: own.defaultAudience });
       const v = new IdentityVerifier({ jwksCooldownMs: 0 });
       const before = await own.issueToken({ sub: 'user-1' });
       expect((await v.verify(p, before)).userId).toBe('user-1');
@@ -209,7 +266,7 @@ describe('keys', () => {
   test('an unknown kid refetches the key set at most once per cooldown', async () => {
     const own = await startOidcProvider();
     try {
-      const p = providerConfigOf({ type: 'oidc', issuer: own.issuer, jwksUrl: own.jwksUrl });
+      const p = providerConfigOf({ type: 'oidc', issuer: own.issuer, jwksUrl: own.jwksUrl, audience: own.defaultAudience });
       const v = new IdentityVerifier({ jwksCooldownMs: 60_000 });
       expect((await v.verify(p, await own.issueToken({ sub: 'user-1' }))).userId).toBe('user-1');
       await own.rotateKeys();
@@ -221,7 +278,7 @@ describe('keys', () => {
   });
 
   test("an 'oidc' provider without jwks_url finds the keys through the issuer's discovery document", async () => {
-    const p = providerConfigOf({ type: 'oidc', issuer: idp.issuer });
+    const p = providerConfigOf({ type: 'oidc', issuer: idp.issuer, audience: idp.defaultAudience });
     expect(p.jwksUrl).toBeNull();
     const v = new IdentityVerifier();
     expect((await v.verify(p, await idp.issueToken({ sub: 'user-1' }))).userId).toBe('user-1');
@@ -235,11 +292,11 @@ describe('keys', () => {
       res.end(JSON.stringify({ issuer: idp.issuer, jwks_uri: idp.jwksUrl }));
     });
     try {
-      const p = providerConfigOf({ type: 'oidc', issuer: impostor.url });
+      const p = providerConfigOf({ type: 'oidc', issuer: impostor.url, audience: '*' });
       const jwt = await new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'RS256' }).setIssuer(impostor.url).setExpirationTime('5m')
         .sign(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
       const err = await expectRefused(new IdentityVerifier().verify(p, jwt), 'keys_unavailable');
-      expect(err.message).toContain('another issuer');
+      expect(err.diagnostic).toContain('another issuer');
     } finally {
       await impostor.close();
     }
@@ -250,7 +307,7 @@ describe('keys', () => {
     const dead = await deadUrl();
     const err = await expectRefused(new IdentityVerifier().verify({ ...provider, jwksUrl: `${dead}/jwks` }, jwt), 'keys_unavailable');
     expect(err.message).toContain(`${dead}/jwks`);
-    const viaDiscovery = providerConfigOf({ type: 'oidc', issuer: dead });
+    const viaDiscovery = providerConfigOf({ type: 'oidc', issuer: dead, audience: '*' });
     const jwtForDead = await new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'ES256' }).setIssuer(dead).setExpirationTime('5m')
       .sign(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
     const discoveryErr = await expectRefused(new IdentityVerifier().verify(viaDiscovery, jwtForDead), 'keys_unavailable');
@@ -264,7 +321,7 @@ describe('keys', () => {
       const started = Date.now();
       const err = await expectRefused(new IdentityVerifier({ fetchTimeoutMs: 300 }).verify({ ...provider, jwksUrl: `${silent.url}/jwks` }, jwt), 'keys_unavailable');
       expect(Date.now() - started).toBeLessThan(3000);
-      expect(err.message).toContain('300 ms');
+      expect(err.diagnostic).toContain('300 ms');
     } finally {
       await silent.close();
     }
@@ -275,6 +332,182 @@ describe('keys', () => {
     const jwt = await idp.issueToken({ sub: 'user-1' });
     for (const n of [1, 2, 3]) await v.verify({ ...provider, jwksUrl: `${idp.jwksUrl}?copy=${n}` }, jwt);
     expect(v.cached.keySets).toBe(2);
+  });
+});
+
+describe('fetching key sets and discovery documents', () => {
+  // Far above any real key set or discovery document (kilobytes), far below what hurts: each body
+  // here would be accepted whole by a reader without a size limit.
+  const OVERSIZED = 1024 * 1024;
+  const READ_AT_MOST = 256 * 1024;
+
+  /** Verifies an idp token against a key set served by `handler`; the refusal and the bytes read. */
+  async function verifyAgainst(handler: http.RequestListener) {
+    const hostile = await serve(handler);
+    const jwt = await idp.issueToken({ sub: 'user-1' });
+    const counter = countBodyBytesRead();
+    try {
+      const err = await expectRefused(new IdentityVerifier().verify({ ...provider, jwksUrl: `${hostile.url}/jwks` }, jwt), 'keys_unavailable');
+      return { err, bytesRead: counter.bytes() };
+    } finally {
+      counter.stop();
+      await hostile.close();
+    }
+  }
+
+  test('a gzip bomb at the jwks_url is refused after reading a bounded amount, never inflated whole', async () => {
+    // 16 MiB of key set once inflated, ~16 KiB on the wire: only the inflated length can refuse it.
+    const bomb = zlib.gzipSync(await paddedKeySet(16 * 1024 * 1024), { level: 9 });
+    expect(bomb.length).toBeLessThan(32 * 1024);
+    const { bytesRead } = await verifyAgainst((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': bomb.length });
+      res.end(bomb);
+    });
+    expect(bytesRead).toBeLessThan(READ_AT_MOST);
+  });
+
+  test('an oversized key set without Content-Length (chunked) is refused once the limit is read', async () => {
+    const body = await paddedKeySet(OVERSIZED);
+    const { bytesRead } = await verifyAgainst((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      for (let at = 0; at < body.length; at += 16 * 1024) res.write(body.subarray(at, at + 16 * 1024));
+      res.end();
+    });
+    expect(bytesRead).toBeLessThan(READ_AT_MOST);
+  });
+
+  test('a Content-Length above the limit is refused before the body is read', async () => {
+    const body = await paddedKeySet(OVERSIZED);
+    const { err, bytesRead } = await verifyAgainst((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      res.end(body);
+    });
+    expect(bytesRead).toBeLessThan(READ_AT_MOST);
+    expect(err.diagnostic).toContain(String(body.length));
+  });
+
+  test('an oversized discovery document is refused the same way', async () => {
+    const issuer = await serve((req, res) => {
+      const doc = Buffer.from(JSON.stringify({ issuer: `http://${req.headers.host}`, jwks_uri: idp.jwksUrl }));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(doc);
+      for (let sent = 0; sent < OVERSIZED; sent += 16 * 1024) res.write(Buffer.alloc(16 * 1024, ' '));
+      res.end();
+    });
+    try {
+      // Signed by the real provider's keys, for the issuer whose discovery document names them.
+      const jwt = await idp.issueToken({ sub: 'user-1', claims: { iss: issuer.url } });
+      const p = providerConfigOf({ type: 'oidc', issuer: issuer.url, audience: idp.defaultAudience });
+      const counter = countBodyBytesRead();
+      try {
+        await expectRefused(new IdentityVerifier().verify(p, jwt), 'keys_unavailable');
+        expect(counter.bytes()).toBeLessThan(READ_AT_MOST);
+      } finally {
+        counter.stop();
+      }
+    } finally {
+      await issuer.close();
+    }
+  });
+
+  test('key sets and discovery documents are asked for uncompressed, and real-sized ones verify', async () => {
+    const encodings: Record<string, string | undefined> = {};
+    // ~40 KiB: a few times the largest public key sets (Microsoft Entra's, with x5c chains).
+    const keySet = await paddedKeySet(36 * 1024);
+    const issuer = await serve((req, res) => {
+      encodings[req.url!] = req.headers['accept-encoding'];
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/.well-known/openid-configuration') res.end(JSON.stringify({ issuer: `http://${req.headers.host}`, jwks_uri: `http://${req.headers.host}/jwks` }));
+      else res.end(keySet);
+    });
+    try {
+      const p = providerConfigOf({ type: 'oidc', issuer: issuer.url, audience: idp.defaultAudience });
+      expect((await new IdentityVerifier().verify(p, await idp.issueToken({ sub: 'user-1', claims: { iss: issuer.url } }))).userId).toBe('user-1');
+      expect(encodings).toEqual({ '/.well-known/openid-configuration': 'identity', '/jwks': 'identity' });
+    } finally {
+      await issuer.close();
+    }
+  });
+
+  test.each([
+    ['answering 503', (res: http.ServerResponse) => { res.statusCode = 503; res.end('down'); }],
+    ['answering 200 with something that is not a key set', (res: http.ServerResponse) => { res.setHeader('content-type', 'application/json'); res.end('{"keys":"none"}'); }],
+    ['answering 200 with HTML', (res: http.ServerResponse) => { res.setHeader('content-type', 'text/html'); res.end('<html>maintenance</html>'); }],
+  ])('a key set %s is fetched once per cooldown, not once per token', async (_what, answer) => {
+    const failing = await serveCounting((_req, res) => answer(res));
+    try {
+      const v = new IdentityVerifier({ jwksCooldownMs: 800 });
+      const p = { ...provider, jwksUrl: `${failing.url}/jwks` };
+      const jwt = await idp.issueToken({ sub: 'user-1' });
+      for (let n = 0; n < 25; n++) await expectRefused(v.verify(p, jwt), 'keys_unavailable');
+      expect(failing.requests()).toBe(1);
+      await sleep(900);
+      await expectRefused(v.verify(p, jwt), 'keys_unavailable');
+      expect(failing.requests()).toBe(2);
+    } finally {
+      await failing.close();
+    }
+  });
+
+  test('a failed refetch (for an unknown kid) does not stop tokens whose key is already loaded', async () => {
+    let up = true;
+    const flaky = await serveCounting((_req, res) => {
+      if (!up) {
+        res.statusCode = 503;
+        res.end();
+        return;
+      }
+      void fetch(idp.jwksUrl).then((r) => r.text()).then((text) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(text);
+      });
+    });
+    try {
+      const v = new IdentityVerifier({ jwksCooldownMs: 600 });
+      const p = { ...provider, jwksUrl: `${flaky.url}/jwks` };
+      const known = await idp.issueToken({ sub: 'user-1' });
+      expect((await v.verify(p, known)).userId).toBe('user-1');
+      up = false;
+      await sleep(650);
+      const unknownKid = await new SignJWT({ sub: 'user-2', aud: idp.defaultAudience }).setProtectedHeader({ alg: 'ES256', kid: 'not-published' })
+        .setIssuer(idp.issuer).setExpirationTime('5m').sign(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+      await expectRefused(v.verify(p, unknownKid), 'keys_unavailable');
+      expect(flaky.requests()).toBe(2);
+      expect((await v.verify(p, known)).userId).toBe('user-1');
+      await expectRefused(v.verify(p, unknownKid), 'keys_unavailable');
+      expect(flaky.requests()).toBe(2);
+    } finally {
+      await flaky.close();
+    }
+  });
+
+  test("a failed key fetch answers only that the provider's keys could not be loaded; the cause stays on the error, for logs", async () => {
+    const metadata = await serve((req, res) => {
+      if (req.url === '/status') {
+        res.statusCode = 500;
+        res.end('internal');
+        return;
+      }
+      res.setHeader('content-type', 'text/plain');
+      res.end('ami-id\nhostname\niam/\n');
+    });
+    const dead = await deadUrl();
+    try {
+      const jwt = await idp.issueToken({ sub: 'user-1' });
+      for (const [url, cause] of [[`${metadata.url}/latest/meta-data/`, /JSON/], [`${metadata.url}/status`, /HTTP 500/], [`${dead}/jwks`, /ECONNREFUSED/]] as const) {
+        const err = await expectRefused(new IdentityVerifier().verify({ ...provider, jwksUrl: url }, jwt), 'keys_unavailable');
+        expect(err.message).toBe(`could not load the identity provider's signing keys from ${url}`);
+        expect(err.diagnostic).toMatch(cause);
+      }
+      const p = providerConfigOf({ type: 'oidc', issuer: metadata.url, audience: '*' });
+      const forMetadata = await idp.issueToken({ sub: 'user-1', claims: { iss: metadata.url } });
+      const err = await expectRefused(new IdentityVerifier().verify(p, forMetadata), 'keys_unavailable');
+      expect(err.message).toBe(`could not discover the identity provider's keys from ${metadata.url}/.well-known/openid-configuration`);
+      expect(err.diagnostic).toMatch(/JSON/);
+      expect(err.cause).toBeDefined();
+    } finally {
+      await metadata.close();
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import type { ProviderConfig } from './presets.js';
 
 export interface VerifiedIdentity {
   userId: string;
-  /** null when the claim is absent, not an email address, or the token says it is unverified. */
+  /** null when the claim is absent, not an email address, or email_verified is present and not true. */
   email: string | null;
   /** Every claim of the verified token. */
   claims: Record<string, unknown>;
@@ -50,12 +50,16 @@ export function identityOf(provider: Pick<ProviderConfig, 'userIdClaim' | 'email
 
 /**
  * The email is optional, so a value SignalGate cannot use drops it instead of refusing the user:
- * not a string, not address-shaped, or marked unverified (`email_verified: false`, or "false" as
- * Cognito sends it). An unverified address must not fill ${user_email} in ACL rules: at some
- * providers anyone can sign up with another person's address.
+ * not a string, not address-shaped, or not positively verified. An unverified address must not
+ * fill ${user_email} in ACL rules: at some providers anyone can sign up with another person's
+ * address. When the token carries `email_verified`, only `true` or the string "true" in any case
+ * (Cognito sends strings) keeps the email; false, 0, "False", "no", null or anything else drops
+ * it. Without the claim the email is used: Supabase access tokens carry no
+ * top-level email_verified (supabase.com/docs/guides/auth/jwt-fields), nor do many custom
+ * tokens; whether such an address was confirmed is the provider's configuration.
  */
 function emailOf(value: unknown, verified: unknown): string | null {
   if (typeof value !== 'string' || !isEmailAddress(value)) return null;
-  if (verified === false || verified === 'false') return null;
-  return value;
+  if (verified === undefined) return value;
+  return verified === true || (typeof verified === 'string' && verified.toLowerCase() === 'true') ? value : null;
 }

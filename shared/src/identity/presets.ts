@@ -1,5 +1,10 @@
 // Identity-provider presets: what an organisation configures, completed from the provider type's
 // known defaults and validated once, when the provider is added (never per token).
+//
+// The audience (`aud`) per type: supabase defaults to "authenticated"; firebase is always the
+// project id from the issuer; oidc and auth0 require one (OpenID Connect Core §3.1.3.7), where "*"
+// is the explicit "any audience of this issuer"; clerk needs none (its session tokens carry no
+// aud) but checks one given. "*" is stored as typed and means no aud check at verification.
 import { invalid } from '../errors.js';
 
 export const PROVIDER_TYPES = ['supabase', 'firebase', 'auth0', 'clerk', 'oidc'] as const;
@@ -14,7 +19,10 @@ export interface ProviderConfig {
   jwksUrl: string | null;
   /** Shared HMAC secret (Supabase's legacy HS256 "JWT secret"), used as its UTF-8 bytes. */
   secret: string | null;
-  /** Expected `aud` (null: not checked). */
+  /**
+   * Expected `aud`. ANY_AUDIENCE ("*", typed by the admin on purpose) and null (clerk, whose session
+   * tokens carry none, when no audience was given) are not checked.
+   */
   audience: string | null;
   userIdClaim: string;
   emailClaim: string;
@@ -29,6 +37,14 @@ export interface ProviderInput {
   userIdClaim?: string | undefined;
   emailClaim?: string | undefined;
 }
+
+/**
+ * The audience an admin types to accept tokens for any audience of the issuer. Deliberately a value
+ * and not an omission: OpenID Connect Core §3.1.3.7 makes the aud check a MUST, because without it
+ * any other application of the same issuer (another Google client, another API of the Auth0
+ * tenant) could replay its users' tokens here.
+ */
+export const ANY_AUDIENCE = '*';
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (256 bits). */
 export const MIN_SECRET_BYTES = 32;
@@ -119,15 +135,22 @@ export function providerConfigOf(input: ProviderInput): ProviderConfig {
       // Auth0 sets iss to https://<tenant-domain>/ with the trailing slash; without it no token
       // would ever match, so say so now rather than refuse every exchange later.
       if (!issuer.endsWith('/')) throw invalid('issuer', 'auth0 issuers end with a slash: https://<tenant-domain>/ (as Auth0 sets iss)');
+      // Every API and application of a tenant shares its issuer and keys: the audience (the API
+      // identifier for access tokens, the client id for ID tokens) is what tells them apart.
+      if (audience === null) throw invalid('audience', `is required for auth0: the API identifier or client id your tokens carry as aud (or "${ANY_AUDIENCE}" to accept any application of the tenant)`);
       // Auth0 serves each tenant's keys at https://<tenant-domain>/.well-known/jwks.json (auth0.com/docs/jwks).
       jwksUrl = secret ? null : (given ?? wellKnownUrl(issuer, 'jwks.json'));
       break;
     case 'clerk':
       // Clerk: the Frontend API (the session token's iss) serves /.well-known/jwks.json
-      // (clerk.com/docs/guides/sessions/manual-jwt-verification); session tokens carry no aud.
+      // (clerk.com/docs/guides/sessions/manual-jwt-verification). Session tokens carry no aud (their
+      // default claims are azp, exp, iat, iss, nbf, sid, sub…: clerk.com/docs/guides/sessions/session-tokens),
+      // so none is required; one given (a JWT template that sets aud) is checked.
       jwksUrl = secret ? null : (given ?? wellKnownUrl(issuer, 'jwks.json'));
       break;
     case 'oidc':
+      // OpenID Connect Core §3.1.3.7: the client MUST check that aud contains its client id.
+      if (audience === null) throw invalid('audience', `is required for oidc: the client id (or API audience) your tokens carry as aud (or "${ANY_AUDIENCE}" to accept any client of the issuer)`);
       // No jwks_url and no secret: the verifier reads jwks_uri from the issuer's discovery document.
       jwksUrl = given;
       break;

@@ -4,7 +4,7 @@
 import { errors, jwtVerify, type JWTVerifyOptions } from 'jose';
 import { identityOf, isCompactJws, type VerifiedIdentity } from './claims.js';
 import { ProviderKeys } from './keys.js';
-import type { ProviderConfig } from './presets.js';
+import { ANY_AUDIENCE, type ProviderConfig } from './presets.js';
 import { IdentityTokenError, refuse } from './refusal.js';
 
 /**
@@ -66,7 +66,7 @@ export class IdentityVerifier {
     const hmac = provider.secret !== null;
     const options: JWTVerifyOptions = {
       issuer: provider.issuer,
-      ...(provider.audience !== null ? { audience: provider.audience } : {}),
+      ...(provider.audience !== null && provider.audience !== ANY_AUDIENCE ? { audience: provider.audience } : {}),
       algorithms: [...(hmac ? HMAC_ALGORITHMS : ASYMMETRIC_ALGORITHMS)],
       clockTolerance: this.toleranceSeconds,
       // A token without exp would be valid forever: refused, whatever the provider.

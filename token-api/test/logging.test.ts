@@ -1,6 +1,9 @@
 // Request logs are structured and never carry a secret: not the API key, not a tkn_ password.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import crypto from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { createServices, loadConfig, type Services } from '@signalgate/shared';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
@@ -35,4 +38,24 @@ test('one JSON line per request with route and status, and no secret anywhere in
   ]);
   const all = lines.join('\n');
   for (const secret of [secretKey, minted.password, refreshed.password]) expect(all).not.toContain(secret);
+});
+
+test("a provider whose keys cannot be fetched: the client gets 503 with the URL only, the log gets the cause", async () => {
+  const { org } = await services.orgs.create('Unreachable IdP');
+  // A port nothing listens on (bound, then closed).
+  const dead = await new Promise<string>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(`http://127.0.0.1:${port}`));
+    });
+  });
+  services.providers.add(org.id, { type: 'oidc', issuer: 'https://unreachable-idp.example.com', jwksUrl: `${dead}/jwks`, audience: 'app' });
+  const jwt = await new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://unreachable-idp.example.com')
+    .setAudience('app').setExpirationTime('5m').sign(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+  const res = await call(`${api.url}/v2/tokens/exchange`, { body: { organization_id: org.id, token: jwt } });
+  expect([res.status, res.body.error]).toEqual([503, 'provider_unavailable']);
+  expect(res.body.error_description).toContain(`${dead}/jwks`);
+  expect(res.body.error_description).not.toMatch(/ECONNREFUSED|fetch failed/);
+  const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.code === 'provider_unavailable');
+  expect(String(logged?.diagnostic)).toMatch(/ECONNREFUSED|fetch failed/);
 });

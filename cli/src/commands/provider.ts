@@ -21,7 +21,7 @@ export function registerProvider(program: Command, ctx: CliContext): void {
     .option('--jwks-url <url>', "the provider's JWKS (default: the type's preset; oidc: discovery)")
     .option('--secret <secret>', 'shared HMAC secret instead of a JWKS (Supabase legacy JWT secret); visible in the process list')
     .option('--secret-file <path>', 'read the shared secret from this file (trailing newline removed), keeping it out of the process list and shell history')
-    .option('--audience <aud>', 'required aud (supabase: authenticated; firebase: the project id)')
+    .option('--audience <aud>', 'required aud; needed for oidc and auth0 ("*" accepts any, on purpose); preset for supabase and firebase')
     .option('--user-id-claim <claim>', 'claim holding the user id (default: sub)')
     .option('--email-claim <claim>', 'claim holding the email (default: email)')
     .action((opts: AddOptions) =>

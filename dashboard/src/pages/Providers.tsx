@@ -48,7 +48,7 @@ export function ProvidersPage({ orgId }: PageProps) {
           <label>Name <input aria-label="Name" placeholder={`default: ${form.type}`} value={form.name} onInput={field('name')} maxLength={100} /></label>
           <label>JWKS URL <input aria-label="JWKS URL" placeholder="default: the preset" value={form.jwks_url} onInput={field('jwks_url')} maxLength={2048} /></label>
           <label>Shared secret <input aria-label="Shared secret" type="password" placeholder="instead of a JWKS (HS256)" value={form.secret} onInput={field('secret')} maxLength={4096} autocomplete="off" /></label>
-          <label>Audience <input aria-label="Audience" placeholder="default: the preset" value={form.audience} onInput={field('audience')} maxLength={512} /></label>
+          <label>Audience <input aria-label="Audience" placeholder={form.type === 'oidc' || form.type === 'auth0' ? 'required (* = any audience)' : 'default: the preset'} value={form.audience} onInput={field('audience')} maxLength={512} /></label>
           <label>User id claim <input aria-label="User id claim" placeholder="sub" value={form.user_id_claim} onInput={field('user_id_claim')} maxLength={100} /></label>
           <label>Email claim <input aria-label="Email claim" placeholder="email" value={form.email_claim} onInput={field('email_claim')} maxLength={100} /></label>
           <ActionButton kind="primary" onClick={add} onError={setFail} testid="add-provider">Add provider</ActionButton>
@@ -70,7 +70,7 @@ export function ProvidersPage({ orgId }: PageProps) {
                   <td>{p.type}</td>
                   <td class="mono">{p.issuer}</td>
                   <td>{p.verification === 'jwks' ? <span class="mono" title={p.jwks_url ?? ''}>JWKS</span> : p.verification === 'secret' ? 'shared secret' : 'OIDC discovery'}</td>
-                  <td>{p.audience ?? <span class="muted">any</span>}</td>
+                  <td>{p.audience === null || p.audience === '*' ? <span class="muted">any</span> : p.audience}</td>
                   <td class="mono">{p.user_id_claim}, {p.email_claim}</td>
                   <td><Time iso={p.created_at} /></td>
                   <td class="actions">

@@ -51,6 +51,12 @@ export function createErrorHandler(logger: Logger, bodyLimit: number): ErrorRequ
       res.status(500).json(errorBody('internal_error', 'internal error'));
       return;
     }
+    // A 5xx we answered on purpose (an identity provider's keys unreachable, the database down):
+    // the operator needs its cause, which the client is not told.
+    if (known.status >= 500) {
+      const diagnostic = (known as { diagnostic?: unknown }).diagnostic;
+      logger.warn({ code: known.code, route: res.locals.route, diagnostic, cause: known.cause }, known.message);
+    }
     if (known.retryAfterSeconds !== undefined) res.set('Retry-After', String(known.retryAfterSeconds));
     res.locals.errorCode = known.code;
     res.status(known.status).json(errorBody(known.code, known.message));

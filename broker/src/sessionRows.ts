@@ -90,6 +90,19 @@ export class SessionRowWriter {
     for (const key of gone) this.written.delete(key);
   }
 
+  /** Marks these tokens as used now, synchronously (the broker is about to stop writing). */
+  touchNow(tokenIds: string[]): void {
+    if (tokenIds.length === 0) return;
+    const at = Date.now();
+    try {
+      this.store.transaction(() => {
+        for (const id of tokenIds) this.store.tokens.touch(id, at);
+      });
+    } catch (err) {
+      this.logger.warn({ err, tokens: tokenIds.length }, 'could not record the last use of tokens at shutdown');
+    }
+  }
+
   /** The broker is closing and clears all its rows in one go: pending changes are moot. */
   stop(): void {
     this.stopped = true;

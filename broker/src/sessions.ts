@@ -282,6 +282,9 @@ export class SessionRegistry {
   /** Stops presence and row writes for the broker's own shutdown (the rows are cleared in one go). */
   beginShutdown(): void {
     this.shuttingDown = true;
+    // The sessions end now: their tokens count as just used (replace_existing spares them while
+    // their clients reconnect, here after a restart or to another broker).
+    this.rows.touchNow([...this.byToken.keys()]);
     this.rows.stop();
   }
 

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { connackCode, inbox, onTopic, sleep, startTestBroker, whenClosed, type TestBroker } from './support/harness.js';
+import { connackCode, eventually, inbox, onTopic, sleep, startTestBroker, whenClosed, type TestBroker } from './support/harness.js';
 
 let tb: TestBroker;
 let orgId: string;
@@ -106,3 +106,25 @@ describe('expiry', () => {
     expect(box.messages.map((m) => m.topic)).toEqual(['wills/dropped', 'wills/sentinel']);
   });
 });
+
+describe('the last use of a token (what replace_existing spares)', () => {
+  test('a session that ends, and every session of a broker that shuts down, mark their token as used', async () => {
+    const own = await startTestBroker('last-used');
+    try {
+      const org = await own.newOrg();
+      const ended = own.mint(org, 'ends-itself');
+      const c = await own.connect(own.urls.mqtt, ended);
+      await c.endAsync();
+      await eventually(() => own.services.store.tokens.get(ended.tokenId)!.lastUsedAt !== null);
+
+      const atShutdown = own.mint(org, 'broker-stops');
+      await own.connect(own.urls.mqtt, atShutdown);
+      const before = Date.now();
+      await own.broker.close();
+      expect(own.services.store.tokens.get(atShutdown.tokenId)!.lastUsedAt).toBeGreaterThanOrEqual(before);
+    } finally {
+      await own.stop();
+    }
+  });
+});
+

@@ -62,12 +62,16 @@ const supabaseAccessToken = (sub: string) =>
   new SignJWT({ sub, email: `${sub}@example.com`, role: 'authenticated' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuer(ISSUER).setAudience('authenticated').setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));
 
-/** The page's own fetch: what the SDK does from a browser (JSON bodies, no credentials). */
+/**
+ * The page's own fetch, as the official SDK's TokenManager makes it: `Content-Type: application/json`
+ * on every request, GET included (so even getProviders needs a preflight), no credentials.
+ */
 type Call = { status: number; body: any } | { blocked: string };
 const pageFetch = (page: Page, url: string, body?: unknown): Promise<Call> =>
   page.evaluate(async ([u, b]) => {
     try {
-      const res = await fetch(u, b === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b) });
+      const headers = { 'Content-Type': 'application/json' };
+      const res = await fetch(u, b === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(b) });
       return { status: res.status, body: await res.json() };
     } catch (err) {
       return { blocked: String(err) };

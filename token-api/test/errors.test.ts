@@ -101,3 +101,31 @@ describe('error responses', () => {
     expectErrorShape(res.body);
   });
 });
+
+describe('every documented route', () => {
+  test('answers every error with {error: <machine code>, error_description, detail}: without credentials, with a bad key, with an empty body', async () => {
+    const doc = (await call(`${t.url}/openapi.json`)).body as { paths: Record<string, Record<string, unknown>> };
+    const seen: string[] = [];
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      const url = `${t.url}${path.replace('{org_id}', 'org_zzzzzzzzzzzz').replace(/\{[a-z_]+\}/g, 'x')}`;
+      for (const method of Object.keys(methods)) {
+        const body = ['post', 'put', 'patch'].includes(method) ? {} : undefined;
+        for (const credential of [undefined, `sk_${'x'.repeat(43)}`]) {
+          const res = await call(url, { method: method.toUpperCase(), body, ...(credential ? { key: credential } : {}) });
+          if (res.status < 400) continue;
+          try {
+            expectErrorShape(res.body);
+          } catch (err) {
+            throw new Error(`${method.toUpperCase()} ${path} answered ${res.status}: ${(err as Error).message}`);
+          }
+          seen.push(`${method} ${path} ${res.status}`);
+        }
+      }
+    }
+    // The sweep reached the new routes, and most routes refused something.
+    for (const p of ['post /v2/tokens/exchange', 'post /v1/create', 'get /v2/providers', 'post /v2/admin/orgs/{org_id}/providers']) {
+      expect(seen.some((s) => s.startsWith(p))).toBe(true);
+    }
+    expect(seen.length).toBeGreaterThan(60);
+  });
+});

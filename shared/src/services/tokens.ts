@@ -61,7 +61,6 @@ export const DEFAULT_REPLACE_GRACE_SECONDS = 300;
 /** SPEC: a refresh is recommended 90 % into the current lifetime (which a refresh restarts). */
 export const refreshRecommendedAt = (start: number, expiresAt: number) => start + Math.floor((expiresAt - start) * 0.9);
 
-
 export class TokenService {
   constructor(
     private readonly store: Store,

@@ -2,8 +2,8 @@
 // Every benchmark in sequence (one server under load at a time), then bench/RESULTS.md.
 // connect, publish and memory run at MQTT 3.1.1 and MQTT 5 against SignalGate, bare aedes 2 beta,
 // bare aedes 1.2 and mosquitto in the same rounds.
-//   node bench/all.mjs [--protocol 4|5|both]        (about 12 minutes on 2 cores)
-//   node bench/all.mjs --smoke                      (about 3 minutes: 1 short round of each, to check
+//   node bench/all.mjs [--protocol 4|5|both]        (about 14 minutes on 2 cores)
+//   node bench/all.mjs --smoke                      (about 3.5 minutes: 1 short round of each, to check
 //                                                    the bench itself; saved as bench/results/smoke-*.json,
 //                                                    RESULTS.md is left alone)
 import { arg, saveResult } from './lib/env.mjs';
@@ -13,6 +13,7 @@ import { runPublish } from './publish.mjs';
 import { runMint } from './mint.mjs';
 import { runMemory } from './memory.mjs';
 import { runDisconnect } from './disconnect.mjs';
+import { runExchange } from './exchange.mjs';
 
 const smoke = process.argv.includes('--smoke');
 const protocols = parseProtocols(arg('protocol', 'both'));
@@ -22,6 +23,7 @@ const steps = [
   ['mint', () => runMint(smoke ? { seconds: 1, rounds: 1 } : {})],
   ['memory', () => runMemory(smoke ? { connections: 2000, settleSeconds: 1, protocols } : { protocols })],
   ['disconnect', () => runDisconnect(smoke ? { sessions: 50 } : {})],
+  ['exchange', () => runExchange(smoke ? { seconds: 1, rounds: 1 } : {})],
 ];
 const t0 = Date.now();
 for (const [name, run] of steps) {

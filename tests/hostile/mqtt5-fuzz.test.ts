@@ -973,7 +973,6 @@ describe('MQTT 5 fuzz over TCP and WebSocket', () => {
     expect(stack.services.store.sessions.list(fuzzOrg)).toEqual([]);
 
     const after = footprint();
-    console.log('FOOTPRINT', (after.rss - before.rss) / 1048576, after.fds - before.fds);
     // Generous bounds, as in mqtt-fuzz.test.ts (about 17 MiB is measured): a leak of ~100 KiB per case
     // (1100 cases) or a socket per case shows up.
     expect(after.rss - before.rss).toBeLessThan(96 * 1024 * 1024);

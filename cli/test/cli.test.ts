@@ -43,7 +43,8 @@ describe('signalgate org', () => {
   test('the new organisation starts with an allow-all default rule set', async () => {
     const { organization_id: org } = await createOrg('Defaults');
     const { items } = await json<Items<{ name: string; is_default: boolean; publish: string[]; subscribe: string[]; presence: boolean; history: boolean }>>(['ruleset', 'list', '--org', org]);
-    expect(items).toEqual([expect.objectContaining({ name: 'default', is_default: true, publish: ['#'], subscribe: ['#'], presence: true, history: true })]);
+    const spaces = ['#', '$notifications/#', '$spaces/#'];
+    expect(items).toEqual([expect.objectContaining({ name: 'default', is_default: true, publish: spaces, subscribe: spaces, presence: true, history: true })]);
   });
 
   test('org list shows created organisations, as JSON and as a table', async () => {
@@ -150,7 +151,7 @@ describe('signalgate org', () => {
     const r = await cli(['org', 'set-default-rules', '--org', org, '--publish', 'a/#/b']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("'a/#/b'");
-    expect(services.rules.getDefault(org).publish).toEqual(['#']);
+    expect(services.rules.getDefault(org).publish).toEqual(['#', '$notifications/#', '$spaces/#']);
   });
 });
 

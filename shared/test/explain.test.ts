@@ -45,9 +45,13 @@ describe('publish', () => {
     expect(e.decided_by.reason).toContain("'users/${user_id}/b' grant(s) nothing");
   });
 
-  test("invalid topic names and '$' topics are refused before any layer", () => {
+  test('invalid topic names and reserved $ spaces are refused before any layer; a tenant $ topic is decided by the rules', () => {
     expect(explainDecision('publish', 'chat/#', [orgDefault], values)).toMatchObject({ allowed: false, decided_by: { layer: null } });
-    expect(explainDecision('publish', '$SYS/x', [named('all', { publish: ['#'] })], values).decided_by.reason).toContain("'$'");
+    expect(explainDecision('publish', '$SYS/x', [named('all', { publish: ['#'] })], values).decided_by.reason).toContain('$SYS (reserved)');
+    expect(explainDecision('publish', '$notifications/u/inbox', [named('all', { publish: ['#'] })], values)).toMatchObject({ allowed: false });
+    expect(explainDecision('publish', '$notifications/u/inbox', [named('all', { publish: ['#', '$notifications/#'] })], values)).toMatchObject({
+      allowed: true, decided_by: { filter: '$notifications/#' },
+    });
   });
 
   test('a layer that does not restrict the action allows it and says so', () => {

@@ -6,14 +6,16 @@ import path from 'node:path';
 import { createServices, loadConfig, ruleFilterProblem } from '@signalgate/shared';
 
 describe('ruleFilterProblem', () => {
-  test.each(['chat/#', 'users/${user_id}/#', '${user_id}/#', '${client_id}', '+/${user_email}/inbox'])('accepts %s', (f) => {
+  // `$` spaces other than $SYS, $presence and $share are the tenant's (CloudSignal's packages use them).
+  test.each(['chat/#', 'users/${user_id}/#', '${user_id}/#', '${client_id}', '+/${user_email}/inbox', '$notifications/${user_id}/inbox/#', '$spaces/#', '$sys/x'])('accepts %s', (f) => {
     expect(ruleFilterProblem(f)).toBeNull();
   });
 
   test.each([
     ['$SYS/#', /reserved/],
-    ['$presence/#', /reserved/],
-    ['$', /reserved/],
+    ['$SYS', /reserved/],
+    ['$share/group/chat/#', /reserved/],
+    ['$presence/#', /presence permission/],
     ['${nope}/#', /unknown placeholder \$\{nope\}/],
     ['a/#/b', /'#'/],
     ['', /empty/],

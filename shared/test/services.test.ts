@@ -31,7 +31,8 @@ describe('organisations', () => {
   test('a new organisation gets an allow-all default rule set and a working sk_ key', async () => {
     const { org, secretKey, key } = await newOrg('Acme');
     expect(org.id).toMatch(/^org_[a-z0-9]{12}$/);
-    expect(s.rules.getDefault(org.id)).toMatchObject({ isDefault: true, publish: ['#'], subscribe: ['#'], presence: true, history: true });
+    const spaces = ['#', '$notifications/#', '$spaces/#']; // CloudSignal's packages live in $ spaces
+    expect(s.rules.getDefault(org.id)).toMatchObject({ isDefault: true, publish: spaces, subscribe: spaces, presence: true, history: true });
     expect(secretKey).toMatch(/^sk_[A-Za-z0-9_-]{43}$/);
     expect((await s.keys.verify(secretKey)).id).toBe(key.id);
     expect(key.hash).not.toContain(secretKey);

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import {
   clientTopic, createServices, EffectiveRights, expandLayer, filterProblem, internalTopic, isFilterCovered, isFilterCoveredBySet,
-  layersFromRequest, loadConfig, placeholderValuesOf, SignalGateError, topicAllowedBySet, topicMatchesFilter,
+  layersFromRequest, loadConfig, placeholderValuesOf, reservedRootOf, SignalGateError, topicAllowedBySet, topicMatchesFilter,
   type MintRequest, type Permission, type RuleLayer, type Rules, type Services,
 } from '@signalgate/shared';
 
@@ -161,7 +161,8 @@ describe('the rights a connection gets never exceed any operand of the intersect
 // ---- Intersection over a hostile alphabet, against enumeration ------------------------------------
 
 describe('intersection over $ levels, empty levels and $presence', () => {
-  const LEVELS = ['a', '', '$s'];
+  // `$s` stands for a tenant's `$` space ($notifications…), `$SYS` for a reserved one.
+  const LEVELS = ['a', '', '$s', '$SYS'];
   const TOPICS = topicsOver(LEVELS, 3);
   const filterArb = filterArbOver(LEVELS, 3);
   const listArb = fc.option(fc.array(fc.oneof(filterArb, fc.constantFrom('$presence/#', '#')), { maxLength: 3 }), { nil: null });
@@ -169,7 +170,7 @@ describe('intersection over $ levels, empty levels and $presence', () => {
   const layerArb: fc.Arbitrary<RuleLayer> = fc.record({ publish: listArb, subscribe: listArb, presence: flagArb, history: flagArb });
   const probeArb = fc.oneof(filterArb, fc.constantFrom('$presence', '$presence/#', '$presence/u1', '$SYS/#', '#', '+/#'));
 
-  test('a granted subscription matches only topics every layer allows; no $ topic outside $presence is ever reachable', () => {
+  test('a granted subscription matches only topics every layer allows; a reserved $ space is reachable only as $presence with the permission', () => {
     run(
       fc.property(fc.array(layerArb, { minLength: 1, maxLength: 4 }), probeArb, (layers, filter) => {
         const all = new EffectiveRights(layers);
@@ -177,8 +178,8 @@ describe('intersection over $ levels, empty levels and $presence', () => {
         if (filter.startsWith('$presence')) return layers.every((l) => l.presence !== false);
         const matched = TOPICS.filter((t) => topicMatchesFilter(filter, t));
         return (
-          !filter.startsWith('$') &&
-          matched.every((t) => !t.startsWith('$')) &&
+          reservedRootOf(filter) === null &&
+          matched.every((t) => reservedRootOf(t) === null) &&
           layers.every((l) => l.subscribe === null || matched.every((t) => topicAllowedBySet(t, l.subscribe!)))
         );
       }),
@@ -197,11 +198,11 @@ describe('intersection over $ levels, empty levels and $presence', () => {
     );
   });
 
-  test('publishing is allowed exactly when every layer allows it, and never into a $ topic', () => {
+  test('publishing is allowed exactly when every layer allows it, and never into a reserved $ space', () => {
     run(
       fc.property(fc.array(layerArb, { minLength: 1, maxLength: 4 }), (layers) => {
         const all = new EffectiveRights(layers);
-        return TOPICS.every((t) => all.canPublish(t) === (!t.startsWith('$') && layers.every((l) => l.publish === null || topicAllowedBySet(t, l.publish))));
+        return TOPICS.every((t) => all.canPublish(t) === (reservedRootOf(t) === null && layers.every((l) => l.publish === null || topicAllowedBySet(t, l.publish))));
       }),
       2000,
     );

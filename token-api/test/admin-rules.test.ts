@@ -17,7 +17,7 @@ const base = () => `${t.url}/v2/admin/orgs/${orgId}`;
 describe('rule sets', () => {
   test('the default set exists and is replaced with PUT …/rules/default; mints then respect it', async () => {
     const list = await call(`${base()}/rules`, { key: ADMIN_KEY });
-    expect(list.body.rule_sets[0]).toMatchObject({ name: 'default', is_default: true, publish: ['#'] });
+    expect(list.body.rule_sets[0]).toMatchObject({ name: 'default', is_default: true, publish: ['#', '$notifications/#', '$spaces/#'] });
     const put = await call(`${base()}/rules/default`, { method: 'PUT', key: ADMIN_KEY, body: { publish: ['chat/#'], subscribe: ['chat/#', 'users/${user_id}/#'], presence: true } });
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ is_default: true, publish: ['chat/#'], presence: true, history: false });

@@ -3,7 +3,8 @@
 // and next to rights.ts; a property test holds the two to the same verdict on every input.
 import { filterProblem, isFilterCovered, topicMatchesFilter, topicNameProblem } from './topics.js';
 import { expandPlaceholders, type PlaceholderValues } from './placeholders.js';
-import { PRESENCE_ROOT, type RuleLayer } from './rights.js';
+import type { RuleLayer } from './rights.js';
+import { isPresenceFilter, reservedRootOf } from './reserved.js';
 
 export type AclAction = 'publish' | 'subscribe';
 
@@ -42,7 +43,6 @@ export interface AclExplanation {
   layers: LayerVerdict[];
 }
 
-const isPresenceFilter = (f: string) => f === PRESENCE_ROOT || f.startsWith(`${PRESENCE_ROOT}/`);
 
 function expandAll(filters: readonly string[], values: PlaceholderValues): ExpandedFilter[] {
   return filters.map((filter) => {
@@ -98,12 +98,14 @@ export function explainDecision(action: AclAction, topic: string, layers: readon
   if (action === 'publish') {
     const problem = topicNameProblem(topic);
     if (problem) return refused(action, topic, `not a valid topic name: ${problem}`);
-    if (topic.startsWith('$')) return refused(action, topic, "clients never publish into '$' topics (they belong to the broker)");
+    const reserved = reservedRootOf(topic);
+    if (reserved !== null) return refused(action, topic, `clients never publish into ${reserved} (reserved)`);
   } else {
     const problem = filterProblem(topic);
     if (problem) return refused(action, topic, `not a valid subscription filter: ${problem}`);
     if (isPresenceFilter(topic)) return explainPresence(topic, layers);
-    if (topic.startsWith('$')) return refused(action, topic, "'$' topics other than $presence are never open to clients");
+    const reserved = reservedRootOf(topic);
+    if (reserved !== null) return refused(action, topic, `${reserved} is reserved: no rule grants it`);
   }
 
   const verdicts = layers.map(({ name, layer }) => verdictOf(name, action, topic, layer[action], values));

@@ -4,3 +4,4 @@ export * from './rights.js';
 export * from './namespace.js';
 export * from './ruleFilter.js';
 export * from './explain.js';
+export * from './reserved.js';

@@ -3,6 +3,7 @@
 // an action when one of its filters does; the connection may act only when every layer allows.
 import { filterProblem, isFilterCoveredBySet, topicAllowedBySet } from './topics.js';
 import { expandPlaceholders, type PlaceholderValues } from './placeholders.js';
+import { isPresenceFilter, reservedRootOf } from './reserved.js';
 
 export const PERMISSIONS = ['publish', 'subscribe', 'presence', 'history'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
@@ -23,8 +24,6 @@ export interface RuleLayer {
   history: boolean | null;
 }
 
-/** Reserved, client-visible topic space for presence events (internally per organisation). */
-export const PRESENCE_ROOT = '$presence';
 
 /** What a mint request asks for, in any of the documented shapes (seeds 000–003). */
 export interface ScopeRequest {
@@ -108,8 +107,6 @@ export function expandLayer(layer: RuleLayer, values: PlaceholderValues, keepMis
 
 const PUBLISH_VERDICTS_KEPT = 64;
 
-const isPresenceFilter = (f: string) => f === PRESENCE_ROOT || f.startsWith(`${PRESENCE_ROOT}/`);
-
 /** The decisions for one connection or one API caller, over already-expanded layers. */
 export class EffectiveRights {
   /**
@@ -129,11 +126,11 @@ export class EffectiveRights {
     return this.layers.every((l) => l.history !== false);
   }
 
-  /** Clients never publish into a `$` space: `$SYS` and `$presence` belong to the broker. */
+  /** Clients never publish into a reserved `$` space (reserved.ts); other `$` topics are the tenant's. */
   canPublish(topic: string): boolean {
     const known = this.publishVerdicts?.get(topic);
     if (known !== undefined) return known;
-    const verdict = !topic.startsWith('$') && this.layers.every((l) => l.publish === null || topicAllowedBySet(topic, l.publish));
+    const verdict = reservedRootOf(topic) === null && this.layers.every((l) => l.publish === null || topicAllowedBySet(topic, l.publish));
     const memo = (this.publishVerdicts ??= new Map());
     if (memo.size >= PUBLISH_VERDICTS_KEPT) memo.clear();
     memo.set(topic, verdict);
@@ -143,7 +140,7 @@ export class EffectiveRights {
   /** Granted only if every topic the filter can match is allowed by every layer. */
   canSubscribe(filter: string): boolean {
     if (isPresenceFilter(filter)) return this.presence;
-    if (filter.startsWith('$')) return false;
+    if (reservedRootOf(filter) !== null) return false;
     return this.layers.every((l) => l.subscribe === null || isFilterCoveredBySet(filter, l.subscribe));
   }
 

@@ -10,7 +10,13 @@ import { NAME_PATTERN, NAME_RULE } from './names.js';
 
 export const MAX_FILTERS_PER_ACTION = 256;
 
-export const ALLOW_ALL_RULES: Rules = { publish: ['#'], subscribe: ['#'], presence: true, history: true };
+/**
+ * A new organisation's default rule set: everything inside the organisation, including the `$`
+ * spaces CloudSignal's packages use (a `#` never matches a `$` topic), so they work out of the box.
+ */
+export const ALLOW_ALL_RULES: Rules = {
+  publish: ['#', '$notifications/#', '$spaces/#'], subscribe: ['#', '$notifications/#', '$spaces/#'], presence: true, history: true,
+};
 
 export function assertValidFilters(field: string, filters: readonly string[]): void {
   if (filters.length > MAX_FILTERS_PER_ACTION) throw invalid(field, `at most ${MAX_FILTERS_PER_ACTION} filters`);

@@ -158,3 +158,28 @@ describe('denied publish in disconnect mode', () => {
     expect(await counterValue('signalgate_broker_disconnects_total', { reason: 'denied_publish' })).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('deny rules', () => {
+  test("'#' except 'admin/#': admin topics refused for publish and subscribe, everything else allowed", async () => {
+    const org = await tb.newOrg({
+      rules: { publish: ['#'], subscribe: ['#'], presence: false, history: false, denyPublish: ['admin/#'], denySubscribe: ['admin/#', 'users/+/private'] },
+    });
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'deny-user'), { protocolVersion: 5 });
+    // '#' and '+/x' could receive an admin topic: refused; 'chat/#' and 'users/u1/public' cannot.
+    expect(await subackCodes(c, ['chat/#', '#', '+/x', 'admin/#', 'users/+/private', 'users/u1/public', 'users/u1/#'])).toEqual([0, 0x87, 0x87, 0x87, 0x87, 0, 0x87]);
+    const box = inbox(c);
+    await expect(c.publishAsync('admin/secrets', 'x', { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
+    await c.publishAsync('chat/ok', 'fine', { qos: 1 });
+    await box.waitFor(onTopic('chat/ok', 'fine'));
+  });
+
+  test('a deny whose placeholder has no value for this user denies it for every value', async () => {
+    const org = await tb.newOrg({
+      rules: { publish: ['#'], subscribe: ['#'], presence: false, history: false, denySubscribe: ['mail/${user_email}/#'] },
+    });
+    const noEmail = await tb.connect(tb.urls.mqtt, tb.mint(org, 'no-email'));
+    expect(await subackCodes(noEmail, ['mail/anyone@example.com/inbox', 'chat/#'])).toEqual([0x80, 0]);
+    const withEmail = await tb.connect(tb.urls.mqtt, tb.mint(org, 'with-email', { userEmail: 'me@example.com' }));
+    expect(await subackCodes(withEmail, ['mail/me@example.com/inbox', 'mail/other@example.com/inbox'])).toEqual([0x80, 0]);
+  });
+});

@@ -45,6 +45,8 @@ export const ruleSetView = (r: RuleSet) => ({
   subscribe: r.subscribe,
   presence: r.presence,
   history: r.history,
+  deny_publish: r.denyPublish ?? [],
+  deny_subscribe: r.denySubscribe ?? [],
   created_at: isoTime(r.createdAt),
   updated_at: isoTime(r.updatedAt),
 });

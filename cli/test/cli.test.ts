@@ -146,6 +146,19 @@ describe('signalgate org', () => {
     expect(() => services.tokens.mint({ orgId: org, userId: 'u1', acl: { publish: ['alerts/x'], subscribe: [] } })).toThrow(/alerts\/x/);
   });
 
+  test('deny filters: --deny-publish/--deny-subscribe on set-default-rules and ruleset create; left out, they are kept', async () => {
+    const { organization_id: org } = await createOrg('Deny Rules');
+    const set = await json<{ deny_publish: string[]; deny_subscribe: string[] }>(['org', 'set-default-rules', '--org', org, '--deny-publish', 'admin/#', '--deny-subscribe', 'admin/#', 'ops/+/secrets']);
+    expect(set).toMatchObject({ deny_publish: ['admin/#'], deny_subscribe: ['admin/#', 'ops/+/secrets'] });
+    await json(['org', 'set-default-rules', '--org', org, '--publish', 'chat/#']);
+    expect(services.rules.getDefault(org)).toMatchObject({ publish: ['chat/#'], denyPublish: ['admin/#'], denySubscribe: ['admin/#', 'ops/+/secrets'] });
+    const created = await json<{ deny_publish: string[] }>(['ruleset', 'create', '--org', org, '--name', 'no-admin', '--publish', '#', '--deny-publish', 'admin/#']);
+    expect(created.deny_publish).toEqual(['admin/#']);
+    const bad = await cli(['ruleset', 'create', '--org', org, '--name', 'bad-deny', '--publish', '#', '--deny-subscribe', '$SYS/#']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/deny_subscribe\[0\]/);
+  });
+
   test('org set-default-rules refuses an invalid filter, naming it (exit 1, nothing changed)', async () => {
     const { organization_id: org } = await createOrg('Bad rules');
     const r = await cli(['org', 'set-default-rules', '--org', org, '--publish', 'a/#/b']);

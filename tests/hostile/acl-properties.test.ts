@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import {
   clientTopic, createServices, EffectiveRights, expandLayer, filterProblem, internalTopic, isFilterCovered, isFilterCoveredBySet,
-  layersFromRequest, loadConfig, placeholderValuesOf, reservedRootOf, SignalGateError, topicAllowedBySet, topicMatchesFilter,
+  explainDecision, filtersOverlap, layersFromRequest, topicNameProblem, loadConfig, placeholderValuesOf, reservedRootOf, SignalGateError, topicAllowedBySet, topicMatchesFilter,
   type MintRequest, type Permission, type RuleLayer, type Rules, type Services,
 } from '@signalgate/shared';
 
@@ -203,6 +203,70 @@ describe('intersection over $ levels, empty levels and $presence', () => {
       fc.property(fc.array(layerArb, { minLength: 1, maxLength: 4 }), (layers) => {
         const all = new EffectiveRights(layers);
         return TOPICS.every((t) => all.canPublish(t) === (reservedRootOf(t) === null && layers.every((l) => l.publish === null || topicAllowedBySet(t, l.publish))));
+      }),
+      2000,
+    );
+  });
+});
+
+describe('deny rules inside a layer', () => {
+  const LEVELS = ['a', 'b', '', '$s'];
+  const TOPICS = topicsOver(LEVELS, 3);
+  // Valid filters only: the broker refuses an invalid one (an empty filter) before rights are asked.
+  const filterArb = filterArbOver(LEVELS, 3).filter((f) => filterProblem(f) === null);
+  const listArb = fc.option(fc.array(fc.oneof(filterArb, fc.constant('#')), { maxLength: 3 }), { nil: null });
+  const denyArb = fc.option(fc.array(filterArb, { minLength: 1, maxLength: 2 }), { nil: undefined });
+  const layerArb: fc.Arbitrary<RuleLayer> = fc
+    .record({ publish: listArb, subscribe: listArb, denyPublish: denyArb, denySubscribe: denyArb })
+    .map(({ denyPublish, denySubscribe, ...rest }) => ({
+      ...rest, presence: null, history: null,
+      ...(denyPublish ? { denyPublish } : {}), ...(denySubscribe ? { denySubscribe } : {}),
+    }));
+
+  test('a publish is allowed exactly when every layer allows the topic and denies it nowhere', () => {
+    run(
+      fc.property(fc.array(layerArb, { minLength: 1, maxLength: 3 }), (layers) => {
+        const all = new EffectiveRights(layers);
+        return TOPICS.every((t) => all.canPublish(t) === layers.every((l) =>
+          (l.publish === null || topicAllowedBySet(t, l.publish)) && !(l.denyPublish ?? []).some((d) => topicMatchesFilter(d, t))));
+      }),
+      2000,
+    );
+  });
+
+  test('a granted subscription can receive no topic any layer denies, and only topics every layer allows', () => {
+    run(
+      fc.property(fc.array(layerArb, { minLength: 1, maxLength: 3 }), filterArb, (layers, filter) => {
+        const all = new EffectiveRights(layers);
+        if (!all.canSubscribe(filter)) return true;
+        const matched = TOPICS.filter((t) => topicMatchesFilter(filter, t));
+        return layers.every((l) => matched.every((t) =>
+          (l.subscribe === null || topicAllowedBySet(t, l.subscribe)) && !(l.denySubscribe ?? []).some((d) => topicMatchesFilter(d, t))));
+      }),
+      3000,
+    );
+  });
+
+  test('filtersOverlap says yes exactly when some topic (of the sample) matches both, allowing for deeper topics', () => {
+    const DEEP = topicsOver(LEVELS, 4);
+    run(
+      fc.property(filterArb, filterArb, (a, b) => {
+        const witness = DEEP.some((t) => topicMatchesFilter(a, t) && topicMatchesFilter(b, t));
+        // Sound: a witness in the sample implies overlap; and over 4 levels every overlap of two
+        // filters of at most 3 levels has a witness (the '#' tail needs one level more).
+        return filtersOverlap(a, b) === witness;
+      }),
+      3000,
+    );
+  });
+
+  test('the explanation agrees with the rights on every verdict', () => {
+    run(
+      fc.property(fc.array(layerArb, { minLength: 1, maxLength: 3 }), fc.constantFrom(...TOPICS.filter((t) => topicNameProblem(t) === null)), filterArb, (layers, topic, filter) => {
+        const all = new EffectiveRights(layers);
+        const named = layers.map((layer, i) => ({ name: `layer ${i}`, layer }));
+        return explainDecision('publish', topic, named, {}).allowed === all.canPublish(topic)
+          && explainDecision('subscribe', filter, named, {}).allowed === all.canSubscribe(filter);
       }),
       2000,
     );

@@ -77,3 +77,29 @@ describe('integrations', () => {
     expect((await call(`${base()}/integrations`, { key, body: { integration_id: 'twice', rule_set: 'default' } })).status).toBe(409);
   });
 });
+
+describe('deny rules', () => {
+  test('a rule set stores deny lists, validates them naming the field, and mints and explains with them', async () => {
+    const { org, secretKey } = await t.services.orgs.create('Deny Co');
+    const at = `${t.url}/v2/admin/orgs/${org.id}`;
+    const bad = await call(`${at}/rules/default`, { method: 'PUT', key: secretKey, body: { publish: ['#'], subscribe: ['#'], deny_publish: ['a/#/b'] } });
+    expect([bad.status, bad.body.error]).toEqual([400, 'invalid_request']);
+    expect(bad.body.error_description).toMatch(/^deny_publish\[0\]: /);
+    const put = await call(`${at}/rules/default`, {
+      method: 'PUT', key: secretKey, body: { publish: ['#'], subscribe: ['#'], deny_publish: ['admin/#'], deny_subscribe: ['admin/#'] },
+    });
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject({ deny_publish: ['admin/#'], deny_subscribe: ['admin/#'] });
+    // A token asking for '#' asks for what the org denies: 403, naming it.
+    const wide = await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'x', topics: ['#'] } });
+    expect([wide.status, wide.body.error]).toEqual([403, 'scope_exceeds_organization']);
+    expect(wide.body.error_description).toContain("'admin/#'");
+    expect((await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'x', topics: ['chat/#'] } })).status).toBe(200);
+    const explained = await call(`${at}/acl/explain`, { key: secretKey, body: { action: 'publish', topic: 'admin/keys', user: 'x' } });
+    expect(explained.body).toMatchObject({ allowed: false, decided_by: { filter: 'admin/#' } });
+    expect(explained.body.decided_by.reason).toContain("denies it by 'admin/#'");
+    // PUT replaces: without deny lists the set denies nothing again.
+    const cleared = await call(`${at}/rules/default`, { method: 'PUT', key: secretKey, body: { publish: ['#'], subscribe: ['#'] } });
+    expect(cleared.body).toMatchObject({ deny_publish: [], deny_subscribe: [] });
+  });
+});

@@ -24,6 +24,8 @@ interface DefaultRulesOptions extends JsonOption {
   org: string;
   publish?: string[];
   subscribe?: string[];
+  denyPublish?: string[];
+  denySubscribe?: string[];
   presence?: boolean;
   history?: boolean;
 }
@@ -89,6 +91,8 @@ export function registerOrg(program: Command, ctx: CliContext): void {
     .requiredOption('--org <id>', 'organisation id')
     .option('--publish <filters...>', 'topic filters clients may publish to')
     .option('--subscribe <filters...>', 'topic filters clients may subscribe to')
+    .option('--deny-publish <filters...>', 'topic filters publishing is denied on, whatever the allow lists say')
+    .option('--deny-subscribe <filters...>', 'a subscription that could receive a topic of these filters is refused')
     .option('--presence', 'allow the presence permission')
     .option('--no-presence', 'deny the presence permission')
     .option('--history', 'allow the history permission')
@@ -100,6 +104,8 @@ export function registerOrg(program: Command, ctx: CliContext): void {
         const updated = services.rules.setDefault(opts.org, {
           publish: opts.publish ?? current.publish,
           subscribe: opts.subscribe ?? current.subscribe,
+          denyPublish: opts.denyPublish ?? current.denyPublish ?? [],
+          denySubscribe: opts.denySubscribe ?? current.denySubscribe ?? [],
           presence: opts.presence ?? current.presence,
           history: opts.history ?? current.history,
         });

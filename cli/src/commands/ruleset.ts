@@ -9,6 +9,8 @@ interface CreateOptions extends JsonOption {
   name: string;
   publish?: string[];
   subscribe?: string[];
+  denyPublish?: string[];
+  denySubscribe?: string[];
   presence?: boolean;
   history?: boolean;
 }
@@ -21,6 +23,8 @@ export function registerRuleset(program: Command, ctx: CliContext): void {
     .requiredOption('--name <name>', 'rule set name (unique in the organisation)')
     .option('--publish <filters...>', 'topic filters allowed for publish (placeholders: ${user_id} ${user_email} ${client_id})')
     .option('--subscribe <filters...>', 'topic filters allowed for subscribe')
+    .option('--deny-publish <filters...>', 'topic filters publishing is denied on, whatever the allow lists say')
+    .option('--deny-subscribe <filters...>', 'a subscription that could receive a topic of these filters is refused')
     .option('--presence', 'allow the presence permission', false)
     .option('--history', 'allow the history permission', false)
     .action((opts: CreateOptions) =>
@@ -29,6 +33,8 @@ export function registerRuleset(program: Command, ctx: CliContext): void {
         const created = services.rules.create(opts.org, opts.name, {
           publish: opts.publish ?? [],
           subscribe: opts.subscribe ?? [],
+          denyPublish: opts.denyPublish ?? [],
+          denySubscribe: opts.denySubscribe ?? [],
           presence: opts.presence === true,
           history: opts.history === true,
         });
@@ -43,7 +49,7 @@ export function registerRuleset(program: Command, ctx: CliContext): void {
         requireOrg(services, opts.org);
         out.list(
           services.rules.list(opts.org).map(ruleSetView),
-          [{ key: 'rule_set_id' }, { key: 'name' }, { key: 'is_default', header: 'default' }, { key: 'presence' }, { key: 'history' }, { key: 'publish' }, { key: 'subscribe' }],
+          [{ key: 'rule_set_id' }, { key: 'name' }, { key: 'is_default', header: 'default' }, { key: 'presence' }, { key: 'history' }, { key: 'publish' }, { key: 'subscribe' }, { key: 'deny_publish', header: 'deny publish' }, { key: 'deny_subscribe', header: 'deny subscribe' }],
         );
       }),
     );

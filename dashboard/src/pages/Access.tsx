@@ -9,17 +9,17 @@ import { ActionButton, Empty, Notice, Section, Time, useData } from '../ui.js';
 
 interface RuleSet {
   rule_set_id: string; name: string; is_default: boolean; publish: string[]; subscribe: string[];
-  presence: boolean; history: boolean; created_at: string; updated_at: string;
+  presence: boolean; history: boolean; deny_publish: string[]; deny_subscribe: string[]; created_at: string; updated_at: string;
 }
 interface Integration { integration_id: string; rule_set_id: string; rule_set: string | null; description: string | null; created_at: string }
-interface Rules { publish: string[]; subscribe: string[]; presence: boolean; history: boolean }
+interface Rules { publish: string[]; subscribe: string[]; presence: boolean; history: boolean; deny_publish: string[]; deny_subscribe: string[] }
 
 const PLACEHOLDERS = ['${user_id}', '${user_email}', '${client_id}'];
 
 /** Problems of a filter list, by index; an empty row is a problem too (the server refuses it). */
 const problemsOf = (filters: string[]) => filters.map((f) => ruleFilterProblem(f));
 
-function FilterList({ label, filters, onChange, testid }: { label: string; filters: string[]; onChange: (f: string[]) => void; testid: string }) {
+function FilterList({ label, filters, onChange, testid, emptyText = 'No filters: this action is denied.' }: { label: string; filters: string[]; onChange: (f: string[]) => void; testid: string; emptyText?: string }) {
   const [focused, setFocused] = useState<number | null>(null);
   const problems = problemsOf(filters);
   const set = (i: number, v: string) => onChange(filters.map((f, j) => (j === i ? v : f)));
@@ -31,7 +31,7 @@ function FilterList({ label, filters, onChange, testid }: { label: string; filte
   return (
     <fieldset class="filters" data-testid={testid}>
       <legend>{label}</legend>
-      {filters.length === 0 && <p class="muted small">No filters: this action is denied.</p>}
+      {filters.length === 0 && <p class="muted small">{emptyText}</p>}
       {filters.map((f, i) => (
         <div class="filter-row" key={i}>
           <input
@@ -63,7 +63,7 @@ function RulesEditor({ initial, onSave, saveLabel, nameField }: { initial: Rules
   const [rules, setRules] = useState<Rules>(initial);
   const [name, setName] = useState('');
   const [msg, setMsg] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
-  const invalid = [...problemsOf(rules.publish), ...problemsOf(rules.subscribe)].some((p) => p !== null);
+  const invalid = [rules.publish, rules.subscribe, rules.deny_publish, rules.deny_subscribe].flatMap(problemsOf).some((p) => p !== null);
   const nameProblem = nameField && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/.test(name) ? 'use 1-100 letters, digits, and . _ : -' : null;
   return (
     <div class="rules-editor">
@@ -77,6 +77,12 @@ function RulesEditor({ initial, onSave, saveLabel, nameField }: { initial: Rules
       <div class="two-col">
         <FilterList label="Publish" testid="publish-filters" filters={rules.publish} onChange={(publish) => setRules({ ...rules, publish })} />
         <FilterList label="Subscribe" testid="subscribe-filters" filters={rules.subscribe} onChange={(subscribe) => setRules({ ...rules, subscribe })} />
+      </div>
+      <div class="two-col">
+        <FilterList label="Deny publish" testid="deny-publish-filters" emptyText="Nothing denied." filters={rules.deny_publish}
+          onChange={(deny_publish) => setRules({ ...rules, deny_publish })} />
+        <FilterList label="Deny subscribe" testid="deny-subscribe-filters" emptyText="Nothing denied: a subscription reaching one of these topics is refused."
+          filters={rules.deny_subscribe} onChange={(deny_subscribe) => setRules({ ...rules, deny_subscribe })} />
       </div>
       <div class="checks">
         <label><input type="checkbox" checked={rules.presence} onChange={(e) => setRules({ ...rules, presence: (e.target as HTMLInputElement).checked })} /> Presence (who is online, via <code>$presence/…</code>)</label>
@@ -104,7 +110,9 @@ function RulesEditor({ initial, onSave, saveLabel, nameField }: { initial: Rules
   );
 }
 
-const rulesOf = (r: RuleSet): Rules => ({ publish: r.publish, subscribe: r.subscribe, presence: r.presence, history: r.history });
+const rulesOf = (r: RuleSet): Rules => ({
+  publish: r.publish, subscribe: r.subscribe, presence: r.presence, history: r.history, deny_publish: r.deny_publish, deny_subscribe: r.deny_subscribe,
+});
 
 interface Explanation {
   allowed: boolean;
@@ -200,7 +208,7 @@ export function AccessPage({ orgId }: PageProps) {
             </div>
             <RulesEditor
               nameField
-              initial={{ publish: [''], subscribe: [''], presence: false, history: false }}
+              initial={{ publish: [''], subscribe: [''], presence: false, history: false, deny_publish: [], deny_subscribe: [] }}
               saveLabel="Create rule set"
               onSave={async (r, name) => {
                 await api.post(orgPath(orgId, 'rules'), { name, ...r });

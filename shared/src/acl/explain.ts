@@ -1,9 +1,9 @@
 // Why a publish or subscribe is allowed or denied: the same decision EffectiveRights makes, told
 // layer by layer so the dashboard's "test a topic" box can name the rule that decided. Kept pure
 // and next to rights.ts; a property test holds the two to the same verdict on every input.
-import { filterProblem, isFilterCovered, topicMatchesFilter, topicNameProblem } from './topics.js';
+import { filterProblem, filtersOverlap, isFilterCovered, topicMatchesFilter, topicNameProblem } from './topics.js';
 import { expandPlaceholders, type PlaceholderValues } from './placeholders.js';
-import type { RuleLayer } from './rights.js';
+import { expandDenyFilter, type RuleLayer } from './rights.js';
 import { isPresenceFilter, reservedRootOf } from './reserved.js';
 
 export type AclAction = 'publish' | 'subscribe';
@@ -51,7 +51,17 @@ function expandAll(filters: readonly string[], values: PlaceholderValues): Expan
   });
 }
 
-function verdictOf(name: string, action: AclAction, topic: string, list: string[] | null, values: PlaceholderValues): LayerVerdict {
+function verdictOf(name: string, action: AclAction, topic: string, layer: RuleLayer, values: PlaceholderValues): LayerVerdict {
+  // Deny wins inside a layer: a deny filter that matches the topic (or reaches into the filter) decides.
+  for (const filter of (action === 'publish' ? layer.denyPublish : layer.denySubscribe) ?? []) {
+    const expanded = expandDenyFilter(filter, values);
+    if (action === 'publish' ? topicMatchesFilter(expanded, topic) : filtersOverlap(topic, expanded)) {
+      const via = expanded !== filter ? ` (here '${expanded}')` : '';
+      const what = action === 'publish' ? 'denies it' : `denies part of what '${topic}' can match`;
+      return { layer: name, allowed: false, unrestricted: false, filter, expanded, reason: `${name} ${what} by '${filter}'${via}` };
+    }
+  }
+  const list = layer[action];
   if (list === null) return { layer: name, allowed: true, unrestricted: true, filter: null, expanded: null, reason: `${name} does not restrict ${action}` };
   const filters = expandAll(list, values);
   const decides = (e: string) => (action === 'publish' ? topicMatchesFilter(e, topic) : isFilterCovered(topic, e));
@@ -64,26 +74,12 @@ function verdictOf(name: string, action: AclAction, topic: string, list: string[
   if (list.length === 0) reason = `${name} has no ${action} filters`;
   else {
     const dead = filters.filter((f) => f.expanded === null).map((f) => `'${f.filter}'`);
-    const partial = action === 'subscribe' ? filters.find((f) => f.expanded !== null && overlaps(topic, f.expanded)) : undefined;
+    const partial = action === 'subscribe' ? filters.find((f) => f.expanded !== null && filtersOverlap(topic, f.expanded)) : undefined;
     reason = `none of the ${list.length} ${action} filter(s) of ${name} ${action === 'publish' ? 'matches' : 'covers'} '${topic}'`;
     if (partial) reason += `; '${partial.filter}' covers only part of what '${topic}' can match`;
     if (dead.length > 0) reason += `; ${dead.join(', ')} grant(s) nothing for this user/client (placeholder without a usable value)`;
   }
   return { layer: name, allowed: false, unrestricted: false, filter: null, expanded: null, reason };
-}
-
-/** Could some topic match both filters? (Only used to word a deny: "covers only part of".) */
-function overlaps(a: string, b: string): boolean {
-  const x = a.split('/');
-  const y = b.split('/');
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const p = x[i];
-    const q = y[i];
-    if (p === '#' || q === '#') return true;
-    if (p === undefined || q === undefined) return false;
-    if (p !== '+' && q !== '+' && p !== q) return false;
-  }
-  return true;
 }
 
 const refused = (action: AclAction, topic: string, reason: string): AclExplanation => ({
@@ -108,9 +104,9 @@ export function explainDecision(action: AclAction, topic: string, layers: readon
     if (reserved !== null) return refused(action, topic, `${reserved} is reserved: no rule grants it`);
   }
 
-  const verdicts = layers.map(({ name, layer }) => verdictOf(name, action, topic, layer[action], values));
+  const verdicts = layers.map(({ name, layer }) => verdictOf(name, action, topic, layer, values));
   const denied = verdicts.find((v) => !v.allowed);
-  if (denied) return { action, topic, allowed: false, decided_by: { layer: denied.layer, filter: null, reason: denied.reason }, layers: verdicts };
+  if (denied) return { action, topic, allowed: false, decided_by: { layer: denied.layer, filter: denied.filter, reason: denied.reason }, layers: verdicts };
   const innermost = [...verdicts].reverse().find((v) => !v.unrestricted);
   const decided_by = innermost
     ? { layer: innermost.layer, filter: innermost.filter, reason: verdicts.filter((v) => !v.unrestricted).map((v) => v.reason).join('; ') }

@@ -1,27 +1,37 @@
 // The rights model. Effective rights are the intersection of layers: the org's default rule set,
 // the integration's rule set (if the token names one) and the token's own scopes. A layer allows
 // an action when one of its filters does; the connection may act only when every layer allows.
-import { filterProblem, isFilterCoveredBySet, topicAllowedBySet } from './topics.js';
-import { expandPlaceholders, type PlaceholderValues } from './placeholders.js';
+import { filterProblem, filtersOverlap, isFilterCoveredBySet, topicAllowedBySet } from './topics.js';
+import { expandPlaceholders, hasPlaceholders, type PlaceholderValues } from './placeholders.js';
 import { isPresenceFilter, reservedRootOf } from './reserved.js';
 
 export const PERMISSIONS = ['publish', 'subscribe', 'presence', 'history'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-/** A rule set as stored: filter lists for each action plus the two capability flags. */
+/**
+ * A rule set as stored: filter lists for each action plus the two capability flags, and filters
+ * each action is denied on (deny wins over allow inside the set: `#` except `admin/#`).
+ */
 export interface Rules {
   publish: string[];
   subscribe: string[];
   presence: boolean;
   history: boolean;
+  denyPublish?: string[];
+  denySubscribe?: string[];
 }
 
-/** One layer of the intersection; `null` means "this layer does not restrict that action". */
+/**
+ * One layer of the intersection; `null` means "this layer does not restrict that action". Deny
+ * lists (absent: none) take away from what the layer's own lists allow.
+ */
 export interface RuleLayer {
   publish: string[] | null;
   subscribe: string[] | null;
   presence: boolean | null;
   history: boolean | null;
+  denyPublish?: string[];
+  denySubscribe?: string[];
 }
 
 
@@ -56,7 +66,12 @@ export function layersFromRequest(req: ScopeRequest): RuleLayer[] {
   return layers;
 }
 
-export const layerOfRules = (r: Rules): RuleLayer => ({ ...r });
+export const layerOfRules = (r: Rules): RuleLayer => {
+  const layer: RuleLayer = { publish: r.publish, subscribe: r.subscribe, presence: r.presence, history: r.history };
+  if (r.denyPublish?.length) layer.denyPublish = r.denyPublish;
+  if (r.denySubscribe?.length) layer.denySubscribe = r.denySubscribe;
+  return layer;
+};
 
 /** What a missing rule set (an org without default rules, a deleted integration) grants: nothing. */
 export const DENY_ALL: RuleLayer = Object.freeze({ publish: [], subscribe: [], presence: false, history: false });
@@ -80,9 +95,12 @@ export function excessOver(requested: RuleLayer, upper: RuleLayer, upperName: st
   for (const action of ['publish', 'subscribe'] as const) {
     const want = requested[action];
     const have = upper[action];
-    if (want === null || have === null) continue;
+    if (want === null) continue;
+    const denied = action === 'publish' ? upper.denyPublish : upper.denySubscribe;
     for (const f of want) {
-      if (!isFilterCoveredBySet(f, have)) return `${action} on '${f}' is not allowed by ${upperName}`;
+      if (have !== null && !isFilterCoveredBySet(f, have)) return `${action} on '${f}' is not allowed by ${upperName}`;
+      const d = denied?.find((x) => filtersOverlap(f, x));
+      if (d !== undefined) return `${action} on '${f}' reaches '${d}', which ${upperName} denies`;
     }
   }
   for (const cap of ['presence', 'history'] as const) {
@@ -91,7 +109,11 @@ export function excessOver(requested: RuleLayer, upper: RuleLayer, upperName: st
   return null;
 }
 
-/** Expands placeholders in every filter of the layer; filters that cannot be expanded are dropped. */
+/**
+ * Expands placeholders in every filter of the layer. An allow filter that cannot be expanded is
+ * dropped (it grants nothing); a deny filter that cannot be expanded denies every value instead
+ * (the level holding the placeholder becomes `+`): neither ever widens what the layer allows.
+ */
 export function expandLayer(layer: RuleLayer, values: PlaceholderValues, keepMissing = false): RuleLayer {
   const expand = (list: string[] | null) => {
     if (list === null) return null;
@@ -102,8 +124,29 @@ export function expandLayer(layer: RuleLayer, values: PlaceholderValues, keepMis
     }
     return out;
   };
-  return { publish: expand(layer.publish), subscribe: expand(layer.subscribe), presence: layer.presence, history: layer.history };
+  const expandDeny = (list: string[] | undefined) => list?.map((f) => expandDenyFilter(f, values, keepMissing));
+  const expanded: RuleLayer = { publish: expand(layer.publish), subscribe: expand(layer.subscribe), presence: layer.presence, history: layer.history };
+  if (layer.denyPublish?.length) expanded.denyPublish = expandDeny(layer.denyPublish)!;
+  if (layer.denySubscribe?.length) expanded.denySubscribe = expandDeny(layer.denySubscribe)!;
+  return expanded;
 }
+
+/** A deny filter for this user and client: expanded, or, without a usable value, each level holding a placeholder widened to `+`. */
+export function expandDenyFilter(filter: string, values: PlaceholderValues, keepMissing = false): string {
+  const e = expandPlaceholders(filter, values, keepMissing);
+  return e !== null && filterProblem(e) === null ? e : filter.split('/').map((level) => (hasPlaceholders(level) ? '+' : level)).join('/');
+}
+
+const deniesTopic = (deny: readonly string[] | undefined, topic: string) => deny !== undefined && deny.length > 0 && topicAllowedBySet(topic, deny);
+const deniesFilter = (deny: readonly string[] | undefined, filter: string) => deny !== undefined && deny.some((d) => filtersOverlap(filter, d));
+
+/** Whether one layer allows publishing on `topic`: its allow list matches and no deny filter does. */
+export const layerAllowsPublish = (l: RuleLayer, topic: string) =>
+  (l.publish === null || topicAllowedBySet(topic, l.publish)) && !deniesTopic(l.denyPublish, topic);
+
+/** Whether one layer grants `filter`: its allow list covers every topic and no deny filter reaches one. */
+export const layerAllowsSubscribe = (l: RuleLayer, filter: string) =>
+  (l.subscribe === null || isFilterCoveredBySet(filter, l.subscribe)) && !deniesFilter(l.denySubscribe, filter);
 
 const PUBLISH_VERDICTS_KEPT = 64;
 
@@ -130,7 +173,7 @@ export class EffectiveRights {
   canPublish(topic: string): boolean {
     const known = this.publishVerdicts?.get(topic);
     if (known !== undefined) return known;
-    const verdict = reservedRootOf(topic) === null && this.layers.every((l) => l.publish === null || topicAllowedBySet(topic, l.publish));
+    const verdict = reservedRootOf(topic) === null && this.layers.every((l) => layerAllowsPublish(l, topic));
     const memo = (this.publishVerdicts ??= new Map());
     if (memo.size >= PUBLISH_VERDICTS_KEPT) memo.clear();
     memo.set(topic, verdict);
@@ -141,7 +184,7 @@ export class EffectiveRights {
   canSubscribe(filter: string): boolean {
     if (isPresenceFilter(filter)) return this.presence;
     if (reservedRootOf(filter) !== null) return false;
-    return this.layers.every((l) => l.subscribe === null || isFilterCoveredBySet(filter, l.subscribe));
+    return this.layers.every((l) => layerAllowsSubscribe(l, filter));
   }
 
   /** History of a topic is readable by a token with `history` that may subscribe to the topic. */

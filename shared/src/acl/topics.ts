@@ -76,3 +76,27 @@ export function topicAllowedBySet(topic: string, allowed: readonly string[]): bo
   for (const f of allowed) if (topicMatchesFilter(f, topic)) return true;
   return false;
 }
+
+/**
+ * Could some topic name match both filters? (`chat/#` and `chat/admin/x` do; `a/+` and `b/#` do
+ * not.) A deny filter refuses a subscription it overlaps: the subscription could receive a
+ * denied topic. `#` also matches its parent level, and a leading wildcard never matches a `$` topic.
+ */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let k = 0; k < Math.max(x.length, y.length); k++) {
+    const p = x[k];
+    const q = y[k];
+    if (k === 0) {
+      // A literal `$…` first level is matched only by that same literal.
+      const pDollar = p !== undefined && !isWildcard(p) && p.startsWith('$');
+      const qDollar = q !== undefined && !isWildcard(q) && q.startsWith('$');
+      if ((pDollar && q !== undefined && isWildcard(q)) || (qDollar && p !== undefined && isWildcard(p))) return false;
+    }
+    if (p === '#' || q === '#') return true;
+    if (p === undefined || q === undefined) return false;
+    if (p !== '+' && q !== '+' && p !== q) return false;
+  }
+  return true;
+}

@@ -29,6 +29,8 @@ export function assertValidFilters(field: string, filters: readonly string[]): v
 export function assertValidRules(rules: Rules): void {
   assertValidFilters('publish', rules.publish);
   assertValidFilters('subscribe', rules.subscribe);
+  assertValidFilters('deny_publish', rules.denyPublish ?? []);
+  assertValidFilters('deny_subscribe', rules.denySubscribe ?? []);
 }
 
 export class RuleService {

@@ -24,8 +24,8 @@ interface ConnectRow extends TokenRow {
   o_name: string | null; o_uuid: string; o_created_at: number; o_default_ttl: number; o_min_ttl: number; o_max_ttl: number;
   o_max_connections: number | null; o_max_messages: number | null; o_max_bytes: number | null; o_max_payload: number | null;
   o_token_messages: number | null; o_max_connects: number | null;
-  d_publish: string | null; d_subscribe: string; d_presence: number; d_history: number;
-  r_publish: string | null; r_subscribe: string; r_presence: number; r_history: number;
+  d_publish: string | null; d_subscribe: string; d_presence: number; d_history: number; d_deny_publish: string; d_deny_subscribe: string;
+  r_publish: string | null; r_subscribe: string; r_presence: number; r_history: number; r_deny_publish: string; r_deny_subscribe: string;
 }
 
 export class ConnectRecordReader {
@@ -40,7 +40,9 @@ export class ConnectRecordReader {
         o.max_payload_bytes AS o_max_payload, o.token_messages_per_second AS o_token_messages,
         o.max_connects_per_second AS o_max_connects,
         d.publish AS d_publish, d.subscribe AS d_subscribe, d.presence AS d_presence, d.history AS d_history,
-        r.publish AS r_publish, r.subscribe AS r_subscribe, r.presence AS r_presence, r.history AS r_history
+        d.deny_publish AS d_deny_publish, d.deny_subscribe AS d_deny_subscribe,
+        r.publish AS r_publish, r.subscribe AS r_subscribe, r.presence AS r_presence, r.history AS r_history,
+        r.deny_publish AS r_deny_publish, r.deny_subscribe AS r_deny_subscribe
       FROM token_passwords p
       JOIN tokens t ON t.id = p.token_id
       LEFT JOIN users u ON u.org_id = t.org_id AND u.user_ref = t.user_ref
@@ -65,9 +67,11 @@ export class ConnectRecordReader {
         max_connects_per_second: r.o_max_connects,
       }),
       defaultRules: r.d_publish === null ? undefined
-        : rulesOfRow({ publish: r.d_publish, subscribe: r.d_subscribe, presence: r.d_presence, history: r.d_history }),
+        : rulesOfRow({ publish: r.d_publish, subscribe: r.d_subscribe, presence: r.d_presence, history: r.d_history, deny_publish: r.d_deny_publish, deny_subscribe: r.d_deny_subscribe }),
       integrationRules: r.integration_id === null ? undefined
-        : r.r_publish === null ? null : rulesOfRow({ publish: r.r_publish, subscribe: r.r_subscribe, presence: r.r_presence, history: r.r_history }),
+        : r.r_publish === null ? null : rulesOfRow({
+          publish: r.r_publish, subscribe: r.r_subscribe, presence: r.r_presence, history: r.r_history, deny_publish: r.r_deny_publish, deny_subscribe: r.r_deny_subscribe,
+        }),
     };
   }
 }

@@ -212,4 +212,14 @@ CREATE TABLE identity_providers (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'deny rules',
+    // Filters a rule set denies, per action (JSON lists, like publish/subscribe); deny wins over
+    // allow inside the set. Every existing set denies nothing.
+    sql: `
+ALTER TABLE rule_sets ADD COLUMN deny_publish TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE rule_sets ADD COLUMN deny_subscribe TEXT NOT NULL DEFAULT '[]';
+`,
+  },
 ];

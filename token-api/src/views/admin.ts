@@ -78,13 +78,16 @@ export const RuleSetView = z.object({
   subscribe: z.array(z.string()),
   presence: z.boolean(),
   history: z.boolean(),
+  deny_publish: z.array(z.string()),
+  deny_subscribe: z.array(z.string()),
   created_at: z.string(),
   updated_at: z.string(),
 }).openapi('RuleSet');
 
 export const ruleSetView = (r: RuleSet): z.infer<typeof RuleSetView> => ({
   rule_set_id: r.id, name: r.name, is_default: r.isDefault, publish: r.publish, subscribe: r.subscribe,
-  presence: r.presence, history: r.history, created_at: iso(r.createdAt), updated_at: iso(r.updatedAt),
+  presence: r.presence, history: r.history, deny_publish: r.denyPublish ?? [], deny_subscribe: r.denySubscribe ?? [],
+  created_at: iso(r.createdAt), updated_at: iso(r.updatedAt),
 });
 
 export const IntegrationView = z.object({

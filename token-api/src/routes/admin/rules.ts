@@ -14,12 +14,17 @@ const RulesBody = z.object({
   subscribe: Filters.openapi({ example: ['chat/#', 'users/${user_id}/#'] }),
   presence: z.boolean().optional().openapi({ description: 'Default false' }),
   history: z.boolean().optional().openapi({ description: 'Default false' }),
+  deny_publish: Filters.optional().openapi({ description: 'Filters publishing is denied on, whatever the allow lists say (default none)', example: ['admin/#'] }),
+  deny_subscribe: Filters.optional().openapi({ description: 'A subscription that could receive a topic of these filters is refused (default none)', example: ['admin/#'] }),
 }).openapi('Rules');
 const CreateRuleSetRequest = RulesBody.extend({
   name: z.string().regex(NAME_PATTERN, NAME_RULE),
 }).openapi('CreateRuleSetRequest');
 
-const rulesOf = (b: z.infer<typeof RulesBody>) => ({ publish: b.publish, subscribe: b.subscribe, presence: b.presence ?? false, history: b.history ?? false });
+const rulesOf = (b: z.infer<typeof RulesBody>) => ({
+  publish: b.publish, subscribe: b.subscribe, presence: b.presence ?? false, history: b.history ?? false,
+  denyPublish: b.deny_publish ?? [], denySubscribe: b.deny_subscribe ?? [],
+});
 
 export function adminRuleRoutes({ services, auth, orgAccess: access }: RouteDeps): RouteDef[] {
   return [

@@ -100,10 +100,13 @@ describe('an org admin at work', () => {
     await shot('access-validation');
     await editor.getByLabel('Publish filter 1').fill('chat/#');
     await editor.getByLabel('Subscribe filter 1').fill('chat/#');
+    // A deny inside the wide grant: chat/# except chat/admin/#.
+    await editor.getByTestId('deny-publish-filters').getByRole('button', { name: '+ Add filter' }).click();
+    await editor.getByLabel('Deny publish filter 1').fill('chat/admin/#');
     expect(await editor.getByRole('alert').count()).toBe(0);
     await editor.getByRole('button', { name: 'Create rule set' }).click();
     await page.locator('summary').getByText('chat-only', { exact: true }).waitFor(WAIT);
-    expect(stack.services.rules.get(orgA.id, 'chat-only')).toMatchObject({ publish: ['chat/#'], subscribe: ['chat/#'] });
+    expect(stack.services.rules.get(orgA.id, 'chat-only')).toMatchObject({ publish: ['chat/#'], subscribe: ['chat/#'], denyPublish: ['chat/admin/#'] });
 
     await page.getByLabel('Integration id').fill('web-app');
     await page.getByLabel('Integration rule set').selectOption({ label: 'chat-only' });
@@ -122,6 +125,10 @@ describe('an org admin at work', () => {
     await page.getByTestId('test-topic').click();
     await verdict.getByText('ALLOW', { exact: true }).waitFor(WAIT);
     expect(await verdict.textContent()).toContain('chat/#');
+    await page.getByLabel('Test topic').fill('chat/admin/x');
+    await page.getByTestId('test-topic').click();
+    await verdict.getByText('DENY', { exact: true }).waitFor(WAIT);
+    expect(await verdict.textContent()).toContain("denies it by 'chat/admin/#'");
     await shot('access');
   });
 

@@ -2,7 +2,7 @@
 // buckets) lives in @signalgate/shared; each hook is one file under hooks/.
 import type { EventEmitter } from 'node:events';
 import { Aedes } from 'aedes';
-import type { Config, Logger, Services } from '@signalgate/shared';
+import type { Config, Logger, PublishChannel, Services } from '@signalgate/shared';
 import type { BrokerContext } from './context.js';
 import { brokerMetrics } from './metrics.js';
 import { isDeadBroker, newBrokerId, releaseBrokerId } from './brokerIdentity.js';
@@ -19,6 +19,7 @@ import { createAuthorizePublish } from './hooks/publish.js';
 import { createAuthorizeSubscribe, decideSubscribes } from './hooks/subscribe.js';
 import { createAuthorizeForward } from './hooks/forward.js';
 import { createPublished } from './hooks/published.js';
+import { createServerPublisher } from './serverPublish.js';
 import { rewriteUnsubscribes } from './hooks/unsubscribe.js';
 import { MAX_CLIENT_ID_LENGTH } from './context.js';
 
@@ -38,6 +39,8 @@ export interface BrokerHandle {
   brokerId: string;
   /** The aedes instance, for embedding and for tests that inspect its persistence. */
   aedes: Aedes;
+  /** Where the REST publisher of an API in this process hands its messages. */
+  publisher: PublishChannel;
   close(): Promise<void>;
 }
 
@@ -119,6 +122,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     ports: listeners.ports,
     brokerId,
     aedes,
+    publisher: createServerPublisher(aedes, sessions),
     close: () =>
       (closing ??= (async () => {
         changes.stop();

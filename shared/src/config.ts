@@ -135,6 +135,9 @@ const schema = z.object({
    * unknown (a key rotation); bounds how often forged kids make SignalGate call the provider.
    */
   SIGNALGATE_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
+  /** REST publisher (`POST /v1/publish`): messages per second per API key, and the burst above it. */
+  SIGNALGATE_PUBLISH_RATE_PER_KEY: int(100, 1, 1_000_000),
+  SIGNALGATE_PUBLISH_BURST_PER_KEY: int(200, 1, 1_000_000),
   /** Create a dev organisation and key on first start (embedded default). */
   SIGNALGATE_BOOTSTRAP_DEV_ORG: bool(true),
 });
@@ -186,6 +189,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     corsOrigins: c.SIGNALGATE_CORS_ORIGINS,
     replaceGraceSeconds: c.SIGNALGATE_REPLACE_GRACE_SECONDS,
     jwksCooldownSeconds: c.SIGNALGATE_JWKS_COOLDOWN_SECONDS,
+    publishRatePerKey: c.SIGNALGATE_PUBLISH_RATE_PER_KEY,
+    publishBurstPerKey: Math.max(c.SIGNALGATE_PUBLISH_BURST_PER_KEY, c.SIGNALGATE_PUBLISH_RATE_PER_KEY),
   };
 }
 

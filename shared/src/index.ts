@@ -9,3 +9,4 @@ export * from './store/index.js';
 export * from './services/index.js';
 export * from './views.js';
 export * from './identity/index.js';
+export * from './publish.js';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { createLogger, createServices, loadConfig, type Config, type Services } from '@signalgate/shared';
+import { createLogger, createServices, loadConfig, type Config, type PublishChannelHolder, type Services } from '@signalgate/shared';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
 import { startBroker, type BrokerHandle } from '@signalgate/broker';
 
@@ -36,8 +36,10 @@ export async function startStack(label: string, env: Record<string, string> = {}
   });
   const services = createServices(config);
   const logger = createLogger(config.logLevel);
-  const api = await startTokenApi({ config, services, logger });
+  const publisher: PublishChannelHolder = { current: null };
+  const api = await startTokenApi({ config, services, logger, publisher });
   const broker = await startBroker({ config, services, logger });
+  publisher.current = broker.publisher;
   return {
     config, services, api, broker, dataDir,
     mqttUrl: `mqtt://127.0.0.1:${broker.ports.mqtt}`,

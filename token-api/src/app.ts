@@ -1,7 +1,7 @@
 // Assembles the Express app: request log, JSON body gate, every route group, the 404 and the one
 // error handler. Routes also register themselves in the OpenAPI registry served at /openapi.json.
 import express, { Router } from 'express';
-import type { Config, Logger, Services } from '@signalgate/shared';
+import type { Config, Logger, PublishChannelHolder, Services } from '@signalgate/shared';
 import { createRegistry, generateDocument } from './http/openapi.js';
 import { createErrorHandler, unknownRoute } from './http/errorHandler.js';
 import { parseJsonBody, requireJsonContentType } from './http/jsonBody.js';
@@ -17,6 +17,7 @@ import { tokenSelfRoutes } from './routes/tokenSelf.js';
 import { browserRouteCors } from './http/cors.js';
 import { presenceRoutes } from './routes/presence.js';
 import { providerRoutes } from './routes/providers.js';
+import { publishRoutes } from './routes/publish.js';
 import { historyRoutes } from './routes/history.js';
 import { healthRoutes } from './routes/health.js';
 import { adminOrgRoutes } from './routes/admin/orgs.js';
@@ -34,6 +35,7 @@ export interface AppOptions {
   config: Config;
   services: Services;
   logger: Logger;
+  publisher?: PublishChannelHolder;
 }
 
 export interface TokenApiApp {
@@ -43,12 +45,12 @@ export interface TokenApiApp {
   openapiDocument(): object;
 }
 
-export function createApp({ config, services, logger }: AppOptions): TokenApiApp {
+export function createApp({ config, services, logger, publisher = { current: null } }: AppOptions): TokenApiApp {
   const metrics = apiMetrics();
   const limits = new RateLimits(config);
   // Dashboard sign-ins are cookie sessions; `management` auth accepts them (with CSRF on state changes).
   const dashboard = new DashboardAuth(services, new DashboardSessionStore(config.dashboardSessionSeconds * 1000));
-  const deps: RouteDeps = { config, services, logger, limits, metrics, auth: dashboard.wrap(createAuthenticators(services, limits)), orgAccess: orgAccessFor(services) };
+  const deps: RouteDeps = { config, services, logger, limits, metrics, auth: dashboard.wrap(createAuthenticators(services, limits)), orgAccess: orgAccessFor(services), publisher };
 
   const registry = createRegistry();
   let document: object | undefined;
@@ -60,6 +62,7 @@ export function createApp({ config, services, logger }: AppOptions): TokenApiApp
     ...tokenSelfRoutes(deps),
     ...tokenRoutes(deps),
     ...providerRoutes(deps),
+    ...publishRoutes(deps),
     ...presenceRoutes(deps),
     ...historyRoutes(deps),
     ...adminOrgRoutes(deps),

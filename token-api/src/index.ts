@@ -1,7 +1,7 @@
 // Contract used by the CLI (`signalgate start`) and the cross-service tests.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { localUrlHost, type Config, type Logger, type Services } from '@signalgate/shared';
+import { localUrlHost, type Config, type Logger, type PublishChannelHolder, type Services } from '@signalgate/shared';
 import { createApp } from './app.js';
 
 export { createApp, API_VERSION, type TokenApiApp, type AppOptions } from './app.js';
@@ -10,6 +10,8 @@ export interface TokenApiOptions {
   config: Config;
   services: Services;
   logger: Logger;
+  /** The broker of this process, for the REST publisher (set when it has started; absent: none). */
+  publisher?: PublishChannelHolder;
 }
 
 export interface TokenApiHandle {
@@ -23,13 +25,13 @@ export interface TokenApiHandle {
 /** Grace period for in-flight requests on close before connections are cut. */
 const CLOSE_GRACE_MS = 2000;
 
-export async function startTokenApi({ config, services, logger }: TokenApiOptions): Promise<TokenApiHandle> {
+export async function startTokenApi({ config, services, logger, publisher }: TokenApiOptions): Promise<TokenApiHandle> {
   if (config.apiPort === null) throw new Error('the token API port is "off" (SIGNALGATE_API_PORT)');
   const log = logger.child({ component: 'token-api' });
   // A configured admin key is (re)hashed into the store, so the API accepts it even when started alone.
   if (config.adminKey !== undefined) await services.admin.ensure(config.adminKey);
 
-  const { app } = createApp({ config, services, logger: log });
+  const { app } = createApp({ config, services, logger: log, ...(publisher ? { publisher } : {}) });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -2,7 +2,7 @@
 // First start prints the dev organisation, its key and a generated admin key once; they are kept
 // only as hashes after that.
 import type { Command } from 'commander';
-import { bootstrapDevOrg, createLogger, createServices, loadConfig, localUrlHost, SignalGateError } from '@signalgate/shared';
+import { bootstrapDevOrg, createLogger, createServices, loadConfig, localUrlHost, SignalGateError, type PublishChannelHolder } from '@signalgate/shared';
 import type { TokenApiHandle } from '@signalgate/token-api';
 import type { BrokerHandle } from '@signalgate/broker';
 import type { CliContext } from '../context.js';
@@ -66,8 +66,13 @@ async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
     const runBroker = !opts.apiOnly && brokerPorts.some((p) => p !== null);
     if (!runApi && !runBroker) throw new SignalGateError('invalid_request', 'nothing to start: every listener is off');
     // Loaded only here: the admin commands need neither Express nor Aedes.
-    if (runApi) api = await (await import('@signalgate/token-api')).startTokenApi({ config, services, logger });
-    if (runBroker) broker = await (await import('@signalgate/broker')).startBroker({ config, services, logger });
+    // The REST publisher of an API hands its messages to the broker of this process, once it runs.
+    const publisher: PublishChannelHolder = { current: null };
+    if (runApi) api = await (await import('@signalgate/token-api')).startTokenApi({ config, services, logger, publisher });
+    if (runBroker) {
+      broker = await (await import('@signalgate/broker')).startBroker({ config, services, logger });
+      publisher.current = broker.publisher;
+    }
 
     const host = localUrlHost(config.bind);
     const summary = {

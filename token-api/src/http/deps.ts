@@ -1,4 +1,4 @@
-import type { Config, Logger, Services } from '@signalgate/shared';
+import type { Config, Logger, PublishChannelHolder, Services } from '@signalgate/shared';
 import type { Authenticators, orgAccessFor } from './callers.js';
 import type { ApiMetrics } from './metrics.js';
 import type { RateLimits } from './rateLimits.js';
@@ -13,4 +13,6 @@ export interface RouteDeps {
   metrics: ApiMetrics;
   /** 403 unless the caller may act on the org, 404 unless it exists; returns the org. */
   orgAccess: ReturnType<typeof orgAccessFor>;
+  /** The broker of this process, for the REST publisher. */
+  publisher: PublishChannelHolder;
 }

@@ -1,0 +1,38 @@
+// The broker's end of the REST publisher: messages an API in this process accepted go into aedes
+// as server publishes (no client, so no authorizePublish: the API decided), inside the
+// organisation's namespace. Each subscriber still passes authorizeForward (its own rights, QoS cap).
+import type { Aedes, Client, PublishPacket } from 'aedes';
+import { internalTopic, topicMatchesFilter, type OutgoingMessage, type PublishChannel } from '@signalgate/shared';
+import type { SessionRegistry } from './sessions.js';
+
+type SubscribedClient = Client & { subscriptions?: Record<string, unknown> };
+
+export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry): PublishChannel {
+  /**
+   * Connected clients of the org with a subscription matching `topic` (a client with two matching
+   * filters counts once; sessions kept for offline clients are not counted). A scan of the org's
+   * clients: the REST publisher is rate limited per key, and aedes' own index holds QoS > 0 only.
+   */
+  const subscribersOf = (orgId: string, topic: string) => {
+    let n = 0;
+    for (const c of sessions.clientsOfOrg(orgId) as SubscribedClient[]) {
+      if (Object.keys(c.subscriptions ?? {}).some((f) => topicMatchesFilter(f, topic))) n++;
+    }
+    return n;
+  };
+  const publishOne = (packet: PublishPacket) =>
+    new Promise<void>((resolve, reject) => aedes.publish(packet, (err?: Error) => (err ? reject(err) : resolve())));
+
+  return {
+    async publish(orgId: string, messages: readonly OutgoingMessage[]) {
+      const results: { subscribers: number }[] = [];
+      for (const m of messages) {
+        const topic = internalTopic(orgId, m.topic);
+        const subscribers = subscribersOf(orgId, topic);
+        await publishOne({ cmd: 'publish', topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: false } as PublishPacket);
+        results.push({ subscribers });
+      }
+      return results;
+    },
+  };
+}

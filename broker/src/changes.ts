@@ -1,7 +1,7 @@
 // Revokes, refreshes, rule edits and kicks reach the broker through the change feed, whether they
 // were made in this process or by another one on the same SQLite file: polling `changes` every
 // SIGNALGATE_CHANGE_POLL_MS keeps "ended within 1 s" true for both with one code path.
-import type { Change, Logger, Store } from '@signalgate/shared';
+import { keySessionId, KEY_SESSION_NO_EXPIRY, type Change, type Logger, type Store } from '@signalgate/shared';
 import type { SessionRegistry } from './sessions.js';
 
 export class ChangeWatcher {
@@ -56,6 +56,15 @@ export class ChangeWatcher {
       case 'token.refreshed': {
         const token = c.ref ? this.store.tokens.get(c.ref) : undefined;
         if (token) this.sessions.setExpiry(token.id, token.expiresAt);
+        break;
+      }
+      // Backends' `server@<org>` sessions are registered under `key:<key_id>` (see keySessionId).
+      case 'key.revoked':
+        if (c.ref) for (const client of this.sessions.clientsOfToken(keySessionId(c.ref))) this.sessions.end(client, 'revoked');
+        break;
+      case 'key.rotated': {
+        const key = c.ref ? this.store.apiKeys.get(c.ref) : undefined;
+        if (key) this.sessions.setExpiry(keySessionId(key.id), key.expiresAt ?? KEY_SESSION_NO_EXPIRY);
         break;
       }
       case 'rules.changed':

@@ -19,7 +19,10 @@ export interface ClientSession {
   orgId: string;
   userId: string;
   userRef: string;
+  /** The token's id, or `key:<key_id>` for a backend's `server@<org>` session (keySessionId). */
   tokenId: string;
+  /** A backend logged in with a secret key: not a user, so no presence; limits as any session. */
+  server: boolean;
   /** The id the client sent (or aedes generated); aedes knows it as `<org>/<clientId>`. */
   clientId: string;
   protocol: Protocol;
@@ -132,7 +135,7 @@ export class SessionRegistry {
     this.rows.upsert(this.rowOf(s));
     this.metrics.connections.inc({ protocol: s.protocol });
     this.metrics.connects.inc({ protocol: s.protocol });
-    this.presence.connected(s);
+    if (!s.server) this.presence.connected(s);
   }
 
   /** The connection is gone (for whatever reason): undo `open`. The state stays readable for the will. */
@@ -157,7 +160,7 @@ export class SessionRegistry {
     this.logger.debug({ org: s.orgId, client: s.clientId, reason }, 'mqtt session ended');
     if (this.shuttingDown) return; // close() clears this broker's rows at once; the broker no longer publishes
     this.rows.remove(s.orgId, s.clientId, s.connectedAt, s.tokenId);
-    this.presence.disconnected(s);
+    if (!s.server) this.presence.disconnected(s);
   }
 
   /**

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import mqtt from 'mqtt';
 import WebSocket from 'ws';
 import mqttPacket from 'mqtt-packet';
-import { CONNECT_REFUSALS, SESSION_ENDS, type ConnectRefusal } from '@signalgate/shared';
+import { CONNECT_REFUSALS, newSecretKey, SESSION_ENDS, type ConnectRefusal } from '@signalgate/shared';
 import {
   connackCode, connectWithConnack, eventually, inbox, onTopic, serverDisconnect, sleep, startTestBroker, whenClosed, type TestBroker,
 } from './support/harness.js';
@@ -160,6 +160,16 @@ describe('CONNECT refusals, one per CONNECT_REFUSALS row, at 3.1.1 and 5', () =>
       const t = tb.mint(org, 'rapid');
       expect(await connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level })).toBe(0);
       return connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level });
+    },
+    auth_failure_budget: async (level) => {
+      // server@ logins from this address: the budget's wrong keys, then one more (the first level
+      // spends it; the second finds it spent).
+      const { org } = await tb.services.orgs.create(`budget-${level}`);
+      for (let i = 0; i < tb.config.authFailuresPerIp; i++) {
+        const got = await connackCode(tb.urls.mqtt, `server@${org.id}`, newSecretKey(), { protocolVersion: level });
+        if (got !== (level === 5 ? 0x86 : 4)) return got;
+      }
+      return connackCode(tb.urls.mqtt, `server@${org.id}`, newSecretKey(), { protocolVersion: level });
     },
     unsupported_protocol_version: async (level) => {
       // A client newer than 5 is answered in 5's format with 0x84; one older than 3 in 3.1.1's with 1.

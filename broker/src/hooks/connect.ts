@@ -1,5 +1,5 @@
-// CONNECT: who is this (token check), may they connect now (organisation limits), and the session
-// state every later hook reads. Every refusal is a reason of CONNECT_REFUSALS, which gives the 3.1.1
+// CONNECT: who is this (token check, or a backend's secret key), may they connect now (organisation
+// limits), and the session state every later hook reads. Every refusal is a reason of CONNECT_REFUSALS, which gives the 3.1.1
 // return code and the MQTT 5 reason code (shared/src/mqtt/reasonCodes.ts).
 //
 // aedes answers a refusal itself only with a 3.1.1 code 2-5, which it maps to 0x85/0x88/0x86/0x87
@@ -7,7 +7,9 @@
 // own reason code, and the client closed before aedes' callback runs: aedes then stops ("close()
 // happened before authenticate() comes back"), as its own refusals do after their CONNACK.
 import type { AuthenticateError, Client } from 'aedes';
-import { CONNECT_REFUSALS, type ConnectRefusal } from '@signalgate/shared';
+import {
+  CONNECT_REFUSALS, isServerUsername, KEY_SESSION_NO_EXPIRY, keySessionId, SERVER_USER_ID, SERVER_USER_REF, type ConnectRefusal, type Org,
+} from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_ID_LENGTH } from '../context.js';
 import type { AedesClient, ClientSession } from '../sessions.js';
@@ -34,12 +36,14 @@ export function createAuthenticate(ctx: BrokerContext) {
       if (client.version !== 5) return done(error, false);
       refuseConnect(client, code, { reasonString: reason }, () => done(error, false));
     };
-    try {
-      if (client.closed || client.conn.destroyed) return refuse('connection_closed');
+    const failed = (err: unknown) => {
+      // A store failure must not look like bad credentials (the SDK would re-mint): "try later".
+      logger.error({ err }, 'mqtt connect failed');
+      refuse('internal_error');
+    };
+    /** Who was admitted: limits, then the session state every later hook reads. */
+    const admit = (who: Pick<ClientSession, 'userId' | 'userRef' | 'tokenId' | 'expiresAt' | 'rights' | 'server'>, org: Org): void => {
       const clientId = client.id;
-      const verdict = services.connect.checkConnect(username, password, clientId);
-      if (!verdict.ok) return refuse(verdict.reason);
-      const { token, user, org, rights } = verdict;
       if (clientId.length > MAX_CLIENT_ID_LENGTH) return refuse('client_id_too_long');
       // Client ids are per organisation: the same id in two orgs is two sessions, and a takeover
       // [MQTT-3.1.4-2] or a persistent session can only ever match within the org.
@@ -52,18 +56,42 @@ export function createAuthenticate(ctx: BrokerContext) {
 
       client.id = internalId;
       const session: ClientSession = {
-        orgId: org.id, userId: user.userId, userRef: user.userRef, tokenId: token.id, clientId,
+        orgId: org.id, ...who, clientId,
         protocol: conn.protocol, protocolVersion: client.version, address: conn.address, connectedAt: sessions.nextConnectedAt(),
-        expiresAt: token.expiresAt, rights,
         endReason: null, closed: false, deniedPublishes: 0, deniedSubscribes: 0, expiryTimer: null,
       };
       sessions.open(client, session, org);
-      logger.debug({ org: org.id, user: user.userId, client: clientId, protocol: conn.protocol, protocol_version: client.version }, 'mqtt session opened');
+      logger.debug({ org: org.id, user: who.userId, client: clientId, protocol: conn.protocol, protocol_version: client.version }, 'mqtt session opened');
       done(null, true);
+    };
+
+    try {
+      if (client.closed || client.conn.destroyed) return refuse('connection_closed');
+      // A backend (`server@<org>`, the org's secret key): argon2 on a cache miss, so asynchronous.
+      if (isServerUsername(username)) {
+        services.connect.checkServerLogin(username, password, conn.address).then((verdict) => {
+          try {
+            // The socket may have closed while the key was checked: no session for a gone client.
+            if (client.closed || client.conn.destroyed) return refuse('connection_closed');
+            if (!verdict.ok) return refuse(verdict.reason);
+            const { key, org, rights } = verdict;
+            admit({
+              userId: SERVER_USER_ID, userRef: SERVER_USER_REF, tokenId: keySessionId(key.id),
+              expiresAt: key.expiresAt ?? KEY_SESSION_NO_EXPIRY, rights, server: true,
+            }, org);
+          } catch (err) {
+            failed(err);
+          }
+        }, failed);
+        return;
+      }
+      // A user's token: one SHA-256 and one indexed read, decided synchronously.
+      const verdict = services.connect.checkConnect(username, password, client.id);
+      if (!verdict.ok) return refuse(verdict.reason);
+      const { token, user, org, rights } = verdict;
+      admit({ userId: user.userId, userRef: user.userRef, tokenId: token.id, expiresAt: token.expiresAt, rights, server: false }, org);
     } catch (err) {
-      // A store failure must not look like bad credentials (the SDK would re-mint): "try later".
-      logger.error({ err }, 'mqtt connect failed');
-      refuse('internal_error');
+      failed(err);
     }
   };
 }

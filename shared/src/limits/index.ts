@@ -1,1 +1,2 @@
 export * from './tokenBucket.js';
+export * from './failureBudget.js';

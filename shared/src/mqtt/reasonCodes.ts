@@ -43,6 +43,12 @@ export const CONNECT_REFUSALS = {
   client_id_too_long: { v3: 2, v5: ReasonCode.clientIdentifierNotValid },
   org_connection_limit: { v3: 3, v5: ReasonCode.quotaExceeded },
   org_connect_rate: { v3: 3, v5: ReasonCode.connectionRateExceeded },
+  /**
+   * A `server@<org>` login from an address that used up SIGNALGATE_AUTH_FAILURES_PER_IP this minute:
+   * refused before argon2 runs. A rate, not bad credentials: the right key is refused too until the
+   * window ends, and 4/0x86 would tell a guesser nothing new while hiding the limit from a backend.
+   */
+  auth_failure_budget: { v3: 3, v5: ReasonCode.connectionRateExceeded },
   connection_closed: { v3: 3, v5: ReasonCode.serverUnavailable },
   internal_error: { v3: 3, v5: ReasonCode.serverUnavailable },
 } as const satisfies Record<string, { v3: ConnackReturnCode; v5: number }>;

@@ -56,6 +56,8 @@ export class ApiKeyService {
     this.store.transaction(() => {
       this.get(orgId, keyId);
       this.store.apiKeys.revoke(keyId, now);
+      // Backends logged into the broker with this key (`server@<org>`) end within a poll.
+      this.store.changes.append('key.revoked', orgId, keyId, now);
       this.store.audit.record({ event: 'key.revoked', orgId, detail: { key_id: keyId } }, now);
     });
     this.forget(keyId);
@@ -73,6 +75,8 @@ export class ApiKeyService {
       const current = this.store.apiKeys.get(keyId)!;
       const expiresAt = current.expiresAt === null ? until : Math.min(current.expiresAt, until);
       this.store.apiKeys.setExpiry(keyId, expiresAt, issued.key.id);
+      // Its broker sessions end when the overlap does (at once for an overlap of 0), like a token's expiry.
+      this.store.changes.append('key.rotated', orgId, keyId, now);
       this.store.audit.record({ event: 'key.rotated', orgId, detail: { key_id: keyId, successor: issued.key.id, old_key_valid_until: expiresAt } }, now);
     });
     if (overlapSeconds === 0) this.forget(keyId);

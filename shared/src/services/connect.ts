@@ -1,8 +1,12 @@
 // The decision a credential is judged on wherever it is presented: at CONNECT (the broker) and as
-// a Bearer tkn_ password (the API's presence and history reads). No argon2 here: an MQTT password
-// is 256 random bits, so one SHA-256 and one indexed read decide it.
+// a Bearer tkn_ password (the API's presence and history reads). No argon2 for tokens: an MQTT
+// password is 256 random bits, so one SHA-256 and one indexed read decide it. The one exception is
+// a backend's `server@<org>` login with the org's secret key (checkServerLogin): that key is argon2
+// at rest, paid once and then cached by ApiKeyService, so that path alone is asynchronous.
 import type { ConnectRefusal } from '../mqtt/reasonCodes.js';
-import { ORG_ID_PATTERN, TOKEN_PASSWORD_PATTERN } from '../credentials/secrets.js';
+import { SignalGateError } from '../errors.js';
+import { FailureBudget } from '../limits/failureBudget.js';
+import { ORG_ID_PATTERN, TOKEN_PASSWORD_PATTERN, UUID_PATTERN } from '../credentials/secrets.js';
 import { sha256Hex } from '../credentials/hashing.js';
 import { EffectiveRights, expandLayer, tokenLayers, type RuleLayer } from '../acl/rights.js';
 import type { PlaceholderValues } from '../acl/placeholders.js';
@@ -11,12 +15,40 @@ import type { User } from '../store/users.js';
 import type { Org } from '../store/orgs.js';
 import type { RuleSet } from '../store/ruleSets.js';
 import type { Store } from '../store/store.js';
+import { isKeyUsable, type ApiKey } from '../store/apiKeys.js';
+import type { ApiKeyService } from './apiKeys.js';
 import { systemClock, type Clock } from './clock.js';
 
 export type ConnectVerdict =
   | { ok: true; token: TokenRecord; user: User; org: Org; rights: EffectiveRights }
   /** The protocol codes are looked up in CONNECT_REFUSALS (shared/src/mqtt/reasonCodes.ts). */
   | { ok: false; reason: Extract<ConnectRefusal, 'malformed_username' | 'bad_credentials' | 'expired' | 'revoked'> };
+
+/**
+ * A backend's session, opened with `server@<org>` and a secret key (CloudSignal's notifications
+ * docs). It is not a user, and the session registry, the sessions table and the change feed are
+ * keyed by token, so a key session is written in those terms, with values no token or user can take:
+ * - tokenId `key:<key_id>` (token ids are UUIDs): revokes and rotations of the key find its
+ *   sessions by it (`key.revoked`, `key.rotated` changes), and its rows say which key opened them;
+ * - userRef `server` (user refs are `u` + 11 characters) and userId `server`: the rows of the
+ *   sessions table name no user, and presence is never published for it;
+ * - expiresAt: the key's expiry (a rotation's overlap), else KEY_SESSION_NO_EXPIRY.
+ */
+export const SERVER_USERNAME_PREFIX = 'server@';
+export const SERVER_USER_REF = 'server';
+export const SERVER_USER_ID = 'server';
+/** 9999-12-31: a key without expiry; a date every store and ISO string can hold (unlike Infinity). */
+export const KEY_SESSION_NO_EXPIRY = Date.UTC(9999, 11, 31);
+const KEY_SESSION_PREFIX = 'key:';
+export const keySessionId = (keyId: string) => `${KEY_SESSION_PREFIX}${keyId}`;
+/** The key id of a session opened with a secret key, or null for a token's session. */
+export const keyIdOfSession = (tokenId: string): string | null => (tokenId.startsWith(KEY_SESSION_PREFIX) ? tokenId.slice(KEY_SESSION_PREFIX.length) : null);
+/** Whether a CONNECT username asks for a backend login (decided on the form alone, before any check). */
+export const isServerUsername = (username: string | undefined): username is string => username?.startsWith(SERVER_USERNAME_PREFIX) === true;
+
+export type ServerLoginVerdict =
+  | { ok: true; key: ApiKey; org: Org; rights: EffectiveRights }
+  | { ok: false; reason: Extract<ConnectRefusal, 'malformed_username' | 'bad_credentials' | 'auth_failure_budget'> };
 
 export const mqttUsername = (userRef: string, orgId: string) => `${userRef}@${orgId}`;
 
@@ -42,7 +74,17 @@ const rightsFor = (layers: RuleLayer[], user: Pick<User, 'userId' | 'userEmail'>
 };
 
 export class ConnectService {
-  constructor(private readonly store: Store, private readonly clock: Clock = systemClock) {}
+  /** Failed `server@` logins per address this minute (the API's SIGNALGATE_AUTH_FAILURES_PER_IP). */
+  private readonly serverLoginFailures: FailureBudget;
+
+  constructor(
+    private readonly store: Store,
+    private readonly keys: ApiKeyService,
+    private readonly clock: Clock = systemClock,
+    authFailuresPerMinute = 20,
+  ) {
+    this.serverLoginFailures = new FailureBudget(authFailuresPerMinute);
+  }
 
   /**
    * The CONNECT decision and, when it admits, the rights of the connection `clientId`. Unknown or
@@ -75,6 +117,46 @@ export class ConnectService {
   }
 
   /**
+   * A backend's CONNECT: username `server@<org short id or UUID>`, password a usable `sk_`/`cs_` key
+   * of that org. Admits with the org's default rights alone (no integration, no scopes; rules with
+   * `${user_id}` and the like grant nothing, as for any caller without a value). Every wrong,
+   * foreign, revoked or expired key is bad credentials and counts against `address`'s failure
+   * budget; once it is spent the login is refused before argon2 runs (the API's 429 on the same
+   * budget). Never throws for a bad credential; a store failure rejects.
+   */
+  async checkServerLogin(username: string, password: Buffer | string | undefined, address: string | null): Promise<ServerLoginVerdict> {
+    const ref = username.startsWith(SERVER_USERNAME_PREFIX) ? username.slice(SERVER_USERNAME_PREFIX.length) : '';
+    if (!ORG_ID_PATTERN.test(ref) && !UUID_PATTERN.test(ref)) return { ok: false, reason: 'malformed_username' };
+    // Without an address (not seen on TCP or WebSocket) all such callers share one budget.
+    const caller = address ?? '';
+    if (this.serverLoginFailures.exhausted(caller, this.clock())) return { ok: false, reason: 'auth_failure_budget' };
+    const failed = (): ServerLoginVerdict => {
+      this.serverLoginFailures.fail(caller, this.clock());
+      return { ok: false, reason: 'bad_credentials' };
+    };
+    const org = this.store.orgs.byRef(ref);
+    const secret = typeof password === 'string' ? password : password?.toString('utf8');
+    if (!org || !secret) return failed();
+    let key: ApiKey;
+    try {
+      key = await this.keys.verify(secret);
+    } catch (err) {
+      if (err instanceof SignalGateError && err.code === 'invalid_api_key') return failed();
+      throw err;
+    }
+    if (key.orgId !== org.id) return failed();
+    return { ok: true, key, org, rights: this.serverRightsOf(org.id) };
+  }
+
+  /** What a backend's session of `orgId` may do: the default rule set alone, with no placeholder values. */
+  serverRightsOf(orgId: string): EffectiveRights {
+    // No values at all: a backend is no user and its client id is its own business, so every
+    // placeholder rule is unexpandable (an allow grants nothing; a deny, per expandLayer, denies
+    // every value).
+    return new EffectiveRights(tokenLayers(this.store.ruleSets.getDefault(orgId), undefined, []).map((l) => expandLayer(l, {})));
+  }
+
+  /**
    * The layers a token's rights are the intersection of, read now: org default, the integration's
    * rule set, then the token's own scopes. A deleted integration leaves a layer that grants nothing.
    */
@@ -97,6 +179,11 @@ export class ConnectService {
    * rights must be re-read: after a rule change, and for a will published after the connection.
    */
   liveRightsOf(tokenId: string, orgId: string, userRef: string, clientId: string): EffectiveRights | null {
+    const keyId = keyIdOfSession(tokenId);
+    if (keyId !== null) {
+      const key = this.store.apiKeys.get(keyId);
+      return key && key.orgId === orgId && isKeyUsable(key, this.clock()) ? this.serverRightsOf(orgId) : null;
+    }
     const token = this.store.tokens.get(tokenId);
     const user = this.store.users.byRef(orgId, userRef);
     if (!token || !user || tokenState(token, this.clock()) !== 'live') return null;

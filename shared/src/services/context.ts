@@ -21,7 +21,7 @@ export interface Services {
   rules: RuleService;
   integrations: IntegrationService;
   tokens: TokenService;
-  /** How a presented tkn_ password is judged (CONNECT and HTTP Bearer). */
+  /** How a presented tkn_ password (CONNECT and HTTP Bearer) or a backend's `server@` login is judged. */
   connect: ConnectService;
   providers: ProviderService;
   exchange: ExchangeService;
@@ -30,12 +30,12 @@ export interface Services {
 }
 
 export function createServices(
-  config: Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> & Partial<Pick<Config, 'replaceGraceSeconds' | 'jwksCooldownSeconds'>>,
+  config: Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> & Partial<Pick<Config, 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp'>>,
   clock: Clock = systemClock,
 ): Services {
   const store = Store.open(config.dataDir, { historyPerTopic: config.historyPerTopic });
   const keys = new ApiKeyService(store, config.keyCacheSeconds * 1000, clock);
-  const connect = new ConnectService(store, clock);
+  const connect = new ConnectService(store, keys, clock, config.authFailuresPerIp);
   const tokens = new TokenService(store, connect, clock, (config.replaceGraceSeconds ?? DEFAULT_REPLACE_GRACE_SECONDS) * 1000);
   return {
     store,

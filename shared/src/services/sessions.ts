@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js';
 import type { SessionRecord } from '../store/sessions.js';
 import type { User } from '../store/users.js';
 import { systemClock, type Clock } from './clock.js';
+import { SERVER_USER_REF } from './connect.js';
 
 export interface PresenceEntry {
   user: Pick<User, 'userRef' | 'userId' | 'userEmail'>;
@@ -22,10 +23,10 @@ export class SessionService {
     return this.store.sessions.list(orgId).filter((s) => s.expiresAt > now);
   }
 
-  /** Who is online: one entry per user with a live session, oldest connection first. */
+  /** Who is online: one entry per user with a live session, oldest connection first (backends' `server@` sessions are no user). */
   presence(orgId: string): PresenceEntry[] {
     const byUser = new Map<string, SessionRecord[]>();
-    for (const s of this.list(orgId)) byUser.set(s.userRef, [...(byUser.get(s.userRef) ?? []), s]);
+    for (const s of this.list(orgId)) if (s.userRef !== SERVER_USER_REF) byUser.set(s.userRef, [...(byUser.get(s.userRef) ?? []), s]);
     const out: PresenceEntry[] = [];
     for (const [userRef, sessions] of byUser) {
       const u = this.store.users.byRef(orgId, userRef);

@@ -2,7 +2,8 @@
 // transaction as the change itself, so a broker in another process (polling by `seq`) never misses one.
 import type { Db } from './db.js';
 
-export type ChangeKind = 'token.revoked' | 'token.refreshed' | 'rules.changed' | 'org.changed' | 'session.kick';
+/** `key.revoked` and `key.rotated` carry the key id: its backend sessions (`server@<org>`) end or take the key's new expiry. */
+export type ChangeKind = 'token.revoked' | 'token.refreshed' | 'key.revoked' | 'key.rotated' | 'rules.changed' | 'org.changed' | 'session.kick';
 
 export interface Change {
   seq: number;

@@ -1,0 +1,46 @@
+// A budget of failed authentications per caller (a client IP) per fixed window, the broker's
+// counterpart of the API's rate-limiter-flexible budget (token-api/src/http/rateLimits.ts): the same
+// SIGNALGATE_AUTH_FAILURES_PER_IP, the same minute. Pure: the caller passes the time.
+//
+// Bounded: an attacker rotating addresses must not grow it without end. Past `maxCallers` windows,
+// expired ones are swept; if none has expired the oldest is dropped (its caller starts afresh, which
+// costs the attacker the whole budget of a fresh address anyway).
+
+export class FailureBudget {
+  private readonly windows = new Map<string, { start: number; failures: number }>();
+
+  constructor(readonly failuresPerWindow: number, readonly windowMs = 60_000, private readonly maxCallers = 100_000) {
+    if (!(failuresPerWindow >= 1)) throw new RangeError('failuresPerWindow must be at least 1');
+  }
+
+  /** Whether `caller` has used up its failures in the current window (checked before any costly work). */
+  exhausted(caller: string, now: number): boolean {
+    const w = this.windows.get(caller);
+    if (!w) return false;
+    if (now - w.start >= this.windowMs) {
+      this.windows.delete(caller);
+      return false;
+    }
+    return w.failures >= this.failuresPerWindow;
+  }
+
+  /** Counts one failure of `caller`. */
+  fail(caller: string, now: number): void {
+    const w = this.windows.get(caller);
+    if (w && now - w.start < this.windowMs) {
+      w.failures++;
+      return;
+    }
+    if (w) this.windows.delete(caller);
+    else if (this.windows.size >= this.maxCallers) this.makeRoom(now);
+    this.windows.set(caller, { start: now, failures: 1 });
+  }
+
+  private makeRoom(now: number): void {
+    for (const [caller, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(caller);
+    if (this.windows.size >= this.maxCallers) {
+      const oldest = this.windows.keys().next().value;
+      if (oldest !== undefined) this.windows.delete(oldest);
+    }
+  }
+}

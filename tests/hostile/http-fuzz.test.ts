@@ -10,8 +10,9 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { createServices, loadConfig, type PublishChannelHolder, type Services } from '@signalgate/shared';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
+import { startBroker, type BrokerHandle } from '@signalgate/broker';
 import { tempDataDir } from '../support/stack.js';
 
 const SEED = 8080;
@@ -20,6 +21,8 @@ const ADMIN_KEY = 'adm_fuzz-admin-key-0123456789abcdefghijklmnopq';
 
 const logLines: string[] = [];
 let api: TokenApiHandle;
+/** A real broker in the same process, so the REST publisher's routes publish for real. */
+let broker: BrokerHandle;
 let services: Services;
 let dataDir: string;
 // A fresh connection per case: a connection the server ends after an early answer cannot fail the next case.
@@ -40,11 +43,21 @@ beforeAll(async () => {
     // One address sends thousands of deliberate failures: rate limits would answer 429 to most.
     SIGNALGATE_AUTH_FAILURES_PER_IP: '1000000',
     SIGNALGATE_MINT_RATE_PER_IP: '1000000',
+    SIGNALGATE_PUBLISH_RATE_PER_KEY: '1000000',
+    SIGNALGATE_PUBLISH_BURST_PER_KEY: '1000000',
+    SIGNALGATE_MQTT_PORT: '0',
+    SIGNALGATE_WS_PORT: '0',
+    SIGNALGATE_MQTTS_PORT: 'off',
+    SIGNALGATE_WSS_PORT: 'off',
   });
   services = createServices(config);
   const sink = new Writable({ write(chunk, _enc, done) { logLines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
   // No redaction here: the API itself must keep secrets out of what it logs, at every level.
-  api = await startTokenApi({ config, services, logger: pino({ level: 'trace' }, sink) });
+  const logger = pino({ level: 'trace' }, sink);
+  const publisher: PublishChannelHolder = { current: null };
+  api = await startTokenApi({ config, services, logger, publisher });
+  broker = await startBroker({ config, services, logger });
+  publisher.current = broker.publisher;
 
   const victim = await services.orgs.create('Victim');
   const other = await services.orgs.create('Other');
@@ -97,6 +110,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   agent.destroy();
+  await broker?.close();
   await api?.close();
   services?.store.close();
 });

@@ -20,6 +20,7 @@ import { createAuthorizeSubscribe, decideSubscribes } from './hooks/subscribe.js
 import { createAuthorizeForward } from './hooks/forward.js';
 import { createPublished } from './hooks/published.js';
 import { createServerPublisher } from './serverPublish.js';
+import { openPublishEndpoint } from './publishEndpoint.js';
 import { rewriteUnsubscribes } from './hooks/unsubscribe.js';
 import { MAX_CLIENT_ID_LENGTH } from './context.js';
 
@@ -112,6 +113,9 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     throw err;
   }
+  const publisher = createServerPublisher(aedes, sessions);
+  // Bulk of 100 messages, each at most a packet, as base64 with room for the JSON around them.
+  const publishEndpoint = await openPublishEndpoint(config.dataDir, brokerId, publisher, 100 * Math.ceil(config.maxPacketBytes * 1.4) + 65_536, logger);
   history.start();
   changes.start();
   usage.start();
@@ -122,10 +126,11 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     ports: listeners.ports,
     brokerId,
     aedes,
-    publisher: createServerPublisher(aedes, sessions),
+    publisher,
     close: () =>
       (closing ??= (async () => {
         changes.stop();
+        await publishEndpoint.close();
         sessions.beginShutdown();
         // aedes first: it tells each MQTT 5 client why (DISCONNECT 0x8B) before the sockets go. A
         // client that does not read could hold that write until aedes' drain timeout (60 s), so the

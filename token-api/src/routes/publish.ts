@@ -1,7 +1,7 @@
 // The REST publisher (CloudSignal's rest-publisher, same routes): a backend publishes into its
 // organisation's topic space with its secret key. The topic is checked against the organisation's
 // default rule set (placeholders grant nothing: no user), the payload against its size limit; the
-// broker of this process delivers (PublishChannel).
+// broker of this process delivers, or one on the same data dir (PublishChannel).
 import {
   EffectiveRights, SignalGateError, expandLayer, layerOfRules, reservedRootOf, topicNameProblem,
   type Org, type OutgoingMessage, type Services,
@@ -10,6 +10,7 @@ import { z } from '../http/openapi.js';
 import { defineRoute, type RouteDef } from '../http/route.js';
 import type { RouteDeps } from '../http/deps.js';
 import { PublishLimits } from '../http/publishLimits.js';
+import { RemotePublishChannel } from '../http/remotePublisher.js';
 
 /** Messages per bulk request: validated all first, published in order. */
 export const MAX_BULK_MESSAGES = 100;
@@ -60,11 +61,9 @@ export function publishRoutes({ services, auth, config, publisher }: RouteDeps):
   const limits = new PublishLimits(config.publishRatePerKey, config.publishBurstPerKey);
   const errors = [400, 401, 403, 413, 415, 429, 503];
 
-  async function publish(orgId: string, messages: OutgoingMessage[]) {
-    const channel = publisher.current;
-    if (!channel) throw new SignalGateError('not_ready', 'no broker runs in this process (start SignalGate without --api-only to publish over REST)');
-    return channel.publish(orgId, messages);
-  }
+  // The broker of this process when there is one, else a broker on the same data dir.
+  const remote = new RemotePublishChannel(config.dataDir);
+  const publish = (orgId: string, messages: OutgoingMessage[]) => (publisher.current ?? remote).publish(orgId, messages);
 
   return [
     defineRoute({

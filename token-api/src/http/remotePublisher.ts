@@ -1,0 +1,52 @@
+// The REST publisher's channel to a broker in another process on the same data dir (`signalgate
+// start --api-only` beside `--broker-only`): the endpoint the broker announced in the data dir
+// (broker/src/publishEndpoint.ts), over loopback HTTP. No broker there, or none answering: 503.
+import fs from 'node:fs';
+import path from 'node:path';
+import { SignalGateError, type OutgoingMessage, type PublishChannel } from '@signalgate/shared';
+
+const ENDPOINT_FILE = 'publish-endpoint.json';
+const TIMEOUT_MS = 5000;
+
+interface Endpoint { url: string; secret: string }
+
+const unreachable = () => new SignalGateError('not_ready', 'no broker reachable: start one on this data dir (signalgate start, or --broker-only beside --api-only)');
+
+export class RemotePublishChannel implements PublishChannel {
+  private endpoint: Endpoint | null = null;
+
+  constructor(private readonly dataDir: string) {}
+
+  async publish(orgId: string, messages: readonly OutgoingMessage[]): Promise<{ subscribers: number }[]> {
+    const body = JSON.stringify({
+      orgId, messages: messages.map((m) => ({ topic: m.topic, payload: m.payload.toString('base64'), qos: m.qos, retain: m.retain })),
+    });
+    // The broker may have restarted (a new port and secret): read the file again once.
+    for (const fresh of [false, true]) {
+      const endpoint = this.read(fresh);
+      if (!endpoint) break;
+      try {
+        const res = await fetch(endpoint.url, {
+          method: 'POST', body, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${endpoint.secret}` },
+          signal: AbortSignal.timeout(TIMEOUT_MS),
+        });
+        if (res.status === 403) continue;
+        if (!res.ok) throw new Error(`broker answered ${res.status}`);
+        return ((await res.json()) as { results: { subscribers: number }[] }).results;
+      } catch (err) {
+        if (fresh) throw Object.assign(unreachable(), { cause: err });
+      }
+    }
+    throw unreachable();
+  }
+
+  private read(fresh: boolean): Endpoint | null {
+    if (this.endpoint && !fresh) return this.endpoint;
+    try {
+      this.endpoint = JSON.parse(fs.readFileSync(path.join(this.dataDir, ENDPOINT_FILE), 'utf8')) as Endpoint;
+    } catch {
+      this.endpoint = null;
+    }
+    return this.endpoint;
+  }
+}

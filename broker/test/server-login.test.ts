@@ -244,4 +244,29 @@ describe('guessing keys', () => {
       await guarded.stop();
     }
   });
+
+  test('concurrent wrong keys from one address run argon2 no more often than the budget allows', async () => {
+    const guarded = await startTestBroker('server-login-burst', { SIGNALGATE_AUTH_FAILURES_PER_IP: '3' });
+    try {
+      const { org, secretKey } = await guarded.services.orgs.create('burst');
+      const verify = jest.spyOn(guarded.services.keys, 'verify');
+      const guess = () => `${secretKey.slice(0, 11)}${newSecretKey().slice(11)}`;
+      const codes = await Promise.all(Array.from({ length: 30 }, () => connackCode(guarded.urls.mqtt, `server@${org.id}`, guess(), v4)));
+      expect(verify.mock.calls.length).toBeLessThanOrEqual(3);
+      expect(codes.filter((c) => c === 4).length).toBeLessThanOrEqual(3);
+      expect(codes.filter((c) => c === CONNECT_REFUSALS.auth_failure_budget.v3).length).toBeGreaterThanOrEqual(27);
+    } finally {
+      await guarded.stop();
+    }
+  });
+
+  test('a correct key gives back the failure counted for it in advance: good logins never use up the budget', async () => {
+    const guarded = await startTestBroker('server-login-refund', { SIGNALGATE_AUTH_FAILURES_PER_IP: '2' });
+    try {
+      const { org, secretKey } = await guarded.services.orgs.create('refund');
+      for (let i = 0; i < 5; i++) expect(await connackCode(guarded.urls.mqtt, `server@${org.id}`, secretKey, v4)).toBe(0);
+    } finally {
+      await guarded.stop();
+    }
+  });
 });

@@ -36,6 +36,12 @@ export class FailureBudget {
     this.windows.set(caller, { start: now, failures: 1 });
   }
 
+  /** Gives back one failure counted in advance (the attempt it was counted for succeeded). */
+  refund(caller: string, now: number): void {
+    const w = this.windows.get(caller);
+    if (w && now - w.start < this.windowMs && w.failures > 0) w.failures--;
+  }
+
   private makeRoom(now: number): void {
     for (const [caller, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(caller);
     if (this.windows.size >= this.maxCallers) {

@@ -130,10 +130,11 @@ export class ConnectService {
     // Without an address (not seen on TCP or WebSocket) all such callers share one budget.
     const caller = address ?? '';
     if (this.serverLoginFailures.exhausted(caller, this.clock())) return { ok: false, reason: 'auth_failure_budget' };
-    const failed = (): ServerLoginVerdict => {
-      this.serverLoginFailures.fail(caller, this.clock());
-      return { ok: false, reason: 'bad_credentials' };
-    };
+    // Counted as a failure before the key is checked, and given back if it verifies: CONNECTs of one
+    // address arriving while an argon2 runs must not all pass the budget check (they did: 604 argon2
+    // runs from 1,000 concurrent wrong keys with a budget of 20).
+    this.serverLoginFailures.fail(caller, this.clock());
+    const failed = (): ServerLoginVerdict => ({ ok: false, reason: 'bad_credentials' });
     const org = this.store.orgs.byRef(ref);
     const secret = typeof password === 'string' ? password : password?.toString('utf8');
     if (!org || !secret) return failed();
@@ -145,6 +146,7 @@ export class ConnectService {
       throw err;
     }
     if (key.orgId !== org.id) return failed();
+    this.serverLoginFailures.refund(caller, this.clock());
     return { ok: true, key, org, rights: this.serverRightsOf(org.id) };
   }
 

@@ -99,6 +99,7 @@ describe('POST /v1/publish', () => {
       [{ topic: 'orders/+', payload: 1 }, /topic: .*wildcards/],
       [{ topic: 'orders/x', payload: 1, qos: 3 }, /^qos: /],
       [{ topic: 'orders/x', payload: { base64: '%%%' } }, /payload\.base64/],
+      [{ topic: Array.from({ length: 100 }, () => 'a').join('/'), payload: 1 }, /topic: more than 99 levels/],
     ];
     for (const [body, why] of cases) {
       const res = await publish(body);
@@ -118,6 +119,8 @@ describe('POST /v1/publish/bulk', () => {
     c.on('message', (t, p) => { if (t === 'orders/1' || t === 'orders/2') seen.push(p.toString()); });
     const bad = await publish([{ topic: 'orders/1', payload: 1 }, { topic: 'admin/x', payload: 2 }], key, '/v1/publish/bulk');
     expect(bad.status).toBe(403);
+    const deep = await publish([{ topic: 'orders/1', payload: 1 }, { topic: `orders/${Array.from({ length: 99 }, () => 'a').join('/')}`, payload: 2 }], key, '/v1/publish/bulk');
+    expect([deep.status, deep.body.error_description]).toEqual([400, expect.stringMatching(/^\[1\]\.topic: more than 99 levels/)]);
     const ok = await publish([{ topic: 'orders/1', payload: 1 }, { topic: 'orders/2', payload: 2 }], key, '/v1/publish/bulk');
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ delivered: 2, results: [{ topic: 'orders/1', subscribers: 1 }, { topic: 'orders/2', subscribers: 1 }] });

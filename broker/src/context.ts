@@ -30,11 +30,5 @@ export interface ConnectionInfo {
  */
 export const MAX_CLIENT_ID_LENGTH = 256;
 
-/** aedes and its topic trie stop at 100 levels; our org prefix uses one of them. */
-export const MAX_CLIENT_TOPIC_LEVELS = 99;
-
-export const topicLevels = (topic: string): number => {
-  let n = 1;
-  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) n++;
-  return n;
-};
+// Also checked by the API's REST publisher, so both live in shared (acl/namespace.ts).
+export { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '@signalgate/shared';

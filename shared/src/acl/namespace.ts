@@ -42,3 +42,12 @@ export function splitInternalTopic(internal: string): { orgId: string; topic: st
 
 /** Topic levels the namespace prefix adds (brokers cap levels; clients get one fewer). */
 export const NAMESPACE_LEVELS = 1;
+
+/** aedes and its topic trie stop at 100 levels; the organisation prefix uses one of them. */
+export const MAX_CLIENT_TOPIC_LEVELS = 100 - NAMESPACE_LEVELS;
+
+export const topicLevels = (topic: string): number => {
+  let n = 1;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) n++;
+  return n;
+};

@@ -3,7 +3,7 @@
 // default rule set (placeholders grant nothing: no user), the payload against its size limit; the
 // broker of this process delivers, or one on the same data dir (PublishChannel).
 import {
-  EffectiveRights, SignalGateError, expandLayer, layerOfRules, reservedRootOf, topicNameProblem,
+  EffectiveRights, MAX_CLIENT_TOPIC_LEVELS, SignalGateError, expandLayer, layerOfRules, reservedRootOf, topicLevels, topicNameProblem,
   type Org, type OutgoingMessage, type Services,
 } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
@@ -42,7 +42,7 @@ function payloadBytes(payload: unknown, field: string): Buffer {
 
 /** Checks one message as the broker would check a client's PUBLISH of the org's default rights. */
 function outgoing(m: Message, field: string, rights: EffectiveRights, org: Org, maxPacketBytes: number): OutgoingMessage {
-  const problem = topicNameProblem(m.topic);
+  const problem = topicNameProblem(m.topic) ?? (topicLevels(m.topic) > MAX_CLIENT_TOPIC_LEVELS ? `more than ${MAX_CLIENT_TOPIC_LEVELS} levels` : null);
   if (problem) throw new SignalGateError('invalid_request', `${field}.topic: ${problem}`, { field: `${field}.topic` });
   if (!rights.canPublish(m.topic)) {
     const why = reservedRootOf(m.topic) !== null ? 'is reserved' : "is outside the organization's default rule set";

@@ -183,3 +183,24 @@ describe('deny rules', () => {
     expect(await subackCodes(withEmail, ['mail/me@example.com/inbox', 'mail/other@example.com/inbox'])).toEqual([0x80, 0]);
   });
 });
+
+describe('rights at delivery', () => {
+  test('a deny added while a persistent session is offline also holds back what was queued for it', async () => {
+    const org = await tb.newOrg({ rules: { publish: ['#'], subscribe: ['#'], presence: false, history: false } });
+    const t = tb.mint(org, 'offline-reader');
+    const first = await tb.connect(tb.urls.mqtt, t, { clean: false, clientId: 'offline-reader-1' });
+    await first.subscribeAsync('#', { qos: 1 });
+    await first.endAsync();
+    tb.services.rules.setDefault(org, { publish: ['#'], subscribe: ['#'], presence: false, history: false, denySubscribe: ['admin/#'] });
+    await new Promise((r) => setTimeout(r, 400)); // the broker re-reads the rules from the change feed
+    await tb.broker.publisher.publish(org, [
+      { topic: 'admin/secret', payload: Buffer.from('TOP SECRET'), qos: 1, retain: false },
+      { topic: 'orders/1', payload: Buffer.from('fine'), qos: 1, retain: false },
+    ]);
+    const again = await tb.connect(tb.urls.mqtt, t, { clean: false, clientId: 'offline-reader-1' });
+    const box = inbox(again);
+    await box.waitFor(onTopic('orders/1', 'fine'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(box.messages.map((m) => m.topic)).toEqual(['orders/1']);
+  });
+});

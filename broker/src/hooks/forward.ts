@@ -1,5 +1,5 @@
-// Delivery to a subscriber: only messages of the subscriber's own organisation, with the
-// client-visible topic, at no more than the QoS its matching subscriptions were granted
+// Delivery to a subscriber: only messages of the subscriber's own organisation that its rights
+// still allow, with the client-visible topic, at no more than the QoS its matching subscriptions were granted
 // (grantedQos.ts), and never larger
 // than the Maximum Packet Size an MQTT 5 client announced. Subscriptions already live inside the
 // org's namespace, so the null branch for a foreign topic is defence in depth.
@@ -37,6 +37,12 @@ export function createAuthorizeForward(ctx: BrokerContext) {
     const internal = packet.topic;
     const topic = clientTopic(s.orgId, internal);
     if (topic === null) return null;
+    // Rights as they are now: a subscription granted under earlier rights, or a message queued for
+    // a persistent session before a rule change, delivers nothing the client may no longer have.
+    if (!s.rights.canReceive(topic)) {
+      metrics.deliveriesDropped.inc({ reason: 'not_authorized' });
+      return null;
+    }
     packet.topic = topic;
     if (packet.qos > 0) packet.qos = grantedQos(client, internal, packet.qos) as 0 | 1 | 2;
     // [MQTT-3.1.2-24]: a packet over the client's Maximum Packet Size is not sent, as if delivered.

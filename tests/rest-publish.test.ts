@@ -149,3 +149,24 @@ describe('rate limit per key', () => {
     expect((await publish({ topic: 'orders/rate', payload: 'other key' })).status).toBe(200);
   });
 });
+
+describe("the organisation's message limits", () => {
+  test('apply to REST messages as to clients: past max_messages_per_second the request is refused whole (429)', async () => {
+    const { org, secretKey } = await stack.services.orgs.create('Limited Rest');
+    const t = stack.services.tokens.mint({ orgId: org.id, userId: 'watcher' });
+    const watcher = await connectClient(stack.mqttUrl, { username: t.username, password: t.password });
+    clients.push(watcher);
+    await watcher.subscribeAsync('#');
+    stack.services.orgs.update(org.id, { limits: { maxMessagesPerSecond: 5 } });
+    await new Promise((r) => setTimeout(r, 400)); // the broker re-reads the org's limits from the change feed
+    const got: string[] = [];
+    watcher.on('message', (_t, p) => got.push(p.toString()));
+    const batch = (n: number) => Array.from({ length: n }, (_, i) => ({ topic: `orders/${i}`, payload: i, qos: 0 as const }));
+    const over = await publish(batch(20), secretKey, '/v1/publish/bulk');
+    expect([over.status, over.body.error]).toEqual([429, 'rate_limited']);
+    const within = await publish(batch(3), secretKey, '/v1/publish/bulk');
+    expect(within.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got).toEqual(['0', '1', '2']);
+  });
+});

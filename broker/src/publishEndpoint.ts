@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { Logger, OutgoingMessage, PublishChannel } from '@signalgate/shared';
+import { SignalGateError, type Logger, type OutgoingMessage, type PublishChannel } from '@signalgate/shared';
 
 export const PUBLISH_ENDPOINT_FILE = 'publish-endpoint.json';
 
@@ -67,6 +67,7 @@ export async function openPublishEndpoint(
       channel.publish(body.orgId, messages).then(
         (results) => answer(200, { results }),
         (err: unknown) => {
+          if (err instanceof SignalGateError) return answer(err.status, { error: err.code, message: err.message, retry_after: err.retryAfterSeconds });
           logger.error({ err }, 'REST publish from another process failed');
           answer(500, { error: 'internal_error' });
         },

@@ -2,7 +2,7 @@
 // as server publishes (no client, so no authorizePublish: the API decided), inside the
 // organisation's namespace. Each subscriber still passes authorizeForward (its own rights, QoS cap).
 import type { Aedes, Client, PublishPacket } from 'aedes';
-import { internalTopic, topicMatchesFilter, type OutgoingMessage, type PublishChannel } from '@signalgate/shared';
+import { SignalGateError, internalTopic, topicMatchesFilter, type OutgoingMessage, type PublishChannel } from '@signalgate/shared';
 import type { SessionRegistry } from './sessions.js';
 
 type SubscribedClient = Client & { subscriptions?: Record<string, unknown> };
@@ -23,8 +23,27 @@ export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry): 
   const publishOne = (packet: PublishPacket) =>
     new Promise<void>((resolve, reject) => aedes.publish(packet, (err?: Error) => (err ? reject(err) : resolve())));
 
+  /**
+   * The organisation's message and byte rates (max_messages_per_second, max_bytes_per_second) apply
+   * to REST messages as to its clients': a request that would exceed them is refused whole (429).
+   * They are kept per broker for the orgs with a session here; an org with none has no one to
+   * deliver to on this broker either.
+   */
+  const chargeOrgLimits = (orgId: string, messages: readonly OutgoingMessage[]) => {
+    const org = sessions.orgLimits(orgId);
+    if (!org) return;
+    const now = Date.now();
+    const bytes = messages.reduce((n, m) => n + Buffer.byteLength(m.topic) + m.payload.length, 0);
+    if ((org.messages && org.messages.available(now) < messages.length) || (org.bytes && org.bytes.available(now) < bytes)) {
+      throw new SignalGateError('rate_limited', "the organization's message rate (max_messages_per_second, max_bytes_per_second) is used up", { retryAfterSeconds: 1 });
+    }
+    org.messages?.take(messages.length, now);
+    org.bytes?.take(bytes, now);
+  };
+
   return {
     async publish(orgId: string, messages: readonly OutgoingMessage[]) {
+      chargeOrgLimits(orgId, messages);
       const results: { subscribers: number }[] = [];
       for (const m of messages) {
         const topic = internalTopic(orgId, m.topic);

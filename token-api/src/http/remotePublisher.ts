@@ -25,17 +25,22 @@ export class RemotePublishChannel implements PublishChannel {
     for (const fresh of [false, true]) {
       const endpoint = this.read(fresh);
       if (!endpoint) break;
+      let res: Response;
       try {
-        const res = await fetch(endpoint.url, {
+        res = await fetch(endpoint.url, {
           method: 'POST', body, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${endpoint.secret}` },
           signal: AbortSignal.timeout(TIMEOUT_MS),
         });
-        if (res.status === 403) continue;
-        if (!res.ok) throw new Error(`broker answered ${res.status}`);
-        return ((await res.json()) as { results: { subscribers: number }[] }).results;
       } catch (err) {
         if (fresh) throw Object.assign(unreachable(), { cause: err });
+        continue;
       }
+      if (res.status === 403) continue; // another broker's secret: read the file again
+      const answer = (await res.json().catch(() => ({}))) as { results?: { subscribers: number }[]; message?: string; retry_after?: number };
+      // The organisation's message rate, enforced by the broker: the caller's 429, not a broker failure.
+      if (res.status === 429) throw new SignalGateError('rate_limited', answer.message ?? 'rate limited by the broker', { retryAfterSeconds: answer.retry_after ?? 1 });
+      if (!res.ok || !answer.results) throw Object.assign(unreachable(), { cause: new Error(`broker answered ${res.status}`) });
+      return answer.results;
     }
     throw unreachable();
   }

@@ -130,14 +130,14 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     close: () =>
       (closing ??= (async () => {
         changes.stop();
-        await publishEndpoint.close();
         sessions.beginShutdown();
         // aedes first: it tells each MQTT 5 client why (DISCONNECT 0x8B) before the sockets go. A
         // client that does not read could hold that write until aedes' drain timeout (60 s), so the
         // sockets are destroyed after a short grace whatever is left.
         const aedesClosed = new Promise<void>((resolve) => aedes.close(() => resolve()));
         await Promise.race([aedesClosed, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
-        await listeners.close();
+        // The REST endpoint goes with the listeners, after the clients were told.
+        await Promise.all([listeners.close(), publishEndpoint.close()]);
         await aedesClosed;
         history.stop();
         usage.stop();

@@ -3,8 +3,8 @@
 // default rule set (placeholders grant nothing: no user), the payload against its size limit; the
 // broker of this process delivers, or one on the same data dir (PublishChannel).
 import {
-  EffectiveRights, MAX_CLIENT_TOPIC_LEVELS, SignalGateError, expandLayer, layerOfRules, reservedRootOf, topicLevels, topicNameProblem,
-  type Org, type OutgoingMessage, type Services,
+  MAX_CLIENT_TOPIC_LEVELS, SignalGateError, reservedRootOf, topicLevels, topicNameProblem,
+  type EffectiveRights, type Org, type OutgoingMessage,
 } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { defineRoute, type RouteDef } from '../http/route.js';
@@ -54,9 +54,6 @@ function outgoing(m: Message, field: string, rights: EffectiveRights, org: Org, 
   return { topic: m.topic, payload, qos: m.qos ?? 1, retain: m.retain ?? false };
 }
 
-/** What a backend of the org may publish: the default rule set alone, with no user for placeholders. */
-const serverRightsOf = (services: Services, orgId: string) => new EffectiveRights([expandLayer(layerOfRules(services.rules.getDefault(orgId)), {})]);
-
 export function publishRoutes({ services, auth, config, publisher }: RouteDeps): RouteDef[] {
   const limits = new PublishLimits(config.publishRatePerKey, config.publishBurstPerKey);
   const errors = [400, 401, 403, 413, 415, 429, 503];
@@ -73,7 +70,8 @@ export function publishRoutes({ services, auth, config, publisher }: RouteDeps):
       async handle({ auth: key, body, res }) {
         limits.take(key.apiKeyId, 1, res);
         const org = services.orgs.get(key.orgId);
-        const message = outgoing(body, 'body', serverRightsOf(services, org.id), org, config.maxPacketBytes);
+        // What a backend may do: the rights of a server@ MQTT session (default rules, no placeholder values).
+        const message = outgoing(body, 'body', services.connect.serverRightsOf(org.id), org, config.maxPacketBytes);
         const [result] = await publish(org.id, [message]);
         return { delivered: true as const, topic: message.topic, subscribers: result!.subscribers };
       },
@@ -85,7 +83,7 @@ export function publishRoutes({ services, auth, config, publisher }: RouteDeps):
       async handle({ auth: key, body, res }) {
         limits.take(key.apiKeyId, body.length, res);
         const org = services.orgs.get(key.orgId);
-        const rights = serverRightsOf(services, org.id);
+        const rights = services.connect.serverRightsOf(org.id);
         const messages = body.map((m, i) => outgoing(m, `[${i}]`, rights, org, config.maxPacketBytes));
         const results = await publish(org.id, messages);
         return { delivered: messages.length, results: messages.map((m, i) => ({ delivered: true as const, topic: m.topic, subscribers: results[i]!.subscribers })) };

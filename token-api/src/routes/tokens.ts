@@ -71,9 +71,10 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
   async function mint(req: Request, key: OrgCaller, who: { userId?: string | null; userEmail?: string | null; orgId?: string | null }, o: MintOptions) {
     await limits.consumeForKey(key.apiKeyId);
     // organization_id may be either id of the key's org.
-    if (who.orgId != null && services.store.orgs.byRef(who.orgId)?.id !== key.orgId) {
-      if (!services.store.orgs.byRef(who.orgId)) throw new SignalGateError('organization_not_found', `organization ${who.orgId} not found`);
-      throw new SignalGateError('wrong_organization', 'the secret key does not belong to organization_id');
+    if (who.orgId != null) {
+      const named = services.store.orgs.byRef(who.orgId);
+      if (!named) throw new SignalGateError('organization_not_found', `organization ${who.orgId} not found`);
+      if (named.id !== key.orgId) throw new SignalGateError('wrong_organization', 'the secret key does not belong to organization_id');
     }
     const issued: IssuedToken = await services.tokens.mintGrouped(
       {

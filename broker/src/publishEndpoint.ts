@@ -8,21 +8,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { SignalGateError, type Logger, type OutgoingMessage, type PublishChannel } from '@signalgate/shared';
-
-export const PUBLISH_ENDPOINT_FILE = 'publish-endpoint.json';
-
-export interface PublishEndpointFile {
-  url: string;
-  secret: string;
-  brokerId: string;
-}
-
-/** The wire form of a publish request (payloads as base64: they are bytes). */
-export interface PublishWireRequest {
-  orgId: string;
-  messages: { topic: string; payload: string; qos: 0 | 1 | 2; retain: boolean }[];
-}
+import {
+  PUBLISH_ENDPOINT_FILE, SignalGateError, fromWire,
+  type Logger, type OutgoingMessage, type PublishChannel, type PublishEndpointFile, type PublishWireRequest,
+} from '@signalgate/shared';
 
 export interface PublishEndpoint {
   close(): Promise<void>;
@@ -60,7 +49,7 @@ export async function openPublishEndpoint(
       let messages: OutgoingMessage[];
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as PublishWireRequest;
-        messages = body.messages.map((m) => ({ topic: m.topic, payload: Buffer.from(m.payload, 'base64'), qos: m.qos, retain: m.retain }));
+        messages = fromWire(body);
       } catch {
         return answer(400, { error: 'invalid_request' });
       }

@@ -18,3 +18,28 @@ export interface PublishChannel {
 export interface PublishChannelHolder {
   current: PublishChannel | null;
 }
+
+/**
+ * Between processes (an API with --api-only, a broker with --broker-only, one data dir): where a
+ * broker announces its loopback publish endpoint, and what travels to it.
+ */
+export const PUBLISH_ENDPOINT_FILE = 'publish-endpoint.json';
+
+export interface PublishEndpointFile {
+  url: string;
+  secret: string;
+  brokerId: string;
+}
+
+/** A publish request on the wire (payloads as base64: they are bytes). */
+export interface PublishWireRequest {
+  orgId: string;
+  messages: { topic: string; payload: string; qos: 0 | 1 | 2; retain: boolean }[];
+}
+
+export const toWire = (orgId: string, messages: readonly OutgoingMessage[]): PublishWireRequest => ({
+  orgId, messages: messages.map((m) => ({ topic: m.topic, payload: m.payload.toString('base64'), qos: m.qos, retain: m.retain })),
+});
+
+export const fromWire = (body: PublishWireRequest): OutgoingMessage[] =>
+  body.messages.map((m) => ({ topic: m.topic, payload: Buffer.from(m.payload, 'base64'), qos: m.qos, retain: m.retain }));

@@ -3,12 +3,11 @@
 // (broker/src/publishEndpoint.ts), over loopback HTTP. No broker there, or none answering: 503.
 import fs from 'node:fs';
 import path from 'node:path';
-import { SignalGateError, type OutgoingMessage, type PublishChannel } from '@signalgate/shared';
+import { PUBLISH_ENDPOINT_FILE, SignalGateError, toWire, type OutgoingMessage, type PublishChannel, type PublishEndpointFile } from '@signalgate/shared';
 
-const ENDPOINT_FILE = 'publish-endpoint.json';
 const TIMEOUT_MS = 5000;
 
-interface Endpoint { url: string; secret: string }
+type Endpoint = Pick<PublishEndpointFile, 'url' | 'secret'>;
 
 const unreachable = () => new SignalGateError('not_ready', 'no broker reachable: start one on this data dir (signalgate start, or --broker-only beside --api-only)');
 
@@ -18,9 +17,7 @@ export class RemotePublishChannel implements PublishChannel {
   constructor(private readonly dataDir: string) {}
 
   async publish(orgId: string, messages: readonly OutgoingMessage[]): Promise<{ subscribers: number }[]> {
-    const body = JSON.stringify({
-      orgId, messages: messages.map((m) => ({ topic: m.topic, payload: m.payload.toString('base64'), qos: m.qos, retain: m.retain })),
-    });
+    const body = JSON.stringify(toWire(orgId, messages));
     // The broker may have restarted (a new port and secret): read the file again once.
     for (const fresh of [false, true]) {
       const endpoint = this.read(fresh);
@@ -48,7 +45,7 @@ export class RemotePublishChannel implements PublishChannel {
   private read(fresh: boolean): Endpoint | null {
     if (this.endpoint && !fresh) return this.endpoint;
     try {
-      this.endpoint = JSON.parse(fs.readFileSync(path.join(this.dataDir, ENDPOINT_FILE), 'utf8')) as Endpoint;
+      this.endpoint = JSON.parse(fs.readFileSync(path.join(this.dataDir, PUBLISH_ENDPOINT_FILE), 'utf8')) as Endpoint;
     } catch {
       this.endpoint = null;
     }

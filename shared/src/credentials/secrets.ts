@@ -1,6 +1,7 @@
 // Identifiers and secrets. Every secret is drawn from the OS CSPRNG (node:crypto) and encoded
 // base64url; nothing here is hand-rolled cryptography.
 import { randomBytes, randomUUID, randomInt } from 'node:crypto';
+import { isCompactJws } from '../identity/claims.js';
 
 const LOWER_ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -71,6 +72,6 @@ export type CredentialKind = 'org_key' | 'mqtt_password' | 'jwt' | 'unknown';
 export function credentialKindOf(s: string): CredentialKind {
   if (s.startsWith('sk_') || s.startsWith('cs_')) return 'org_key';
   if (s.startsWith('tkn_')) return 'mqtt_password';
-  if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(s)) return 'jwt';
+  if (isCompactJws(s)) return 'jwt';
   return 'unknown';
 }

@@ -110,6 +110,21 @@ describe('POST /v1/publish', () => {
   });
 });
 
+describe('shared subscriptions', () => {
+  test('a group of backend workers takes REST messages in turns; the group counts as one subscriber', async () => {
+    const workers = [await userClient('worker-a'), await userClient('worker-b')];
+    for (const w of workers) await w.subscribeAsync('$share/fulfil/orders/shared/#', { qos: 1 });
+    const got: string[][] = [[], []];
+    workers.forEach((w, i) => w.on('message', (_t, p) => got[i]!.push(p.toString())));
+    const ok = await publish([1, 2, 3, 4].map((n) => ({ topic: `orders/shared/${n}`, payload: n })), key, '/v1/publish/bulk');
+    expect(ok.body.results.map((r: Json) => r.subscribers)).toEqual([1, 1, 1, 1]);
+    const until = Date.now() + 3000;
+    while (got.flat().length < 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(got.map((g) => g.length)).toEqual([2, 2]);
+    expect(got.flat().sort()).toEqual(['1', '2', '3', '4']);
+  });
+});
+
 describe('POST /v1/publish/bulk', () => {
   test('publishes in order; one bad message refuses the whole request and publishes nothing', async () => {
     const c = await userClient('bulk-reader');

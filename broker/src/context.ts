@@ -2,6 +2,7 @@
 import type { Config, Logger, Services } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessions.js';
+import type { SharedGroups } from './sharedGroups.js';
 import type { UsageSampler } from './usage.js';
 
 export interface BrokerContext {
@@ -12,6 +13,8 @@ export interface BrokerContext {
   /** Unique per process start; the key of this broker's rows in the sessions table. */
   brokerId: string;
   sessions: SessionRegistry;
+  /** Shared subscriptions' groups (`$share/<group>/<filter>`). */
+  shared: SharedGroups;
   /** Per-organisation message counts and connection samples for the dashboard. */
   usage: UsageSampler;
 }

@@ -12,32 +12,60 @@
 // none above a lower one), and only a client holding filters on both sides of the message's QoS is
 // matched, by qlobber (the matcher aedes' own persistence uses), against the filters granted at
 // least that QoS. (Observing aedes' own subscriptions map through a Proxy cost ~20 % of QoS 1
-// fan-out throughput: bench/publish.mjs, qos1_1to100.)
+// fan-out throughput: bench/publish.mjs, qos1_1to100.) A shared subscription is granted under its
+// own key (the `$share/…` filter's internal form) but counts for the filter it shares.
 import type { Client } from 'aedes';
 import { QlobberTrue } from 'qlobber';
 
 const MATCHER_OPTIONS = { separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true };
 
 class GrantedQos {
+  /** Per subscription (aedes' key: the internal filter, or a shared subscription's internal form), the filter it matches and its QoS. */
+  private readonly subscriptions = new Map<string, { filter: string; qos: number }>();
+  /** Per matched filter, the subscriptions on it and their QoS (a filter and a shared subscription of it may both be held). */
+  private readonly byFilter = new Map<string, Map<string, number>>();
+  /** Per matched filter, the highest QoS granted on it. */
   private readonly filters = new Map<string, number>();
   /** Filters granted QoS 0, 1 and 2. */
   private readonly counts = [0, 0, 0];
   /** Built on first need, then kept up to date: index q holds the filters granted at least QoS q (1, 2). */
   private readonly atLeast: (QlobberTrue | null)[] = [null, null, null];
 
-  granted(filter: string, qos: number): void {
-    this.removed(filter);
-    this.filters.set(filter, qos);
-    this.counts[qos]!++;
-    for (let q = 1; q <= qos; q++) this.atLeast[q]?.add(filter);
+  /** The subscription `key` was granted `qos`; it delivers messages matching `filter`. */
+  granted(key: string, qos: number, filter = key): void {
+    this.removed(key);
+    this.subscriptions.set(key, { filter, qos });
+    let on = this.byFilter.get(filter);
+    if (!on) this.byFilter.set(filter, (on = new Map()));
+    on.set(key, qos);
+    this.refresh(filter, on);
   }
 
-  removed(filter: string): void {
-    const qos = this.filters.get(filter);
-    if (qos === undefined) return;
-    this.filters.delete(filter);
-    this.counts[qos]!--;
-    for (let q = 1; q <= qos; q++) this.atLeast[q]?.remove(filter);
+  removed(key: string): void {
+    const sub = this.subscriptions.get(key);
+    if (sub === undefined) return;
+    this.subscriptions.delete(key);
+    const on = this.byFilter.get(sub.filter)!;
+    on.delete(key);
+    if (on.size === 0) this.byFilter.delete(sub.filter);
+    this.refresh(sub.filter, on);
+  }
+
+  /** Moves `filter` to the highest QoS of the subscriptions left on it. */
+  private refresh(filter: string, on: Map<string, number>): void {
+    const before = this.filters.get(filter);
+    const after = on.size === 0 ? undefined : Math.max(...on.values());
+    if (before === after) return;
+    if (before !== undefined) {
+      this.filters.delete(filter);
+      this.counts[before]!--;
+      for (let q = 1; q <= before; q++) this.atLeast[q]?.remove(filter);
+    }
+    if (after !== undefined) {
+      this.filters.set(filter, after);
+      this.counts[after]!++;
+      for (let q = 1; q <= after; q++) this.atLeast[q]?.add(filter);
+    }
   }
 
   /** The QoS to deliver a message of QoS `wanted` on the internal topic `topic` at. */
@@ -67,7 +95,7 @@ class GrantedQos {
 
 const indexes = new WeakMap<Client, GrantedQos>();
 
-/** The granted filters of `client` (internal form), as the hooks grant and remove them. */
+/** The granted subscriptions of `client` (internal form), as the hooks grant and remove them. */
 export function grantedFilters(client: Client): Pick<GrantedQos, 'granted' | 'removed'> {
   let index = indexes.get(client);
   if (!index) indexes.set(client, (index = new GrantedQos()));

@@ -7,6 +7,7 @@ import type { BrokerContext } from './context.js';
 import { brokerMetrics } from './metrics.js';
 import { isDeadBroker, newBrokerId, releaseBrokerId } from './brokerIdentity.js';
 import { SessionRegistry } from './sessions.js';
+import { SharedGroups } from './sharedGroups.js';
 import { PresencePublisher } from './presence.js';
 import { HistoryRecorder } from './history.js';
 import { ChangeWatcher } from './changes.js';
@@ -51,11 +52,12 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const logger = parentLogger.child({ component: 'broker' });
   const brokerId = newBrokerId();
   const metrics = brokerMetrics();
-  // (The closure reads `sessions` when a presence change happens, after both exist.)
+  // (The closures read `sessions` when a presence change or a shared message comes, after all exist.)
   const presence: PresencePublisher = new PresencePublisher(logger, metrics, (orgId: string): boolean => sessions.publishesPresence(orgId));
-  const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence);
+  const shared: SharedGroups = new SharedGroups((client) => sessions.get(client), metrics);
+  const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence, shared);
   const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
-  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, usage };
+  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, usage };
   const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId));
   const changes = new ChangeWatcher(services.store, sessions, logger, config.changePollMs);
 
@@ -82,6 +84,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   });
   installAedesFixes(aedes, config.receiveMaximum);
   presence.attach(aedes);
+  shared.attach(aedes);
 
   // Malformed input ends that one connection (aedes destroys it); these only count and log.
   aedes.on('clientError', (client, err) => {
@@ -99,6 +102,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     conn.on('error', () => {}); // aedes attaches its own handler; this covers the gap before and after it
     const client = aedes.handle(conn, req);
     hardenClient(client);
+    shared.accept(client);
     answerUnsupportedVersion(ctx, client);
     decideSubscribes(ctx, client);
     rewriteUnsubscribes(ctx, client);
@@ -113,7 +117,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     throw err;
   }
-  const publisher = createServerPublisher(aedes, sessions);
+  const publisher = createServerPublisher(aedes, sessions, shared);
   // Bulk of 100 messages, each at most a packet, as base64 with room for the JSON around them.
   const publishEndpoint = await openPublishEndpoint(config.dataDir, brokerId, publisher, 100 * Math.ceil(config.maxPacketBytes * 1.4) + 65_536, logger);
   history.start();

@@ -4,13 +4,16 @@
 import type { Aedes, Client, PublishPacket } from 'aedes';
 import { SignalGateError, internalTopic, topicMatchesFilter, type OutgoingMessage, type PublishChannel } from '@signalgate/shared';
 import type { SessionRegistry } from './sessions.js';
+import type { SharedGroups } from './sharedGroups.js';
 
 type SubscribedClient = Client & { subscriptions?: Record<string, unknown> };
 
-export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry): PublishChannel {
+export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry, shared: SharedGroups): PublishChannel {
   /**
    * Connected clients of the org with a subscription matching `topic` (a client with two matching
-   * filters counts once; sessions kept for offline clients are not counted). A scan of the org's
+   * filters counts once; sessions kept for offline clients are not counted), and each shared
+   * subscription group that takes the message as one (its members' `$share/…` subscriptions match
+   * no topic themselves). A scan of the org's
    * clients: the REST publisher is rate limited per key, and aedes' own index holds QoS > 0 only.
    */
   const subscribersOf = (orgId: string, topic: string) => {
@@ -18,7 +21,7 @@ export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry): 
     for (const c of sessions.clientsOfOrg(orgId) as SubscribedClient[]) {
       if (Object.keys(c.subscriptions ?? {}).some((f) => topicMatchesFilter(f, topic))) n++;
     }
-    return n;
+    return n + shared.receivingGroups(orgId, topic);
   };
   const publishOne = (packet: PublishPacket) =>
     new Promise<void>((resolve, reject) => aedes.publish(packet, (err?: Error) => (err ? reject(err) : resolve())));

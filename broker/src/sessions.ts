@@ -9,6 +9,7 @@ import {
 import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';
 import type { PresencePublisher } from './presence.js';
+import type { SharedGroups } from './sharedGroups.js';
 import { SessionRowWriter } from './sessionRows.js';
 import { grantedFilters } from './grantedQos.js';
 
@@ -75,6 +76,7 @@ export class SessionRegistry {
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
     private readonly presence: PresencePublisher,
+    private readonly shared: SharedGroups,
   ) {
     this.rows = new SessionRowWriter(services.store, brokerId, logger);
   }
@@ -278,7 +280,10 @@ export class SessionRegistry {
     if (gone.length === 0) return;
     this.logger.info({ org: s.orgId, client: s.clientId, filters: gone.map((f) => clientTopic(s.orgId, f)) }, 'rights changed: subscriptions removed');
     const granted = grantedFilters(client);
-    for (const filter of gone) granted.removed(filter);
+    for (const filter of gone) {
+      granted.removed(filter);
+      this.shared.leave(client, filter);
+    }
     client.unsubscribe({ unsubscriptions: gone } as never, () => {});
   }
 

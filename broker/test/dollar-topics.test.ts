@@ -1,6 +1,6 @@
 // `$` application topics: CloudSignal's notifications and collaborate packages live on
 // `$notifications/…` and `$spaces/…`. Those are ordinary tenant topics that rules grant; `$SYS`,
-// `$presence` and `$share` stay reserved; a `#` never matches a `$` topic; organisations stay apart.
+// `$presence` and `$share` (a form of subscription, broker/test/shared-subscriptions.test.ts) stay reserved; a `#` never matches a `$` topic; organisations stay apart.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { inbox, onTopic, startTestBroker, subackCodes, type TestBroker } from './support/harness.js';
 
@@ -72,9 +72,9 @@ describe('$spaces', () => {
 });
 
 describe('reserved $ spaces', () => {
-  test('$SYS and $share stay refused to subscribers; $presence needs the presence permission', async () => {
+  test('$SYS stays refused to subscribers, also shared; $presence needs the presence permission', async () => {
     const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'reserved-sub'));
-    expect(await subackCodes(c, ['$SYS/#', '$share/g/chat/#', '$presence/#'])).toEqual([0x80, 0x80, 0]);
+    expect(await subackCodes(c, ['$SYS/#', '$share/g/$SYS/#', '$share/g/$share/h/chat/#', '$presence/#'])).toEqual([0x80, 0x80, 0x80, 0]);
   });
 
   test('a client cannot publish into $presence or $SYS, even with a rule for every $ space it knows', async () => {

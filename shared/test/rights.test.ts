@@ -2,7 +2,7 @@
 // intersection every publish and subscribe is decided by.
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { EffectiveRights, excessOver, layerOfRules, layersFromRequest, topicMatchesFilter, type RuleLayer } from '@signalgate/shared';
+import { EffectiveRights, excessOver, layerOfRules, layersFromRequest, parseSharedFilter, topicMatchesFilter, type RuleLayer } from '@signalgate/shared';
 
 const layer = (l: Partial<RuleLayer>): RuleLayer => ({ publish: null, subscribe: null, presence: null, history: null, ...l });
 
@@ -149,7 +149,22 @@ describe('effective rights: the intersection of layers', () => {
     test('other $ spaces are never open, even to a layer granting #', () => {
       expect(open.canSubscribe('$SYS/#')).toBe(false);
       expect(open.canSubscribe('$presenceX/#')).toBe(false);
-      expect(open.canSubscribe('$share/g/#')).toBe(false);
+      expect(open.canSubscribe('$share/g/$SYS/#')).toBe(false);
+      expect(open.canSubscribe('$share/g/$anything/#')).toBe(false);
+    });
+
+    test('a shared subscription is authorised as the filter it shares; a malformed or nested one never', () => {
+      expect(open.canSubscribe('$share/g/#')).toBe(true);
+      expect(open.canSubscribe('$share/g/$presence/#')).toBe(true);
+      expect(noPresence.canSubscribe('$share/g/$presence/#')).toBe(false);
+      expect(parseSharedFilter('$share/workers/jobs/+/x')).toEqual({ group: 'workers', filter: 'jobs/+/x' });
+      expect(parseSharedFilter('$share/g/$spaces/#')).toEqual({ group: 'g', filter: '$spaces/#' });
+      expect(parseSharedFilter('$shared/g/x')).toBeNull();
+      const narrow = new EffectiveRights([layer({ subscribe: ['jobs/#'] })]);
+      expect(['$share/g/jobs/#', '$share/g/jobs/+/x', '$share/g/#', '$share/g/chat/x'].map((f) => narrow.canSubscribe(f))).toEqual([true, true, false, false]);
+      for (const f of ['$share/g', '$share//x', '$share/g+/x', '$share/g#/x', '$share/g/', '$share/g/a/#/b', '$share/g/$share/h/x', '$share']) {
+        expect([f, open.canSubscribe(f)]).toEqual([f, false]);
+      }
     });
   });
 });

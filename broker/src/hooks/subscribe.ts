@@ -9,8 +9,12 @@
 // be queued for that session. Granted filters move into the org's namespace; refused ones move under
 // REFUSED_FILTER, which authorizeSubscribe then refuses. authorizeSubscribe also re-checks the
 // filters aedes restores from a persistent session against the rights of the new connection.
+//
+// Shared subscriptions `$share/<group>/<filter>` (3.1.1 and 5) are decided as their filter and held
+// like any other subscription, inside the namespace; authorizeSubscribe makes the client a member of
+// its group (sharedGroups.ts), which delivers each message to one member.
 import type { Client, Subscription } from 'aedes';
-import { clientTopic, filterProblem, internalTopic, REFUSED_FILTER } from '@signalgate/shared';
+import { clientTopic, filterProblem, internalTopic, parseSharedFilter, REFUSED_FILTER } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { grantedFilters } from '../grantedQos.js';
@@ -22,7 +26,7 @@ type Callback = (error: Error | null, subscription?: Subscription | null) => voi
 
 interface SubscribePacket {
   cmd: 'subscribe';
-  subscriptions?: { topic: string }[];
+  subscriptions?: { topic: string; nl?: boolean }[];
 }
 
 export function decideSubscribes(ctx: BrokerContext, client: Client): void {
@@ -35,12 +39,17 @@ export function decideSubscribes(ctx: BrokerContext, client: Client): void {
   };
   onParsed<SubscribePacket>(ctx, client, 'subscribe', (packet, s) => {
     (packet.subscriptions ?? []).forEach((sub, i) => {
-      // aedes refuses MQTT 5 shared subscriptions itself (0x9E) before any hook; left as they are.
-      if (s.protocolVersion === 5 && sub.topic.startsWith('$share/')) return;
       // A malformed filter stays malformed, so aedes still ends the connection for it, but inside
       // SignalGate's own root, where it can match nothing.
-      if (filterProblem(sub.topic) !== null) {
+      const shared = parseSharedFilter(sub.topic);
+      if (filterProblem(sub.topic) !== null || (shared !== null && 'problem' in shared)) {
         sub.topic = `${REFUSED_FILTER}/#/malformed`;
+        return;
+      }
+      // [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
+      if (shared !== null && s.protocolVersion === 5 && sub.nl) {
+        sub.topic = `${REFUSED_FILTER}/${i}`;
+        ctx.sessions.end(client, 'protocol_error');
         return;
       }
       if (topicLevels(sub.topic) <= MAX_CLIENT_TOPIC_LEVELS && s.endReason === null && s.rights.canSubscribe(sub.topic)) {
@@ -56,7 +65,7 @@ export function decideSubscribes(ctx: BrokerContext, client: Client): void {
 }
 
 export function createAuthorizeSubscribe(ctx: BrokerContext) {
-  const { sessions, metrics, logger } = ctx;
+  const { sessions, shared, metrics, logger } = ctx;
 
   return function authorizeSubscribe(client: Client, sub: Subscription, cb: Callback): void {
     const s = sessions.get(client);
@@ -71,7 +80,8 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
       sub.topic = REFUSED_FILTER;
       return cb(null, null);
     }
-    grantedFilters(client).granted(sub.topic, sub.qos);
+    const sharedFilter = shared.join(client, s.orgId, visible);
+    grantedFilters(client).granted(sub.topic, sub.qos, sharedFilter ?? sub.topic);
     cb(null, sub);
   };
 }

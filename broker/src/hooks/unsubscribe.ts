@@ -16,6 +16,9 @@ export function rewriteUnsubscribes(ctx: BrokerContext, client: Client): void {
   onParsed<UnsubscribePacket>(ctx, client, 'unsubscribe', (packet, s) => {
     packet.unsubscriptions = (packet.unsubscriptions ?? []).map((f) => internalTopic(s.orgId, f));
     const granted = grantedFilters(client);
-    for (const filter of packet.unsubscriptions) granted.removed(filter);
+    for (const filter of packet.unsubscriptions) {
+      granted.removed(filter);
+      ctx.shared.leave(client, filter);
+    }
   });
 }

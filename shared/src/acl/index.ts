@@ -5,3 +5,4 @@ export * from './namespace.js';
 export * from './ruleFilter.js';
 export * from './explain.js';
 export * from './reserved.js';
+export * from './sharedFilter.js';

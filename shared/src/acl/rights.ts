@@ -4,6 +4,7 @@
 import { filterProblem, filtersOverlap, isFilterCoveredBySet, topicAllowedBySet } from './topics.js';
 import { expandPlaceholders, hasPlaceholders, type PlaceholderValues } from './placeholders.js';
 import { isPresenceFilter, reservedRootOf } from './reserved.js';
+import { parseSharedFilter } from './sharedFilter.js';
 
 export const PERMISSIONS = ['publish', 'subscribe', 'presence', 'history'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
@@ -182,8 +183,17 @@ export class EffectiveRights {
     return verdict;
   }
 
-  /** Granted only if every topic the filter can match is allowed by every layer. */
+  /**
+   * Granted only if every topic the filter can match is allowed by every layer. A shared
+   * subscription `$share/<group>/<filter>` is authorised as its filter.
+   */
   canSubscribe(filter: string): boolean {
+    const shared = parseSharedFilter(filter);
+    if (shared === null) return this.canSubscribeFilter(filter);
+    return 'filter' in shared && this.canSubscribeFilter(shared.filter);
+  }
+
+  private canSubscribeFilter(filter: string): boolean {
     if (isPresenceFilter(filter)) return this.presence;
     if (reservedRootOf(filter) !== null) return false;
     return this.layers.every((l) => layerAllowsSubscribe(l, filter));
@@ -198,7 +208,7 @@ export class EffectiveRights {
   canReceive(topic: string): boolean {
     const known = this.receiveVerdicts?.get(topic);
     if (known !== undefined) return known;
-    const verdict = this.canSubscribe(topic);
+    const verdict = this.canSubscribeFilter(topic);
     const memo = (this.receiveVerdicts ??= new Map());
     if (memo.size >= PUBLISH_VERDICTS_KEPT) memo.clear();
     memo.set(topic, verdict);

@@ -3,12 +3,19 @@
 // SIGNALGATE_CHANGE_POLL_MS keeps "ended within 1 s" true for both with one code path.
 import { keySessionId, KEY_SESSION_NO_EXPIRY, type Change, type Logger, type Store } from '@signalgate/shared';
 import type { SessionRegistry } from './sessions.js';
+import type { SessionOwners } from './sessionOwners.js';
 
 export class ChangeWatcher {
   private lastSeq: number;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly store: Store, private readonly sessions: SessionRegistry, private readonly logger: Logger, private readonly pollMs: number) {
+  constructor(
+    private readonly store: Store,
+    private readonly sessions: SessionRegistry,
+    private readonly owners: SessionOwners,
+    private readonly logger: Logger,
+    private readonly pollMs: number,
+  ) {
     this.lastSeq = store.changes.lastSeq();
   }
 
@@ -50,8 +57,9 @@ export class ChangeWatcher {
 
   private apply(c: Change, orgsToRefresh: Set<string>): void {
     switch (c.kind) {
+      // A revoked token's sessions end, and the stored sessions it last held are wiped.
       case 'token.revoked':
-        if (c.ref) for (const client of this.sessions.clientsOfToken(c.ref)) this.sessions.end(client, 'revoked');
+        if (c.ref) this.revoke(c.ref);
         break;
       case 'token.refreshed': {
         const token = c.ref ? this.store.tokens.get(c.ref) : undefined;
@@ -60,7 +68,7 @@ export class ChangeWatcher {
       }
       // Backends' `server@<org>` sessions are registered under `key:<key_id>` (see keySessionId).
       case 'key.revoked':
-        if (c.ref) for (const client of this.sessions.clientsOfToken(keySessionId(c.ref))) this.sessions.end(client, 'revoked');
+        if (c.ref) this.revoke(keySessionId(c.ref));
         break;
       case 'key.rotated': {
         const key = c.ref ? this.store.apiKeys.get(c.ref) : undefined;
@@ -77,5 +85,10 @@ export class ChangeWatcher {
         break;
       }
     }
+  }
+
+  private revoke(tokenId: string): void {
+    this.owners.revokeToken(tokenId);
+    for (const client of this.sessions.clientsOfToken(tokenId)) this.sessions.end(client, 'revoked');
   }
 }

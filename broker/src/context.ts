@@ -3,6 +3,7 @@ import type { Config, Logger, Services } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessions.js';
 import type { SharedGroups } from './sharedGroups.js';
+import type { SessionOwners } from './sessionOwners.js';
 import type { UsageSampler } from './usage.js';
 
 export interface BrokerContext {
@@ -15,6 +16,8 @@ export interface BrokerContext {
   sessions: SessionRegistry;
   /** Shared subscriptions' groups (`$share/<group>/<filter>`). */
   shared: SharedGroups;
+  /** The user each session (connected or stored) belongs to. */
+  owners: SessionOwners;
   /** Per-organisation message counts and connection samples for the dashboard. */
   usage: UsageSampler;
 }

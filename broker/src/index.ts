@@ -8,6 +8,7 @@ import { brokerMetrics } from './metrics.js';
 import { isDeadBroker, newBrokerId, releaseBrokerId } from './brokerIdentity.js';
 import { SessionRegistry } from './sessions.js';
 import { SharedGroups } from './sharedGroups.js';
+import { SessionOwners } from './sessionOwners.js';
 import { PresencePublisher } from './presence.js';
 import { HistoryRecorder } from './history.js';
 import { ChangeWatcher } from './changes.js';
@@ -57,9 +58,10 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const shared: SharedGroups = new SharedGroups((client) => sessions.get(client), metrics);
   const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence, shared);
   const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
-  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, usage };
+  const owners = new SessionOwners();
+  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, usage };
   const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId));
-  const changes = new ChangeWatcher(services.store, sessions, logger, config.changePollMs);
+  const changes = new ChangeWatcher(services.store, sessions, owners, logger, config.changePollMs);
 
   // Rows left by brokers that died without closing (kill -9, crash) would show ghosts as online.
   for (const id of services.store.sessions.brokerIds()) if (isDeadBroker(id)) services.store.sessions.clearBroker(id);
@@ -85,6 +87,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   installAedesFixes(aedes, config.receiveMaximum);
   presence.attach(aedes);
   shared.attach(aedes);
+  owners.attach(aedes);
 
   // Malformed input ends that one connection (aedes destroys it); these only count and log.
   aedes.on('clientError', (client, err) => {

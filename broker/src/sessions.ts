@@ -12,6 +12,7 @@ import type { PresencePublisher } from './presence.js';
 import type { SharedGroups } from './sharedGroups.js';
 import { SessionRowWriter } from './sessionRows.js';
 import { grantedFilters } from './grantedQos.js';
+import { forgetStoredSubscriptions } from './storedSubscriptions.js';
 
 /** Why SignalGate ended a session; an MQTT 5 client is told with SESSION_ENDS' reason code. */
 export type EndReason = SessionEnd;
@@ -285,6 +286,7 @@ export class SessionRegistry {
       this.shared.leave(client, filter);
     }
     client.unsubscribe({ unsubscriptions: gone } as never, () => {});
+    forgetStoredSubscriptions(client, gone, (err) => this.logger.warn({ err, client: s.clientId }, 'could not remove stored subscriptions'));
   }
 
   /** Stops presence and row writes for the broker's own shutdown (the rows are cleared in one go). */

@@ -149,6 +149,13 @@ describe('CONNECT refusals, one per CONNECT_REFUSALS row, at 3.1.1 and 5', () =>
       const t = tb.mint(orgId, `long-${level}`);
       return connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level, clientId: 'x'.repeat(257) });
     },
+    client_id_taken: async (level) => {
+      const owner = await tb.connect(tb.urls.mqtt, tb.mint(orgId, `owner-${level}`), { clientId: `owned-${level}`, protocolVersion: level });
+      const other = tb.mint(orgId, `other-${level}`);
+      const code = await connackCode(tb.urls.mqtt, other.username, other.password, { protocolVersion: level, clientId: `owned-${level}` });
+      owner.end(true);
+      return code;
+    },
     org_connection_limit: async (level) => {
       const org = await tb.newOrg({ limits: { maxConnections: 1 } });
       await tb.connect(tb.urls.mqtt, tb.mint(org, 'first'));

@@ -19,7 +19,7 @@ import { refuseConnect, sendPacket } from '../wire.js';
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
 
 export function createAuthenticate(ctx: BrokerContext) {
-  const { services, sessions, metrics, logger } = ctx;
+  const { services, sessions, owners, metrics, logger } = ctx;
 
   return function authenticate(aedesClient: Client, username: string | undefined, password: Buffer | undefined, done: Done): void {
     const client = aedesClient as AedesClient;
@@ -48,6 +48,7 @@ export function createAuthenticate(ctx: BrokerContext) {
       // Client ids are per organisation: the same id in two orgs is two sessions, and a takeover
       // [MQTT-3.1.4-2] or a persistent session can only ever match within the org.
       const internalId = `${org.id}/${clientId}`;
+      if (!owners.mayUse(internalId, who.userRef)) return refuse('client_id_taken', { org: org.id, user: who.userId });
       const limited = sessions.admitConnect(org, internalId, Date.now());
       if (limited !== null) {
         metrics.rateLimited.inc({ kind: limited === 'org_connection_limit' ? 'connections' : 'connect_rate' });
@@ -55,6 +56,7 @@ export function createAuthenticate(ctx: BrokerContext) {
       }
 
       client.id = internalId;
+      owners.claim(client, who.userRef, who.tokenId);
       const session: ClientSession = {
         orgId: org.id, ...who, clientId,
         protocol: conn.protocol, protocolVersion: client.version, address: conn.address, connectedAt: sessions.nextConnectedAt(),

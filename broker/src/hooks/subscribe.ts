@@ -20,6 +20,7 @@ import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { grantedFilters } from '../grantedQos.js';
 import { clipped, isLoggedOccurrence } from '../logLimits.js';
 import { onParsed } from '../parsedPackets.js';
+import { forgetStoredSubscriptions } from '../storedSubscriptions.js';
 import type { ClientSession } from '../sessions.js';
 
 type Callback = (error: Error | null, subscription?: Subscription | null) => void;
@@ -73,10 +74,17 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
     // Filters reach this hook internal: decided by decideSubscribes, or restored from a persistent
     // session (in the form they were stored), which the rights of this connection must still cover.
     const visible = clientTopic(s.orgId, sub.topic);
-    if (visible === null) return cb(null, null); // refused by decideSubscribes, or not this org's
+    const forget = () => forgetStoredSubscriptions(client, [sub.topic], (err) => logger.warn({ err, client: s.clientId }, 'could not remove a stored subscription'));
+    // Refused by decideSubscribes (aedes stores a packet's refused filters beside its granted ones),
+    // or not this org's: nothing to restore, nothing to keep stored.
+    if (visible === null) {
+      forget();
+      return cb(null, null);
+    }
     if (!s.rights.canSubscribe(visible)) {
       metrics.subscriptionsDenied.inc();
       logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: visible }, 'restored subscription denied');
+      forget();
       sub.topic = REFUSED_FILTER;
       return cb(null, null);
     }

@@ -177,10 +177,10 @@ export function whenClosed(client: MqttClient, timeoutMs = 3000): Promise<void> 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `probe` until it returns a value (for effects the broker applies asynchronously). */
-export async function eventually<T>(probe: () => T | undefined | null | false, timeoutMs = 3000): Promise<T> {
+export async function eventually<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 3000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const v = probe();
+    const v = await probe();
     if (v) return v;
     if (Date.now() > until) throw new Error('condition not met in time');
     await sleep(20);

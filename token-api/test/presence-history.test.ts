@@ -56,11 +56,19 @@ describe('GET /v2/presence', () => {
     expect(Date.parse(byId.alice.since)).toBeLessThan(Date.parse(byId.bob.since));
   });
 
-  test('a tkn_ credential with presence may read it; one without presence gets 403', async () => {
-    const withPresence = await mint({ user_id: 'watcher', permissions: ['subscribe', 'presence'], topics: ['chat/#'] });
+  test("a tkn_ credential with presence may read it, without other users' e-mails and client ids; one without presence gets 403", async () => {
+    const withPresence = await mint({ user_id: 'watcher', user_email: 'watcher@example.com', permissions: ['subscribe', 'presence'], topics: ['chat/#'] });
+    brokerSaw(orgId, withPresence, 'watcher-tab');
     const res = await call(`${t.url}/v2/presence`, { key: withPresence.password });
     expect(res.status).toBe(200);
     expect(res.body.organization_id).toBe(orgId);
+    const byId = Object.fromEntries(res.body.users.map((u: Json) => [u.user_id, u]));
+    expect(byId.alice.user_email).toBeNull();
+    expect(byId.alice.clients.length).toBe(2);
+    expect(byId.alice.clients.every((c: Json) => !('client_id' in c) && c.protocol && c.connected_at)).toBe(true);
+    expect(JSON.stringify(res.body)).not.toMatch(/alice@example\.com|alice-phone|alice-web|bob-1/);
+    expect(byId.watcher.user_email).toBe('watcher@example.com');
+    expect(byId.watcher.clients.map((c: Json) => c.client_id)).toEqual(['watcher-tab']);
     const without = await mint({ user_id: 'blind', permissions: ['subscribe'], topics: ['chat/#'] });
     const denied = await call(`${t.url}/v2/presence`, { key: without.password });
     expect(denied.status).toBe(403);

@@ -178,6 +178,20 @@ describe('CONNECT refusals, one per CONNECT_REFUSALS row, at 3.1.1 and 5', () =>
       }
       return connackCode(tb.urls.mqtt, `server@${org.id}`, newSecretKey(), { protocolVersion: level });
     },
+    server_busy: async (level) => {
+      // One argon2 at a time, none waiting: concurrent server@ logins with keys that share a real
+      // key's public prefix (so each is checked with argon2) find the gate full.
+      const busy = await startTestBroker(`busy-${level}`, { SIGNALGATE_ARGON2_CONCURRENCY: '1', SIGNALGATE_ARGON2_QUEUE: '0' });
+      try {
+        const { org, secretKey } = await busy.services.orgs.create(`busy-${level}`);
+        const wrong = (i: number) => `${secretKey.slice(0, -6)}wrong${i}`;
+        const codes = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => connackCode(busy.urls.mqtt, `server@${org.id}`, wrong(i), { protocolVersion: level })));
+        const busyCode = level === 5 ? CONNECT_REFUSALS.server_busy.v5 : CONNECT_REFUSALS.server_busy.v3;
+        return codes.find((c) => c === busyCode) ?? codes[0]!;
+      } finally {
+        await busy.stop();
+      }
+    },
     unsupported_protocol_version: async (level) => {
       // A client newer than 5 is answered in 5's format with 0x84; one older than 3 in 3.1.1's with 1.
       const reply = mqttPacket.parser({ protocolVersion: level === 5 ? 5 : 4 });

@@ -68,6 +68,12 @@ const schema = z.object({
   SIGNALGATE_MINT_RATE_PER_IP: int(600, 1, 10_000_000),
   /** Failed key or refresh-password attempts per IP in one minute before 429. */
   SIGNALGATE_AUTH_FAILURES_PER_IP: int(20, 1, 1_000_000),
+  /**
+   * argon2 key checks (sk_/cs_ and admin keys not cached yet) running at once, and waiting beyond
+   * those; more get 503 server_busy (MQTT: CONNACK 3 / 0x89). They run on libuv's 4-thread pool.
+   */
+  SIGNALGATE_ARGON2_CONCURRENCY: int(2, 1, 64),
+  SIGNALGATE_ARGON2_QUEUE: int(64, 0, 100_000),
   /** How long a verified API key stays cached in memory (seconds; 0 disables the cache). */
   SIGNALGATE_KEY_CACHE_SECONDS: int(300, 0, 86_400),
   /** Seconds a CONNECT may take before the socket is closed. */
@@ -172,6 +178,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     mintRatePerKey: c.SIGNALGATE_MINT_RATE_PER_KEY,
     mintRatePerIp: c.SIGNALGATE_MINT_RATE_PER_IP,
     authFailuresPerIp: c.SIGNALGATE_AUTH_FAILURES_PER_IP,
+    argon2Concurrency: c.SIGNALGATE_ARGON2_CONCURRENCY,
+    argon2Queue: c.SIGNALGATE_ARGON2_QUEUE,
     keyCacheSeconds: c.SIGNALGATE_KEY_CACHE_SECONDS,
     connectTimeoutSeconds: c.SIGNALGATE_CONNECT_TIMEOUT,
     deniedPublish: c.SIGNALGATE_DENIED_PUBLISH,

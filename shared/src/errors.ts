@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'unsupported_media_type'
   | 'rate_limited'
   | 'not_ready'
+  | 'server_busy'
   | 'provider_unavailable'
   | 'internal_error';
 
@@ -53,6 +54,7 @@ const statusOf: Record<ErrorCode, number> = {
   unsupported_media_type: 415,
   rate_limited: 429,
   not_ready: 503,
+  server_busy: 503,
   provider_unavailable: 503,
   internal_error: 500,
 };

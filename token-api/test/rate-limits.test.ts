@@ -1,6 +1,6 @@
 // Mint/refresh rate limits per key and per IP, and the failed-authentication budget per IP.
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
-import { call, startApi, type TestApi } from './support/server.js';
+import { ADMIN_KEY, call, startApi, type TestApi } from './support/server.js';
 
 let t: TestApi | undefined;
 afterEach(async () => {
@@ -82,5 +82,40 @@ describe('rate limits', () => {
     }
     const ips = t.services.store.audit.query({ event: 'token.minted' }).map((a) => a.ip).sort();
     expect(ips).toEqual(['203.0.113.0', '203.0.113.1', '203.0.113.2']);
+  });
+});
+
+describe('argon2 work is bounded (issue 14, item 2)', () => {
+  test('concurrent wrong admin keys from one address: only the budget\'s worth is checked, the rest get 429 before argon2', async () => {
+    t = await startApi('rl-concurrent', { SIGNALGATE_AUTH_FAILURES_PER_IP: '20' });
+    const statuses = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+      call(`${t!.url}/v2/admin/orgs`, { headers: { 'X-Admin-Key': `adm_wrong-${i}-${'x'.repeat(40)}` } }).then((r) => r.status)));
+    const counts = statuses.reduce<Record<number, number>>((n, st) => ({ ...n, [st]: (n[st] ?? 0) + 1 }), {});
+    expect(counts).toEqual({ 401: 20, 429: 180 });
+    expect(t.services.store.audit.query({ event: 'auth.failed' }).length).toBe(20);
+  });
+
+  test('a burst of one valid key on a cold cache from one address is one check, not one per request: none is refused', async () => {
+    t = await startApi('rl-burst', { SIGNALGATE_AUTH_FAILURES_PER_IP: '5', SIGNALGATE_MINT_RATE_PER_IP: '1000' });
+    const { secretKey } = await t.services.orgs.create('Burst');
+    const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+      call(`${t!.url}/v2/tokens`, { key: secretKey, body: { user_id: `burst-${i}` } }).then((r) => r.status)));
+    expect(statuses.every((st) => st === 200)).toBe(true);
+  });
+
+  test('past SIGNALGATE_ARGON2_CONCURRENCY running and SIGNALGATE_ARGON2_QUEUE waiting, key checks get 503 server_busy with Retry-After', async () => {
+    t = await startApi('rl-gate', { SIGNALGATE_ARGON2_CONCURRENCY: '1', SIGNALGATE_ARGON2_QUEUE: '0', SIGNALGATE_TRUST_PROXY: 'loopback' });
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+      call(`${t!.url}/v2/admin/orgs`, { headers: { 'X-Admin-Key': `adm_wrong-${i}-${'y'.repeat(40)}`, 'X-Forwarded-For': `198.51.100.${i}` } })));
+    expect(answers.every((a) => a.status === 401 || a.status === 503)).toBe(true);
+    const busy = answers.filter((a) => a.status === 503);
+    expect(busy.length).toBeGreaterThan(0);
+    for (const b of busy) {
+      expect(b.body.error).toBe('server_busy');
+      expect(b.headers.get('retry-after')).toBe('1');
+    }
+    // A busy answer is not a failed authentication: that address's budget is untouched.
+    expect(t.services.store.audit.query({ event: 'auth.failed' }).length).toBe(answers.length - busy.length);
+    expect((await call(`${t.url}/v2/admin/orgs`, { headers: { 'X-Admin-Key': ADMIN_KEY } })).status).toBe(200);
   });
 });

@@ -1,3 +1,4 @@
 export * from './secrets.js';
 export * from './hashing.js';
 export * from './users.js';
+export * from './slowChecks.js';

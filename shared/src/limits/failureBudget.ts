@@ -24,6 +24,12 @@ export class FailureBudget {
     return w.failures >= this.failuresPerWindow;
   }
 
+  /** Milliseconds until `caller`'s window ends (0 when it has none). */
+  retryAfterMs(caller: string, now: number): number {
+    const w = this.windows.get(caller);
+    return w ? Math.max(0, w.start + this.windowMs - now) : 0;
+  }
+
   /** Counts one failure of `caller`. */
   fail(caller: string, now: number): void {
     const w = this.windows.get(caller);

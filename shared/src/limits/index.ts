@@ -1,2 +1,3 @@
 export * from './tokenBucket.js';
 export * from './failureBudget.js';
+export * from './concurrencyGate.js';

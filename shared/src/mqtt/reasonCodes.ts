@@ -13,6 +13,7 @@ export const ReasonCode = {
   badUserNameOrPassword: 0x86,
   notAuthorized: 0x87,
   serverUnavailable: 0x88,
+  serverBusy: 0x89,
   serverShuttingDown: 0x8b,
   sessionTakenOver: 0x8e,
   topicNameInvalid: 0x90,
@@ -51,6 +52,8 @@ export const CONNECT_REFUSALS = {
    * window ends, and 4/0x86 would tell a guesser nothing new while hiding the limit from a backend.
    */
   auth_failure_budget: { v3: 3, v5: ReasonCode.connectionRateExceeded },
+  /** Too many key checks (argon2) under way in this process (SIGNALGATE_ARGON2_CONCURRENCY / _QUEUE). */
+  server_busy: { v3: 3, v5: ReasonCode.serverBusy },
   connection_closed: { v3: 3, v5: ReasonCode.serverUnavailable },
   internal_error: { v3: 3, v5: ReasonCode.serverUnavailable },
 } as const satisfies Record<string, { v3: ConnackReturnCode; v5: number }>;

@@ -3,6 +3,7 @@
 import { SignalGateError, notFound } from '../errors.js';
 import { newKeyId, newSecretKey, publicPrefixOf, SECRET_KEY_PATTERN } from '../credentials/secrets.js';
 import { createCacheKeyer, hashLongLivedSecret, verifyLongLivedSecret } from '../credentials/hashing.js';
+import type { BeforeSlowCheck, SlowChecks } from '../credentials/slowChecks.js';
 import { isKeyUsable, isLastUseStale, type ApiKey } from '../store/apiKeys.js';
 import type { Store } from '../store/store.js';
 import { systemClock, type Clock } from './clock.js';
@@ -23,6 +24,7 @@ export class ApiKeyService {
 
   constructor(
     private readonly store: Store,
+    private readonly slowChecks: SlowChecks,
     private readonly cacheMs = 300_000,
     private readonly clock: Clock = systemClock,
   ) {}
@@ -83,8 +85,12 @@ export class ApiKeyService {
     return { ...issued, previous: this.store.apiKeys.get(keyId)! };
   }
 
-  /** The usable key this secret belongs to, or a 401. */
-  async verify(secret: unknown): Promise<ApiKey> {
+  /**
+   * The usable key this secret belongs to, or a 401. A secret not cached yet whose public prefix
+   * names keys is checked with argon2 (slowChecks.ts: `beforeSlowCheck` runs first); a 503
+   * server_busy when too many such checks are under way.
+   */
+  async verify(secret: unknown, beforeSlowCheck?: BeforeSlowCheck): Promise<ApiKey> {
     const fail = () => new SignalGateError('invalid_api_key', 'invalid, revoked or expired API key');
     if (typeof secret !== 'string' || !SECRET_KEY_PATTERN.test(secret)) throw fail();
     const now = this.clock();
@@ -97,13 +103,18 @@ export class ApiKeyService {
       this.verified.delete(cacheKey);
       throw fail();
     }
-    for (const candidate of this.store.apiKeys.findByPrefix(publicPrefixOf(secret))) {
-      if (!(await verifyLongLivedSecret(candidate.hash, secret))) continue;
-      if (!isKeyUsable(candidate, now)) throw fail();
-      if (this.cacheMs > 0) this.remember(cacheKey, candidate.id, now);
-      return this.used(candidate, now);
-    }
-    throw fail();
+    const candidates = this.store.apiKeys.findByPrefix(publicPrefixOf(secret));
+    if (candidates.length === 0) throw fail();
+    const matchId = await this.slowChecks.run(cacheKey, async () => {
+      for (const candidate of candidates) if (await verifyLongLivedSecret(candidate.hash, secret)) return candidate.id;
+      return null;
+    }, beforeSlowCheck);
+    // Read again: the check may have shared one started before a revoke.
+    const key = matchId === null ? undefined : this.store.apiKeys.get(matchId);
+    const at = this.clock();
+    if (!key || !isKeyUsable(key, at)) throw fail();
+    if (this.cacheMs > 0) this.remember(cacheKey, key.id, at);
+    return this.used(key, at);
   }
 
   private used(key: ApiKey, now: number): ApiKey {

@@ -48,7 +48,7 @@ export const isServerUsername = (username: string | undefined): username is stri
 
 export type ServerLoginVerdict =
   | { ok: true; key: ApiKey; org: Org; rights: EffectiveRights }
-  | { ok: false; reason: Extract<ConnectRefusal, 'malformed_username' | 'bad_credentials' | 'auth_failure_budget'> };
+  | { ok: false; reason: Extract<ConnectRefusal, 'malformed_username' | 'bad_credentials' | 'auth_failure_budget' | 'server_busy'> };
 
 export const mqttUsername = (userRef: string, orgId: string) => `${userRef}@${orgId}`;
 
@@ -129,24 +129,35 @@ export class ConnectService {
     if (!ORG_ID_PATTERN.test(ref) && !UUID_PATTERN.test(ref)) return { ok: false, reason: 'malformed_username' };
     // Without an address (not seen on TCP or WebSocket) all such callers share one budget.
     const caller = address ?? '';
-    if (this.serverLoginFailures.exhausted(caller, this.clock())) return { ok: false, reason: 'auth_failure_budget' };
-    // Counted as a failure before the key is checked, and given back if it verifies: CONNECTs of one
-    // address arriving while an argon2 runs must not all pass the budget check (they did: 604 argon2
-    // runs from 1,000 concurrent wrong keys with a budget of 20).
-    this.serverLoginFailures.fail(caller, this.clock());
-    const failed = (): ServerLoginVerdict => ({ ok: false, reason: 'bad_credentials' });
+    const budget = this.serverLoginFailures;
+    if (budget.exhausted(caller, this.clock())) return { ok: false, reason: 'auth_failure_budget' };
+    // A key not cached yet is charged as a failure before argon2 runs, and given back if it
+    // verifies: CONNECTs of one address arriving while checks run must not all pass the budget
+    // (they did: 604 argon2 runs from 1,000 concurrent wrong keys with a budget of 20). It runs in
+    // the same turn as the check above (keys.verify does not await before it).
+    let charged = false;
+    const beforeSlowCheck = () => {
+      budget.fail(caller, this.clock());
+      charged = true;
+    };
+    const failed = (): ServerLoginVerdict => {
+      if (!charged) budget.fail(caller, this.clock());
+      return { ok: false, reason: 'bad_credentials' };
+    };
     const org = this.store.orgs.byRef(ref);
     const secret = typeof password === 'string' ? password : password?.toString('utf8');
     if (!org || !secret) return failed();
     let key: ApiKey;
     try {
-      key = await this.keys.verify(secret);
+      key = await this.keys.verify(secret, beforeSlowCheck);
     } catch (err) {
       if (err instanceof SignalGateError && err.code === 'invalid_api_key') return failed();
+      if (charged) budget.refund(caller, this.clock());
+      if (err instanceof SignalGateError && err.code === 'server_busy') return { ok: false, reason: 'server_busy' };
       throw err;
     }
+    if (charged) budget.refund(caller, this.clock());
     if (key.orgId !== org.id) return failed();
-    this.serverLoginFailures.refund(caller, this.clock());
     return { ok: true, key, org, rights: this.serverRightsOf(org.id) };
   }
 

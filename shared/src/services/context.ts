@@ -13,6 +13,8 @@ import { IdentityVerifier } from '../identity/index.js';
 import { AdminKeyService } from './admin.js';
 import { SessionService } from './sessions.js';
 import { systemClock, type Clock } from './clock.js';
+import { SlowChecks } from '../credentials/slowChecks.js';
+import { ConcurrencyGate } from '../limits/concurrencyGate.js';
 
 export interface Services {
   store: Store;
@@ -30,11 +32,14 @@ export interface Services {
 }
 
 export function createServices(
-  config: Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> & Partial<Pick<Config, 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp'>>,
+  config: Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> &
+    Partial<Pick<Config, 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp' | 'argon2Concurrency' | 'argon2Queue'>>,
   clock: Clock = systemClock,
 ): Services {
   const store = Store.open(config.dataDir, { historyPerTopic: config.historyPerTopic });
-  const keys = new ApiKeyService(store, config.keyCacheSeconds * 1000, clock);
+  // One gate per process: argon2 shares libuv's thread pool with everything else in it.
+  const slowChecks = new SlowChecks(new ConcurrencyGate(config.argon2Concurrency ?? 2, config.argon2Queue ?? 64));
+  const keys = new ApiKeyService(store, slowChecks, config.keyCacheSeconds * 1000, clock);
   const connect = new ConnectService(store, keys, clock, config.authFailuresPerIp);
   const tokens = new TokenService(store, connect, clock, (config.replaceGraceSeconds ?? DEFAULT_REPLACE_GRACE_SECONDS) * 1000);
   return {
@@ -47,7 +52,7 @@ export function createServices(
     connect,
     providers: new ProviderService(store, clock),
     exchange: new ExchangeService(store, tokens, connect, new IdentityVerifier({ jwksCooldownMs: (config.jwksCooldownSeconds ?? 30) * 1000 })),
-    admin: new AdminKeyService(store),
+    admin: new AdminKeyService(store, slowChecks),
     sessions: new SessionService(store, clock),
   };
 }

@@ -29,13 +29,13 @@ export function dashboardSessionRouter({ services, limits, dashboard, idleSecond
   };
 
   async function verify(req: Request, key: string) {
-    return limits.guardAuth(req, async () => {
+    return limits.guardAuth(req, async (slow) => {
       try {
         if (credentialKindOf(key) === 'org_key') {
-          const k = await services.keys.verify(key);
+          const k = await services.keys.verify(key, slow);
           return { kind: 'org' as const, orgId: k.orgId, apiKeyId: k.id };
         }
-        await services.admin.verify(key);
+        await services.admin.verify(key, slow);
         return dashboard.callerFromAdmin();
       } catch (err) {
         if (err instanceof SignalGateError && err.status === 401) {

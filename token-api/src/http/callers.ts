@@ -2,7 +2,7 @@
 // an MQTT credential (tkn_ password) for the presence and history reads. Every attempt runs under
 // the per-IP failed-authentication budget, and a failure leaves an audit row (never the secret).
 import type { Request } from 'express';
-import { EffectiveRights, SignalGateError, credentialKindOf, type Services, type TokenRecord, type User } from '@signalgate/shared';
+import { EffectiveRights, SignalGateError, credentialKindOf, type BeforeSlowCheck, type Services, type TokenRecord, type User } from '@signalgate/shared';
 import type { RateLimits } from './rateLimits.js';
 import { requestContextOf } from './requestContext.js';
 
@@ -40,10 +40,10 @@ export function orgAccessFor(services: Services) {
 }
 
 export function createAuthenticators(services: Services, limits: RateLimits) {
-  const audited = async <T>(req: Request, route: string, step: () => Promise<T> | T): Promise<T> =>
-    limits.guardAuth(req, async () => {
+  const audited = async <T>(req: Request, route: string, step: (beforeSlowCheck: BeforeSlowCheck) => Promise<T> | T): Promise<T> =>
+    limits.guardAuth(req, async (beforeSlowCheck) => {
       try {
-        return await step();
+        return await step(beforeSlowCheck);
       } catch (err) {
         if (err instanceof SignalGateError && err.status === 401) {
           const ctx = requestContextOf(req);
@@ -53,8 +53,8 @@ export function createAuthenticators(services: Services, limits: RateLimits) {
       }
     });
 
-  async function verifyOrgKey(secret: string): Promise<OrgCaller> {
-    const key = await services.keys.verify(secret);
+  async function verifyOrgKey(secret: string, beforeSlowCheck: BeforeSlowCheck): Promise<OrgCaller> {
+    const key = await services.keys.verify(secret, beforeSlowCheck);
     return { kind: 'org', orgId: key.orgId, apiKeyId: key.id };
   }
 
@@ -67,38 +67,38 @@ export function createAuthenticators(services: Services, limits: RateLimits) {
 
   return {
     /** Verifies a secret key given in a request body (seed 000's /v2/tokens/create). */
-    secretKey: (req: Request, secret: string) => audited(req, req.path, () => verifyOrgKey(secret)),
+    secretKey: (req: Request, secret: string) => audited(req, req.path, (slow) => verifyOrgKey(secret, slow)),
 
     /** `Authorization: Bearer sk_…` (or `cs_…`); `fallback` is a key from the body, if the route allows one. */
     orgKey: (req: Request, fallback?: string) =>
-      audited(req, req.path, () => {
+      audited(req, req.path, (slow) => {
         const secret = bearerOf(req) ?? fallback;
         if (secret === undefined) throw missing("the organization's secret key (Authorization: Bearer sk_…)");
-        return verifyOrgKey(secret);
+        return verifyOrgKey(secret, slow);
       }),
 
     /** The admin key (Bearer adm_… or X-Admin-Key), or an org key restricted to its own org. */
     management: (req: Request): Promise<ManagementCaller> =>
-      audited(req, req.path, async () => {
+      audited(req, req.path, async (slow) => {
         const header = req.get('x-admin-key');
         const bearer = bearerOf(req);
         if (header !== undefined) {
-          await services.admin.verify(header);
+          await services.admin.verify(header, slow);
           return { kind: 'admin' } as const;
         }
         if (bearer === undefined) throw missing('the admin key (Authorization: Bearer adm_… or X-Admin-Key) or an organization key');
-        if (credentialKindOf(bearer) === 'org_key') return verifyOrgKey(bearer);
-        await services.admin.verify(bearer);
+        if (credentialKindOf(bearer) === 'org_key') return verifyOrgKey(bearer, slow);
+        await services.admin.verify(bearer, slow);
         return { kind: 'admin' } as const;
       }),
 
     /** An org key or a live MQTT credential (presence and history reads). */
     reader: (req: Request): Promise<ReaderCaller> =>
-      audited(req, req.path, async () => {
+      audited(req, req.path, async (slow) => {
         const bearer = bearerOf(req);
         if (bearer === undefined) throw missing('Authorization: Bearer sk_… or Bearer tkn_…');
         if (credentialKindOf(bearer) === 'mqtt_password') return verifyMqttPassword(bearer);
-        return verifyOrgKey(bearer);
+        return verifyOrgKey(bearer, slow);
       }),
   };
 }

@@ -1,9 +1,10 @@
 // In-memory rate limits (rate-limiter-flexible) on mint and refresh: per API key and per client IP,
 // plus a budget of failed authentications per IP against key brute force and refresh-password
-// guessing. Over a limit → 429 with Retry-After. Limits are per process (one API instance).
+// guessing (FailureBudget, the one the broker's `server@` logins use: synchronous, so a check and
+// its charge cannot interleave). Over a limit → 429 with Retry-After. Limits are per process.
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Request, RequestHandler } from 'express';
-import { SignalGateError, type Config } from '@signalgate/shared';
+import { FailureBudget, SignalGateError, type BeforeSlowCheck, type Config } from '@signalgate/shared';
 import { clientIp } from './requestContext.js';
 
 const WINDOW_SECONDS = 60;
@@ -26,12 +27,12 @@ async function consume(limiter: RateLimiterMemory, key: string, what: string): P
 export class RateLimits {
   private readonly perKey: RateLimiterMemory;
   private readonly perIp: RateLimiterMemory;
-  private readonly authFailures: RateLimiterMemory;
+  private readonly authFailures: FailureBudget;
 
   constructor(config: Pick<Config, 'mintRatePerKey' | 'mintRatePerIp' | 'authFailuresPerIp'>) {
     this.perKey = new RateLimiterMemory({ keyPrefix: 'mint-key', points: config.mintRatePerKey, duration: WINDOW_SECONDS });
     this.perIp = new RateLimiterMemory({ keyPrefix: 'mint-ip', points: config.mintRatePerIp, duration: WINDOW_SECONDS });
-    this.authFailures = new RateLimiterMemory({ keyPrefix: 'auth-fail', points: config.authFailuresPerIp, duration: WINDOW_SECONDS });
+    this.authFailures = new FailureBudget(config.authFailuresPerIp, WINDOW_SECONDS * 1000);
   }
 
   /** Middleware for the mint and refresh routes: counts every request of the client IP. */
@@ -45,23 +46,36 @@ export class RateLimits {
 
   /**
    * Runs an authentication step for the caller's IP: refused outright once the IP has used up its
-   * failure budget, and a 401/404 from the step is counted against it.
+   * failure budget, and a 401/404 from the step is counted against it. A step that is about to run
+   * a slow check (argon2: it calls `beforeSlowCheck`) is charged one failure before it runs and
+   * given it back if it passes, so requests of one address arriving while checks run cannot all
+   * pass the budget: at most the budget's worth of argon2 runs per address per minute.
    */
-  async guardAuth<T>(req: Request, step: () => Promise<T> | T): Promise<T> {
+  async guardAuth<T>(req: Request, step: (beforeSlowCheck: BeforeSlowCheck) => Promise<T> | T): Promise<T> {
     const ip = clientIp(req);
-    const seen = await this.authFailures.get(ip);
-    if (seen && seen.consumedPoints >= this.authFailures.points) throw tooMany('failed authentication attempts from this address', seen);
+    const budget = this.authFailures;
+    const exhausted = () => {
+      const retryAfterSeconds = Math.max(1, Math.ceil(budget.retryAfterMs(ip, Date.now()) / 1000));
+      return new SignalGateError('rate_limited', 'too many failed authentication attempts from this address; retry later', { retryAfterSeconds });
+    };
+    if (budget.exhausted(ip, Date.now())) throw exhausted();
+    let charged = false;
+    const beforeSlowCheck = () => {
+      if (budget.exhausted(ip, Date.now())) throw exhausted();
+      budget.fail(ip, Date.now());
+      charged = true;
+    };
     try {
-      return await step();
+      const result = await step(beforeSlowCheck);
+      if (charged) budget.refund(ip, Date.now());
+      return result;
     } catch (err) {
       // Not provider_not_found: issuers are public (GET /v2/providers), so there is nothing to guess,
-      // and counting it would let one misconfigured app lock out everyone behind its address.
-      if (err instanceof SignalGateError && (err.status === 401 || err.code === 'token_not_found')) {
-        await consume(this.authFailures, ip, 'failed authentication attempts from this address').catch((limited: unknown) => {
-          // The failure that crosses the budget still answers with its own 401; the next one gets 429.
-          if (!(limited instanceof SignalGateError)) throw limited;
-        });
-      }
+      // and counting it would let one misconfigured app lock out everyone behind its address. The
+      // failure that crosses the budget still answers with its own 401; the next one gets 429.
+      const failure = err instanceof SignalGateError && (err.status === 401 || err.code === 'token_not_found');
+      if (failure && !charged) budget.fail(ip, Date.now());
+      if (!failure && charged) budget.refund(ip, Date.now());
       throw err;
     }
   }

@@ -10,3 +10,4 @@ export * from './services/index.js';
 export * from './views.js';
 export * from './identity/index.js';
 export * from './publish.js';
+export * from './text.js';

@@ -123,3 +123,19 @@ describe('POST /v2/tokens', () => {
     expect(live.body.tokens.map((x: Json) => x.token_id)).toEqual([third.body.token_id]);
   });
 });
+
+describe('well-formed Unicode (issue 14, item 7)', () => {
+  test('user ids and e-mails with a lone surrogate are refused: two of them would be stored as one user', async () => {
+    // JSON escapes reach the server as lone UTF-16 surrogates; UTF-8 storage turns both into U+FFFD.
+    for (const body of ['{"user_id":"eve\\ud800"}', '{"user_id":"eve\\udbff"}', '{"user_email":"eve\\udc00@example.com"}']) {
+      const res = await call(`${t.url}/v2/tokens`, { key: API_KEY, body });
+      expect([body, res.status, res.body.error]).toEqual([body, 400, 'invalid_request']);
+    }
+    expect((await call(`${t.url}/v2/tokens`, { key: API_KEY, body: '{"user_id":"eve\\ud83d\\ude00"}' })).status).toBe(200);
+  });
+
+  test('topics in scopes with a lone surrogate are refused', async () => {
+    const res = await call(`${t.url}/v2/tokens`, { key: API_KEY, body: '{"user_id":"topics","permissions":["subscribe"],"topics":["chat/\\ud800"]}' });
+    expect([res.status, res.body.error]).toEqual([400, 'invalid_request']);
+  });
+});

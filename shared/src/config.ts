@@ -102,6 +102,8 @@ const schema = z.object({
   SIGNALGATE_CHANGE_POLL_MS: int(200, 20, 1000),
   /** Trust X-Forwarded-For from these proxies (express "trust proxy" value); empty = trust none. */
   SIGNALGATE_TRUST_PROXY: optionalText,
+  /** Addresses that read /metrics without the admin key (comma-separated; CIDR ranges, `loopback`…; empty: none). */
+  SIGNALGATE_METRICS_ALLOW: z.string().optional().default('loopback'),
   /** How often the broker writes per-organisation usage (connections, messages) for the dashboard (ms). */
   SIGNALGATE_USAGE_SAMPLE_MS: int(5000, 100, 60_000),
   /** Idle lifetime of a dashboard sign-in (seconds); it also ends 12 h after sign-in at the latest. */
@@ -191,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     historyPerTopic: c.SIGNALGATE_HISTORY_PER_TOPIC,
     changePollMs: c.SIGNALGATE_CHANGE_POLL_MS,
     trustProxy: c.SIGNALGATE_TRUST_PROXY,
+    metricsAllow: c.SIGNALGATE_METRICS_ALLOW,
     bootstrapDevOrg: c.SIGNALGATE_BOOTSTRAP_DEV_ORG,
     usageSampleMs: c.SIGNALGATE_USAGE_SAMPLE_MS,
     dashboardSessionSeconds: c.SIGNALGATE_DASHBOARD_SESSION_SECONDS,

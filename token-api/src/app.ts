@@ -79,6 +79,11 @@ export function createApp({ config, services, logger, publisher = { current: nul
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxySetting(config.trustProxy));
   app.use(requestLog(logger, metrics));
+  // API answers carry passwords, keys and personal data: no browser, proxy or CDN may keep one.
+  app.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   app.use(browserRouteCors(config.corsOrigins));
   const bodyParsers = [requireJsonContentType, parseJsonBody(config.apiBodyLimit)];
   app.use(dashboard.gate);

@@ -2,7 +2,9 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createApp } from '@signalgate/token-api';
 import { createLogger } from '@signalgate/shared';
-import { call, startApi, type Json, type TestApi } from './support/server.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ADMIN_KEY, call, startApi, type Json, type TestApi } from './support/server.js';
 
 let t: TestApi;
 let key: string;
@@ -87,5 +89,42 @@ describe('GET /openapi.json', () => {
     expect(Object.keys(doc.components.securitySchemes)).toEqual(expect.arrayContaining(['orgKey', 'adminKey', 'mqttCredential']));
     const mint = doc.paths['/v2/tokens'].post;
     expect(Object.keys(mint.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '413', '415', '429']));
+  });
+});
+
+describe('what an outsider can read or keep (issue 14, item 8)', () => {
+  test('/metrics: loopback scrapers by default; elsewhere only with the admin key, never an org key', async () => {
+    expect((await call(`${t.url}/metrics`)).status).toBe(200);
+    const closed = await startApi('ops-metrics', { SIGNALGATE_METRICS_ALLOW: '' });
+    try {
+      expect((await call(`${closed.url}/metrics`)).status).toBe(401);
+      const { secretKey } = await closed.services.orgs.create('Tenant');
+      expect((await call(`${closed.url}/metrics`, { key: secretKey })).status).toBe(403);
+      const admin = await fetch(`${closed.url}/metrics`, { headers: { 'X-Admin-Key': ADMIN_KEY } });
+      expect([admin.status, (await admin.text()).includes('signalgate_')]).toEqual([200, true]);
+    } finally {
+      await closed.stop();
+    }
+    const proxied = await startApi('ops-metrics-proxy', { SIGNALGATE_METRICS_ALLOW: '10.0.0.0/8', SIGNALGATE_TRUST_PROXY: 'loopback' });
+    try {
+      expect((await call(`${proxied.url}/metrics`, { headers: { 'X-Forwarded-For': '10.1.2.3' } })).status).toBe(200);
+      expect((await call(`${proxied.url}/metrics`, { headers: { 'X-Forwarded-For': '203.0.113.9' } })).status).toBe(401);
+    } finally {
+      await proxied.stop();
+    }
+  });
+
+  test('answers that carry a password or key are never cached (Cache-Control: no-store)', async () => {
+    const minted = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'cache' } });
+    expect([minted.status, minted.headers.get('cache-control')]).toEqual([200, 'no-store']);
+    const created = await call(`${t.url}/v2/admin/orgs`, { body: { name: 'Cached?' }, headers: { 'X-Admin-Key': ADMIN_KEY } });
+    expect([created.status, created.headers.get('cache-control')]).toEqual([201, 'no-store']);
+    expect((await call(`${t.url}/v2/nope`)).headers.get('cache-control')).toBe('no-store');
+  });
+
+  test('the data directory is 0700 and the database files 0600', async () => {
+    const mode = (p: string) => fs.statSync(p).mode & 0o777;
+    expect(mode(t.dataDir)).toBe(0o700);
+    for (const f of fs.readdirSync(t.dataDir).filter((n) => n.startsWith('signalgate.db'))) expect([f, mode(path.join(t.dataDir, f))]).toEqual([f, 0o600]);
   });
 });

@@ -12,7 +12,13 @@ export const DB_FILE_NAME = 'signalgate.db';
 
 export function openDatabase(dataDir: string): Db {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = new Database(path.join(dataDir, DB_FILE_NAME));
+  // Owner-only: the file holds key hashes, token password hashes and every tenant's audit. SQLite
+  // gives its -wal and -shm files the database file's mode. (A file made by an older version is
+  // narrowed too.)
+  const file = path.join(dataDir, DB_FILE_NAME);
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  fs.chmodSync(file, 0o600);
+  const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');

@@ -4,11 +4,15 @@ import { z } from '../http/openapi.js';
 import { defineRoute, type RouteDef } from '../http/route.js';
 import type { RouteDeps } from '../http/deps.js';
 import { metricsContentType, metricsText } from '../http/metrics.js';
+import { metricsReaders } from '../http/metricsAccess.js';
+import { adminOnly } from '../http/callers.js';
+import { ADMIN_ONLY } from './admin/params.js';
 
 const Status = z.object({ status: z.string() }).openapi('Status');
 
-export function healthRoutes({ services, logger }: RouteDeps, openapiDocument: () => object): RouteDef[] {
+export function healthRoutes({ services, logger, config, auth }: RouteDeps, openapiDocument: () => object): RouteDef[] {
   const ping = services.store.db.prepare('SELECT 1 AS ok');
+  const allowedReader = metricsReaders(config.metricsAllow);
   return [
     defineRoute({
       method: 'get', path: '/healthz', tags: ['operations'], summary: 'The process is up', response: Status,
@@ -27,7 +31,9 @@ export function healthRoutes({ services, logger }: RouteDeps, openapiDocument: (
       },
     }),
     defineRoute({
-      method: 'get', path: '/metrics', tags: ['operations'], summary: 'Prometheus metrics', response: z.string(), responseContentType: 'text/plain',
+      method: 'get', path: '/metrics', tags: ['operations'], security: ADMIN_ONLY, errors: [401, 403, 429],
+      summary: 'Prometheus metrics (from SIGNALGATE_METRICS_ALLOW addresses, or with the admin key)', response: z.string(), responseContentType: 'text/plain',
+      authenticate: async (req) => (allowedReader(req) ? null : adminOnly(auth.management(req))),
       async handle({ res }) {
         res.type(metricsContentType).send(await metricsText());
       },

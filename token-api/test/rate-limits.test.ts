@@ -38,7 +38,7 @@ describe('rate limits', () => {
     expect((await call(`${t.url}/v2/tokens`, { key: secretKey })).status).toBe(200);
   });
 
-  test('failed key attempts per IP: after the budget even a valid key is refused with 429', async () => {
+  test('failed key attempts per IP: after the budget a valid key not verified yet is refused with 429 (no argon2 runs)', async () => {
     t = await startApi('rl-auth', { SIGNALGATE_AUTH_FAILURES_PER_IP: '3' });
     const { secretKey } = await t.services.orgs.create('RL');
     for (let i = 0; i < 3; i++) {
@@ -49,7 +49,7 @@ describe('rate limits', () => {
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 
-  test('refresh-password guessing uses the same budget', async () => {
+  test('refresh-password guessing uses the same budget: past it a wrong password gets 429, the right one still refreshes', async () => {
     t = await startApi('rl-refresh', { SIGNALGATE_AUTH_FAILURES_PER_IP: '2' });
     const { secretKey } = await t.services.orgs.create('RL');
     const tok = (await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'x' } })).body;
@@ -57,10 +57,23 @@ describe('rate limits', () => {
       const r = await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: tok.token_id, current_token_password: `tkn_${String(i).repeat(43)}` } });
       expect(r.status).toBe(401);
     }
-    const blocked = await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: tok.token_id, current_token_password: tok.password } });
+    const blocked = await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: tok.token_id, current_token_password: `tkn_${'9'.repeat(43)}` } });
     expect(blocked.status).toBe(429);
-    // The real password was not consumed by the refused attempt.
-    expect(t.services.connect.checkConnect(tok.username, tok.password).ok).toBe(true);
+    // Others' failures behind the same address do not lock out a valid (cheap) credential.
+    const refreshed = await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: tok.token_id, current_token_password: tok.password } });
+    expect(refreshed.status).toBe(200);
+  });
+
+  test('past the budget a key already verified (cached) still works; failures answer 429 and write no audit row', async () => {
+    t = await startApi('rl-shared-address', { SIGNALGATE_AUTH_FAILURES_PER_IP: '3' });
+    const { secretKey } = await t.services.orgs.create('Behind a NAT');
+    expect((await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'warm' } })).status).toBe(200);
+    const prefix = secretKey.slice(0, 11);
+    for (let i = 0; i < 3; i++) expect((await call(`${t.url}/v2/tokens`, { key: `${prefix}${'w'.repeat(40)}${i}`, body: { user_id: 'x' } })).status).toBe(401);
+    const auditRows = t.services.store.audit.query({ event: 'auth.failed' }).length;
+    for (let i = 0; i < 5; i++) expect((await call(`${t.url}/v2/tokens`, { key: `${prefix}${'v'.repeat(40)}${i}`, body: { user_id: 'x' } })).status).toBe(429);
+    expect(t.services.store.audit.query({ event: 'auth.failed' }).length).toBe(auditRows);
+    expect((await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'still-works' } })).status).toBe(200);
   });
 
   test('X-Forwarded-For is ignored unless SIGNALGATE_TRUST_PROXY is set', async () => {

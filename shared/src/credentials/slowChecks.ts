@@ -12,6 +12,8 @@ export type BeforeSlowCheck = () => void;
 
 export class SlowChecks {
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** Checks started since the process began (shared ones once): what the budgets bound. */
+  started = 0;
 
   constructor(private readonly gate: ConcurrencyGate) {}
 
@@ -20,6 +22,7 @@ export class SlowChecks {
     const running = this.inFlight.get(cacheKey);
     if (running) return running as Promise<T>;
     beforeSlowCheck?.();
+    this.started++;
     const started = this.gate.run(check).finally(() => this.inFlight.delete(cacheKey));
     this.inFlight.set(cacheKey, started);
     return started;

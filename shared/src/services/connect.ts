@@ -46,6 +46,9 @@ export const keyIdOfSession = (tokenId: string): string | null => (tokenId.start
 /** Whether a CONNECT username asks for a backend login (decided on the form alone, before any check). */
 export const isServerUsername = (username: string | undefined): username is string => username?.startsWith(SERVER_USERNAME_PREFIX) === true;
 
+/** Thrown by a slow check's hook when the address's failure budget is spent: no argon2 runs. */
+class BudgetSpent extends Error {}
+
 export type ServerLoginVerdict =
   | { ok: true; key: ApiKey; org: Org; rights: EffectiveRights }
   | { ok: false; reason: Extract<ConnectRefusal, 'malformed_username' | 'bad_credentials' | 'auth_failure_budget' | 'server_busy'> };
@@ -121,8 +124,12 @@ export class ConnectService {
    * of that org. Admits with the org's default rights alone (no integration, no scopes; rules with
    * `${user_id}` and the like grant nothing, as for any caller without a value). Every wrong,
    * foreign, revoked or expired key is bad credentials and counts against `address`'s failure
-   * budget; once it is spent the login is refused before argon2 runs (the API's 429 on the same
-   * budget). Never throws for a bad credential; a store failure rejects.
+   * budget, as the API counts its failures (token-api/src/http/rateLimits.ts guardAuth): a key not
+   * cached yet is charged before argon2 runs and given back if it verifies, so CONNECTs of one
+   * address arriving while checks run cannot all pass the budget (they did: 604 argon2 runs from
+   * 1,000 concurrent wrong keys with a budget of 20); once the budget is spent no argon2 runs and
+   * failures answer `auth_failure_budget`, while a key already verified (cached) still logs in.
+   * Never throws for a bad credential; a store failure rejects.
    */
   async checkServerLogin(username: string, password: Buffer | string | undefined, address: string | null): Promise<ServerLoginVerdict> {
     const ref = username.startsWith(SERVER_USERNAME_PREFIX) ? username.slice(SERVER_USERNAME_PREFIX.length) : '';
@@ -130,18 +137,18 @@ export class ConnectService {
     // Without an address (not seen on TCP or WebSocket) all such callers share one budget.
     const caller = address ?? '';
     const budget = this.serverLoginFailures;
-    if (budget.exhausted(caller, this.clock())) return { ok: false, reason: 'auth_failure_budget' };
-    // A key not cached yet is charged as a failure before argon2 runs, and given back if it
-    // verifies: CONNECTs of one address arriving while checks run must not all pass the budget
-    // (they did: 604 argon2 runs from 1,000 concurrent wrong keys with a budget of 20). It runs in
-    // the same turn as the check above (keys.verify does not await before it).
+    const spent = () => budget.exhausted(caller, this.clock());
     let charged = false;
     const beforeSlowCheck = () => {
+      if (spent()) throw new BudgetSpent();
       budget.fail(caller, this.clock());
       charged = true;
     };
     const failed = (): ServerLoginVerdict => {
-      if (!charged) budget.fail(caller, this.clock());
+      if (!charged) {
+        if (spent()) return { ok: false, reason: 'auth_failure_budget' };
+        budget.fail(caller, this.clock());
+      }
       return { ok: false, reason: 'bad_credentials' };
     };
     const org = this.store.orgs.byRef(ref);
@@ -151,13 +158,14 @@ export class ConnectService {
     try {
       key = await this.keys.verify(secret, beforeSlowCheck);
     } catch (err) {
+      if (err instanceof BudgetSpent) return { ok: false, reason: 'auth_failure_budget' };
       if (err instanceof SignalGateError && err.code === 'invalid_api_key') return failed();
       if (charged) budget.refund(caller, this.clock());
       if (err instanceof SignalGateError && err.code === 'server_busy') return { ok: false, reason: 'server_busy' };
       throw err;
     }
-    if (charged) budget.refund(caller, this.clock());
     if (key.orgId !== org.id) return failed();
+    if (charged) budget.refund(caller, this.clock());
     return { ok: true, key, org, rights: this.serverRightsOf(org.id) };
   }
 

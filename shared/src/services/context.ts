@@ -29,6 +29,8 @@ export interface Services {
   exchange: ExchangeService;
   admin: AdminKeyService;
   sessions: SessionService;
+  /** argon2 checks of keys not cached yet, bounded per process (SIGNALGATE_ARGON2_*). */
+  slowChecks: SlowChecks;
 }
 
 export function createServices(
@@ -54,5 +56,6 @@ export function createServices(
     exchange: new ExchangeService(store, tokens, connect, new IdentityVerifier({ jwksCooldownMs: (config.jwksCooldownSeconds ?? 30) * 1000 })),
     admin: new AdminKeyService(store, slowChecks),
     sessions: new SessionService(store, clock),
+    slowChecks,
   };
 }

@@ -4,7 +4,7 @@ import { Router, type Request, type RequestHandler } from 'express';
 import { SignalGateError, credentialKindOf, type Services } from '@signalgate/shared';
 import type { RateLimits } from '../http/rateLimits.js';
 import { requestContextOf } from '../http/requestContext.js';
-import type { ManagementCaller } from '../http/callers.js';
+import { auditFailure, type ManagementCaller } from '../http/callers.js';
 import type { DashboardSession } from './sessionStore.js';
 import { clearSessionCookie, isSameOrigin, setSessionCookie, type DashboardAuth } from './sessionAuth.js';
 
@@ -30,21 +30,13 @@ export function dashboardSessionRouter({ services, limits, dashboard, idleSecond
 
   async function verify(req: Request, key: string) {
     return limits.guardAuth(req, async (slow) => {
-      try {
-        if (credentialKindOf(key) === 'org_key') {
-          const k = await services.keys.verify(key, slow);
-          return { kind: 'org' as const, orgId: k.orgId, apiKeyId: k.id };
-        }
-        await services.admin.verify(key, slow);
-        return dashboard.callerFromAdmin();
-      } catch (err) {
-        if (err instanceof SignalGateError && err.status === 401) {
-          const ctx = requestContextOf(req);
-          services.store.audit.record({ event: 'auth.failed', ip: ctx.ip, userAgent: ctx.userAgent, detail: { route: '/dashboard/api/session', reason: err.code } }, Date.now());
-        }
-        throw err;
+      if (credentialKindOf(key) === 'org_key') {
+        const k = await services.keys.verify(key, slow);
+        return { kind: 'org' as const, orgId: k.orgId, apiKeyId: k.id };
       }
-    });
+      await services.admin.verify(key, slow);
+      return dashboard.callerFromAdmin();
+    }, auditFailure(services, req, '/dashboard/api/session'));
   }
 
   router.post('/dashboard/api/session', ...bodyParsers, async (req, res) => {

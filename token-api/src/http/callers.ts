@@ -41,17 +41,7 @@ export function orgAccessFor(services: Services) {
 
 export function createAuthenticators(services: Services, limits: RateLimits) {
   const audited = async <T>(req: Request, route: string, step: (beforeSlowCheck: BeforeSlowCheck) => Promise<T> | T): Promise<T> =>
-    limits.guardAuth(req, async (beforeSlowCheck) => {
-      try {
-        return await step(beforeSlowCheck);
-      } catch (err) {
-        if (err instanceof SignalGateError && err.status === 401) {
-          const ctx = requestContextOf(req);
-          services.store.audit.record({ event: 'auth.failed', ip: ctx.ip, userAgent: ctx.userAgent, detail: { route, reason: err.code } }, Date.now());
-        }
-        throw err;
-      }
-    });
+    limits.guardAuth(req, step, auditFailure(services, req, route));
 
   async function verifyOrgKey(secret: string, beforeSlowCheck: BeforeSlowCheck): Promise<OrgCaller> {
     const key = await services.keys.verify(secret, beforeSlowCheck);
@@ -109,4 +99,13 @@ export async function adminOnly(caller: Promise<ManagementCaller>): Promise<Admi
   const c = await caller;
   if (c.kind !== 'admin') throw new SignalGateError('forbidden', 'this route needs the admin key');
   return c;
+}
+
+/** The audit row of a counted authentication failure (never the secret). */
+export function auditFailure(services: Services, req: Request, route: string) {
+  return (err: SignalGateError): void => {
+    if (err.status !== 401) return;
+    const ctx = requestContextOf(req);
+    services.store.audit.record({ event: 'auth.failed', ip: ctx.ip, userAgent: ctx.userAgent, detail: { route, reason: err.code } }, Date.now());
+  };
 }

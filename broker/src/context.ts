@@ -4,6 +4,7 @@ import type { BrokerMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessions.js';
 import type { SharedGroups } from './sharedGroups.js';
 import type { SessionOwners } from './sessionOwners.js';
+import type { AddressLimits } from './addressLimits.js';
 import type { UsageSampler } from './usage.js';
 
 export interface BrokerContext {
@@ -18,6 +19,8 @@ export interface BrokerContext {
   shared: SharedGroups;
   /** The user each session (connected or stored) belongs to. */
   owners: SessionOwners;
+  /** Sockets and refused CONNECTs per client address. */
+  addresses: AddressLimits;
   /** Per-organisation message counts and connection samples for the dashboard. */
   usage: UsageSampler;
 }

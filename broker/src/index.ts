@@ -9,6 +9,7 @@ import { isDeadBroker, newBrokerId, releaseBrokerId } from './brokerIdentity.js'
 import { SessionRegistry } from './sessions.js';
 import { SharedGroups } from './sharedGroups.js';
 import { SessionOwners } from './sessionOwners.js';
+import { AddressLimits } from './addressLimits.js';
 import { PresencePublisher } from './presence.js';
 import { HistoryRecorder } from './history.js';
 import { ChangeWatcher } from './changes.js';
@@ -59,7 +60,8 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence, shared);
   const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
   const owners = new SessionOwners();
-  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, usage };
+  const addresses = new AddressLimits(config.maxConnectionsPerIp, config.connectRefusalsPerIp);
+  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, usage };
   const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId));
   const changes = new ChangeWatcher(services.store, sessions, owners, logger, config.changePollMs);
 
@@ -115,7 +117,11 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
 
   let listeners;
   try {
-    listeners = await openListeners(config, logger, accept);
+    listeners = await openListeners(config, logger, accept, (socket) => {
+      if (addresses.admit(socket)) return true;
+      metrics.clientErrors.inc({ stage: 'address_limit' });
+      return false;
+    });
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     throw err;

@@ -43,10 +43,18 @@ function closeServer(server: net.Server, sockets: Set<net.Socket>): Promise<void
   });
 }
 
-/** Raw sockets of every connection, handshaking ones included, so close() never waits on a client. */
-function trackSockets(server: net.Server): Set<net.Socket> {
+/**
+ * Raw sockets of every connection, handshaking ones included, so close() never waits on a client.
+ * A socket `admit` refuses (its address is at a limit) is closed before TLS, HTTP or MQTT reads it.
+ */
+function trackSockets(server: net.Server, admit: (s: net.Socket) => boolean): Set<net.Socket> {
   const sockets = new Set<net.Socket>();
-  server.on('connection', (s: net.Socket) => {
+  // First, so a refused socket never reaches the TLS, HTTP or MQTT handler registered before.
+  server.prependListener('connection', (s: net.Socket) => {
+    if (!admit(s)) {
+      s.destroy();
+      return;
+    }
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
@@ -90,7 +98,7 @@ function webSocketServer(protocol: 'ws' | 'wss', config: Config, logger: Logger,
   return { server, wss };
 }
 
-export async function openListeners(config: Config, logger: Logger, accept: Accept): Promise<Listeners> {
+export async function openListeners(config: Config, logger: Logger, accept: Accept, admit: (socket: net.Socket) => boolean): Promise<Listeners> {
   const ports: Listeners['ports'] = {};
   const open: Closable[] = [];
   const tlsOn = config.tls !== undefined;
@@ -99,7 +107,7 @@ export async function openListeners(config: Config, logger: Logger, accept: Acce
       const port = protocol === 'mqtt' ? config.mqttPort : config.mqttsPort;
       if (port === null || (protocol === 'mqtts' && !tlsOn)) continue;
       const server = mqttServer(protocol, config, logger, accept);
-      const sockets = trackSockets(server);
+      const sockets = trackSockets(server, admit);
       ports[protocol] = await listen(server, port, config.bind);
       open.push({ close: () => closeServer(server, sockets) });
     }
@@ -107,7 +115,7 @@ export async function openListeners(config: Config, logger: Logger, accept: Acce
       const port = protocol === 'ws' ? config.wsPort : config.wssPort;
       if (port === null || (protocol === 'wss' && !tlsOn)) continue;
       const { server, wss } = webSocketServer(protocol, config, logger, accept);
-      const sockets = trackSockets(server);
+      const sockets = trackSockets(server, admit);
       ports[protocol] = await listen(server, port, config.bind);
       open.push({
         close: async () => {

@@ -3,7 +3,7 @@
 // (expiry, revoke, kick). Hooks read from here; the change watcher and timers write.
 import type { Client } from 'aedes';
 import {
-  bucketFor, clientTopic, EffectiveRights, SESSION_ENDS,
+  bucketFor, clientTopic, clipped, EffectiveRights, SESSION_ENDS,
   type ConnectRefusal, type Logger, type Org, type OrgLimits, type Services, type SessionEnd, type SessionRecord, type TokenBucket,
 } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
@@ -279,7 +279,9 @@ export class SessionRegistry {
       return visible === null || !s.rights.canSubscribe(visible);
     });
     if (gone.length === 0) return;
-    this.logger.info({ org: s.orgId, client: s.clientId, filters: gone.map((f) => clientTopic(s.orgId, f)) }, 'rights changed: subscriptions removed');
+    // The first few, clipped: a client may hold thousands of long filters.
+    const shown = gone.slice(0, 8).map((f) => clipped(clientTopic(s.orgId, f) ?? f));
+    this.logger.info({ org: s.orgId, client: s.clientId, removed: gone.length, filters: shown }, 'rights changed: subscriptions removed');
     const granted = grantedFilters(client);
     for (const filter of gone) {
       granted.removed(filter);

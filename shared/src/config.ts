@@ -73,6 +73,10 @@ const schema = z.object({
    * those; more get 503 server_busy (MQTT: CONNACK 3 / 0x89). They run on libuv's 4-thread pool.
    */
   SIGNALGATE_ARGON2_CONCURRENCY: int(2, 1, 64),
+  /** Open sockets per client address on each service (API; broker, all listeners); 0: no limit. */
+  SIGNALGATE_MAX_CONNECTIONS_PER_IP: int(1000, 0, 10_000_000),
+  /** Refused MQTT CONNECTs per client address per minute before its new sockets are closed unread. */
+  SIGNALGATE_CONNECT_REFUSALS_PER_IP: int(600, 1, 10_000_000),
   SIGNALGATE_ARGON2_QUEUE: int(64, 0, 100_000),
   /** How long a verified API key stays cached in memory (seconds; 0 disables the cache). */
   SIGNALGATE_KEY_CACHE_SECONDS: int(300, 0, 86_400),
@@ -181,6 +185,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     mintRatePerIp: c.SIGNALGATE_MINT_RATE_PER_IP,
     authFailuresPerIp: c.SIGNALGATE_AUTH_FAILURES_PER_IP,
     argon2Concurrency: c.SIGNALGATE_ARGON2_CONCURRENCY,
+    maxConnectionsPerIp: c.SIGNALGATE_MAX_CONNECTIONS_PER_IP,
+    connectRefusalsPerIp: c.SIGNALGATE_CONNECT_REFUSALS_PER_IP,
     argon2Queue: c.SIGNALGATE_ARGON2_QUEUE,
     keyCacheSeconds: c.SIGNALGATE_KEY_CACHE_SECONDS,
     connectTimeoutSeconds: c.SIGNALGATE_CONNECT_TIMEOUT,

@@ -11,3 +11,4 @@ export * from './views.js';
 export * from './identity/index.js';
 export * from './publish.js';
 export * from './text.js';
+export * from './logLimits.js';

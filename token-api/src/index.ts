@@ -1,7 +1,7 @@
 // Contract used by the CLI (`signalgate start`) and the cross-service tests.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { localUrlHost, type Config, type Logger, type PublishChannelHolder, type Services } from '@signalgate/shared';
+import { ConnectionsPerAddress, localUrlHost, type Config, type Logger, type PublishChannelHolder, type Services } from '@signalgate/shared';
 import { createApp } from './app.js';
 
 export { createApp, API_VERSION, type TokenApiApp, type AppOptions } from './app.js';
@@ -33,6 +33,12 @@ export async function startTokenApi({ config, services, logger, publisher }: Tok
 
   const { app } = createApp({ config, services, logger: log, ...(publisher ? { publisher } : {}) });
   const server = http.createServer(app);
+  // Sockets per client address (SIGNALGATE_MAX_CONNECTIONS_PER_IP): idle ones must not use up the
+  // process's file descriptors. Checked on the raw socket, before HTTP reads a byte.
+  const perAddress = new ConnectionsPerAddress(config.maxConnectionsPerIp);
+  server.prependListener('connection', (socket) => {
+    if (!perAddress.admit(socket)) socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.apiPort!, config.bind, () => {

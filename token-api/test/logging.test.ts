@@ -59,3 +59,45 @@ test("a provider whose keys cannot be fetched: the client gets 503 with the URL 
   const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.code === 'provider_unavailable');
   expect(String(logged?.diagnostic)).toMatch(/ECONNREFUSED|fetch failed/);
 });
+
+test('refusals are sampled per address and status, with the count so far; a long path is clipped', async () => {
+  const before = lines.length;
+  for (let i = 0; i < 20; i++) await call(`${api.url}/v2/tokens`, { key: `sk_${'q'.repeat(40)}${i}`, body: { user_id: 'x' } });
+  await call(`${api.url}/v2/${'p'.repeat(5000)}`);
+  const requests = lines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
+  // (the address's failure budget turns later ones into 429s: sampled on their own)
+  const refused = requests.filter((r) => r.route === '/v2/tokens');
+  expect(refused.length).toBeLessThanOrEqual(10);
+  for (const r of refused) expect(typeof r.refused_so_far).toBe('number');
+  const unknown = requests.find((r) => r.route === 'unmatched');
+  expect(String(unknown?.path).length).toBeLessThan(200);
+});
+
+test('past SIGNALGATE_MAX_CONNECTIONS_PER_IP open sockets, a new one is closed before HTTP reads it', async () => {
+  const config = loadConfig({ SIGNALGATE_DATA_DIR: tempDataDir('logging-sockets'), SIGNALGATE_API_PORT: '0', SIGNALGATE_MAX_CONNECTIONS_PER_IP: '3' });
+  const svc = createServices(config);
+  const small = await startTokenApi({ config, services: svc, logger: pino({ level: 'silent' }) });
+  try {
+    const port = Number(new URL(small.url).port);
+    const open = (): Promise<{ socket: net.Socket; closed: () => boolean }> => new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let closed = false;
+      socket.on('close', () => (closed = true));
+      socket.on('error', () => {});
+      socket.once('connect', () => resolve({ socket, closed: () => closed }));
+    });
+    const idle = [await open(), await open(), await open()];
+    const fourth = await open();
+    const until = Date.now() + 3000;
+    while (!fourth.closed() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(fourth.closed()).toBe(true);
+    expect(idle.map((s) => s.closed())).toEqual([false, false, false]);
+    idle[0]!.socket.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await fetch(`${small.url}/healthz`)).status).toBe(200);
+    for (const s of idle) s.socket.destroy();
+  } finally {
+    await small.close();
+    svc.store.close();
+  }
+});

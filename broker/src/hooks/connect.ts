@@ -13,7 +13,7 @@ import {
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_ID_LENGTH } from '../context.js';
 import type { AedesClient, ClientSession } from '../sessions.js';
-import { clipped } from '../logLimits.js';
+import { clipped } from '@signalgate/shared';
 import { refuseConnect, sendPacket } from '../wire.js';
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
@@ -28,10 +28,13 @@ export function createAuthenticate(ctx: BrokerContext) {
       const codes = CONNECT_REFUSALS[reason];
       const code = client.version === 5 ? codes.v5 : codes.v3;
       metrics.authFailures.inc({ reason });
-      logger.info({
-        reason, connack: code, protocol_version: client.version, username: clipped(username), client: clipped(client.id),
-        address: conn.address, protocol: conn.protocol, ...extra,
-      }, 'mqtt connect refused');
+      const occurrence = ctx.addresses.refused(conn.address, reason);
+      if (occurrence !== null) {
+        logger.info({
+          reason, connack: code, protocol_version: client.version, username: clipped(username), client: clipped(client.id),
+          address: conn.address, protocol: conn.protocol, refused_so_far: occurrence, ...extra,
+        }, 'mqtt connect refused');
+      }
       const error = Object.assign(new Error(reason), { returnCode: codes.v3 }) as AuthenticateError;
       if (client.version !== 5) return done(error, false);
       refuseConnect(client, code, { reasonString: reason }, () => done(error, false));

@@ -15,7 +15,7 @@ import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { checkPublishLimits } from '../limits.js';
 import type { ClientSession } from '../sessions.js';
-import { isLoggedOccurrence } from '../logLimits.js';
+import { clipped, isLoggedOccurrence } from '@signalgate/shared';
 import { sendPacket } from '../wire.js';
 
 type Callback = (error?: Error | null) => void;
@@ -28,7 +28,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
   const logDenial = (s: ClientSession, topic: string, reason: PublishDenial) => {
     s.deniedPublishes++;
     if (isLoggedOccurrence(s.deniedPublishes)) {
-      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic, reason, denied_so_far: s.deniedPublishes }, 'publish denied');
+      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic: clipped(topic), reason, denied_so_far: s.deniedPublishes }, 'publish denied');
     }
   };
 
@@ -64,7 +64,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     const refusal = !rights ? 'revoked' : topicNameProblem(topic) !== null ? 'invalid_topic' : !rights.canPublish(topic) ? 'acl' : null;
     if (refusal !== null) {
       metrics.publishesDenied.inc({ reason: 'will' });
-      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic, reason: refusal }, 'will not published');
+      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic: clipped(topic), reason: refusal }, 'will not published');
       return cb(new Error(`will refused: ${refusal}`));
     }
     packet.topic = internalTopic(s.orgId, topic);

@@ -18,7 +18,7 @@ import { clientTopic, filterProblem, internalTopic, parseSharedFilter, REFUSED_F
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { grantedFilters } from '../grantedQos.js';
-import { clipped, isLoggedOccurrence } from '../logLimits.js';
+import { clipped, isLoggedOccurrence } from '@signalgate/shared';
 import { onParsed } from '../parsedPackets.js';
 import { forgetStoredSubscriptions } from '../storedSubscriptions.js';
 import type { ClientSession } from '../sessions.js';
@@ -83,7 +83,7 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
     }
     if (!s.rights.canSubscribe(visible)) {
       metrics.subscriptionsDenied.inc();
-      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: visible }, 'restored subscription denied');
+      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: clipped(visible) }, 'restored subscription denied');
       forget();
       sub.topic = REFUSED_FILTER;
       return cb(null, null);

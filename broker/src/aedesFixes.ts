@@ -12,6 +12,13 @@
 // - GHSA-5jvp-3p2v-5qgf: no bound on inbound QoS 2 messages awaiting PUBREL (1.2's
 //   maxInflightInbound). Past SIGNALGATE_RECEIVE_MAXIMUM the client is disconnected (MQTT 5:
 //   DISCONNECT 0x93, Receive Maximum exceeded [MQTT-3.3.4-9]).
+// - A persistent session that gets one message through two subscriptions (overlapping filters, a
+//   shared group beside a plain filter) has it queued twice; aedes sends it once (lib/client.js
+//   dedupe) and clears "the" other copy with outgoingClearMessageId of a packet that has no message
+//   id yet, which aedes-persistence 10 matches against the first queued entry without an id: another
+//   message's. That message's delivery then fails ("no such packet"), the connection is closed, and
+//   messages are lost or doubled. A clear without a message id removes the entry of the same
+//   message (brokerId and brokerCounter) instead.
 //
 // The held state is the message id alone: aedes only asks whether an id is held (handlers/publish.js
 // for a duplicate PUBLISH, handlers/pubrel.js for PUBREL), so no payload is kept. A delete never
@@ -21,10 +28,13 @@ import type { Aedes, Client } from 'aedes';
 import { SESSION_ENDS } from '@signalgate/shared';
 import { sendPacket } from './wire.js';
 
+type Queued = { messageId?: unknown; brokerId?: string; brokerCounter?: number };
 type Persistence = {
   incomingStorePacket(client: Client, packet: { messageId?: number }): Promise<void>;
   incomingGetPacket(client: Client, packet: { messageId?: number }): Promise<{ messageId: number }>;
   incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<void>;
+  outgoingStream(client: Client): AsyncIterable<Queued>;
+  outgoingClearMessageId(client: Client, packet: Queued): Promise<Queued | undefined>;
 };
 type Internals = { clients: object; brokers: object; persistence: Persistence };
 type ClientInternals = { subscriptions: object; duplicates: object; _cleanStart?: boolean };
@@ -60,6 +70,20 @@ export function installAedesFixes(aedes: Aedes, receiveMaximum: number): void {
     if (!ids) return;
     ids.delete(packet.messageId!);
     if (ids.size === 0) awaitingRelease.delete(client.id);
+  };
+
+  const clearById = persistence.outgoingClearMessageId.bind(persistence);
+  persistence.outgoingClearMessageId = async (client, packet) => {
+    if (packet.messageId !== undefined) return clearById(client, packet);
+    // The memory store streams its own entries (a shallow copy of the queue), so the one entry of
+    // this message is marked with an id nothing else has and cleared by that id.
+    for await (const queued of persistence.outgoingStream(client)) {
+      if (queued.messageId === undefined && queued.brokerId === packet.brokerId && queued.brokerCounter === packet.brokerCounter) {
+        queued.messageId = Symbol('clearing');
+        return clearById(client, queued);
+      }
+    }
+    return undefined;
   };
 
   const forget = (client: Client) => awaitingRelease.delete(client.id);

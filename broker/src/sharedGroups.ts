@@ -18,7 +18,13 @@ import type { BrokerMetrics } from './metrics.js';
 import type { ClientSession } from './sessions.js';
 
 type Deliver = (packet: AedesPublishPacket, cb: () => void) => void;
-type Member = Client & { closed: boolean; clean: boolean; subscriptions: Record<string, { func: Deliver; qos: number } | undefined> };
+type Member = Client & {
+  closed: boolean;
+  clean: boolean;
+  subscriptions: Record<string, { func: Deliver; qos: number } | undefined>;
+  /** aedes' per-client dedupe: the highest brokerCounter delivered, per broker id. */
+  duplicates: Record<string, number | undefined>;
+};
 type Persistence = { outgoingEnqueue(sub: { clientId: string }, packet: AedesPublishPacket): Promise<void> };
 
 class Group {
@@ -97,7 +103,7 @@ export class SharedGroups {
   receivingGroups(orgId: string, topic: string): number {
     let n = 0;
     for (const g of this.ofOrg.get(orgId) ?? []) {
-      if (topicMatchesFilter(g.topicFilter, topic) && this.pick(g, topic, false) !== null) n++;
+      if (topicMatchesFilter(g.topicFilter, topic) && this.pick(g, { topic }, false) !== null) n++;
     }
     return n;
   }
@@ -109,7 +115,7 @@ export class SharedGroups {
 
   private open(key: string, orgId: string, topicFilter: string): Group {
     const group: Group = new Group(key, orgId, topicFilter, (packet, cb) => {
-      const member = this.pick(group, packet.topic, true);
+      const member = this.pick(group, packet, true);
       if (member === null) {
         this.metrics.deliveriesDropped.inc({ reason: 'no_shared_member' });
         return cb();
@@ -142,11 +148,13 @@ export class SharedGroups {
   }
 
   /**
-   * The member to hand a message on `internal` to: the first, from the group's turn on, whose
-   * connection is open, whose aedes subscription is in place and whose rights allow the topic.
+   * The member to hand a message (on an internal topic) to: the first, from the group's turn on,
+   * whose connection is open, whose aedes subscription is in place, whose rights allow the topic and
+   * that has not already been sent this very message through another subscription (aedes sends a
+   * client a message once: the group's copy would be dropped, at that subscription's QoS).
    */
-  private pick(group: Group, internal: string, advance: boolean): Member | null {
-    const topic = clientTopic(group.orgId, internal);
+  private pick(group: Group, message: { topic: string; brokerId?: string; brokerCounter?: number }, advance: boolean): Member | null {
+    const topic = clientTopic(group.orgId, message.topic);
     if (topic === null) return null;
     const n = group.members.length;
     for (let k = 0; k < n; k++) {
@@ -154,6 +162,7 @@ export class SharedGroups {
       const m = group.members[i]!;
       const s = this.sessionOf(m);
       if (m.closed || !m.subscriptions[group.key] || !s || s.closed || s.endReason !== null || !s.rights.canReceive(topic)) continue;
+      if (message.brokerId !== undefined && (m.duplicates[message.brokerId] ?? 0) >= message.brokerCounter!) continue;
       if (advance) group.next = (i + 1) % n;
       return m;
     }

@@ -83,10 +83,11 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     if (topicNameProblem(topic) !== null || topicLevels(topic) > MAX_CLIENT_TOPIC_LEVELS) return refuse(client, s, packet, 'invalid_topic', cb);
     if (!s.rights.canPublish(topic)) return refuse(client, s, packet, 'acl', cb);
     // A response topic is where the answer to this request will be published by whoever handles it.
-    // It must be one the requester itself may subscribe to: otherwise a requester could make a
-    // responder with wider rights publish where the requester may not (a confused deputy).
+    // It must be one the requester itself may receive on: otherwise a requester could make a
+    // responder with wider rights publish where the requester may not (a confused deputy). A topic
+    // name, so never a `$share/…` form.
     const responseTopic = packet.properties?.responseTopic;
-    if (responseTopic !== undefined && (topicNameProblem(responseTopic) !== null || !s.rights.canSubscribe(responseTopic))) {
+    if (responseTopic !== undefined && (topicNameProblem(responseTopic) !== null || !s.rights.canReceive(responseTopic))) {
       return refuse(client, s, packet, 'response_topic', cb);
     }
     const payloadBytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;

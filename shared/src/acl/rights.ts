@@ -217,6 +217,6 @@ export class EffectiveRights {
 
   /** History of a topic is readable by a token with `history` that may subscribe to the topic. */
   canReadHistory(topic: string): boolean {
-    return this.history && this.canSubscribe(topic);
+    return this.history && this.canSubscribeFilter(topic);
   }
 }

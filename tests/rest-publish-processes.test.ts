@@ -59,4 +59,25 @@ describe('API and broker in two processes', () => {
       broker = undefined;
     }
   }, 60_000);
+
+  test('a bulk request as large as the API accepts reaches the broker whole (its endpoint takes what the API took)', async () => {
+    broker = await startCli(dataDir, ['--broker-only'], { SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
+    const t = services.tokens.mint({ orgId, userId: 'bulk-reader' });
+    const c = await mqtt.connectAsync(broker.summary.mqtt_url!, { username: t.username, password: t.password, reconnectPeriod: 0 });
+    await c.subscribeAsync('orders/#', { qos: 1 });
+    let received = 0;
+    c.on('message', () => received++);
+    // 100 messages, long topics, JSON payloads full of escapes: close to the API's 64 KiB body limit.
+    const messages = Array.from({ length: 100 }, (_, i) => ({ topic: `orders/${i}/${'t'.repeat(300)}`, payload: '\u0001'.repeat(40) }));
+    const body = JSON.stringify(messages);
+    expect(body.length).toBeGreaterThan(50_000);
+    const res = await fetch(`${api.summary.api_url}/v1/publish/bulk`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` }, body });
+    expect(res.status).toBe(200);
+    const until = Date.now() + 5000;
+    while (received < 100 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(received).toBe(100);
+    await c.endAsync();
+    expect(await broker.stop()).toBe(0);
+    broker = undefined;
+  }, 60_000);
 });

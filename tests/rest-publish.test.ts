@@ -13,7 +13,7 @@ let key: string;
 const clients: MqttClient[] = [];
 
 beforeAll(async () => {
-  stack = await startStack('rest-publish', { SIGNALGATE_PUBLISH_RATE_PER_KEY: '50', SIGNALGATE_PUBLISH_BURST_PER_KEY: '100' });
+  stack = await startStack('rest-publish', { SIGNALGATE_PUBLISH_RATE_PER_KEY: '50', SIGNALGATE_PUBLISH_BURST_PER_KEY: '100', SIGNALGATE_MAX_PACKET_BYTES: '16384' });
   const created = await stack.services.orgs.create('Notify Co');
   orgId = created.org.id;
   key = created.secretKey;
@@ -107,6 +107,15 @@ describe('POST /v1/publish', () => {
       expect(res.body.error_description).toMatch(why);
     }
     expect((await publish({ topic: 'orders/x', payload: 1 }, `sk_${'x'.repeat(43)}`)).status).toBe(401);
+  });
+});
+
+describe('packet size', () => {
+  test('a message whose topic and payload together exceed SIGNALGATE_MAX_PACKET_BYTES is 413, as a client PUBLISH would be refused', async () => {
+    const max = stack.config.maxPacketBytes;
+    const res = await publish({ topic: `orders/${'t'.repeat(Math.floor(max / 2))}`, payload: { base64: Buffer.alloc(Math.floor(max / 2)).toString('base64') } });
+    expect([res.status, res.body.error]).toEqual([413, 'payload_too_large']);
+    expect(res.body.error_description).toMatch(/SIGNALGATE_MAX_PACKET_BYTES/);
   });
 });
 

@@ -127,8 +127,9 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     throw err;
   }
   const publisher = createServerPublisher(aedes, sessions, shared);
-  // Bulk of 100 messages, each at most a packet, as base64 with room for the JSON around them.
-  const publishEndpoint = await openPublishEndpoint(config.dataDir, brokerId, publisher, 100 * Math.ceil(config.maxPacketBytes * 1.4) + 65_536, logger);
+  // What an API accepted (SIGNALGATE_API_BODY_LIMIT), re-encoded: payloads travel as base64 (4/3),
+  // topics as the same JSON text, with a few bytes of framing per message of a bulk of 100.
+  const publishEndpoint = await openPublishEndpoint(config.dataDir, brokerId, publisher, Math.ceil(config.apiBodyLimit * 1.4) + 100 * 128 + 65_536, logger);
   history.start();
   changes.start();
   usage.start();

@@ -36,7 +36,11 @@ export class RemotePublishChannel implements PublishChannel {
       const answer = (await res.json().catch(() => ({}))) as { results?: { subscribers: number }[]; message?: string; retry_after?: number };
       // The organisation's message rate, enforced by the broker: the caller's 429, not a broker failure.
       if (res.status === 429) throw new SignalGateError('rate_limited', answer.message ?? 'rate limited by the broker', { retryAfterSeconds: answer.retry_after ?? 1 });
-      if (!res.ok || !answer.results) throw Object.assign(unreachable(), { cause: new Error(`broker answered ${res.status}`) });
+      // Its body limit (SIGNALGATE_API_BODY_LIMIT, read by both processes): the caller's 413.
+      if (res.status === 413) throw new SignalGateError('payload_too_large', 'the request is larger than the broker accepts (SIGNALGATE_API_BODY_LIMIT of the broker process)');
+      if (!res.ok || !answer.results) {
+        throw Object.assign(unreachable(), { diagnostic: `broker answered ${res.status}${answer.message ? `: ${answer.message}` : ''}` });
+      }
       return answer.results;
     }
     throw unreachable();

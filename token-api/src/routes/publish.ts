@@ -51,6 +51,12 @@ function outgoing(m: Message, field: string, rights: EffectiveRights, org: Org, 
   const payload = payloadBytes(m.payload, `${field}.payload`);
   const limit = Math.min(org.limits.maxPayloadBytes ?? Infinity, maxPacketBytes);
   if (payload.length > limit) throw new SignalGateError('payload_too_large', `${field}.payload: ${payload.length} bytes is more than the ${limit} allowed`);
+  // The whole PUBLISH must fit the broker's packet limit, as a client's must (topic, its length,
+  // the message id, a fixed header of up to 5 bytes and an empty MQTT 5 property section).
+  const packetBytes = Buffer.byteLength(m.topic) + payload.length + 10;
+  if (packetBytes > maxPacketBytes) {
+    throw new SignalGateError('payload_too_large', `${field}: topic and payload make a ${packetBytes}-byte packet, more than SIGNALGATE_MAX_PACKET_BYTES (${maxPacketBytes})`);
+  }
   return { topic: m.topic, payload, qos: m.qos ?? 1, retain: m.retain ?? false };
 }
 

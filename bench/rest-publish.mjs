@@ -33,12 +33,11 @@ import { execSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import readline from 'node:readline';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { arg, cliPath, cpuMs, latencySummary, loadAverage, median, root, round, saveResult, sleep, tempDir, within } from './lib/env.mjs';
 import { connectPacket, openClient, subscribe } from './lib/mqttLoad.mjs';
-import { ensureDebianPackage, prepareSignalGate, track } from './lib/servers.mjs';
+import { ensureDebianPackage, firstJsonLine, prepareSignalGate, track } from './lib/servers.mjs';
 
 const WRK = '/usr/bin/wrk';
 const SETTLE_MS = 1500;
@@ -59,19 +58,7 @@ async function startServer(label, dataDir, mode) {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   }));
-  const summary = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label} did not start within 30 s`)), 30_000);
-    const lines = readline.createInterface({ input: child.stdout });
-    lines.on('line', (line) => {
-      try {
-        const value = JSON.parse(line);
-        clearTimeout(timer);
-        lines.close();
-        resolve(value);
-      } catch { /* not the summary */ }
-    });
-    child.once('exit', (code) => reject(new Error(`${label} exited with ${code} before it was ready`)));
-  });
+  const summary = await firstJsonLine(child, label);
   const stop = () => new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve({ code: child.exitCode, signal: child.signalCode });
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);

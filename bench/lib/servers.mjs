@@ -17,7 +17,8 @@ import { connectPacket, closeAll, openClient } from './mqttLoad.mjs';
 /** The rules every peer enforces: publish and subscribe under `bench/` only. */
 export const BENCH_RULES = { publish: ['bench/#'], subscribe: ['bench/#'], presence: false, history: false };
 
-function firstJsonLine(child, what, ms = 30_000) {
+/** Resolves with the first JSON line a started server prints on stdout (its summary). */
+export function firstJsonLine(child, what, ms = 30_000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${what} did not start within ${ms} ms`)), ms);
     const lines = readline.createInterface({ input: child.stdout });

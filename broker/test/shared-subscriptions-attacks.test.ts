@@ -15,6 +15,7 @@ import { Aedes } from 'aedes';
 import {
   connectWithConnack, eventually, inbox, onTopic, sleep, startTestBroker, subackCodes, whenClosed, type Received, type TestBroker,
 } from './support/harness.js';
+import { rawPacket, str, u16 } from '../../tests/hostile/support/fuzzKit.js';
 
 let tb: TestBroker;
 /** Subscribe `#` (and `$spaces/#`), publish anything, presence: the widest tenant. */
@@ -80,22 +81,6 @@ const payloads = (box: { messages: Received[] }, prefix = '') => box.messages.ma
 
 // ---- Raw MQTT -----------------------------------------------------------------------------------------
 
-const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
-const str = (s: string | Buffer) => {
-  const b = Buffer.isBuffer(s) ? s : Buffer.from(s, 'utf8');
-  return Buffer.concat([u16(b.length), b]);
-};
-function varInt(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-const rawPacket = (header: number, body: Buffer) => Buffer.concat([Buffer.from([header]), varInt(body.length), body]);
 
 function rawConnect(v: 4 | 5, creds: { username: string; password: string }, clientId: string, clean = true): Buffer {
   const flags = 0xc0 | (clean ? 0x02 : 0);

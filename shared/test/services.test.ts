@@ -338,6 +338,42 @@ describe('tokens: refresh and revoke', () => {
     expect(failures).toEqual(['token_revoked', 'token_expired', 'invalid_token_password']);
   });
 
+  test('refresh never takes a token past its organisation\'s absolute lifetime; at its end it refreshes no more (issue 14, item 6)', async () => {
+    const { org } = await newOrg();
+    s.orgs.update(org.id, { maxTtlSeconds: 3600, maxTokenLifetimeSeconds: 7200 });
+    expect(codeOf(() => s.orgs.update(org.id, { maxTokenLifetimeSeconds: 3599 }))).toBe('invalid_request');
+    expect(s.orgs.get(org.id).maxTokenLifetimeSeconds).toBe(7200);
+    const t = s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 3600 });
+    const start = now;
+    try {
+      now = start + 3000_000;
+      const r1 = s.tokens.refresh(t.tokenId, t.password);
+      expect(r1.expiresAt).toBe(now + 3600_000);
+      now = start + 6000_000;
+      const r2 = s.tokens.refresh(t.tokenId, r1.password);
+      expect(r2.expiresAt).toBe(start + 7200_000); // capped: not now + 3600 s
+      now = start + 7200_000;
+      expect(codeOf(() => s.tokens.refresh(t.tokenId, r2.password))).toBe('token_expired');
+      expect(s.connect.checkConnect(t.username, r2.password).ok).toBe(false);
+    } finally {
+      now = start;
+    }
+    expect((await newOrg()).org.maxTokenLifetimeSeconds).toBe(7 * 86_400);
+  });
+
+  test('revoking an API key revokes the live tokens it minted, unless they are kept (issue 14, item 6)', async () => {
+    const { org } = await newOrg();
+    const second = await s.keys.create(org.id, 'second');
+    const mine = s.tokens.mint({ orgId: org.id, userId: 'a' }, { apiKeyId: second.key.id });
+    const other = s.tokens.mint({ orgId: org.id, userId: 'b' });
+    expect(s.store.tokens.get(mine.tokenId)!.apiKeyId).toBe(second.key.id);
+    s.keys.revoke(org.id, second.key.id);
+    expect(s.tokens.revokeMintedBy(org.id, second.key.id)).toEqual([mine.tokenId]);
+    expect(s.connect.checkConnect(mine.username, mine.password)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(s.connect.checkConnect(other.username, other.password).ok).toBe(true);
+    expect(s.store.tokens.get(mine.tokenId)!.revokeReason).toBe('key_revoked');
+  });
+
   test('revoke is scoped to the org, idempotent, and appended to the change feed once', async () => {
     const { org } = await newOrg();
     const other = await newOrg();

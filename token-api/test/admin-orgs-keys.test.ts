@@ -95,6 +95,19 @@ describe('API keys', () => {
     expect((await mintWith(created.secret_key)).status).toBe(401);
   });
 
+  test('the tokens a key minted say so, and die with it unless tokens=keep', async () => {
+    for (const mode of ['revoke', 'keep'] as const) {
+      const created = (await call(`${t.url}/v2/admin/orgs/${orgId}/keys`, { key: ADMIN_KEY, body: {} })).body;
+      const minted = (await mintWith(created.secret_key)).body;
+      const listed = (await call(`${t.url}/v2/tokens/${minted.token_id}`, { key: firstKey })).body;
+      expect(listed.api_key_id).toBe(created.key_id);
+      const res = await call(`${t.url}/v2/admin/orgs/${orgId}/keys/${created.key_id}/revoke${mode === 'keep' ? '?tokens=keep' : ''}`, { method: 'POST', key: ADMIN_KEY });
+      expect(res.body.revoked_token_ids).toEqual(mode === 'keep' ? [] : [minted.token_id]);
+      const after = (await call(`${t.url}/v2/tokens/${minted.token_id}`, { key: firstKey })).body;
+      expect([mode, after.status, after.revoke_reason]).toEqual(mode === 'keep' ? [mode, 'live', null] : [mode, 'revoked', 'key_revoked']);
+    }
+  });
+
   test('rotate with overlap: the old key works during the overlap, the new key works', async () => {
     const old = (await call(`${t.url}/v2/admin/orgs/${orgId}/keys`, { key: ADMIN_KEY, body: {} })).body;
     const rotated = await call(`${t.url}/v2/admin/orgs/${orgId}/keys/${old.key_id}/rotate`, { key: ADMIN_KEY, body: { overlap_seconds: 3600 } });

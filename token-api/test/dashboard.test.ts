@@ -3,7 +3,7 @@
 // key behind them is revoked, and the admin routes the pages call (explain, mint).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { ADMIN_KEY, call, expectErrorShape, startApi, type Json, type TestApi } from './support/server.js';
-import { DashboardSessionStore, ABSOLUTE_SESSION_MS } from '../src/dashboard/sessionStore.js';
+import { DashboardSessionStore, ABSOLUTE_SESSION_MS, MAX_SESSIONS, MAX_SESSIONS_PER_CALLER } from '../src/dashboard/sessionStore.js';
 import { MAX_POINTS, usageSeries } from '../src/dashboard/usageSeries.js';
 
 let t: TestApi;
@@ -332,5 +332,25 @@ describe('usage series', () => {
     const { points, bucketMs } = usageSeries([], 0, 24 * 3600_000, 5000);
     expect(points.length).toBeLessThanOrEqual(MAX_POINTS + 1);
     expect(bucketMs % 5000).toBe(0);
+  });
+});
+
+describe('sign-ins held in memory are bounded (issue 14, item 6)', () => {
+  test('one key signing in again and again keeps MAX_SESSIONS_PER_CALLER sessions: the oldest ends', async () => {
+    const first = await signIn(orgA.key);
+    for (let i = 0; i < MAX_SESSIONS_PER_CALLER; i++) await signIn(orgA.key);
+    expect((await asPage(first, '/dashboard/api/session')).status).toBe(401);
+    const latest = await signIn(orgA.key);
+    expect((await asPage(latest, '/dashboard/api/session')).status).toBe(200);
+    // Another caller's sessions are not touched by it.
+    const other = await signIn(orgB.key);
+    for (let i = 0; i < 5; i++) await signIn(orgA.key);
+    expect((await asPage(other, '/dashboard/api/session')).status).toBe(200);
+  });
+
+  test('the store never holds more than MAX_SESSIONS', () => {
+    const store = new DashboardSessionStore(3600_000);
+    for (let i = 0; i < MAX_SESSIONS + 20; i++) store.create({ kind: 'org', orgId: 'org_x', apiKeyId: `key_${i}` }, 1000);
+    expect(store.size).toBe(MAX_SESSIONS);
   });
 });

@@ -38,6 +38,15 @@ describe('rate limits', () => {
     expect((await call(`${t.url}/v2/tokens`, { key: secretKey })).status).toBe(200);
   });
 
+  test("the dashboard's admin mint route counts against the address's mint rate too", async () => {
+    t = await startApi('rl-admin-mint', { SIGNALGATE_MINT_RATE_PER_IP: '2' });
+    const { org } = await t.services.orgs.create('RL');
+    const mintAsAdmin = () => call(`${t!.url}/v2/admin/orgs/${org.id}/tokens`, { headers: { 'X-Admin-Key': ADMIN_KEY }, body: { user_id: 'admin-minted' } });
+    expect([(await mintAsAdmin()).status, (await mintAsAdmin()).status]).toEqual([201, 201]);
+    const limited = await mintAsAdmin();
+    expect([limited.status, limited.body.error]).toEqual([429, 'rate_limited']);
+  });
+
   test('failed key attempts per IP: after the budget a valid key not verified yet is refused with 429 (no argon2 runs)', async () => {
     t = await startApi('rl-auth', { SIGNALGATE_AUTH_FAILURES_PER_IP: '3' });
     const { secretKey } = await t.services.orgs.create('RL');

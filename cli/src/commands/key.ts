@@ -10,6 +10,7 @@ import { requireOrg, withJson, type JsonOption } from './common.js';
 interface KeyOptions extends JsonOption {
   org: string;
   key: string;
+  keepTokens?: boolean;
 }
 
 const SHOWN_ONCE = ['', 'The secret key is shown once: store it now (it is kept only as a hash).'];
@@ -40,12 +41,15 @@ export function registerKey(program: Command, ctx: CliContext): void {
       }),
     );
 
-  withJson(key.command('revoke').description('revoke a key at once'))
+  withJson(key.command('revoke').description('revoke a key at once, and the live tokens it minted'))
     .requiredOption('--org <id>', 'organisation id')
     .requiredOption('--key <key_id>', 'key id (see key list)')
+    .option('--keep-tokens', 'let the tokens the key minted live to their expiry')
     .action((opts: KeyOptions) =>
       withServices(ctx, opts, ({ services, out, now }) => {
-        out.record(keyView(services.keys.revoke(opts.org, opts.key), now));
+        const revoked = services.keys.revoke(opts.org, opts.key);
+        const tokens = opts.keepTokens ? [] : services.tokens.revokeMintedBy(opts.org, opts.key);
+        out.record({ ...keyView(revoked, now), revoked_token_ids: tokens });
       }),
     );
 

@@ -12,6 +12,7 @@ interface UpdateOptions extends JsonOption {
   defaultTtl?: number;
   minTtl?: number;
   maxTtl?: number;
+  maxTokenLifetime?: number;
   maxConnections?: number | typeof NO_LIMIT;
   maxMessagesPerSecond?: number | typeof NO_LIMIT;
   maxBytesPerSecond?: number | typeof NO_LIMIT;
@@ -59,6 +60,7 @@ export function registerOrg(program: Command, ctx: CliContext): void {
     .option('--default-ttl <seconds>', 'token TTL when a request names none', positiveInt)
     .option('--min-ttl <seconds>', 'shortest TTL a request may ask for', positiveInt)
     .option('--max-ttl <seconds>', 'longest TTL a request may ask for', positiveInt)
+    .option('--max-token-lifetime <seconds>', 'how long a token lives from its mint however often it is refreshed', positiveInt)
     .option('--max-connections <n|none>', 'concurrent MQTT connections', limitValue)
     .option('--max-messages-per-second <n|none>', 'messages per second across the organisation', limitValue)
     .option('--max-bytes-per-second <n|none>', 'payload bytes per second across the organisation', limitValue)
@@ -79,6 +81,7 @@ export function registerOrg(program: Command, ctx: CliContext): void {
         if (opts.defaultTtl !== undefined) settings.defaultTtlSeconds = opts.defaultTtl;
         if (opts.minTtl !== undefined) settings.minTtlSeconds = opts.minTtl;
         if (opts.maxTtl !== undefined) settings.maxTtlSeconds = opts.maxTtl;
+        if (opts.maxTokenLifetime !== undefined) settings.maxTokenLifetimeSeconds = opts.maxTokenLifetime;
         out.record(orgView(services.orgs.update(opts.org, settings)));
       }),
     );

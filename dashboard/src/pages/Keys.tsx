@@ -90,7 +90,9 @@ export function KeysPage({ orgId }: PageProps) {
                           onError={setFail}
                           onClick={async () => {
                             if (!confirm(`Revoke ${k.prefix}…? Services using it stop working at once.`)) return;
-                            await api.post(orgPath(orgId, 'keys', k.key_id, 'revoke'));
+                            // The MQTT tokens it minted die with it unless the operator says otherwise.
+                            const keep = confirm('Let the MQTT tokens this key minted live until they expire? (Cancel revokes them now.)');
+                            await api.post(`${orgPath(orgId, 'keys', k.key_id, 'revoke')}${keep ? '?tokens=keep' : ''}`);
                             await reload();
                           }}
                         >

@@ -7,6 +7,8 @@ import type { ApiKeyService, IssuedKey } from './apiKeys.js';
 import { systemClock, type Clock } from './clock.js';
 
 export const MAX_TTL_SECONDS = 7 * 86_400;
+/** The longest absolute lifetime an organisation may give its tokens (a year). */
+export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 86_400;
 
 export class OrgService {
   constructor(private readonly store: Store, private readonly keys: ApiKeyService, private readonly clock: Clock = systemClock) {}
@@ -51,11 +53,16 @@ export class OrgService {
         defaultTtlSeconds: settings.defaultTtlSeconds ?? org.defaultTtlSeconds,
         minTtlSeconds: settings.minTtlSeconds ?? org.minTtlSeconds,
         maxTtlSeconds: settings.maxTtlSeconds ?? org.maxTtlSeconds,
+        maxTokenLifetimeSeconds: settings.maxTokenLifetimeSeconds ?? org.maxTokenLifetimeSeconds,
         limits: { ...org.limits, ...settings.limits },
       };
       if (next.minTtlSeconds < 1) throw invalid('min_ttl_seconds', 'must be at least 1');
       if (next.maxTtlSeconds > MAX_TTL_SECONDS) throw invalid('max_ttl_seconds', `must be at most ${MAX_TTL_SECONDS}`);
       if (next.minTtlSeconds > next.maxTtlSeconds) throw invalid('min_ttl_seconds', 'must not exceed max_ttl_seconds');
+      // A token minted with the longest TTL must fit in the lifetime.
+      if (!Number.isInteger(next.maxTokenLifetimeSeconds) || next.maxTokenLifetimeSeconds < next.maxTtlSeconds || next.maxTokenLifetimeSeconds > MAX_TOKEN_LIFETIME_SECONDS) {
+        throw invalid('max_token_lifetime_seconds', `must be an integer from max_ttl_seconds (${next.maxTtlSeconds}) to ${MAX_TOKEN_LIFETIME_SECONDS}`);
+      }
       if (next.defaultTtlSeconds < next.minTtlSeconds || next.defaultTtlSeconds > next.maxTtlSeconds) {
         throw invalid('default_ttl_seconds', `must be within ${next.minTtlSeconds}-${next.maxTtlSeconds}`);
       }

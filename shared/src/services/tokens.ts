@@ -133,7 +133,11 @@ export class TokenService {
     return this.store.transactionGrouped(() => this.mint(req, ctx));
   }
 
-  /** Rotates the password of a live token and extends its expiry by its TTL (proof of possession). */
+  /**
+   * Rotates the password of a live token and extends its expiry by its TTL (proof of possession),
+   * never past its organisation's absolute lifetime from the mint (max_token_lifetime_seconds): a
+   * leaked token cannot be kept alive for ever by refreshing it. At that end it refreshes no more.
+   */
   refresh(tokenId: string, currentPassword: string, ctx: RequestContext = {}): IssuedToken {
     const now = this.clock();
     // The failure is audited after the transaction has rolled back: recorded inside it, the row
@@ -166,9 +170,12 @@ export class TokenService {
       if (state === 'revoked') throw failure('token_revoked', 'token has been revoked; mint a new one', t);
       if (state === 'expired') throw failure('token_expired', 'token has expired; mint a new one', t);
 
+      const org = this.store.orgs.get(t.orgId)!;
       const ttlMs = t.expiresAt - (t.refreshedAt ?? t.issuedAt);
+      const endOfLife = t.issuedAt + org.maxTokenLifetimeSeconds * 1000;
+      if (now >= endOfLife) throw failure('token_expired', 'token has reached its absolute lifetime (max_token_lifetime_seconds); mint a new one', t);
       const password = newTokenPassword();
-      const expiresAt = now + ttlMs;
+      const expiresAt = Math.min(now + ttlMs, endOfLife);
       if (!this.store.tokens.rotate(t.id, oldHash, sha256Hex(password), expiresAt, now)) {
         throw failure('invalid_token_password', 'token was refreshed concurrently; use the newest password', t);
       }
@@ -177,7 +184,6 @@ export class TokenService {
       const user = this.store.users.byRef(t.orgId, t.userRef)!;
       this.store.audit.record({ event: 'token.refreshed', orgId: t.orgId, userId: user.userId, userRef: t.userRef, tokenId: t.id,
         ip: ctx.ip, userAgent: ctx.userAgent, expiresAt }, now);
-      const org = this.store.orgs.get(t.orgId)!;
       return this.issued({ ...t, issuedAt: now, expiresAt }, org.uuid, password, user, []);
     });
   }
@@ -199,6 +205,17 @@ export class TokenService {
     return this.store.transaction(() =>
       this.store.tokens.liveOfUser(orgId, userRef, now).map((t) => {
         this.revokeRecord(t, reason, now, ctx);
+        return t.id;
+      }),
+    );
+  }
+
+  /** Revokes every live token the API key `keyId` minted (the key itself was revoked); returns their ids. */
+  revokeMintedBy(orgId: string, keyId: string, ctx: RequestContext = {}): string[] {
+    const now = this.clock();
+    return this.store.transaction(() =>
+      this.store.tokens.liveOfKey(orgId, keyId, now).map((t) => {
+        this.revokeRecord(t, 'key_revoked', now, ctx);
         return t.id;
       }),
     );

@@ -222,4 +222,14 @@ ALTER TABLE rule_sets ADD COLUMN deny_publish TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE rule_sets ADD COLUMN deny_subscribe TEXT NOT NULL DEFAULT '[]';
 `,
   },
+  {
+    version: 6,
+    name: 'absolute token lifetime',
+    // How long a token lives from its mint however often it is refreshed (7 days, the longest TTL);
+    // the key that minted a token is already on it (tokens.api_key_id), indexed for revoking with it.
+    sql: `
+ALTER TABLE orgs ADD COLUMN max_token_lifetime_seconds INTEGER NOT NULL DEFAULT 604800;
+CREATE INDEX tokens_api_key ON tokens(api_key_id) WHERE api_key_id IS NOT NULL;
+`,
+  },
 ];

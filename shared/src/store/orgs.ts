@@ -21,12 +21,14 @@ export interface Org {
   defaultTtlSeconds: number;
   minTtlSeconds: number;
   maxTtlSeconds: number;
+  /** A token lives at most this long from its mint, however often it is refreshed. */
+  maxTokenLifetimeSeconds: number;
   limits: OrgLimits;
 }
 
 export interface OrgRow {
   id: string; uuid: string; name: string; created_at: number; default_ttl_seconds: number; min_ttl_seconds: number;
-  max_ttl_seconds: number; max_connections: number | null; max_messages_per_second: number | null;
+  max_ttl_seconds: number; max_token_lifetime_seconds: number; max_connections: number | null; max_messages_per_second: number | null;
   max_bytes_per_second: number | null; max_payload_bytes: number | null; token_messages_per_second: number | null;
   max_connects_per_second: number | null;
 }
@@ -39,6 +41,7 @@ export const toOrg = (r: OrgRow): Org => ({
   defaultTtlSeconds: r.default_ttl_seconds,
   minTtlSeconds: r.min_ttl_seconds,
   maxTtlSeconds: r.max_ttl_seconds,
+  maxTokenLifetimeSeconds: r.max_token_lifetime_seconds,
   limits: {
     maxConnections: r.max_connections,
     maxMessagesPerSecond: r.max_messages_per_second,
@@ -54,6 +57,7 @@ export interface OrgSettings {
   defaultTtlSeconds?: number;
   minTtlSeconds?: number;
   maxTtlSeconds?: number;
+  maxTokenLifetimeSeconds?: number;
   limits?: Partial<OrgLimits>;
 }
 
@@ -71,7 +75,8 @@ export class OrgRepository {
     this.byUuidStmt = db.prepare<[string], OrgRow>('SELECT * FROM orgs WHERE uuid = ?');
     this.listStmt = db.prepare<[], OrgRow>('SELECT * FROM orgs ORDER BY created_at, id');
     this.updateStmt = db.prepare(`UPDATE orgs SET name = @name, default_ttl_seconds = @defaultTtlSeconds,
-      min_ttl_seconds = @minTtlSeconds, max_ttl_seconds = @maxTtlSeconds, max_connections = @maxConnections,
+      min_ttl_seconds = @minTtlSeconds, max_ttl_seconds = @maxTtlSeconds, max_token_lifetime_seconds = @maxTokenLifetimeSeconds,
+      max_connections = @maxConnections,
       max_messages_per_second = @maxMessagesPerSecond, max_bytes_per_second = @maxBytesPerSecond,
       max_payload_bytes = @maxPayloadBytes, token_messages_per_second = @tokenMessagesPerSecond,
       max_connects_per_second = @maxConnectsPerSecond WHERE id = @id`);
@@ -101,7 +106,7 @@ export class OrgRepository {
   /** Writes the whole settings record; callers merge and validate first. */
   update(org: Org): void {
     this.updateStmt.run({ id: org.id, name: org.name, defaultTtlSeconds: org.defaultTtlSeconds, minTtlSeconds: org.minTtlSeconds,
-      maxTtlSeconds: org.maxTtlSeconds, ...org.limits });
+      maxTtlSeconds: org.maxTtlSeconds, maxTokenLifetimeSeconds: org.maxTokenLifetimeSeconds, ...org.limits });
   }
 
   delete(id: string): boolean {

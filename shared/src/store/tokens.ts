@@ -54,6 +54,7 @@ export class TokenRepository {
   private readonly rotateStmt;
   private readonly revokeStmt;
   private readonly liveOfUserStmt;
+  private readonly liveOfKeyStmt;
   private readonly listOfUserStmt;
   private readonly listOfOrgStmt;
   private readonly purgeStmt;
@@ -76,6 +77,8 @@ export class TokenRepository {
     this.revokeStmt = db.prepare('UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL');
     this.liveOfUserStmt = db.prepare<[string, string, number], TokenRow>(
       'SELECT * FROM tokens WHERE org_id = ? AND user_ref = ? AND revoked_at IS NULL AND expires_at > ?');
+    this.liveOfKeyStmt = db.prepare<[string, string, number], TokenRow>(
+      'SELECT * FROM tokens WHERE api_key_id = ? AND org_id = ? AND revoked_at IS NULL AND expires_at > ?');
     this.listOfUserStmt = db.prepare<[string, string, number], TokenRow>(
       'SELECT * FROM tokens WHERE org_id = ? AND user_ref = ? ORDER BY issued_at DESC LIMIT ?');
     this.listOfOrgStmt = db.prepare<[string, number, number], TokenRow>(
@@ -114,6 +117,11 @@ export class TokenRepository {
 
   liveOfUser(orgId: string, userRef: string, now: number): TokenRecord[] {
     return this.liveOfUserStmt.all(orgId, userRef, now).map(toToken);
+  }
+
+  /** Live tokens the API key `keyId` minted. */
+  liveOfKey(orgId: string, keyId: string, now: number): TokenRecord[] {
+    return this.liveOfKeyStmt.all(keyId, orgId, now).map(toToken);
   }
 
   listOfUser(orgId: string, userRef: string, limit = 1000): TokenRecord[] {

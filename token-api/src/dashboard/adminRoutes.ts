@@ -96,6 +96,8 @@ export function dashboardAdminRoutes({ services, auth, limits, metrics, config, 
     defineRoute({
       method: 'post', path: '/v2/admin/orgs/{org_id}/tokens', tags: ['admin'], security: MANAGEMENT, status: 201,
       summary: "Mint a token for a user of the organization (the dashboard's \"mint\"; same body as the v2 mint response)",
+      // Per address like every other mint (SIGNALGATE_MINT_RATE_PER_IP), and per key for an org key.
+      before: [limits.mintPerIp],
       authenticate: (req) => auth.management(req), params: OrgParams, body: MintForUserRequest, response: TokenResponse, errors: [400, 401, 403, 404, 429],
       async handle({ auth: caller, params, body, req }) {
         access(caller, params.org_id);

@@ -18,19 +18,44 @@ export interface DashboardSession {
 /** A sign-in ends at the latest this long after it started, however active. */
 export const ABSOLUTE_SESSION_MS = 12 * 3600 * 1000;
 
+/**
+ * Bounds on what sign-ins hold in memory: each needs a valid key, but one valid key signing in in a
+ * loop must not grow the map without end. Past them the oldest sign-in (of that caller, or at all)
+ * ends, as if it had expired.
+ */
+export const MAX_SESSIONS_PER_CALLER = 50;
+export const MAX_SESSIONS = 10_000;
+
+const callerKey = (c: DashboardCaller) => (c.kind === 'admin' ? 'admin' : `key:${c.apiKeyId}`);
+
 const digest = (id: string) => createHash('sha256').update(id).digest('base64url');
 
 export class DashboardSessionStore {
+  /** In creation order (a Map keeps insertion order), so the first entries are the oldest. */
   private readonly sessions = new Map<string, DashboardSession>();
+  /** Sessions per caller (the admin, or one org key). */
+  private readonly perCaller = new Map<string, number>();
+  private lastSweep = 0;
 
   constructor(private readonly idleMs: number) {}
 
   /** Returns the cookie value (shown to the browser only) and the session. */
   create(caller: DashboardCaller, now: number): { id: string; session: DashboardSession } {
-    this.sweep(now);
+    // A full sweep at most once a minute: sign-ins in a loop must not each walk the whole map.
+    if (now - this.lastSweep >= 60_000) this.sweep(now);
+    const mine = callerKey(caller);
+    if ((this.perCaller.get(mine) ?? 0) >= MAX_SESSIONS_PER_CALLER) {
+      for (const [k, s] of this.sessions) {
+        if (callerKey(s.caller) !== mine) continue;
+        this.remove(k);
+        break;
+      }
+    }
+    while (this.sessions.size >= MAX_SESSIONS) this.remove(this.sessions.keys().next().value!);
     const id = randomBytes(32).toString('base64url');
     const session: DashboardSession = { caller, csrfToken: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now };
     this.sessions.set(digest(id), session);
+    this.perCaller.set(mine, (this.perCaller.get(mine) ?? 0) + 1);
     return { id, session };
   }
 
@@ -39,8 +64,8 @@ export class DashboardSessionStore {
     const key = digest(id);
     const s = this.sessions.get(key);
     if (!s) return undefined;
-    if (now - s.lastSeenAt > this.idleMs || now - s.createdAt > ABSOLUTE_SESSION_MS) {
-      this.sessions.delete(key);
+    if (this.expired(s, now)) {
+      this.remove(key);
       return undefined;
     }
     s.lastSeenAt = now;
@@ -48,16 +73,29 @@ export class DashboardSessionStore {
   }
 
   destroy(id: string): void {
-    this.sessions.delete(digest(id));
+    this.remove(digest(id));
   }
 
   get size(): number {
     return this.sessions.size;
   }
 
+  private expired(s: DashboardSession, now: number): boolean {
+    return now - s.lastSeenAt > this.idleMs || now - s.createdAt > ABSOLUTE_SESSION_MS;
+  }
+
+  private remove(key: string): void {
+    const s = this.sessions.get(key);
+    if (!s) return;
+    this.sessions.delete(key);
+    const mine = callerKey(s.caller);
+    const left = (this.perCaller.get(mine) ?? 1) - 1;
+    if (left === 0) this.perCaller.delete(mine);
+    else this.perCaller.set(mine, left);
+  }
+
   private sweep(now: number): void {
-    for (const [k, s] of this.sessions) {
-      if (now - s.lastSeenAt > this.idleMs || now - s.createdAt > ABSOLUTE_SESSION_MS) this.sessions.delete(k);
-    }
+    this.lastSweep = now;
+    for (const [k, s] of this.sessions) if (this.expired(s, now)) this.remove(k);
   }
 }

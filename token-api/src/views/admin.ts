@@ -23,6 +23,7 @@ export const OrgView = z.object({
   default_ttl_seconds: z.number().int(),
   min_ttl_seconds: z.number().int(),
   max_ttl_seconds: z.number().int(),
+  max_token_lifetime_seconds: z.number().int().openapi({ description: 'A token lives at most this long from its mint, however often it is refreshed' }),
   limits: OrgLimitsView,
 }).openapi('Organization');
 
@@ -34,6 +35,7 @@ export const orgView = (o: Org): z.infer<typeof OrgView> => ({
   default_ttl_seconds: o.defaultTtlSeconds,
   min_ttl_seconds: o.minTtlSeconds,
   max_ttl_seconds: o.maxTtlSeconds,
+  max_token_lifetime_seconds: o.maxTokenLifetimeSeconds,
   limits: {
     max_connections: o.limits.maxConnections,
     max_messages_per_second: o.limits.maxMessagesPerSecond,

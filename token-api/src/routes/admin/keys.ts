@@ -3,6 +3,7 @@ import { z } from '../../http/openapi.js';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import type { RouteDeps } from '../../http/deps.js';
 import { assertOrgAccess } from '../../http/callers.js';
+import { requestContextOf } from '../../http/requestContext.js';
 import { KeyView, keyView } from '../../views/admin.js';
 import { MANAGEMENT, OrgParams } from './params.js';
 
@@ -17,6 +18,11 @@ const RotateKeyRequest = z.object({
 }).openapi('RotateKeyRequest');
 const IssuedKey = KeyView.extend({ secret_key: z.string().openapi({ description: 'Shown once' }) }).openapi('IssuedKey');
 const RotatedKey = IssuedKey.extend({ previous: KeyView }).openapi('RotatedKey');
+const RevokeKeyQuery = z.object({
+  tokens: z.enum(['revoke', 'keep']).optional()
+    .openapi({ description: 'What happens to the live tokens the key minted: revoked with it (default) or kept to their expiry' }),
+});
+const RevokedKey = KeyView.extend({ revoked_token_ids: z.array(z.string()) }).openapi('RevokedKey');
 
 export function adminKeyRoutes({ services, auth }: RouteDeps): RouteDef[] {
   return [
@@ -44,11 +50,13 @@ export function adminKeyRoutes({ services, auth }: RouteDeps): RouteDef[] {
     }),
     defineRoute({
       method: 'post', path: '/v2/admin/orgs/{org_id}/keys/{key_id}/revoke', tags: ['admin'], security: MANAGEMENT,
-      summary: 'Revoke an API key at once',
-      authenticate: (req) => auth.management(req), params: KeyParams, response: KeyView, errors: [401, 403, 404],
-      handle({ auth: caller, params }) {
+      summary: 'Revoke an API key at once; the tokens it minted are revoked with it unless tokens=keep',
+      authenticate: (req) => auth.management(req), params: KeyParams, query: RevokeKeyQuery, response: RevokedKey, errors: [400, 401, 403, 404],
+      handle({ auth: caller, params, query, req }) {
         assertOrgAccess(caller, params.org_id);
-        return keyView(services.keys.revoke(params.org_id, params.key_id));
+        const key = services.keys.revoke(params.org_id, params.key_id);
+        const revoked = query.tokens === 'keep' ? [] : services.tokens.revokeMintedBy(params.org_id, params.key_id, requestContextOf(req));
+        return { ...keyView(key), revoked_token_ids: revoked };
       },
     }),
     defineRoute({

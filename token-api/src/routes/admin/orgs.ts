@@ -22,6 +22,8 @@ const UpdateOrgRequest = z.object({
   default_ttl_seconds: z.number().int().positive().optional(),
   min_ttl_seconds: z.number().int().positive().optional(),
   max_ttl_seconds: z.number().int().positive().optional(),
+  max_token_lifetime_seconds: z.number().int().positive().optional()
+    .openapi({ description: 'How long a token lives from its mint however often it is refreshed (at least max_ttl_seconds; default 604800)' }),
   limits: z.object({
     max_connections: limit,
     max_messages_per_second: limit,
@@ -38,6 +40,7 @@ function settingsOf(body: z.infer<typeof UpdateOrgRequest>): OrgSettings {
   if (body.default_ttl_seconds !== undefined) s.defaultTtlSeconds = body.default_ttl_seconds;
   if (body.min_ttl_seconds !== undefined) s.minTtlSeconds = body.min_ttl_seconds;
   if (body.max_ttl_seconds !== undefined) s.maxTtlSeconds = body.max_ttl_seconds;
+  if (body.max_token_lifetime_seconds !== undefined) s.maxTokenLifetimeSeconds = body.max_token_lifetime_seconds;
   if (body.limits) {
     const l = body.limits;
     s.limits = {

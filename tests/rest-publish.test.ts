@@ -119,6 +119,20 @@ describe('packet size', () => {
   });
 });
 
+describe('retained quota', () => {
+  test("retained messages past the organisation's max_retained_messages: 403 quota_exceeded, the bulk refused whole", async () => {
+    const created = await stack.services.orgs.create('Retain Co');
+    stack.services.orgs.update(created.org.id, { limits: { maxRetainedMessages: 2 } });
+    const retainedKey = created.secretKey;
+    const ok = await publish({ topic: 'state/1', payload: 1, retain: true }, retainedKey);
+    expect(ok.status).toBe(200);
+    const bulk = await publish([{ topic: 'state/2', payload: 2, retain: true }, { topic: 'state/3', payload: 3, retain: true }], retainedKey, '/v1/publish/bulk');
+    expect([bulk.status, bulk.body.error]).toEqual([403, 'quota_exceeded']);
+    // Nothing of the refused bulk was kept: one more retained message still fits.
+    expect((await publish({ topic: 'state/2', payload: 2, retain: true }, retainedKey)).status).toBe(200);
+  });
+});
+
 describe('shared subscriptions', () => {
   test('a group of backend workers takes REST messages in turns; the group counts as one subscriber', async () => {
     const workers = [await userClient('worker-a'), await userClient('worker-b')];

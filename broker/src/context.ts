@@ -5,6 +5,7 @@ import type { SessionRegistry } from './sessions.js';
 import type { SharedGroups } from './sharedGroups.js';
 import type { SessionOwners } from './sessionOwners.js';
 import type { AddressLimits } from './addressLimits.js';
+import type { RetainedLedger } from './retainedLedger.js';
 import type { UsageSampler } from './usage.js';
 
 export interface BrokerContext {
@@ -21,6 +22,8 @@ export interface BrokerContext {
   owners: SessionOwners;
   /** Sockets and refused CONNECTs per client address. */
   addresses: AddressLimits;
+  /** Retained messages per organisation, against its quota. */
+  retained: RetainedLedger;
   /** Per-organisation message counts and connection samples for the dashboard. */
   usage: UsageSampler;
 }

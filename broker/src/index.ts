@@ -8,8 +8,10 @@ import { brokerMetrics } from './metrics.js';
 import { isDeadBroker, newBrokerId, releaseBrokerId } from './brokerIdentity.js';
 import { SessionRegistry } from './sessions.js';
 import { SharedGroups } from './sharedGroups.js';
+import { correctPacketsOf } from './wireCorrections.js';
 import { SessionOwners } from './sessionOwners.js';
 import { AddressLimits } from './addressLimits.js';
+import { RetainedLedger } from './retainedLedger.js';
 import { PresencePublisher } from './presence.js';
 import { HistoryRecorder } from './history.js';
 import { ChangeWatcher } from './changes.js';
@@ -61,7 +63,8 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
   const owners = new SessionOwners();
   const addresses = new AddressLimits(config.maxConnectionsPerIp, config.connectRefusalsPerIp);
-  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, usage };
+  const retained = new RetainedLedger();
+  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage };
   const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId));
   const changes = new ChangeWatcher(services.store, sessions, owners, logger, config.changePollMs);
 
@@ -107,7 +110,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     conn.on('error', () => {}); // aedes attaches its own handler; this covers the gap before and after it
     const client = aedes.handle(conn, req);
     hardenClient(client);
-    shared.accept(client);
+    correctPacketsOf(client); // CONNACK announces shared subscriptions; SUBACK says 0x97 for a quota
     answerUnsupportedVersion(ctx, client);
     decideSubscribes(ctx, client);
     rewriteUnsubscribes(ctx, client);
@@ -126,7 +129,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     throw err;
   }
-  const publisher = createServerPublisher(aedes, sessions, shared);
+  const publisher = createServerPublisher(aedes, sessions, shared, retained);
   // What an API accepted (SIGNALGATE_API_BODY_LIMIT), re-encoded: payloads travel as base64 (4/3),
   // topics as the same JSON text, with a few bytes of framing per message of a bulk of 100.
   const publishEndpoint = await openPublishEndpoint(config.dataDir, brokerId, publisher, Math.ceil(config.apiBodyLimit * 1.4) + 100 * 128 + 65_536, logger);

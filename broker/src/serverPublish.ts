@@ -5,10 +5,11 @@ import type { Aedes, Client, PublishPacket } from 'aedes';
 import { SignalGateError, internalTopic, topicMatchesFilter, type OutgoingMessage, type PublishChannel } from '@signalgate/shared';
 import type { SessionRegistry } from './sessions.js';
 import type { SharedGroups } from './sharedGroups.js';
+import type { RetainedLedger } from './retainedLedger.js';
 
 type SubscribedClient = Client & { subscriptions?: Record<string, unknown> };
 
-export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry, shared: SharedGroups): PublishChannel {
+export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry, shared: SharedGroups, retained: RetainedLedger): PublishChannel {
   /**
    * Connected clients of the org with a subscription matching `topic` (a client with two matching
    * filters counts once; sessions kept for offline clients are not counted), and each shared
@@ -44,8 +45,28 @@ export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry, s
     org.bytes?.take(bytes, now);
   };
 
+  /**
+   * Retained messages of the request within max_retained_messages / max_retained_bytes, all or none:
+   * a request with one that does not fit is refused whole (403 quota_exceeded).
+   */
+  const admitRetained = (orgId: string, messages: readonly OutgoingMessage[]) => {
+    const limits = sessions.limitsOf(orgId);
+    if (!limits) return;
+    const undo: (() => void)[] = [];
+    for (const m of messages) {
+      if (!m.retain) continue;
+      const taken = retained.admit(orgId, m.topic, m.payload.length, limits);
+      if (taken === null) {
+        for (const u of undo.reverse()) u();
+        throw new SignalGateError('quota_exceeded', `retaining on '${m.topic.slice(0, 200)}' would exceed the organization's max_retained_messages or max_retained_bytes`);
+      }
+      undo.push(taken);
+    }
+  };
+
   return {
     async publish(orgId: string, messages: readonly OutgoingMessage[]) {
+      admitRetained(orgId, messages);
       chargeOrgLimits(orgId, messages);
       const results: { subscribers: number }[] = [];
       for (const m of messages) {

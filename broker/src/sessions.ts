@@ -218,6 +218,11 @@ export class SessionRegistry {
     return this.orgs.get(orgId);
   }
 
+  /** The org's limits: as kept for an org with a session here, else read from the store (a late will, a REST publish). */
+  limitsOf(orgId: string): OrgLimits | undefined {
+    return this.orgs.get(orgId)?.limits ?? this.services.store.orgs.get(orgId)?.limits;
+  }
+
   tokenBucket(tokenId: string): TokenBucket | undefined {
     return this.tokenBuckets.get(tokenId)?.bucket;
   }

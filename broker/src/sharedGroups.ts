@@ -1,5 +1,6 @@
 // Shared subscriptions `$share/<group>/<filter>`, which aedes 2.0.0-beta.1 does not serve (it
-// refuses an MQTT 5 `$share/` filter with 0x9E and announces them unavailable in every CONNACK).
+// refuses an MQTT 5 `$share/` filter with 0x9E and announces them unavailable in every CONNACK;
+// wireCorrections.ts corrects that CONNACK).
 //
 // A member's subscription is held by aedes as any other, under its internal form
 // (`$share/g/f` → `$org_x/share/g/f`). Nothing is ever published there (`$share` is a reserved
@@ -11,7 +12,6 @@
 // whose rights still allow the topic. The group key holds the org, so two orgs' groups never mix.
 //
 // Within one broker only: two brokers sharing a cluster would each deliver to a member of their own.
-import mqttPacket from 'mqtt-packet';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import { clientTopic, internalTopic, parseSharedFilter, topicMatchesFilter } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
@@ -55,12 +55,6 @@ export class SharedGroups {
 
   attach(aedes: Aedes): void {
     this.aedes = aedes;
-    announceSharedSubscriptions();
-  }
-
-  /** Every connection of this broker: its MQTT 5 CONNACK says shared subscriptions are available. */
-  accept(client: Client): void {
-    announcedTo.add(client.conn);
   }
 
   /**
@@ -168,29 +162,4 @@ export class SharedGroups {
     }
     return null;
   }
-}
-
-// aedes writes `sharedSubscriptionAvailable: false` into every MQTT 5 CONNACK
-// (lib/handlers/connect.js connackProperties) with no option to change it. Its writes go through
-// mqtt-packet's writeToStream, looked up on the module at each call, so the CONNACK is corrected
-// on its way out, for the connections of a SignalGate broker only (a bare aedes in the same
-// process keeps its own answer).
-const announcedTo = new WeakSet<object>();
-let announcing = false;
-
-function announceSharedSubscriptions(): void {
-  if (announcing) return;
-  announcing = true;
-  type Write = ((packet: { cmd: string; properties?: Record<string, unknown> }, stream: object, opts?: object) => boolean) & { cacheNumbers?: boolean };
-  const packets = mqttPacket as unknown as { writeToStream: Write };
-  const write = packets.writeToStream;
-  const corrected: Write = (packet, stream, opts) => {
-    if (packet.cmd === 'connack' && packet.properties?.sharedSubscriptionAvailable === false && announcedTo.has(stream)) {
-      packet.properties.sharedSubscriptionAvailable = true;
-    }
-    return write(packet, stream, opts);
-  };
-  // mqtt.js sets this switch on the function it finds (writeCache: false); it must reach mqtt-packet's.
-  Object.defineProperty(corrected, 'cacheNumbers', { get: () => write.cacheNumbers, set: (on: boolean) => (write.cacheNumbers = on) });
-  packets.writeToStream = corrected;
 }

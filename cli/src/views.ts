@@ -1,7 +1,7 @@
 // The JSON shape of each admin object as the CLI prints it: snake_case names and ISO times, the
 // same vocabulary as the token API. Secrets appear only where a command just created them.
 import {
-  isKeyUsable, mqttUsername, tokenState,
+  isKeyUsable, limitFields, mqttUsername, tokenState,
   type ApiKey, type AuditEntry, type Integration, type Org, type RuleSet, type SessionRecord, type TokenRecord, type User,
 } from '@signalgate/shared';
 import { isoTime } from './output.js';
@@ -14,12 +14,7 @@ export const orgView = (o: Org) => ({
   min_ttl_seconds: o.minTtlSeconds,
   max_ttl_seconds: o.maxTtlSeconds,
   max_token_lifetime_seconds: o.maxTokenLifetimeSeconds,
-  max_connections: o.limits.maxConnections,
-  max_messages_per_second: o.limits.maxMessagesPerSecond,
-  max_bytes_per_second: o.limits.maxBytesPerSecond,
-  max_payload_bytes: o.limits.maxPayloadBytes,
-  token_messages_per_second: o.limits.tokenMessagesPerSecond,
-  max_connects_per_second: o.limits.maxConnectsPerSecond,
+  ...limitFields(o.limits),
 });
 
 const keyStatus = (k: ApiKey, now: number) => (k.revokedAt !== null ? 'revoked' : isKeyUsable(k, now) ? 'active' : 'expired');

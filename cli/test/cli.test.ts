@@ -85,6 +85,9 @@ describe('signalgate org', () => {
     expect(services.orgs.get(org).limits).toMatchObject({ maxConnections: null, maxMessagesPerSecond: 50, maxConnectsPerSecond: 20 });
     expect(await json(['org', 'update', '--org', org, '--max-connects-per-second', 'none'])).toMatchObject({ max_connects_per_second: null });
     expect(services.orgs.get(org).limits).toMatchObject({ maxConnectsPerSecond: null, maxMessagesPerSecond: 50 });
+    // Quotas come with defaults and take the same forms.
+    expect(await json(['org', 'update', '--org', org, '--max-retained-messages', '25', '--max-subscriptions-per-connection', 'none']))
+      .toMatchObject({ max_retained_messages: 25, max_subscriptions_per_connection: null, max_retained_bytes: 64 * 1024 * 1024 });
     // the org's TTL bounds now apply to mints
     expect(() => services.tokens.mint({ orgId: org, userId: 'u1', ttlSeconds: 60 })).toThrow(/120-7200/);
   });

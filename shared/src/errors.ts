@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
+  | 'quota_exceeded'
   | 'not_ready'
   | 'server_busy'
   | 'provider_unavailable'
@@ -53,6 +54,7 @@ const statusOf: Record<ErrorCode, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
+  quota_exceeded: 403,
   not_ready: 503,
   server_busy: 503,
   provider_unavailable: 503,

@@ -12,3 +12,4 @@ export * from './identity/index.js';
 export * from './publish.js';
 export * from './text.js';
 export * from './logLimits.js';
+export * from './orgLimits.js';

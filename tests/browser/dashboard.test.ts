@@ -307,6 +307,14 @@ describe('the operator', () => {
       await p.getByRole('link', { name: 'Organizations' }).click();
       await p.getByRole('heading', { level: 1, name: 'Organizations' }).waitFor(WAIT);
       await p.screenshot({ path: artifactPath('dashboard-orgs.png'), fullPage: true });
+      // Quotas are edited per organisation: one field per limit, empty for none.
+      await p.getByRole('row', { name: new RegExp(orgB.id) }).getByRole('button', { name: 'Limits' }).click();
+      await p.getByLabel('max_retained_messages').fill('25');
+      await p.getByLabel('max_connections').fill('');
+      await p.getByRole('button', { name: 'Save limits' }).click();
+      await p.getByText('Saved').waitFor(WAIT);
+      expect(stack.services.orgs.get(orgB.id).limits).toMatchObject({ maxRetainedMessages: 25, maxConnections: null, maxSubscriptionsPerConnection: 1000 });
+      await p.screenshot({ path: artifactPath('dashboard-org-limits.png'), fullPage: true });
     } finally {
       await admin.close();
     }

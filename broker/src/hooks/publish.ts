@@ -21,6 +21,8 @@ import { sendPacket } from '../wire.js';
 type Callback = (error?: Error | null) => void;
 type RefusablePacket = PublishPacket & { _notAuthorized?: boolean; properties?: { responseTopic?: string } };
 
+const payloadLength = (p: PublishPacket) => (typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : p.payload.length);
+
 export function createAuthorizePublish(ctx: BrokerContext) {
   const { sessions, metrics, logger, config, services } = ctx;
 
@@ -61,7 +63,8 @@ export function createAuthorizePublish(ctx: BrokerContext) {
   const authorizeWill = (s: ClientSession, packet: RefusablePacket, cb: Callback): void => {
     const rights = services.connect.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
     const topic = packet.topic;
-    const refusal = !rights ? 'revoked' : topicNameProblem(topic) !== null ? 'invalid_topic' : !rights.canPublish(topic) ? 'acl' : null;
+    const refusal = !rights ? 'revoked' : topicNameProblem(topic) !== null ? 'invalid_topic' : !rights.canPublish(topic) ? 'acl'
+      : packet.retain && !admitRetained(s.orgId, topic, payloadLength(packet)) ? 'retained_quota' : null;
     if (refusal !== null) {
       metrics.publishesDenied.inc({ reason: 'will' });
       logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic: clipped(topic), reason: refusal }, 'will not published');
@@ -69,6 +72,12 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     }
     packet.topic = internalTopic(s.orgId, topic);
     cb(null);
+  };
+
+  /** max_retained_messages / max_retained_bytes (retainedLedger.ts). */
+  const admitRetained = (orgId: string, topic: string, payloadBytes: number): boolean => {
+    const limits = sessions.limitsOf(orgId);
+    return !limits || ctx.retained.admit(orgId, topic, payloadBytes, limits) !== null;
   };
 
   return function authorizePublish(client: Client | null, packet: RefusablePacket, cb: Callback): void {
@@ -90,9 +99,10 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     if (responseTopic !== undefined && (topicNameProblem(responseTopic) !== null || !s.rights.canReceive(responseTopic))) {
       return refuse(client, s, packet, 'response_topic', cb);
     }
-    const payloadBytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
+    const payloadBytes = payloadLength(packet);
     const limited = checkPublishLimits(sessions, s, Buffer.byteLength(topic) + payloadBytes, payloadBytes, Date.now());
     if (limited !== null) return refuse(client, s, packet, limited, cb);
+    if (packet.retain && !admitRetained(s.orgId, topic, payloadBytes)) return refuse(client, s, packet, 'retained_quota', cb);
     ctx.usage.countMessage(s.orgId);
     packet.topic = internalTopic(s.orgId, topic);
     cb(null);

@@ -14,19 +14,21 @@
 // like any other subscription, inside the namespace; authorizeSubscribe makes the client a member of
 // its group (sharedGroups.ts), which delivers each message to one member.
 import type { Client, Subscription } from 'aedes';
-import { clientTopic, filterProblem, internalTopic, parseSharedFilter, REFUSED_FILTER } from '@signalgate/shared';
+import { clientTopic, filterProblem, internalTopic, parseSharedFilter, REFUSED_FILTER, SUBSCRIBE_QUOTA } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { grantedFilters } from '../grantedQos.js';
 import { clipped, isLoggedOccurrence } from '@signalgate/shared';
 import { onParsed } from '../parsedPackets.js';
 import { forgetStoredSubscriptions } from '../storedSubscriptions.js';
+import { subackCode } from '../wireCorrections.js';
 import type { ClientSession } from '../sessions.js';
 
 type Callback = (error: Error | null, subscription?: Subscription | null) => void;
 
 interface SubscribePacket {
   cmd: 'subscribe';
+  messageId?: number;
   subscriptions?: { topic: string; nl?: boolean }[];
 }
 
@@ -39,6 +41,12 @@ export function decideSubscribes(ctx: BrokerContext, client: Client): void {
     logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: clipped(filter), denied_so_far: s.deniedSubscribes }, 'subscription denied');
   };
   onParsed<SubscribePacket>(ctx, client, 'subscribe', (packet, s) => {
+    // max_subscriptions_per_connection: filters this connection holds (aedes' map) and new ones this
+    // packet adds; a filter past it is refused (MQTT 5: SUBACK 0x97), the others of the packet stand.
+    const max = ctx.sessions.orgLimits(s.orgId)?.limits.maxSubscriptionsPerConnection ?? null;
+    const held = (client as unknown as { subscriptions: Record<string, unknown> }).subscriptions;
+    let count = max === null ? 0 : Object.keys(held).length;
+    const adding = new Set<string>();
     (packet.subscriptions ?? []).forEach((sub, i) => {
       // A malformed filter stays malformed, so aedes still ends the connection for it, but inside
       // SignalGate's own root, where it can match nothing.
@@ -54,7 +62,19 @@ export function decideSubscribes(ctx: BrokerContext, client: Client): void {
         return;
       }
       if (topicLevels(sub.topic) <= MAX_CLIENT_TOPIC_LEVELS && s.endReason === null && s.rights.canSubscribe(sub.topic)) {
-        sub.topic = internalTopic(s.orgId, sub.topic);
+        const internal = internalTopic(s.orgId, sub.topic);
+        if (max !== null && held[internal] === undefined && !adding.has(internal)) {
+          if (count >= max) {
+            metrics.rateLimited.inc({ kind: 'subscriptions' });
+            logRefusal(s, sub.topic);
+            if (s.protocolVersion === 5 && packet.messageId !== undefined) subackCode(client, packet.messageId, i, SUBSCRIBE_QUOTA.v5);
+            sub.topic = `${REFUSED_FILTER}/${i}`;
+            return;
+          }
+          count++;
+          adding.add(internal);
+        }
+        sub.topic = internal;
         return;
       }
       metrics.subscriptionsDenied.inc();

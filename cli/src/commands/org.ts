@@ -1,6 +1,6 @@
 // `signalgate org create|list|update|set-default-rules`
 import type { Command } from 'commander';
-import type { OrgLimits, OrgSettings } from '@signalgate/shared';
+import { ORG_LIMITS, type OrgLimits, type OrgSettings } from '@signalgate/shared';
 import { withServices, type CliContext } from '../context.js';
 import { limitOrNull, limitValue, positiveInt, type NO_LIMIT } from '../options.js';
 import { orgView, ruleSetView } from '../views.js';
@@ -13,13 +13,11 @@ interface UpdateOptions extends JsonOption {
   minTtl?: number;
   maxTtl?: number;
   maxTokenLifetime?: number;
-  maxConnections?: number | typeof NO_LIMIT;
-  maxMessagesPerSecond?: number | typeof NO_LIMIT;
-  maxBytesPerSecond?: number | typeof NO_LIMIT;
-  maxPayloadBytes?: number | typeof NO_LIMIT;
-  tokenMessagesPerSecond?: number | typeof NO_LIMIT;
-  maxConnectsPerSecond?: number | typeof NO_LIMIT;
+  /** One per ORG_LIMITS row, under its key (commander camel-cases `--max-connections` to `maxConnections`). */
+  [limit: string]: unknown;
 }
+
+const optionOf = (field: string) => `--${field.replace(/_/g, '-')} <n|none>`;
 
 interface DefaultRulesOptions extends JsonOption {
   org: string;
@@ -54,28 +52,22 @@ export function registerOrg(program: Command, ctx: CliContext): void {
     }),
   );
 
-  withJson(org.command('update').description('change TTL bounds and per-organisation limits ("none" removes a limit)'))
+  const update = withJson(org.command('update').description('change TTL bounds and per-organisation limits ("none" removes a limit)'))
     .requiredOption('--org <id>', 'organisation id')
     .option('--name <name>', 'display name')
     .option('--default-ttl <seconds>', 'token TTL when a request names none', positiveInt)
     .option('--min-ttl <seconds>', 'shortest TTL a request may ask for', positiveInt)
     .option('--max-ttl <seconds>', 'longest TTL a request may ask for', positiveInt)
-    .option('--max-token-lifetime <seconds>', 'how long a token lives from its mint however often it is refreshed', positiveInt)
-    .option('--max-connections <n|none>', 'concurrent MQTT connections', limitValue)
-    .option('--max-messages-per-second <n|none>', 'messages per second across the organisation', limitValue)
-    .option('--max-bytes-per-second <n|none>', 'payload bytes per second across the organisation', limitValue)
-    .option('--max-payload-bytes <n|none>', 'largest PUBLISH payload', limitValue)
-    .option('--token-messages-per-second <n|none>', 'messages per second per connection', limitValue)
-    .option('--max-connects-per-second <n|none>', 'new MQTT CONNECTs per second across the organisation', limitValue)
+    .option('--max-token-lifetime <seconds>', 'how long a token lives from its mint however often it is refreshed', positiveInt);
+  for (const l of ORG_LIMITS) update.option(optionOf(l.field), l.help, limitValue);
+  update
     .action((opts: UpdateOptions) =>
       withServices(ctx, opts, ({ services, out }) => {
-        const limits: Partial<OrgLimits> = {};
-        if (opts.maxConnections !== undefined) limits.maxConnections = limitOrNull(opts.maxConnections);
-        if (opts.maxMessagesPerSecond !== undefined) limits.maxMessagesPerSecond = limitOrNull(opts.maxMessagesPerSecond);
-        if (opts.maxBytesPerSecond !== undefined) limits.maxBytesPerSecond = limitOrNull(opts.maxBytesPerSecond);
-        if (opts.maxPayloadBytes !== undefined) limits.maxPayloadBytes = limitOrNull(opts.maxPayloadBytes);
-        if (opts.tokenMessagesPerSecond !== undefined) limits.tokenMessagesPerSecond = limitOrNull(opts.tokenMessagesPerSecond);
-        if (opts.maxConnectsPerSecond !== undefined) limits.maxConnectsPerSecond = limitOrNull(opts.maxConnectsPerSecond);
+        const limits: Partial<Record<keyof OrgLimits, number | null>> = {};
+        for (const l of ORG_LIMITS) {
+          const given = opts[l.key] as number | typeof NO_LIMIT | undefined;
+          if (given !== undefined) limits[l.key] = limitOrNull(given);
+        }
         const settings: OrgSettings = { limits };
         if (opts.name !== undefined) settings.name = opts.name;
         if (opts.defaultTtl !== undefined) settings.defaultTtlSeconds = opts.defaultTtl;

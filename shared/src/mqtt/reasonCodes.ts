@@ -89,8 +89,12 @@ export const PUBLISH_DENIALS = {
   token_messages: ReasonCode.quotaExceeded,
   org_messages: ReasonCode.quotaExceeded,
   org_bytes: ReasonCode.quotaExceeded,
+  /** max_retained_messages / max_retained_bytes of the organisation. */
+  retained_quota: ReasonCode.quotaExceeded,
 } as const satisfies Record<string, number>;
 export type PublishDenial = keyof typeof PUBLISH_DENIALS;
 
 /** SUBACK code for a refused filter: 0x80 in 3.1.1 [MQTT-3.9.3], 0x87 (not authorized) in 5. */
 export const SUBSCRIBE_DENIED = { v3: 0x80, v5: ReasonCode.notAuthorized } as const;
+/** SUBACK code for a filter past max_subscriptions_per_connection: 0x80 in 3.1.1, 0x97 (quota exceeded) in 5. */
+export const SUBSCRIBE_QUOTA = { v3: 0x80, v5: ReasonCode.quotaExceeded } as const;

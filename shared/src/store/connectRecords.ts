@@ -5,6 +5,7 @@
 import type { Db } from './db.js';
 import type { Rules } from '../acl/rights.js';
 import { toOrg, type Org } from './orgs.js';
+import { limitsOfRow, ORG_LIMITS } from '../orgLimits.js';
 import { rulesOfRow } from './ruleSets.js';
 import { toToken, type TokenRecord, type TokenRow } from './tokens.js';
 import { toUser, type User } from './users.js';
@@ -22,8 +23,9 @@ export interface ConnectRecord {
 interface ConnectRow extends TokenRow {
   u_user_id: string | null; u_user_email: string | null; u_created_at: number | null;
   o_name: string | null; o_uuid: string; o_created_at: number; o_default_ttl: number; o_min_ttl: number; o_max_ttl: number;
-  o_max_connections: number | null; o_max_messages: number | null; o_max_bytes: number | null; o_max_payload: number | null;
-  o_token_messages: number | null; o_max_connects: number | null; o_max_lifetime: number;
+  o_max_lifetime: number;
+  /** The org's limit columns as `o_<field>` (ORG_LIMITS). */
+  [orgLimit: `o_${string}`]: unknown;
   d_publish: string | null; d_subscribe: string; d_presence: number; d_history: number; d_deny_publish: string; d_deny_subscribe: string;
   r_publish: string | null; r_subscribe: string; r_presence: number; r_history: number; r_deny_publish: string; r_deny_subscribe: string;
 }
@@ -35,10 +37,8 @@ export class ConnectRecordReader {
     this.byHashStmt = db.prepare<[string], ConnectRow>(`SELECT t.*,
         u.user_id AS u_user_id, u.user_email AS u_user_email, u.created_at AS u_created_at,
         o.name AS o_name, o.uuid AS o_uuid, o.created_at AS o_created_at, o.default_ttl_seconds AS o_default_ttl,
-        o.min_ttl_seconds AS o_min_ttl, o.max_ttl_seconds AS o_max_ttl, o.max_connections AS o_max_connections,
-        o.max_messages_per_second AS o_max_messages, o.max_bytes_per_second AS o_max_bytes,
-        o.max_payload_bytes AS o_max_payload, o.token_messages_per_second AS o_token_messages,
-        o.max_connects_per_second AS o_max_connects, o.max_token_lifetime_seconds AS o_max_lifetime,
+        o.min_ttl_seconds AS o_min_ttl, o.max_ttl_seconds AS o_max_ttl, o.max_token_lifetime_seconds AS o_max_lifetime,
+        ${ORG_LIMITS.map((l) => `o.${l.field} AS o_${l.field}`).join(', ')},
         d.publish AS d_publish, d.subscribe AS d_subscribe, d.presence AS d_presence, d.history AS d_history,
         d.deny_publish AS d_deny_publish, d.deny_subscribe AS d_deny_subscribe,
         r.publish AS r_publish, r.subscribe AS r_subscribe, r.presence AS r_presence, r.history AS r_history,
@@ -60,12 +60,13 @@ export class ConnectRecordReader {
       token: toToken(r),
       user: r.u_user_id === null ? undefined
         : toUser({ org_id: r.org_id, user_ref: r.user_ref, user_id: r.u_user_id, user_email: r.u_user_email, created_at: r.u_created_at! }),
-      org: r.o_name === null ? undefined : toOrg({
-        id: r.org_id, uuid: r.o_uuid, name: r.o_name, created_at: r.o_created_at, default_ttl_seconds: r.o_default_ttl, min_ttl_seconds: r.o_min_ttl,
-        max_ttl_seconds: r.o_max_ttl, max_token_lifetime_seconds: r.o_max_lifetime, max_connections: r.o_max_connections, max_messages_per_second: r.o_max_messages,
-        max_bytes_per_second: r.o_max_bytes, max_payload_bytes: r.o_max_payload, token_messages_per_second: r.o_token_messages,
-        max_connects_per_second: r.o_max_connects,
-      }),
+      org: r.o_name === null ? undefined : {
+        ...toOrg({
+          id: r.org_id, uuid: r.o_uuid, name: r.o_name, created_at: r.o_created_at, default_ttl_seconds: r.o_default_ttl, min_ttl_seconds: r.o_min_ttl,
+          max_ttl_seconds: r.o_max_ttl, max_token_lifetime_seconds: r.o_max_lifetime,
+        }),
+        limits: limitsOfRow(r as unknown as Record<string, unknown>, 'o_'),
+      },
       defaultRules: r.d_publish === null ? undefined
         : rulesOfRow({ publish: r.d_publish, subscribe: r.d_subscribe, presence: r.d_presence, history: r.d_history, deny_publish: r.d_deny_publish, deny_subscribe: r.d_deny_subscribe }),
       integrationRules: r.integration_id === null ? undefined

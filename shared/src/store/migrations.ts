@@ -232,4 +232,14 @@ ALTER TABLE orgs ADD COLUMN max_token_lifetime_seconds INTEGER NOT NULL DEFAULT 
 CREATE INDEX tokens_api_key ON tokens(api_key_id) WHERE api_key_id IS NOT NULL;
 `,
   },
+  {
+    version: 7,
+    name: 'quotas',
+    // Per-organisation quotas with defaults (shared/src/orgLimits.ts says the same); NULL: no limit.
+    sql: `
+ALTER TABLE orgs ADD COLUMN max_subscriptions_per_connection INTEGER DEFAULT 1000;
+ALTER TABLE orgs ADD COLUMN max_retained_messages INTEGER DEFAULT 10000;
+ALTER TABLE orgs ADD COLUMN max_retained_bytes INTEGER DEFAULT 67108864;
+`,
+  },
 ];

@@ -1,15 +1,8 @@
 import type { Db } from './db.js';
 import { UUID_PATTERN } from '../credentials/secrets.js';
+import { limitsOfRow, ORG_LIMITS, type OrgLimits } from '../orgLimits.js';
 
-export interface OrgLimits {
-  maxConnections: number | null;
-  maxMessagesPerSecond: number | null;
-  maxBytesPerSecond: number | null;
-  maxPayloadBytes: number | null;
-  tokenMessagesPerSecond: number | null;
-  /** New CONNECTs per second across the organisation; beyond it the broker refuses the CONNECT. */
-  maxConnectsPerSecond: number | null;
-}
+export type { OrgLimits } from '../orgLimits.js';
 
 export interface Org {
   /** `org_` + 12 characters: the short id of MQTT usernames. */
@@ -28,9 +21,9 @@ export interface Org {
 
 export interface OrgRow {
   id: string; uuid: string; name: string; created_at: number; default_ttl_seconds: number; min_ttl_seconds: number;
-  max_ttl_seconds: number; max_token_lifetime_seconds: number; max_connections: number | null; max_messages_per_second: number | null;
-  max_bytes_per_second: number | null; max_payload_bytes: number | null; token_messages_per_second: number | null;
-  max_connects_per_second: number | null;
+  max_ttl_seconds: number; max_token_lifetime_seconds: number;
+  /** The limit columns, named by ORG_LIMITS' `field`. */
+  [limit: string]: unknown;
 }
 
 export const toOrg = (r: OrgRow): Org => ({
@@ -42,14 +35,7 @@ export const toOrg = (r: OrgRow): Org => ({
   minTtlSeconds: r.min_ttl_seconds,
   maxTtlSeconds: r.max_ttl_seconds,
   maxTokenLifetimeSeconds: r.max_token_lifetime_seconds,
-  limits: {
-    maxConnections: r.max_connections,
-    maxMessagesPerSecond: r.max_messages_per_second,
-    maxBytesPerSecond: r.max_bytes_per_second,
-    maxPayloadBytes: r.max_payload_bytes,
-    tokenMessagesPerSecond: r.token_messages_per_second,
-    maxConnectsPerSecond: r.max_connects_per_second,
-  },
+  limits: limitsOfRow(r),
 });
 
 export interface OrgSettings {
@@ -76,10 +62,7 @@ export class OrgRepository {
     this.listStmt = db.prepare<[], OrgRow>('SELECT * FROM orgs ORDER BY created_at, id');
     this.updateStmt = db.prepare(`UPDATE orgs SET name = @name, default_ttl_seconds = @defaultTtlSeconds,
       min_ttl_seconds = @minTtlSeconds, max_ttl_seconds = @maxTtlSeconds, max_token_lifetime_seconds = @maxTokenLifetimeSeconds,
-      max_connections = @maxConnections,
-      max_messages_per_second = @maxMessagesPerSecond, max_bytes_per_second = @maxBytesPerSecond,
-      max_payload_bytes = @maxPayloadBytes, token_messages_per_second = @tokenMessagesPerSecond,
-      max_connects_per_second = @maxConnectsPerSecond WHERE id = @id`);
+      ${ORG_LIMITS.map((l) => `${l.field} = @${l.key}`).join(', ')} WHERE id = @id`);
     this.deleteStmt = db.prepare('DELETE FROM orgs WHERE id = ?');
   }
 

@@ -32,8 +32,10 @@ export class RemotePublishChannel implements PublishChannel {
         if (fresh) throw Object.assign(unreachable(), { cause: err });
         continue;
       }
+      const answer = (await res.json().catch(() => ({}))) as { results?: { subscribers: number }[]; error?: string; message?: string; retry_after?: number };
+      // The organisation's retained-message quota, enforced by the broker: the caller's 403.
+      if (res.status === 403 && answer.error === 'quota_exceeded') throw new SignalGateError('quota_exceeded', answer.message ?? 'quota exceeded');
       if (res.status === 403) continue; // another broker's secret: read the file again
-      const answer = (await res.json().catch(() => ({}))) as { results?: { subscribers: number }[]; message?: string; retry_after?: number };
       // The organisation's message rate, enforced by the broker: the caller's 429, not a broker failure.
       if (res.status === 429) throw new SignalGateError('rate_limited', answer.message ?? 'rate limited by the broker', { retryAfterSeconds: answer.retry_after ?? 1 });
       // Its body limit (SIGNALGATE_API_BODY_LIMIT, read by both processes): the caller's 413.

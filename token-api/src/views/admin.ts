@@ -1,19 +1,13 @@
 // How management objects appear in admin responses (snake_case, ISO times, no hashes).
-import { isKeyUsable, providerView as sharedProviderView, publicProviderView as sharedPublicProviderView, type ApiKey, type IdentityProvider, type AuditEntry, type Integration, type Org, type RuleSet, type SessionRecord, type Services } from '@signalgate/shared';
+import { isKeyUsable, limitFields, ORG_LIMITS, providerView as sharedProviderView, publicProviderView as sharedPublicProviderView, type ApiKey, type IdentityProvider, type AuditEntry, type Integration, type Org, type RuleSet, type SessionRecord, type Services } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { isoOrNull } from './time.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export const OrgLimitsView = z.object({
-  max_connections: z.number().int().nullable(),
-  max_messages_per_second: z.number().int().nullable(),
-  max_bytes_per_second: z.number().int().nullable(),
-  max_payload_bytes: z.number().int().nullable(),
-  token_messages_per_second: z.number().int().nullable(),
-  max_connects_per_second: z.number().int().nullable()
-    .openapi({ description: 'New MQTT CONNECTs per second for the whole organization; beyond it CONNACK 0x9F (MQTT 5) or 3 (3.1.1)' }),
-}).openapi('OrgLimits');
+export const OrgLimitsView = z.object(
+  Object.fromEntries(ORG_LIMITS.map((l) => [l.field, z.number().int().nullable().openapi({ description: `${l.help}; null: no limit` })])),
+).openapi('OrgLimits');
 
 export const OrgView = z.object({
   organization_id: z.string(),
@@ -36,14 +30,7 @@ export const orgView = (o: Org): z.infer<typeof OrgView> => ({
   min_ttl_seconds: o.minTtlSeconds,
   max_ttl_seconds: o.maxTtlSeconds,
   max_token_lifetime_seconds: o.maxTokenLifetimeSeconds,
-  limits: {
-    max_connections: o.limits.maxConnections,
-    max_messages_per_second: o.limits.maxMessagesPerSecond,
-    max_bytes_per_second: o.limits.maxBytesPerSecond,
-    max_payload_bytes: o.limits.maxPayloadBytes,
-    token_messages_per_second: o.limits.tokenMessagesPerSecond,
-    max_connects_per_second: o.limits.maxConnectsPerSecond,
-  },
+  limits: limitFields(o.limits),
 });
 
 export const KeyView = z.object({

@@ -1,6 +1,6 @@
 // Organisations: created and listed by the operator; read and tuned (TTL bounds) by the org's own
 // key too. Broker limits protect the whole server, so only the operator sets them.
-import { SignalGateError, type OrgSettings } from '@signalgate/shared';
+import { limitsFromFields, ORG_LIMITS, SignalGateError, type OrgSettings } from '@signalgate/shared';
 import { z } from '../../http/openapi.js';
 import { defineRoute, type RouteDef } from '../../http/route.js';
 import type { RouteDeps } from '../../http/deps.js';
@@ -24,14 +24,8 @@ const UpdateOrgRequest = z.object({
   max_ttl_seconds: z.number().int().positive().optional(),
   max_token_lifetime_seconds: z.number().int().positive().optional()
     .openapi({ description: 'How long a token lives from its mint however often it is refreshed (at least max_ttl_seconds; default 604800)' }),
-  limits: z.object({
-    max_connections: limit,
-    max_messages_per_second: limit,
-    max_bytes_per_second: limit,
-    max_payload_bytes: limit,
-    token_messages_per_second: limit,
-    max_connects_per_second: limit,
-  }).optional().openapi({ description: 'Broker limits (admin key only); null removes a limit' }),
+  limits: z.object(Object.fromEntries(ORG_LIMITS.map((l) => [l.field, limit.openapi({ description: l.help })])))
+    .optional().openapi({ description: 'Broker limits and quotas (admin key only); null removes a limit' }),
 }).openapi('UpdateOrgRequest');
 
 function settingsOf(body: z.infer<typeof UpdateOrgRequest>): OrgSettings {
@@ -41,17 +35,7 @@ function settingsOf(body: z.infer<typeof UpdateOrgRequest>): OrgSettings {
   if (body.min_ttl_seconds !== undefined) s.minTtlSeconds = body.min_ttl_seconds;
   if (body.max_ttl_seconds !== undefined) s.maxTtlSeconds = body.max_ttl_seconds;
   if (body.max_token_lifetime_seconds !== undefined) s.maxTokenLifetimeSeconds = body.max_token_lifetime_seconds;
-  if (body.limits) {
-    const l = body.limits;
-    s.limits = {
-      ...(l.max_connections !== undefined ? { maxConnections: l.max_connections } : {}),
-      ...(l.max_messages_per_second !== undefined ? { maxMessagesPerSecond: l.max_messages_per_second } : {}),
-      ...(l.max_bytes_per_second !== undefined ? { maxBytesPerSecond: l.max_bytes_per_second } : {}),
-      ...(l.max_payload_bytes !== undefined ? { maxPayloadBytes: l.max_payload_bytes } : {}),
-      ...(l.token_messages_per_second !== undefined ? { tokenMessagesPerSecond: l.token_messages_per_second } : {}),
-      ...(l.max_connects_per_second !== undefined ? { maxConnectsPerSecond: l.max_connects_per_second } : {}),
-    };
-  }
+  if (body.limits) s.limits = limitsFromFields(body.limits);
   return s;
 }
 

@@ -1,0 +1,111 @@
+// Per-organisation quotas (issue 14, item 4): subscriptions per connection and retained messages
+// (count and bytes) per organisation, each with its refusal (SUBACK / PUBACK 0x97 under MQTT 5,
+// 0x80 / a plain PUBACK under 3.1.1), while other organisations and other filters carry on.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { MqttClient } from 'mqtt';
+import { connectWithConnack, inbox, onTopic, sleep, startTestBroker, subackCodes, whenClosed, type TestBroker } from './support/harness.js';
+
+let tb: TestBroker;
+
+/** The PUBACK reason code of a QoS 1 publish (mqtt.js rejects a code ≥ 0x80 with it as `code`). */
+async function pubackCode(c: MqttClient, topic: string, payload: string | Buffer, retain: boolean): Promise<number> {
+  try {
+    await c.publishAsync(topic, payload, { qos: 1, retain });
+    return 0;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== 'number') throw err;
+    return code;
+  }
+}
+
+beforeAll(async () => {
+  tb = await startTestBroker('quotas');
+});
+afterAll(async () => tb?.stop());
+
+describe('max_subscriptions_per_connection', () => {
+  test('past the quota a new filter is refused (MQTT 5: 0x97, 3.1.1: 0x80); held filters, re-subscribes and unsubscribes count right', async () => {
+    const org = await tb.newOrg({ limits: { maxSubscriptionsPerConnection: 3 } });
+    const v5 = await tb.connect(tb.urls.mqtt, tb.mint(org, 'v5'), { protocolVersion: 5 });
+    expect(await subackCodes(v5, ['a/1', 'a/2', 'a/3', 'a/4', 'a/5'])).toEqual([0, 0, 0, 0x97, 0x97]);
+    // The same filter again is not a new subscription.
+    expect(await subackCodes(v5, [['a/1', 1]])).toEqual([1]);
+    await v5.unsubscribeAsync('a/2');
+    expect(await subackCodes(v5, ['a/4', 'a/5'])).toEqual([0, 0x97]);
+    const v4 = await tb.connect(tb.urls.mqtt, tb.mint(org, 'v4'));
+    expect(await subackCodes(v4, ['b/1', 'b/2', 'b/3', 'b/4'])).toEqual([0, 0, 0, 0x80]);
+    // The quota is per connection: another connection has its own.
+    const other = await tb.connect(tb.urls.mqtt, tb.mint(org, 'other'), { protocolVersion: 5 });
+    expect(await subackCodes(other, ['c/1', 'c/2', 'c/3'])).toEqual([0, 0, 0]);
+  });
+
+  test('a new organisation gets the default (1000), and null removes the quota', async () => {
+    const org = await tb.newOrg();
+    expect(tb.services.orgs.get(org).limits.maxSubscriptionsPerConnection).toBe(1000);
+    tb.services.orgs.update(org, { limits: { maxSubscriptionsPerConnection: null } });
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'many'), { protocolVersion: 5 });
+    const filters = Array.from({ length: 1100 }, (_, i) => `many/${i}`);
+    const codes = await subackCodes(c, filters);
+    expect(codes.every((g) => g === 0)).toBe(true);
+  });
+});
+
+describe('max_retained_messages and max_retained_bytes', () => {
+  test('past the count a new retained topic is refused (PUBACK 0x97) and not kept; clearing one makes room', async () => {
+    const org = await tb.newOrg({ limits: { maxRetainedMessages: 2 } });
+    const p = await tb.connect(tb.urls.mqtt, tb.mint(org, 'retainer'), { protocolVersion: 5 });
+    for (const t of ['r/a', 'r/b']) expect(await pubackCode(p, t, t, true)).toBe(0);
+    expect(await pubackCode(p, 'r/c', 'r/c', true)).toBe(0x97);
+    // Replacing a kept topic is no new message.
+    expect(await pubackCode(p, 'r/a', 'r/a2', true)).toBe(0);
+    const s = await tb.connect(tb.urls.mqtt, tb.mint(org, 'late'));
+    const box = inbox(s);
+    await s.subscribeAsync('r/#');
+    await box.waitFor(onTopic('r/b'));
+    await sleep(100);
+    expect(box.messages.map((m) => m.payload).sort()).toEqual(['r/a2', 'r/b']);
+    expect(await pubackCode(p, 'r/a', '', true)).toBe(0);
+    expect(await pubackCode(p, 'r/c', 'r/c', true)).toBe(0);
+    // A non-retained message is never counted.
+    expect(await pubackCode(p, 'r/d', 'live', false)).toBe(0);
+  });
+
+  test('past the bytes a retained message is refused; 3.1.1 gets a plain PUBACK and nothing is kept; other organisations are not affected', async () => {
+    const org = await tb.newOrg({ limits: { maxRetainedBytes: 1000 } });
+    const other = await tb.newOrg({ limits: { maxRetainedBytes: 1000 } });
+    const p = await tb.connect(tb.urls.mqtt, tb.mint(org, 'bytes'));
+    await p.publishAsync('big/1', Buffer.alloc(600), { qos: 1, retain: true });
+    await p.publishAsync('big/2', Buffer.alloc(600), { qos: 1, retain: true });
+    const q = await tb.connect(tb.urls.mqtt, tb.mint(other, 'bytes'));
+    await q.publishAsync('big/1', Buffer.alloc(600), { qos: 1, retain: true });
+    const s = await tb.connect(tb.urls.mqtt, tb.mint(org, 'reader'));
+    const box = inbox(s);
+    await s.subscribeAsync('big/#');
+    await box.waitFor(onTopic('big/1'));
+    await sleep(100);
+    expect(box.messages.map((m) => m.topic)).toEqual(['big/1']);
+    const t = await tb.connect(tb.urls.mqtt, tb.mint(other, 'reader'));
+    const otherBox = inbox(t);
+    await t.subscribeAsync('big/#');
+    await otherBox.waitFor(onTopic('big/1'));
+  });
+
+  test('a retained Last Will past the quota is not published', async () => {
+    const org = await tb.newOrg({ limits: { maxRetainedMessages: 1 } });
+    const p = await tb.connect(tb.urls.mqtt, tb.mint(org, 'filler'));
+    await p.publishAsync('w/kept', 'kept', { qos: 1, retain: true });
+    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(org, 'watcher'));
+    const box = inbox(watcher);
+    await watcher.subscribeAsync('w/#');
+    await box.waitFor(onTopic('w/kept'));
+    const { client: dying } = await connectWithConnack(tb.urls.mqtt, {
+      ...tb.mint(org, 'dying'), will: { topic: 'w/will', payload: Buffer.from('gone'), qos: 1, retain: true },
+    });
+    (dying.stream as unknown as { destroy(): void }).destroy();
+    await whenClosed(dying);
+    await p.publishAsync('w/sentinel', 'after', { qos: 1 });
+    await box.waitFor(onTopic('w/sentinel'));
+    expect(box.messages.map((m) => m.topic)).toEqual(['w/kept', 'w/sentinel']);
+  });
+});

@@ -12,6 +12,7 @@ import { correctPacketsOf } from './wireCorrections.js';
 import { SessionOwners } from './sessionOwners.js';
 import { AddressLimits } from './addressLimits.js';
 import { RetainedLedger } from './retainedLedger.js';
+import { installQueueQuota } from './queueQuota.js';
 import { PresencePublisher } from './presence.js';
 import { HistoryRecorder } from './history.js';
 import { ChangeWatcher } from './changes.js';
@@ -90,6 +91,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     published: createPublished(history),
   });
   installAedesFixes(aedes, config.receiveMaximum);
+  installQueueQuota(aedes, (orgId) => sessions.limitsOf(orgId), metrics);
   presence.attach(aedes);
   shared.attach(aedes);
   owners.attach(aedes);

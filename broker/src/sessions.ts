@@ -63,6 +63,8 @@ export class SessionRegistry {
   private readonly byClient = new WeakMap<Client, ClientSession>();
   private readonly connections = new WeakMap<object, ConnectionInfo>();
   private readonly orgs = new Map<string, OrgState>();
+  /** Limits of orgs with no session here, as last read (limitsOf). */
+  private readonly absentOrgLimits = new Map<string, { limits: OrgLimits | undefined; at: number }>();
   private readonly byToken = new Map<string, Set<Client>>();
   private readonly tokenBuckets = new Map<string, { bucket: TokenBucket; users: number }>();
   /** Orgs with a max_connects_per_second: one entry per such org, for the broker's lifetime. */
@@ -218,9 +220,20 @@ export class SessionRegistry {
     return this.orgs.get(orgId);
   }
 
-  /** The org's limits: as kept for an org with a session here, else read from the store (a late will, a REST publish). */
+  /**
+   * The org's limits: as kept for an org with a session here, else read from the store (a late will,
+   * a REST publish, messages queued for offline sessions), remembered for a second.
+   */
   limitsOf(orgId: string): OrgLimits | undefined {
-    return this.orgs.get(orgId)?.limits ?? this.services.store.orgs.get(orgId)?.limits;
+    const live = this.orgs.get(orgId)?.limits;
+    if (live) return live;
+    const now = Date.now();
+    const known = this.absentOrgLimits.get(orgId);
+    if (known && now - known.at < 1000) return known.limits;
+    const limits = this.services.store.orgs.get(orgId)?.limits;
+    if (this.absentOrgLimits.size >= 10_000) this.absentOrgLimits.clear();
+    this.absentOrgLimits.set(orgId, { limits, at: now });
+    return limits;
   }
 
   tokenBucket(tokenId: string): TokenBucket | undefined {

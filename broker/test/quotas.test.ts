@@ -109,3 +109,49 @@ describe('max_retained_messages and max_retained_bytes', () => {
     expect(box.messages.map((m) => m.topic)).toEqual(['w/kept', 'w/sentinel']);
   });
 });
+
+describe('max_queued_messages and max_queued_bytes', () => {
+  test('an offline persistent session queues up to the quota; the rest is dropped and counted, the queue delivers what it kept', async () => {
+    const org = await tb.newOrg({ limits: { maxQueuedMessages: 5 } });
+    const token = tb.mint(org, 'offline');
+    const opts = { clientId: 'queued-device', clean: false } as const;
+    const first = await tb.connect(tb.urls.mqtt, token, opts);
+    await first.subscribeAsync('q/#', { qos: 1 });
+    first.end(true);
+    await whenClosed(first);
+    const p = await tb.connect(tb.urls.mqtt, tb.mint(org, 'producer'));
+    for (let i = 0; i < 12; i++) await p.publishAsync('q/x', `m${i}`, { qos: 1 });
+    const back = await tb.connect(tb.urls.mqtt, token, opts);
+    const box = inbox(back);
+    await p.publishAsync('q/x', 'live', { qos: 1 });
+    await box.waitFor(onTopic('q/x', 'live'));
+    await box.waitFor(onTopic('q/x', 'm4'));
+    await sleep(100);
+    // (a live message may overtake the queue being resent)
+    expect(box.messages.map((m) => m.payload).sort()).toEqual(['live', 'm0', 'm1', 'm2', 'm3', 'm4']);
+    // Acknowledged messages leave the queue: the same device can queue 5 again.
+    back.end(true);
+    await whenClosed(back);
+    for (let i = 0; i < 7; i++) await p.publishAsync('q/x', `n${i}`, { qos: 1 });
+    const again = await tb.connect(tb.urls.mqtt, token, opts);
+    const box2 = inbox(again);
+    await p.publishAsync('q/x', 'live2', { qos: 1 });
+    await box2.waitFor(onTopic('q/x', 'live2'));
+    await box2.waitFor(onTopic('q/x', 'n4'));
+    await sleep(100);
+    expect(box2.messages.map((m) => m.payload).sort()).toEqual(['live2', 'n0', 'n1', 'n2', 'n3', 'n4']);
+  });
+
+  test('a connected session past its queue quota is not disconnected: the message is still sent, just not kept', async () => {
+    const org = await tb.newOrg({ limits: { maxQueuedBytes: 300 } });
+    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'online'), { clientId: 'online-device', clean: false });
+    await c.subscribeAsync('big/#', { qos: 1 });
+    const box = inbox(c);
+    const p = await tb.connect(tb.urls.mqtt, tb.mint(org, 'producer'));
+    await Promise.all(Array.from({ length: 6 }, (_, i) => p.publishAsync('big/x', Buffer.alloc(200, i), { qos: 1 })));
+    await p.publishAsync('big/x', 'sentinel', { qos: 1 });
+    await box.waitFor(onTopic('big/x', 'sentinel'));
+    expect(box.messages.length).toBe(7);
+    expect(c.connected).toBe(true);
+  });
+});

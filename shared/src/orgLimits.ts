@@ -16,6 +16,9 @@ export interface OrgLimits {
   /** Retained messages the organisation may keep, and their bytes; past them a retained PUBLISH is refused (0x97). */
   maxRetainedMessages: number | null;
   maxRetainedBytes: number | null;
+  /** Messages one persistent session may have queued (offline, or awaiting acknowledgement), and their bytes. */
+  maxQueuedMessages: number | null;
+  maxQueuedBytes: number | null;
 }
 
 export interface OrgLimitSpec {
@@ -37,6 +40,8 @@ export const ORG_LIMITS: readonly OrgLimitSpec[] = [
   { key: 'maxSubscriptionsPerConnection', field: 'max_subscriptions_per_connection', help: 'subscriptions one connection may hold (then SUBACK 0x97 / 0x80)', default: 1000 },
   { key: 'maxRetainedMessages', field: 'max_retained_messages', help: 'retained messages the organisation keeps (then PUBACK 0x97)', default: 10_000 },
   { key: 'maxRetainedBytes', field: 'max_retained_bytes', help: 'bytes of retained messages the organisation keeps (then PUBACK 0x97)', default: 64 * 1024 * 1024 },
+  { key: 'maxQueuedMessages', field: 'max_queued_messages', help: 'messages one persistent session keeps queued (past it a message is not queued for it)', default: 1000 },
+  { key: 'maxQueuedBytes', field: 'max_queued_bytes', help: 'bytes one persistent session keeps queued', default: 16 * 1024 * 1024 },
 ];
 
 /** The limits of a row of `orgs` (or of any record with the limit fields as keys). */

@@ -240,6 +240,8 @@ CREATE INDEX tokens_api_key ON tokens(api_key_id) WHERE api_key_id IS NOT NULL;
 ALTER TABLE orgs ADD COLUMN max_subscriptions_per_connection INTEGER DEFAULT 1000;
 ALTER TABLE orgs ADD COLUMN max_retained_messages INTEGER DEFAULT 10000;
 ALTER TABLE orgs ADD COLUMN max_retained_bytes INTEGER DEFAULT 67108864;
+ALTER TABLE orgs ADD COLUMN max_queued_messages INTEGER DEFAULT 1000;
+ALTER TABLE orgs ADD COLUMN max_queued_bytes INTEGER DEFAULT 16777216;
 `,
   },
 ];

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createServices, DB_FILE_NAME, loadConfig, sha256Hex, Store, type Services } from '@signalgate/shared';
+import { createServices, DB_FILE_NAME, loadConfig, ORG_LIMITS, sha256Hex, Store, type OrgLimits, type Services } from '@signalgate/shared';
 import { MIGRATIONS } from '../src/store/migrations.js';
 
 const opened: { close(): void }[] = [];
@@ -63,8 +63,10 @@ describe('opening the data dir', () => {
     old.close();
     const s = openStore(dir);
     expect(s.db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(MIGRATIONS.map((m) => m.version));
+    // Later quota columns arrive with their defaults (shared/src/orgLimits.ts).
     expect(s.orgs.get('org_aaaaaaaaaaaa')?.limits).toEqual({
       maxConnections: 7, maxMessagesPerSecond: null, maxBytesPerSecond: null, maxPayloadBytes: null, tokenMessagesPerSecond: 3, maxConnectsPerSecond: null,
+      ...Object.fromEntries(ORG_LIMITS.filter((l) => l.default !== null).map((l) => [l.key, l.default])),
     });
   });
 
@@ -143,10 +145,10 @@ describe('two connections on one file (API and broker in different processes)', 
 });
 
 describe('what a CONNECT is decided on', () => {
-  test("the connect record carries every one of the org's limits, max_connects_per_second included", async () => {
+  test("the connect record carries every one of the org's limits (one value per ORG_LIMITS row)", async () => {
     const s = openServices(tempDir());
     const { org } = await s.orgs.create('Limited');
-    const limits = { maxConnections: 10, maxMessagesPerSecond: 50, maxBytesPerSecond: 5000, maxPayloadBytes: 2048, tokenMessagesPerSecond: 5, maxConnectsPerSecond: 20 };
+    const limits = Object.fromEntries(ORG_LIMITS.map((l, i) => [l.key, 10 + i])) as unknown as OrgLimits;
     s.orgs.update(org.id, { limits });
     const t = s.tokens.mint({ orgId: org.id, userId: 'u1' });
     expect(s.store.connectRecords.byPasswordHash(sha256Hex(t.password))?.org?.limits).toEqual(limits);

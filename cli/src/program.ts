@@ -8,7 +8,7 @@ import { registerIntegration } from './commands/integration.js';
 import { registerProvider } from './commands/provider.js';
 import { registerToken } from './commands/token.js';
 import { registerSession } from './commands/session.js';
-import { registerAudit } from './commands/audit.js';
+import { registerAudit, registerPurge } from './commands/audit.js';
 import { registerStart } from './commands/start.js';
 
 export function buildProgram(ctx: CliContext): Command {
@@ -27,6 +27,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerToken(program, ctx);
   registerSession(program, ctx);
   registerAudit(program, ctx);
+  registerPurge(program, ctx);
   registerStart(program, ctx);
   return program;
 }

@@ -27,6 +27,23 @@ const cli = (args: string[]) => runCli(dataDir, args);
 const json = <T = Record<string, unknown>>(args: string[]) => runJson<T>(dataDir, args);
 const createOrg = (name: string) => json<OrgCreated>(['org', 'create', '--name', name]);
 
+describe('signalgate audit export and purge (issue 14, item 6)', () => {
+  test('audit export writes every record of an org as JSON lines, oldest first; purge reports what it removed', async () => {
+    const { organization_id: org } = await createOrg('Exported');
+    services.tokens.mint({ orgId: org, userId: 'exported-user' });
+    const r = await cli(['audit', 'export', '--org', org]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.event)).toEqual(expect.arrayContaining(['org.created', 'token.minted']));
+    expect(lines.every((l) => l.organization_id === org)).toBe(true);
+    const ids = lines.map((l) => Number(l.id));
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect((await cli(['audit', 'export', '--before', 'yesterday-ish'])).code).not.toBe(0);
+    const purged = await json(['purge']);
+    expect(purged).toMatchObject({ tokens: 0, users: 0, audit: 0, retentionDays: 30, auditRetentionDays: 365, historyRetentionDays: 7 });
+  });
+});
+
 describe('signalgate org', () => {
   test('org create --json prints exactly one JSON object with the organization id and a working secret key', async () => {
     const r = await cli(['org', 'create', '--name', 'Acme', '--json']);

@@ -73,6 +73,12 @@ const schema = z.object({
    * those; more get 503 server_busy (MQTT: CONNACK 3 / 0x89). They run on libuv's 4-thread pool.
    */
   SIGNALGATE_ARGON2_CONCURRENCY: int(2, 1, 64),
+  /** Days an expired or revoked token, and a user left without tokens, are kept before the purge. */
+  SIGNALGATE_RETENTION_DAYS: int(30, 1, 3650),
+  /** Days audit rows are kept (0: for ever); `signalgate audit export` saves them first. */
+  SIGNALGATE_AUDIT_RETENTION_DAYS: int(365, 0, 36500),
+  /** Days history messages are kept. */
+  SIGNALGATE_HISTORY_RETENTION_DAYS: int(7, 1, 3650),
   /** Open sockets per client address on each service (API; broker, all listeners); 0: no limit. */
   SIGNALGATE_MAX_CONNECTIONS_PER_IP: int(1000, 0, 10_000_000),
   /** Refused MQTT CONNECTs per client address per minute before its new sockets are closed unread. */
@@ -186,6 +192,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     authFailuresPerIp: c.SIGNALGATE_AUTH_FAILURES_PER_IP,
     argon2Concurrency: c.SIGNALGATE_ARGON2_CONCURRENCY,
     maxConnectionsPerIp: c.SIGNALGATE_MAX_CONNECTIONS_PER_IP,
+    retentionDays: c.SIGNALGATE_RETENTION_DAYS,
+    auditRetentionDays: c.SIGNALGATE_AUDIT_RETENTION_DAYS,
+    historyRetentionDays: c.SIGNALGATE_HISTORY_RETENTION_DAYS,
     connectRefusalsPerIp: c.SIGNALGATE_CONNECT_REFUSALS_PER_IP,
     argon2Queue: c.SIGNALGATE_ARGON2_QUEUE,
     keyCacheSeconds: c.SIGNALGATE_KEY_CACHE_SECONDS,

@@ -423,3 +423,39 @@ describe('rule edits reach the change feed', () => {
     expect(() => s.rules.create(org.id, 'big', { publish: Array.from({ length: 257 }, (_, i) => `t${i}`), subscribe: [], presence: false, history: false })).toThrow(/at most 256/);
   });
 });
+
+describe('retention (issue 14, item 6)', () => {
+  test('purges ended tokens and users left without one after SIGNALGATE_RETENTION_DAYS, audit after its own days, old history and change rows', async () => {
+    const { org } = await newOrg('Retention');
+    const DAY = 86_400_000;
+    const start = now;
+    try {
+      const gone = s.tokens.mint({ orgId: org.id, userId: 'gone', ttlSeconds: 600 });
+      const revoked = s.tokens.mint({ orgId: org.id, userId: 'revoked-user', ttlSeconds: 600 });
+      s.tokens.revoke(org.id, revoked.tokenId);
+      s.store.history.appendBatch(s.store.db, [{ orgId: org.id, topic: 'h/old', payload: Buffer.from('old'), qos: 0, at: now }]);
+      now = start + 31 * DAY;
+      const stays = s.tokens.mint({ orgId: org.id, userId: 'stays', ttlSeconds: 600 });
+      s.store.history.appendBatch(s.store.db, [{ orgId: org.id, topic: 'h/new', payload: Buffer.from('new'), qos: 0, at: now }]);
+      const auditBefore = s.store.audit.query({ orgId: org.id, limit: 1000 }).length;
+      const counts = s.retention.purge();
+      expect(counts.tokens).toBeGreaterThanOrEqual(2);
+      expect(s.store.tokens.get(gone.tokenId)).toBeUndefined();
+      expect(s.store.tokens.get(revoked.tokenId)).toBeUndefined();
+      expect(s.store.tokens.get(stays.tokenId)).toBeDefined();
+      expect(s.tokens.findUser(org.id, 'gone')).toBeUndefined();
+      expect(s.tokens.findUser(org.id, 'stays')).toBeDefined();
+      expect(s.store.history.read(org.id, 'h/old', 10)).toEqual([]);
+      expect(s.store.history.read(org.id, 'h/new', 10)).toHaveLength(1);
+      // the audit trail is kept for SIGNALGATE_AUDIT_RETENTION_DAYS (365 by default)
+      expect(s.store.audit.query({ orgId: org.id, limit: 1000 }).length).toBe(auditBefore);
+      now = start + 366 * DAY;
+      s.retention.purge();
+      expect(s.store.audit.query({ orgId: org.id, limit: 1000 }).filter((e) => e.at < start + DAY)).toEqual([]);
+      // the newest change row always stays: a broker starting later reads its position from it
+      expect(s.store.changes.lastSeq()).toBeGreaterThan(0);
+    } finally {
+      now = start;
+    }
+  });
+});

@@ -24,6 +24,9 @@ export interface TokenApiHandle {
 
 /** Grace period for in-flight requests on close before connections are cut. */
 const CLOSE_GRACE_MS = 2000;
+/** Retention (services/retention.ts): a first purge shortly after start, then every hour. */
+const FIRST_PURGE_MS = 30_000;
+const PURGE_EVERY_MS = 3600_000;
 
 export async function startTokenApi({ config, services, logger, publisher }: TokenApiOptions): Promise<TokenApiHandle> {
   if (config.apiPort === null) throw new Error('the token API port is "off" (SIGNALGATE_API_PORT)');
@@ -50,12 +53,26 @@ export async function startTokenApi({ config, services, logger, publisher }: Tok
   const url = `http://${localUrlHost(config.bind)}:${port}`;
   log.info({ url }, 'token API listening');
 
+  const purge = () => {
+    try {
+      const counts = services.retention.purge();
+      if (Object.values(counts).some((n) => n > 0)) log.info({ purged: counts, retention: services.retention.settings }, 'retention purge');
+    } catch (err) {
+      log.error({ err }, 'retention purge failed');
+    }
+  };
+  let purgeTimer: NodeJS.Timeout = setTimeout(function again() {
+    purge();
+    purgeTimer = setTimeout(again, PURGE_EVERY_MS).unref();
+  }, FIRST_PURGE_MS).unref();
+
   return {
     server,
     port,
     url,
     close: () =>
       new Promise<void>((resolve) => {
+        clearTimeout(purgeTimer);
         if (!server.listening) return resolve();
         server.close(() => resolve());
         server.closeIdleConnections();

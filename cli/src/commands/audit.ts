@@ -1,5 +1,7 @@
-// `signalgate audit list` — the credential audit trail, newest first.
+// `signalgate audit list|export` — the credential audit trail: newest first, or all of it as JSON lines.
+// `signalgate purge` — retention now (what the token API does every hour).
 import type { Command } from 'commander';
+import { SignalGateError } from '@signalgate/shared';
 import { withServices, type CliContext } from '../context.js';
 import { positiveInt } from '../options.js';
 import { auditView } from '../views.js';
@@ -27,6 +29,29 @@ export function registerAudit(program: Command, ctx: CliContext): void {
           [{ key: 'id' }, { key: 'at' }, { key: 'event' }, { key: 'organization_id', header: 'org' }, { key: 'user_id' }, { key: 'token_id' }, { key: 'detail' }],
           'no audit records',
         );
+      }),
+    );
+
+  audit
+    .command('export')
+    .description('write audit records as JSON lines, oldest first (save them before SIGNALGATE_AUDIT_RETENTION_DAYS purges them)')
+    .option('--org <id>', 'only this organisation')
+    .option('--before <time>', 'only records written before this ISO time (e.g. what the next purge removes)')
+    .action((opts: { org?: string; before?: string }) =>
+      withServices(ctx, opts, ({ services }) => {
+        if (opts.org !== undefined) requireOrg(services, opts.org);
+        const before = opts.before === undefined ? null : Date.parse(opts.before);
+        if (before !== null && Number.isNaN(before)) throw new SignalGateError('invalid_request', `--before: not a time: ${opts.before}`);
+        for (const e of services.store.audit.all({ orgId: opts.org ?? null, before })) ctx.stdout.write(`${JSON.stringify(auditView(e))}\n`);
+      }),
+    );
+}
+
+export function registerPurge(program: Command, ctx: CliContext): void {
+  withJson(program.command('purge').description('delete what retention no longer keeps (SIGNALGATE_RETENTION_DAYS, _AUDIT_, _HISTORY_); the token API does it every hour'))
+    .action((opts: JsonOption) =>
+      withServices(ctx, opts, ({ services, out }) => {
+        out.record({ ...services.retention.purge(), ...services.retention.settings });
       }),
     );
 }

@@ -14,6 +14,7 @@ import { AdminKeyService } from './admin.js';
 import { SessionService } from './sessions.js';
 import { systemClock, type Clock } from './clock.js';
 import { SlowChecks } from '../credentials/slowChecks.js';
+import { RetentionService } from './retention.js';
 import { ConcurrencyGate } from '../limits/concurrencyGate.js';
 
 export interface Services {
@@ -31,11 +32,13 @@ export interface Services {
   sessions: SessionService;
   /** argon2 checks of keys not cached yet, bounded per process (SIGNALGATE_ARGON2_*). */
   slowChecks: SlowChecks;
+  /** What is purged when, and the purge. */
+  retention: RetentionService;
 }
 
 export function createServices(
   config: Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> &
-    Partial<Pick<Config, 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp' | 'argon2Concurrency' | 'argon2Queue'>>,
+    Partial<Pick<Config, 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp' | 'argon2Concurrency' | 'argon2Queue' | 'retentionDays' | 'auditRetentionDays' | 'historyRetentionDays'>>,
   clock: Clock = systemClock,
 ): Services {
   const store = Store.open(config.dataDir, { historyPerTopic: config.historyPerTopic });
@@ -57,5 +60,8 @@ export function createServices(
     admin: new AdminKeyService(store, slowChecks),
     sessions: new SessionService(store, clock),
     slowChecks,
+    retention: new RetentionService(store, {
+      retentionDays: config.retentionDays ?? 30, auditRetentionDays: config.auditRetentionDays ?? 365, historyRetentionDays: config.historyRetentionDays ?? 7,
+    }, clock),
   };
 }

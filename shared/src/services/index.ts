@@ -12,3 +12,4 @@ export * from './admin.js';
 export * from './sessions.js';
 export * from './bootstrap.js';
 export * from './context.js';
+export * from './retention.js';

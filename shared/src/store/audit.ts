@@ -37,9 +37,15 @@ export interface AuditQuery {
   limit?: number | undefined;
 }
 
+const toEntry = (r: AuditRow): AuditEntry => ({
+  id: r.id, at: r.at, event: r.event, orgId: r.org_id, userId: r.user_id, userRef: r.user_ref, tokenId: r.token_id,
+  ip: r.ip, userAgent: r.user_agent, expiresAt: r.expires_at, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
+});
+
 export class AuditLog {
   private readonly insertStmt;
   private readonly queryStmt;
+  private readonly allStmt;
 
   constructor(db: Db) {
     this.insertStmt = db.prepare(`INSERT INTO audit (at, event, org_id, user_id, user_ref, token_id, ip, user_agent, expires_at, detail)
@@ -48,6 +54,8 @@ export class AuditLog {
       WHERE (@orgId IS NULL OR org_id = @orgId) AND (@userId IS NULL OR user_id = @userId OR user_ref = @userId)
         AND (@event IS NULL OR event = @event) AND (@beforeId IS NULL OR id < @beforeId)
       ORDER BY id DESC LIMIT @limit`);
+    this.allStmt = db.prepare<Record<string, unknown>, AuditRow>(`SELECT * FROM audit
+      WHERE (@orgId IS NULL OR org_id = @orgId) AND (@before IS NULL OR at < @before) ORDER BY id`);
   }
 
   record(e: NewAuditEntry, now: number): void {
@@ -58,12 +66,14 @@ export class AuditLog {
     });
   }
 
+  /** Every row (of one org, before a time), oldest first, read lazily: for export before a purge. */
+  *all(q: { orgId: string | null; before: number | null }): IterableIterator<AuditEntry> {
+    for (const r of this.allStmt.iterate({ orgId: q.orgId, before: q.before }) as IterableIterator<AuditRow>) yield toEntry(r);
+  }
+
   query(q: AuditQuery): AuditEntry[] {
     return this.queryStmt
       .all({ orgId: q.orgId ?? null, userId: q.userId ?? null, event: q.event ?? null, beforeId: q.beforeId ?? null, limit: Math.min(q.limit ?? 100, 1000) })
-      .map((r) => ({
-        id: r.id, at: r.at, event: r.event, orgId: r.org_id, userId: r.user_id, userRef: r.user_ref, tokenId: r.token_id,
-        ip: r.ip, userAgent: r.user_agent, expiresAt: r.expires_at, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
-      }));
+      .map(toEntry);
   }
 }

@@ -13,7 +13,6 @@ export class HistoryRepository {
   private readonly insertStmt;
   private readonly trimStmt;
   private readonly readStmt;
-  private readonly purgeStmt;
 
   constructor(db: Db, private readonly perTopic: number) {
     this.insertStmt = db.prepare('INSERT INTO history (org_id, topic, payload, qos, at) VALUES (?, ?, ?, ?, ?)');
@@ -21,7 +20,6 @@ export class HistoryRepository {
       SELECT id FROM history WHERE org_id = @orgId AND topic = @topic ORDER BY id DESC LIMIT 1 OFFSET @keep)`);
     this.readStmt = db.prepare<[string, string, number], HistoryMessage>(
       'SELECT id, topic, payload, qos, at FROM history WHERE org_id = ? AND topic = ? ORDER BY id DESC LIMIT ?');
-    this.purgeStmt = db.prepare('DELETE FROM history WHERE at < ?');
   }
 
   get capacity(): number {
@@ -44,9 +42,5 @@ export class HistoryRepository {
   /** Newest first. */
   read(orgId: string, topic: string, limit: number): HistoryMessage[] {
     return this.readStmt.all(orgId, topic, Math.min(limit, this.perTopic));
-  }
-
-  purgeOlderThan(before: number): void {
-    this.purgeStmt.run(before);
   }
 }

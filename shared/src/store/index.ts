@@ -14,3 +14,4 @@ export * from './settings.js';
 export * from './usage.js';
 export * from './connectRecords.js';
 export * from './identityProviders.js';
+export * from './retention.js';

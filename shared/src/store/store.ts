@@ -1,4 +1,5 @@
 // One object per process holding the database and every repository (statements prepared once).
+import { RetentionStore } from './retention.js';
 import { openDatabase, type Db } from './db.js';
 import { OrgRepository } from './orgs.js';
 import { RuleSetRepository } from './ruleSets.js';
@@ -34,6 +35,7 @@ export class Store {
   readonly settings: SettingsRepository;
   readonly usage: UsageRepository;
   readonly providers: IdentityProviderRepository;
+  readonly retention: RetentionStore;
 
   readonly connectRecords: ConnectRecordReader;
 
@@ -55,6 +57,7 @@ export class Store {
     this.settings = new SettingsRepository(db);
     this.usage = new UsageRepository(db);
     this.providers = new IdentityProviderRepository(db);
+    this.retention = new RetentionStore(db);
   }
 
   static open(dataDir: string, options: StoreOptions = {}): Store {

@@ -66,7 +66,9 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const addresses = new AddressLimits(config.maxConnectionsPerIp, config.connectRefusalsPerIp);
   const retained = new RetainedLedger();
   const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage };
-  const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId));
+  const history = new HistoryRecorder(
+    services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId), (orgId) => sessions.limitsOf(orgId),
+  );
   const changes = new ChangeWatcher(services.store, sessions, owners, logger, config.changePollMs);
 
   // Rows left by brokers that died without closing (kill -9, crash) would show ghosts as online.

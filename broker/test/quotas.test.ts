@@ -3,7 +3,7 @@
 // 0x80 / a plain PUBACK under 3.1.1), while other organisations and other filters carry on.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { MqttClient } from 'mqtt';
-import { connectWithConnack, inbox, onTopic, sleep, startTestBroker, subackCodes, whenClosed, type TestBroker } from './support/harness.js';
+import { connectWithConnack, eventually, inbox, onTopic, sleep, startTestBroker, subackCodes, whenClosed, type TestBroker } from './support/harness.js';
 
 let tb: TestBroker;
 
@@ -153,5 +153,24 @@ describe('max_queued_messages and max_queued_bytes', () => {
     await box.waitFor(onTopic('big/x', 'sentinel'));
     expect(box.messages.length).toBe(7);
     expect(c.connected).toBe(true);
+  });
+});
+
+describe('max_history_topics and max_history_bytes', () => {
+  test('past the topics a new topic is not recorded, known topics still are; past the bytes nothing more is', async () => {
+    const org = await tb.newOrg({ limits: { maxHistoryTopics: 2, maxHistoryBytes: 2000 } });
+    const p = await tb.connect(tb.urls.mqtt, tb.mint(org, 'historian'));
+    const history = (topic: string) => tb.services.store.history.read(org, topic, 100).map((m) => m.payload.toString());
+    for (const t of ['h/1', 'h/2', 'h/3']) await p.publishAsync(t, `${t}-a`, { qos: 1 });
+    await p.publishAsync('h/1', 'h/1-b', { qos: 1 });
+    await p.publishAsync('h/2', 'h/2-b', { qos: 1 });
+    await eventually(() => history('h/2').length === 2);
+    expect(history('h/1')).toEqual(['h/1-b', 'h/1-a']);
+    expect(history('h/3')).toEqual([]);
+    // bytes: a message that would pass max_history_bytes is not recorded
+    await p.publishAsync('h/1', Buffer.alloc(1990), { qos: 1 });
+    await p.publishAsync('h/2', 'h/2-c', { qos: 1 });
+    await eventually(() => history('h/2').length === 3);
+    expect(history('h/1')).toEqual(['h/1-b', 'h/1-a']);
   });
 });

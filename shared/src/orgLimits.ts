@@ -19,6 +19,9 @@ export interface OrgLimits {
   /** Messages one persistent session may have queued (offline, or awaiting acknowledgement), and their bytes. */
   maxQueuedMessages: number | null;
   maxQueuedBytes: number | null;
+  /** Topics and payload bytes the organisation's message history keeps; past them a message is not recorded. */
+  maxHistoryTopics: number | null;
+  maxHistoryBytes: number | null;
 }
 
 export interface OrgLimitSpec {
@@ -42,6 +45,8 @@ export const ORG_LIMITS: readonly OrgLimitSpec[] = [
   { key: 'maxRetainedBytes', field: 'max_retained_bytes', help: 'bytes of retained messages the organisation keeps (then PUBACK 0x97)', default: 64 * 1024 * 1024 },
   { key: 'maxQueuedMessages', field: 'max_queued_messages', help: 'messages one persistent session keeps queued (past it a message is not queued for it)', default: 1000 },
   { key: 'maxQueuedBytes', field: 'max_queued_bytes', help: 'bytes one persistent session keeps queued', default: 16 * 1024 * 1024 },
+  { key: 'maxHistoryTopics', field: 'max_history_topics', help: 'topics the message history keeps (past it a new topic is not recorded)', default: 1000 },
+  { key: 'maxHistoryBytes', field: 'max_history_bytes', help: 'payload bytes the message history keeps (past it messages are not recorded)', default: 64 * 1024 * 1024 },
 ];
 
 /** The limits of a row of `orgs` (or of any record with the limit fields as keys). */

@@ -51,7 +51,8 @@ describe('organizations', () => {
     expect(set.status).toBe(200);
     expect(set.body.limits).toEqual({ max_connections: null, max_messages_per_second: null, max_bytes_per_second: null, max_payload_bytes: null,
       token_messages_per_second: null, max_connects_per_second: 20, max_subscriptions_per_connection: 1000, max_retained_messages: 10_000,
-      max_retained_bytes: 64 * 1024 * 1024, max_queued_messages: 1000, max_queued_bytes: 16 * 1024 * 1024 });
+      max_retained_bytes: 64 * 1024 * 1024, max_queued_messages: 1000, max_queued_bytes: 16 * 1024 * 1024,
+      max_history_topics: 1000, max_history_bytes: 64 * 1024 * 1024 });
     expect((await call(`${t.url}/v2/admin/orgs/${id}`, { key: ADMIN_KEY })).body.limits.max_connects_per_second).toBe(20);
     const listed = (await call(`${t.url}/v2/admin/orgs`, { key: ADMIN_KEY })).body.organizations.find((o: Json) => o.organization_id === id);
     expect(listed.limits.max_connects_per_second).toBe(20);

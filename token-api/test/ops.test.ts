@@ -85,7 +85,7 @@ describe('GET /openapi.json', () => {
       'provider', 'expires_at', 'refresh_recommended_at', 'organization_id', 'integration_id']));
     expect(Object.keys(schemas.OrgLimits!.properties)).toEqual(['max_connections', 'max_messages_per_second', 'max_bytes_per_second',
       'max_payload_bytes', 'token_messages_per_second', 'max_connects_per_second', 'max_subscriptions_per_connection',
-      'max_retained_messages', 'max_retained_bytes', 'max_queued_messages', 'max_queued_bytes']);
+      'max_retained_messages', 'max_retained_bytes', 'max_queued_messages', 'max_queued_bytes', 'max_history_topics', 'max_history_bytes']);
     expect(schemas.UpdateOrgRequest!.properties.limits.properties.max_connects_per_second).toBeDefined();
     expect(Object.keys(doc.components.securitySchemes)).toEqual(expect.arrayContaining(['orgKey', 'adminKey', 'mqttCredential']));
     const mint = doc.paths['/v2/tokens'].post;

@@ -13,6 +13,8 @@ export class HistoryRepository {
   private readonly insertStmt;
   private readonly trimStmt;
   private readonly readStmt;
+  private readonly usageStmt;
+  private readonly hasTopicStmt;
 
   constructor(db: Db, private readonly perTopic: number) {
     this.insertStmt = db.prepare('INSERT INTO history (org_id, topic, payload, qos, at) VALUES (?, ?, ?, ?, ?)');
@@ -20,6 +22,18 @@ export class HistoryRepository {
       SELECT id FROM history WHERE org_id = @orgId AND topic = @topic ORDER BY id DESC LIMIT 1 OFFSET @keep)`);
     this.readStmt = db.prepare<[string, string, number], HistoryMessage>(
       'SELECT id, topic, payload, qos, at FROM history WHERE org_id = ? AND topic = ? ORDER BY id DESC LIMIT ?');
+    this.usageStmt = db.prepare<[string], { topics: number; bytes: number }>(
+      'SELECT COUNT(DISTINCT topic) AS topics, COALESCE(SUM(length(payload)), 0) AS bytes FROM history WHERE org_id = ?');
+    this.hasTopicStmt = db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM history WHERE org_id = ? AND topic = ? LIMIT 1');
+  }
+
+  /** Topics and payload bytes an organisation's history holds (for max_history_topics / max_history_bytes). */
+  usage(orgId: string): { topics: number; bytes: number } {
+    return this.usageStmt.get(orgId) ?? { topics: 0, bytes: 0 };
+  }
+
+  hasTopic(orgId: string, topic: string): boolean {
+    return this.hasTopicStmt.get(orgId, topic) !== undefined;
   }
 
   get capacity(): number {

@@ -204,3 +204,21 @@ describe('rights at delivery', () => {
     expect(box.messages.map((m) => m.topic)).toEqual(['orders/1']);
   });
 });
+
+describe('ill-formed UTF-8 on the wire (issue 14, item 7)', () => {
+  test('a topic whose bytes are not UTF-8 is refused (MQTT 5: PUBACK 0x90), not delivered as its U+FFFD form', async () => {
+    const sub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'fffd-reader'));
+    await sub.subscribeAsync('chat/general/#');
+    const box = inbox(sub);
+    const pub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'fffd-writer'), { protocolVersion: 5 });
+    // mqtt.js writes the topic as given: a Buffer topic carries raw bytes
+    const stream = (pub as unknown as { stream: { write(b: Buffer): void } }).stream;
+    const { rawPacket, str, u16 } = await import('../../tests/hostile/support/fuzzKit.js');
+    const acked = new Promise<number>((resolve) => pub.once('packetreceive', (p) => resolve((p as { reasonCode?: number }).reasonCode ?? 0)));
+    stream.write(rawPacket(0x32, Buffer.concat([str(Buffer.concat([Buffer.from('chat/general/'), Buffer.from([0xff, 0xfe])])), u16(9), Buffer.from([0]), Buffer.from('bad')])));
+    expect(await acked).toBe(0x90);
+    await pub.publishAsync('chat/general/ok', 'sentinel', { qos: 1 });
+    await box.waitFor(onTopic('chat/general/ok', 'sentinel'));
+    expect(box.messages.map((m) => m.topic)).toEqual(['chat/general/ok']);
+  });
+});

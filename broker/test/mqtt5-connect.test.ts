@@ -149,6 +149,18 @@ describe('CONNECT refusals, one per CONNECT_REFUSALS row, at 3.1.1 and 5', () =>
       const t = tb.mint(orgId, `long-${level}`);
       return connackCode(tb.urls.mqtt, t.username, t.password, { protocolVersion: level, clientId: 'x'.repeat(257) });
     },
+    client_id_invalid: async (level) => {
+      // Ill-formed UTF-8 in the client id: mqtt-packet would decode it (and any other such bytes) to U+FFFD.
+      const t = tb.mint(orgId, `invalid-id-${level}`);
+      const bytes = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: level, clean: true, clientId: 'id-XX', keepalive: 30, username: t.username, password: Buffer.from(t.password) });
+      const at = bytes.indexOf(Buffer.from('id-XX'));
+      bytes[at + 3] = 0xff;
+      bytes[at + 4] = 0xfe;
+      const reply = mqttPacket.parser({ protocolVersion: level });
+      const got = new Promise<number>((resolve) => reply.once('packet', (p) => resolve((p as { reasonCode?: number; returnCode?: number }).reasonCode ?? (p as { returnCode: number }).returnCode)));
+      reply.parse(await rawBytes(bytes));
+      return got;
+    },
     client_id_taken: async (level) => {
       const owner = await tb.connect(tb.urls.mqtt, tb.mint(orgId, `owner-${level}`), { clientId: `owned-${level}`, protocolVersion: level });
       const other = tb.mint(orgId, `other-${level}`);

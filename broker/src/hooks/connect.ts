@@ -8,7 +8,7 @@
 // happened before authenticate() comes back"), as its own refusals do after their CONNACK.
 import type { AuthenticateError, Client } from 'aedes';
 import {
-  CONNECT_REFUSALS, isServerUsername, KEY_SESSION_NO_EXPIRY, keySessionId, SERVER_USER_ID, SERVER_USER_REF, type ConnectRefusal, type Org,
+  CONNECT_REFUSALS, isServerUsername, isWellFormedWireText, KEY_SESSION_NO_EXPIRY, keySessionId, SERVER_USER_ID, SERVER_USER_REF, type ConnectRefusal, type Org,
 } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_ID_LENGTH } from '../context.js';
@@ -48,6 +48,7 @@ export function createAuthenticate(ctx: BrokerContext) {
     const admit = (who: Pick<ClientSession, 'userId' | 'userRef' | 'tokenId' | 'expiresAt' | 'rights' | 'server'>, org: Org): void => {
       const clientId = client.id;
       if (clientId.length > MAX_CLIENT_ID_LENGTH) return refuse('client_id_too_long');
+      if (!isWellFormedWireText(clientId)) return refuse('client_id_invalid');
       // Client ids are per organisation: the same id in two orgs is two sessions, and a takeover
       // [MQTT-3.1.4-2] or a persistent session can only ever match within the org.
       const internalId = `${org.id}/${clientId}`;

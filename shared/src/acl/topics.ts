@@ -1,7 +1,7 @@
 // MQTT topic names and filters (MQTT 3.1.1 §4.7), plus the containment test the SPEC needs:
 // a filter is granted only if every topic it can match is allowed.
 import mqttMatch from 'mqtt-match';
-import { isWellFormedText } from '../text.js';
+import { isWellFormedWireText } from '../text.js';
 
 const MAX_TOPIC_BYTES = 65535;
 
@@ -10,7 +10,7 @@ export function topicNameProblem(topic: string): string | null {
   if (typeof topic !== 'string' || topic.length === 0) return 'topic must not be empty';
   if (Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES) return 'topic is longer than 65535 bytes';
   if (topic.includes('\u0000')) return 'topic must not contain NUL';
-  if (!isWellFormedText(topic)) return 'topic must be well-formed Unicode (no lone surrogate)';
+  if (!isWellFormedWireText(topic)) return 'topic must be well-formed Unicode (no lone surrogate, no U+FFFD)';
   if (topic.includes('+') || topic.includes('#')) return 'topic names must not contain wildcards (+ or #)';
   return null;
 }
@@ -20,7 +20,7 @@ export function filterProblem(filter: string): string | null {
   if (typeof filter !== 'string' || filter.length === 0) return 'filter must not be empty';
   if (Buffer.byteLength(filter, 'utf8') > MAX_TOPIC_BYTES) return 'filter is longer than 65535 bytes';
   if (filter.includes('\u0000')) return 'filter must not contain NUL';
-  if (!isWellFormedText(filter)) return 'filter must be well-formed Unicode (no lone surrogate)';
+  if (!isWellFormedWireText(filter)) return 'filter must be well-formed Unicode (no lone surrogate, no U+FFFD)';
   const levels = filter.split('/');
   for (let i = 0; i < levels.length; i++) {
     const level = levels[i]!;

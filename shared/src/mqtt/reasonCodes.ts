@@ -42,6 +42,8 @@ export const CONNECT_REFUSALS = {
   expired: { v3: 5, v5: ReasonCode.notAuthorized },
   revoked: { v3: 5, v5: ReasonCode.notAuthorized },
   client_id_too_long: { v3: 2, v5: ReasonCode.clientIdentifierNotValid },
+  /** Ill-formed UTF-8 in the client id (it would decode into another client's id). */
+  client_id_invalid: { v3: 2, v5: ReasonCode.clientIdentifierNotValid },
   /** The client id names a session (connected or stored) of another user of the organisation. */
   client_id_taken: { v3: 2, v5: ReasonCode.clientIdentifierNotValid },
   org_connection_limit: { v3: 3, v5: ReasonCode.quotaExceeded },

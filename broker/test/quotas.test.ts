@@ -45,9 +45,12 @@ describe('max_subscriptions_per_connection', () => {
     expect(tb.services.orgs.get(org).limits.maxSubscriptionsPerConnection).toBe(1000);
     tb.services.orgs.update(org, { limits: { maxSubscriptionsPerConnection: null } });
     const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'many'), { protocolVersion: 5 });
-    const filters = Array.from({ length: 1100 }, (_, i) => `many/${i}`);
-    const codes = await subackCodes(c, filters);
-    expect(codes.every((g) => g === 0)).toBe(true);
+    // (two packets: one may carry at most SIGNALGATE_MAX_FILTERS_PER_PACKET, 1000)
+    const codes = [
+      ...(await subackCodes(c, Array.from({ length: 550 }, (_, i) => `many/${i}`))),
+      ...(await subackCodes(c, Array.from({ length: 550 }, (_, i) => `many/${550 + i}`))),
+    ];
+    expect(codes.length === 1100 && codes.every((g) => g === 0)).toBe(true);
   });
 });
 
@@ -172,5 +175,27 @@ describe('max_history_topics and max_history_bytes', () => {
     await p.publishAsync('h/2', 'h/2-c', { qos: 1 });
     await eventually(() => history('h/2').length === 3);
     expect(history('h/1')).toEqual(['h/1-b', 'h/1-a']);
+  });
+});
+
+describe('SIGNALGATE_MAX_FILTERS_PER_PACKET', () => {
+  test('a SUBSCRIBE of more filters ends the session (MQTT 5: DISCONNECT 0x97) before any is handled; up to it is fine', async () => {
+    const small = await startTestBroker('quotas-filters', { SIGNALGATE_MAX_FILTERS_PER_PACKET: '50' });
+    try {
+      const org = await small.newOrg();
+      const ok = await small.connect(small.urls.mqtt, small.mint(org, 'fifty'), { protocolVersion: 5 });
+      expect((await subackCodes(ok, Array.from({ length: 50 }, (_, i) => `f/${i}`))).every((g) => g === 0)).toBe(true);
+      const c = await small.connect(small.urls.mqtt, small.mint(org, 'many'), { protocolVersion: 5, reconnectPeriod: 0 });
+      const { serverDisconnect } = await import('./support/harness.js');
+      const disconnect = serverDisconnect(c);
+      c.subscribe(Array.from({ length: 51 }, (_, i) => `f/${i}`), () => {});
+      expect((await disconnect).reasonCode).toBe(0x97);
+      const u = await small.connect(small.urls.mqtt, small.mint(org, 'unsub'), { protocolVersion: 5, reconnectPeriod: 0 });
+      const bye = serverDisconnect(u);
+      u.unsubscribe(Array.from({ length: 51 }, (_, i) => `f/${i}`), () => {});
+      expect((await bye).reasonCode).toBe(0x97);
+    } finally {
+      await small.stop();
+    }
   });
 });

@@ -81,6 +81,8 @@ const schema = z.object({
   SIGNALGATE_HISTORY_RETENTION_DAYS: int(7, 1, 3650),
   /** Open sockets per client address on each service (API; broker, all listeners); 0: no limit. */
   SIGNALGATE_MAX_CONNECTIONS_PER_IP: int(1000, 0, 10_000_000),
+  /** Filters one SUBSCRIBE or UNSUBSCRIBE may carry; more end the session (MQTT 5: DISCONNECT 0x97). */
+  SIGNALGATE_MAX_FILTERS_PER_PACKET: int(1000, 1, 100_000),
   /** Refused MQTT CONNECTs per client address per minute before its new sockets are closed unread. */
   SIGNALGATE_CONNECT_REFUSALS_PER_IP: int(600, 1, 10_000_000),
   SIGNALGATE_ARGON2_QUEUE: int(64, 0, 100_000),
@@ -196,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     auditRetentionDays: c.SIGNALGATE_AUDIT_RETENTION_DAYS,
     historyRetentionDays: c.SIGNALGATE_HISTORY_RETENTION_DAYS,
     connectRefusalsPerIp: c.SIGNALGATE_CONNECT_REFUSALS_PER_IP,
+    maxFiltersPerPacket: c.SIGNALGATE_MAX_FILTERS_PER_PACKET,
     argon2Queue: c.SIGNALGATE_ARGON2_QUEUE,
     keyCacheSeconds: c.SIGNALGATE_KEY_CACHE_SECONDS,
     connectTimeoutSeconds: c.SIGNALGATE_CONNECT_TIMEOUT,

@@ -2,10 +2,11 @@
 // which holds internal (org-prefixed) filters. So the filters of each UNSUBSCRIBE packet are moved
 // into the org's namespace as the parser emits it, before aedes handles it (parsedPackets.ts).
 import type { Client } from 'aedes';
-import { internalTopic } from '@signalgate/shared';
+import { internalTopic, REFUSED_FILTER } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { grantedFilters } from '../grantedQos.js';
 import { onParsed } from '../parsedPackets.js';
+import { tooManyFilters } from './subscribe.js';
 
 interface UnsubscribePacket {
   cmd: 'unsubscribe';
@@ -14,6 +15,12 @@ interface UnsubscribePacket {
 
 export function rewriteUnsubscribes(ctx: BrokerContext, client: Client): void {
   onParsed<UnsubscribePacket>(ctx, client, 'unsubscribe', (packet, s) => {
+    if (tooManyFilters(ctx, client, packet.unsubscriptions?.length ?? 0)) {
+      // One filter that names nothing: aedes fails on an empty list, closing the socket before the
+      // DISCONNECT is out.
+      packet.unsubscriptions = [`${REFUSED_FILTER}/0`];
+      return;
+    }
     packet.unsubscriptions = (packet.unsubscriptions ?? []).map((f) => internalTopic(s.orgId, f));
     const granted = grantedFilters(client);
     for (const filter of packet.unsubscriptions) {

@@ -2,22 +2,9 @@
 // (count and bytes) per organisation, each with its refusal (SUBACK / PUBACK 0x97 under MQTT 5,
 // 0x80 / a plain PUBACK under 3.1.1), while other organisations and other filters carry on.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import type { MqttClient } from 'mqtt';
-import { connectWithConnack, eventually, inbox, onTopic, sleep, startTestBroker, subackCodes, whenClosed, type TestBroker } from './support/harness.js';
+import { connectWithConnack, eventually, inbox, onTopic, pubackCode, sleep, startTestBroker, subackCodes, whenClosed, type TestBroker } from './support/harness.js';
 
 let tb: TestBroker;
-
-/** The PUBACK reason code of a QoS 1 publish (mqtt.js rejects a code ≥ 0x80 with it as `code`). */
-async function pubackCode(c: MqttClient, topic: string, payload: string | Buffer, retain: boolean): Promise<number> {
-  try {
-    await c.publishAsync(topic, payload, { qos: 1, retain });
-    return 0;
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code !== 'number') throw err;
-    return code;
-  }
-}
 
 beforeAll(async () => {
   tb = await startTestBroker('quotas');

@@ -202,3 +202,15 @@ export async function subackCodes(client: MqttClient, filters: (string | [string
     return granted;
   }
 }
+
+/** The PUBACK reason code of a QoS 1 publish (mqtt.js rejects a code of 0x80 or more, with it as `code`). */
+export async function pubackCode(c: MqttClient, topic: string, payload: string | Buffer, retain = false): Promise<number> {
+  try {
+    await c.publishAsync(topic, payload, { qos: 1, retain });
+    return 0;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== 'number') throw err;
+    return code;
+  }
+}

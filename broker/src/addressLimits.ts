@@ -11,6 +11,8 @@ import { ConnectionsPerAddress, FailureBudget, LogSampler, type ConnectRefusal }
  */
 const NOT_THE_CLIENTS_FAULT: ReadonlySet<ConnectRefusal> = new Set([
   'org_connection_limit', 'org_connect_rate', 'server_busy', 'connection_closed', 'internal_error', 'auth_failure_budget',
+  // someone else holds the id: the refused client is its victim, not its attacker
+  'client_id_taken',
 ]);
 
 export class AddressLimits {

@@ -52,6 +52,7 @@ export class ChangeWatcher {
       } catch (err) {
         this.logger.error({ err, org: orgId }, 'could not re-evaluate the sessions of an organisation');
       }
+      this.owners.narrowStored(orgId).catch((err: unknown) => this.logger.error({ err, org: orgId }, 'could not narrow the stored sessions of an organisation'));
     }
   }
 

@@ -62,7 +62,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const shared: SharedGroups = new SharedGroups((client) => sessions.get(client), metrics);
   const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence, shared);
   const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
-  const owners = new SessionOwners();
+  const owners = new SessionOwners(config.maxStoredSessions, (tokenId, orgId, userRef, clientId) => services.connect.liveRightsOf(tokenId, orgId, userRef, clientId));
   const addresses = new AddressLimits(config.maxConnectionsPerIp, config.connectRefusalsPerIp);
   const retained = new RetainedLedger();
   const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage };

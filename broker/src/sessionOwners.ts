@@ -2,39 +2,65 @@
 // organisation, so without an owner any user of the org could resume another user's persistent
 // session (and collect its queued messages) or take over its connection by using its client id.
 // A session belongs to the user whose connection created it: only that user (any of their tokens)
-// resumes it or takes its connection over; anyone else is refused (`client_id_taken`). Tokens minted
-// without a user id are each their own user.
+// resumes it or takes its connection over; anyone else is refused (`client_id_taken`).
 //
 // A session lives as long as aedes keeps it: while connected, and after that if it is persistent
 // (3.1.1 clean session 0; MQTT 5 session expiry > 0) until it expires or the session cap drops it.
+// aedes bounds stored MQTT 5 sessions (SIGNALGATE_MAX_STORED_SESSIONS) but keeps 3.1.1 ones for
+// ever, so the same bound is applied here to 3.1.1: past it the oldest stored one is wiped. A stored
+// session that holds nothing (no subscription) is no session at all and is forgotten. What is kept
+// per session is the owner and the token, never the closed connection.
+//
 // A session whose token (or backend key) is revoked is wiped: subscriptions, queued messages and
-// will, so nothing keeps queuing for a device whose access was taken away.
+// will, so nothing keeps queuing for a device whose access was taken away. When an organisation's
+// rules narrow, its stored sessions lose the subscriptions the owner's rights no longer cover.
 import type { Aedes, Client } from 'aedes';
+import { clientTopic, type EffectiveRights } from '@signalgate/shared';
 
 type SessionClient = Client & { clean: boolean; sessionExpiryInterval?: number };
-type Wiping = { _wipeSession(client: Client): void; clearSessionExpiry(id: string): void };
+type Stored = { topic: string };
+type Persistence = {
+  subscriptionsByClient(client: { id: string }): Promise<Stored[]>;
+  removeSubscriptions(client: { id: string }, topics: string[]): Promise<void>;
+  cleanSubscriptions(client: { id: string }): Promise<void>;
+  delWill(client: { id: string; brokerId: string }): Promise<unknown>;
+  outgoingStream(client: { id: string }): AsyncIterable<{ messageId?: unknown }>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: unknown }): Promise<unknown>;
+};
+type Broker = { id: string; persistence: Persistence; clearSessionExpiry(id: string): void };
+
+/** Rights of a stored session's owner now (null: the token is gone). */
+export type RightsOf = (tokenId: string, orgId: string, userRef: string, clientId: string) => EffectiveRights | null;
 
 interface Owner {
   userRef: string;
   /** The token (or `key:<id>`) of the connection that last held the session. */
   tokenId: string;
-  /** That connection (open, or closed with its session stored). */
-  client: SessionClient;
+  /** The connection holding the session now, or null while it is stored. */
+  holder: SessionClient | null;
+  /** 3.1.1 (aedes does not bound those); from the last connection. */
+  legacy: boolean;
   /** The token was revoked while the connection was open: wipe the session when it closes. */
   revoked: boolean;
 }
 
 export class SessionOwners {
-  private aedes: Aedes | null = null;
-  /** By aedes client id (`<org>/<client id>`). */
+  private broker: Broker | null = null;
+  /** By aedes client id (`<org>/<client id>`); stored 3.1.1 sessions in the order they were left. */
   private readonly byId = new Map<string, Owner>();
   private readonly idsOfToken = new Map<string, Set<string>>();
+  private storedLegacy = 0;
+
+  constructor(private readonly maxStoredSessions: number, private readonly rightsOf: RightsOf) {}
 
   attach(aedes: Aedes): void {
-    this.aedes = aedes;
+    this.broker = aedes as unknown as Broker;
     // aedes dropped a stored session: it expired, or the stored-session cap refused to keep it.
-    aedes.on('sessionExpired', (client) => this.forget(client));
-    (aedes as unknown as { on(e: 'sessionLimitReached', fn: (c: Client) => void): void }).on('sessionLimitReached', (client) => this.forget(client));
+    const dropped = (client: Client) => {
+      if (this.byId.get(client.id)?.holder === null) this.forget(client.id);
+    };
+    aedes.on('sessionExpired', dropped);
+    (aedes as unknown as { on(e: 'sessionLimitReached', fn: (c: Client) => void): void }).on('sessionLimitReached', dropped);
   }
 
   /** May `userRef` open a session under the aedes client id `id`? */
@@ -46,8 +72,9 @@ export class SessionOwners {
   /** `client`, admitted for `userRef` with `tokenId`, now holds the session `client.id`. */
   claim(client: Client, userRef: string, tokenId: string): void {
     const previous = this.byId.get(client.id);
-    if (previous) this.idsOfToken.get(previous.tokenId)?.delete(client.id);
-    this.byId.set(client.id, { userRef, tokenId, client: client as SessionClient, revoked: false });
+    if (previous) this.unlink(client.id, previous);
+    const owner: Owner = { userRef, tokenId, holder: client as SessionClient, legacy: client.version !== 5, revoked: false };
+    this.byId.set(client.id, owner);
     let ids = this.idsOfToken.get(tokenId);
     if (!ids) this.idsOfToken.set(tokenId, (ids = new Set()));
     ids.add(client.id);
@@ -61,8 +88,27 @@ export class SessionOwners {
   revokeToken(tokenId: string): void {
     for (const id of [...(this.idsOfToken.get(tokenId) ?? [])]) {
       const owner = this.byId.get(id)!;
-      if (owner.client.closed) this.wipe(owner);
+      if (owner.holder === null) this.wipe(id);
       else owner.revoked = true;
+    }
+  }
+
+  /** `orgId`'s rules changed: stored sessions drop the subscriptions their owners' rights no longer cover. */
+  async narrowStored(orgId: string): Promise<void> {
+    const persistence = this.broker?.persistence;
+    if (!persistence) return;
+    for (const [id, owner] of [...this.byId]) {
+      if (owner.holder !== null || !id.startsWith(`${orgId}/`)) continue;
+      // A token that expired (not revoked: that wipes) leaves its session for the user's next token,
+      // whose rights are checked when it resumes.
+      const rights = this.rightsOf(owner.tokenId, orgId, owner.userRef, id.slice(orgId.length + 1));
+      if (!rights) continue;
+      const stored = await persistence.subscriptionsByClient({ id });
+      const gone = stored.map((s) => s.topic).filter((t) => {
+        const visible = clientTopic(orgId, t);
+        return visible === null || !rights.canSubscribe(visible);
+      });
+      if (gone.length > 0) await persistence.removeSubscriptions({ id }, gone);
     }
   }
 
@@ -73,25 +119,56 @@ export class SessionOwners {
 
   private closed(client: SessionClient): void {
     const owner = this.byId.get(client.id);
-    if (!owner || owner.client !== client) return; // taken over: the new connection holds it now
-    if (owner.revoked) return this.wipe(owner);
+    if (!owner || owner.holder !== client) return; // taken over: the new connection holds it now
+    owner.holder = null;
+    if (owner.revoked) return this.wipe(client.id);
     const kept = client.version === 5 ? (client.sessionExpiryInterval ?? 0) > 0 : !client.clean;
-    if (!kept) this.forget(client);
+    if (!kept) return this.forget(client.id);
+    if (owner.legacy) {
+      this.storedLegacy++;
+      this.boundLegacy();
+    }
+    // A session that stores no subscription holds nothing to resume: no owner to keep.
+    void this.broker?.persistence.subscriptionsByClient({ id: client.id }).then((subs) => {
+      if (subs.length === 0 && this.byId.get(client.id) === owner && owner.holder === null) this.forget(client.id);
+    }, () => {});
   }
 
-  private wipe(owner: Owner): void {
-    const aedes = this.aedes as unknown as Wiping | null;
-    aedes?.clearSessionExpiry(owner.client.id);
-    aedes?._wipeSession(owner.client);
-    this.forget(owner.client);
+  /** Past the bound, the 3.1.1 session stored longest is wiped (aedes bounds MQTT 5 ones itself). */
+  private boundLegacy(): void {
+    if (this.maxStoredSessions <= 0) return;
+    for (const [id, owner] of this.byId) {
+      if (this.storedLegacy <= this.maxStoredSessions) return;
+      if (owner.holder === null && owner.legacy) this.wipe(id);
+    }
   }
 
-  private forget(client: Client): void {
-    const owner = this.byId.get(client.id);
-    if (!owner || owner.client !== client) return;
-    this.byId.delete(client.id);
+  /** Subscriptions, will and queued messages of the stored session `id` go, and its owner. */
+  private wipe(id: string): void {
+    const broker = this.broker;
+    this.forget(id);
+    if (!broker) return;
+    const p = broker.persistence;
+    const client = { id };
+    broker.clearSessionExpiry(id);
+    void (async () => {
+      await p.cleanSubscriptions(client);
+      await p.delWill({ id, brokerId: broker.id });
+      for await (const queued of p.outgoingStream(client)) await p.outgoingClearMessageId(client, queued);
+    })().catch(() => {});
+  }
+
+  private forget(id: string): void {
+    const owner = this.byId.get(id);
+    if (!owner) return;
+    this.byId.delete(id);
+    this.unlink(id, owner);
+  }
+
+  private unlink(id: string, owner: Owner): void {
+    if (owner.holder === null && owner.legacy) this.storedLegacy--;
     const ids = this.idsOfToken.get(owner.tokenId);
-    ids?.delete(client.id);
+    ids?.delete(id);
     if (ids?.size === 0) this.idsOfToken.delete(owner.tokenId);
   }
 }

@@ -97,26 +97,26 @@ describe('rights and revocation', () => {
     expect(box.messages.map((m) => m.payload)).toEqual(['sentinel']);
   });
 
-  test('rights narrowed while the session is away: the restored subscription is refused and dropped from the store, and queued messages are not delivered', async () => {
+  test('rights narrowed while the session is away: its stored subscription goes at once, nothing queues on it, what was queued is not delivered', async () => {
     const org3 = await tb.newOrg({ rules: RULES });
     const token = tb.mint(org3, 'dave');
     const c = await tb.connect(tb.urls.mqtt, token, persistent('dave-desk'));
     await c.subscribeAsync('chat/#', { qos: 1 });
+    await c.subscribeAsync('users/dave/#', { qos: 1 });
     c.end(true);
     await whenClosed(c);
     const p = await tb.connect(tb.urls.mqtt, tb.mint(org3, 'pub'));
     await p.publishAsync('chat/x', 'queued before', { qos: 1 });
     tb.services.rules.setDefault(org3, { ...RULES, subscribe: ['users/${user_id}/#'] });
-    await sleep(150); // the change feed is polled every 50 ms in tests
+    await eventually(async () => (await storedFor(`${org3}/chat/x`)).length === 0);
+    expect(await storedFor(`${org3}/users/dave/x`)).toEqual([`${org3}/dave-desk`]);
     await p.publishAsync('chat/x', 'queued after', { qos: 1 });
     const { client: back, connack } = await connectWithConnack(tb.urls.mqtt, { ...token, ...persistent('dave-desk') });
     expect(connack.sessionPresent).toBe(true);
     const box = inbox(back);
-    await back.subscribeAsync('users/dave/#', { qos: 1 });
     await p.publishAsync('users/dave/x', 'sentinel', { qos: 1 });
     await box.waitFor(onTopic('users/dave/x', 'sentinel'));
     expect(box.messages.map((m) => m.payload)).toEqual(['sentinel']);
-    await eventually(async () => (await storedFor(`${org3}/chat/x`)).length === 0);
     back.end(true);
   });
 

@@ -49,10 +49,10 @@ export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry, s
    * Retained messages of the request within max_retained_messages / max_retained_bytes, all or none:
    * a request with one that does not fit is refused whole (403 quota_exceeded).
    */
-  const admitRetained = (orgId: string, messages: readonly OutgoingMessage[]) => {
+  const admitRetained = (orgId: string, messages: readonly OutgoingMessage[]): (() => void)[] => {
     const limits = sessions.limitsOf(orgId);
-    if (!limits) return;
     const undo: (() => void)[] = [];
+    if (!limits) return undo;
     for (const m of messages) {
       if (!m.retain) continue;
       const taken = retained.admit(orgId, m.topic, m.payload.length, limits);
@@ -62,12 +62,18 @@ export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry, s
       }
       undo.push(taken);
     }
+    return undo;
   };
 
   return {
     async publish(orgId: string, messages: readonly OutgoingMessage[]) {
-      admitRetained(orgId, messages);
-      chargeOrgLimits(orgId, messages);
+      const undo = admitRetained(orgId, messages);
+      try {
+        chargeOrgLimits(orgId, messages);
+      } catch (err) {
+        for (const u of undo.reverse()) u(); // refused for the rate: nothing of it is kept
+        throw err;
+      }
       const results: { subscribers: number }[] = [];
       for (const m of messages) {
         const topic = internalTopic(orgId, m.topic);

@@ -13,6 +13,7 @@ import type { SharedGroups } from './sharedGroups.js';
 import { SessionRowWriter } from './sessionRows.js';
 import { grantedFilters } from './grantedQos.js';
 import { forgetStoredSubscriptions } from './storedSubscriptions.js';
+import { heldFilters } from './hooks/subscribe.js';
 
 /** Why SignalGate ended a session; an MQTT 5 client is told with SESSION_ENDS' reason code. */
 export type EndReason = SessionEnd;
@@ -301,8 +302,10 @@ export class SessionRegistry {
     const shown = gone.slice(0, 8).map((f) => clipped(clientTopic(s.orgId, f) ?? f));
     this.logger.info({ org: s.orgId, client: s.clientId, removed: gone.length, filters: shown }, 'rights changed: subscriptions removed');
     const granted = grantedFilters(client);
+    const holding = heldFilters(client);
     for (const filter of gone) {
       granted.removed(filter);
+      holding.delete(filter);
       this.shared.leave(client, filter);
     }
     client.unsubscribe({ unsubscriptions: gone } as never, () => {});

@@ -12,8 +12,15 @@ import type { Client } from 'aedes';
 type OutPacket = { cmd: string; messageId?: number; granted?: number[]; properties?: Record<string, unknown> };
 type Write = ((packet: OutPacket, stream: object, opts?: object) => boolean) & { cacheNumbers?: boolean };
 
-/** Streams (client.conn) of SignalGate connections, with the SUBACK codes to put in per message id. */
-const corrections = new WeakMap<object, Map<number, Map<number, number>>>();
+interface SubackFix {
+  /** For each filter as sent, the index of its code in aedes' SUBACK (aedes merges identical filters). */
+  layout?: number[];
+  /** Codes to put at positions as sent. */
+  codes?: Map<number, number>;
+}
+
+/** Streams (client.conn) of SignalGate connections, with the SUBACK fixes per message id. */
+const corrections = new WeakMap<object, Map<number, SubackFix>>();
 let installed = false;
 
 /** Marks `client` as a SignalGate connection (before its CONNACK is written). */
@@ -22,13 +29,30 @@ export function correctPacketsOf(client: Client): void {
   if (!corrections.has(client.conn)) corrections.set(client.conn, new Map());
 }
 
+function fixOf(client: Client, messageId: number): SubackFix | undefined {
+  const byMessage = corrections.get(client.conn);
+  if (!byMessage) return undefined;
+  let fix = byMessage.get(messageId);
+  if (!fix) byMessage.set(messageId, (fix = {}));
+  return fix;
+}
+
 /** The SUBACK answering SUBSCRIBE `messageId` carries `code` at `position` (when aedes refused that filter). */
 export function subackCode(client: Client, messageId: number, position: number, code: number): void {
-  const byMessage = corrections.get(client.conn);
-  if (!byMessage) return;
-  let codes = byMessage.get(messageId);
-  if (!codes) byMessage.set(messageId, (codes = new Map()));
-  codes.set(position, code);
+  const fix = fixOf(client, messageId);
+  if (fix) (fix.codes ??= new Map()).set(position, code);
+}
+
+/**
+ * SUBSCRIBE `messageId` named a filter twice (as `topics`, in aedes' internal form): aedes answers
+ * once per distinct filter, but a SUBACK has a code for every filter sent [MQTT-3.8.4-5].
+ */
+export function subackLayout(client: Client, messageId: number, topics: readonly string[]): void {
+  const first = new Map<string, number>();
+  for (const t of topics) if (!first.has(t)) first.set(t, first.size);
+  if (first.size === topics.length) return;
+  const fix = fixOf(client, messageId);
+  if (fix) fix.layout = topics.map((t) => first.get(t)!);
 }
 
 function install(): void {
@@ -41,10 +65,12 @@ function install(): void {
     if (ours) {
       if (packet.cmd === 'connack' && packet.properties?.sharedSubscriptionAvailable === false) packet.properties.sharedSubscriptionAvailable = true;
       else if (packet.cmd === 'suback' && packet.messageId !== undefined && ours.size > 0) {
-        const codes = ours.get(packet.messageId);
-        if (codes) {
+        const fix = ours.get(packet.messageId);
+        if (fix && packet.granted) {
           ours.delete(packet.messageId);
-          for (const [i, code] of codes) if (packet.granted && (packet.granted[i] ?? 0) >= 0x80) packet.granted[i] = code;
+          const answered = packet.granted;
+          if (fix.layout) packet.granted = fix.layout.map((j) => answered[j] ?? 0x80);
+          for (const [i, code] of fix.codes ?? []) if ((packet.granted[i] ?? 0) >= 0x80) packet.granted[i] = code;
         }
       }
     }

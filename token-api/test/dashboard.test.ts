@@ -348,9 +348,13 @@ describe('sign-ins held in memory are bounded (issue 14, item 6)', () => {
     expect((await asPage(other, '/dashboard/api/session')).status).toBe(200);
   });
 
-  test('the store never holds more than MAX_SESSIONS', () => {
+  test('the store never holds more than MAX_SESSIONS, per organisation whatever its keys, and a tenant never evicts the admin', () => {
     const store = new DashboardSessionStore(3600_000);
-    for (let i = 0; i < MAX_SESSIONS + 20; i++) store.create({ kind: 'org', orgId: 'org_x', apiKeyId: `key_${i}` }, 1000);
+    for (let i = 0; i < 200; i++) store.create({ kind: 'org', orgId: 'org_x', apiKeyId: `key_${i}` }, 1000);
+    expect(store.size).toBe(MAX_SESSIONS_PER_CALLER);
+    const admin = store.create({ kind: 'admin', adminKeyHash: 'h' }, 1000);
+    for (let i = 0; i < MAX_SESSIONS + 20; i++) store.create({ kind: 'org', orgId: `org_${i}`, apiKeyId: 'k' }, 1000);
     expect(store.size).toBe(MAX_SESSIONS);
+    expect(store.get(admin.id, 1000)).toBeDefined();
   });
 });

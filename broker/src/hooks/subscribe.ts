@@ -21,10 +21,22 @@ import { grantedFilters } from '../grantedQos.js';
 import { clipped, isLoggedOccurrence } from '@signalgate/shared';
 import { onParsed } from '../parsedPackets.js';
 import { forgetStoredSubscriptions } from '../storedSubscriptions.js';
-import { subackCode } from '../wireCorrections.js';
+import { subackCode, subackLayout } from '../wireCorrections.js';
 import type { ClientSession } from '../sessions.js';
 
 type Callback = (error: Error | null, subscription?: Subscription | null) => void;
+
+/**
+ * The filters (internal) each connection holds or was just granted, what max_subscriptions_per_connection
+ * counts: aedes' own map fills only after it handled a packet, so SUBSCRIBEs read in one go (or
+ * queued before the CONNACK) would all count against the same stale map.
+ */
+const held = new WeakMap<Client, Set<string>>();
+export function heldFilters(client: Client): Set<string> {
+  let filters = held.get(client);
+  if (!filters) held.set(client, (filters = new Set()));
+  return filters;
+}
 
 interface SubscribePacket {
   cmd: 'subscribe';
@@ -50,9 +62,7 @@ export function decideSubscribes(ctx: BrokerContext, client: Client): void {
     // max_subscriptions_per_connection: filters this connection holds (aedes' map) and new ones this
     // packet adds; a filter past it is refused (MQTT 5: SUBACK 0x97), the others of the packet stand.
     const max = ctx.sessions.orgLimits(s.orgId)?.limits.maxSubscriptionsPerConnection ?? null;
-    const held = (client as unknown as { subscriptions: Record<string, unknown> }).subscriptions;
-    let count = max === null ? 0 : Object.keys(held).length;
-    const adding = new Set<string>();
+    const holding = heldFilters(client);
     (packet.subscriptions ?? []).forEach((sub, i) => {
       // A malformed filter stays malformed, so aedes still ends the connection for it, but inside
       // SignalGate's own root, where it can match nothing.
@@ -69,17 +79,14 @@ export function decideSubscribes(ctx: BrokerContext, client: Client): void {
       }
       if (topicLevels(sub.topic) <= MAX_CLIENT_TOPIC_LEVELS && s.endReason === null && s.rights.canSubscribe(sub.topic)) {
         const internal = internalTopic(s.orgId, sub.topic);
-        if (max !== null && held[internal] === undefined && !adding.has(internal)) {
-          if (count >= max) {
-            metrics.rateLimited.inc({ kind: 'subscriptions' });
-            logRefusal(s, sub.topic);
-            if (s.protocolVersion === 5 && packet.messageId !== undefined) subackCode(client, packet.messageId, i, SUBSCRIBE_QUOTA.v5);
-            sub.topic = `${REFUSED_FILTER}/${i}`;
-            return;
-          }
-          count++;
-          adding.add(internal);
+        if (max !== null && !holding.has(internal) && holding.size >= max) {
+          metrics.rateLimited.inc({ kind: 'subscriptions' });
+          logRefusal(s, sub.topic);
+          if (s.protocolVersion === 5 && packet.messageId !== undefined) subackCode(client, packet.messageId, i, SUBSCRIBE_QUOTA.v5);
+          sub.topic = `${REFUSED_FILTER}/${i}`;
+          return;
         }
+        holding.add(internal);
         sub.topic = internal;
         return;
       }
@@ -88,6 +95,8 @@ export function decideSubscribes(ctx: BrokerContext, client: Client): void {
       // one per position: aedes merges identical filters of a packet, and the SUBACK needs every code
       sub.topic = `${REFUSED_FILTER}/${i}`;
     });
+    // A granted filter named twice is merged by aedes too: its SUBACK gets the code back per filter.
+    if (packet.messageId !== undefined) subackLayout(client, packet.messageId, (packet.subscriptions ?? []).map((sub) => sub.topic));
   });
 }
 
@@ -114,6 +123,7 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
       sub.topic = REFUSED_FILTER;
       return cb(null, null);
     }
+    heldFilters(client).add(sub.topic); // (a restored one counts as well)
     const sharedFilter = shared.join(client, s.orgId, visible);
     grantedFilters(client).granted(sub.topic, sub.qos, sharedFilter ?? sub.topic);
     cb(null, sub);

@@ -6,7 +6,7 @@ import { internalTopic, REFUSED_FILTER } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { grantedFilters } from '../grantedQos.js';
 import { onParsed } from '../parsedPackets.js';
-import { tooManyFilters } from './subscribe.js';
+import { heldFilters, tooManyFilters } from './subscribe.js';
 
 interface UnsubscribePacket {
   cmd: 'unsubscribe';
@@ -23,8 +23,10 @@ export function rewriteUnsubscribes(ctx: BrokerContext, client: Client): void {
     }
     packet.unsubscriptions = (packet.unsubscriptions ?? []).map((f) => internalTopic(s.orgId, f));
     const granted = grantedFilters(client);
+    const holding = heldFilters(client);
     for (const filter of packet.unsubscriptions) {
       granted.removed(filter);
+      holding.delete(filter);
       ctx.shared.leave(client, filter);
     }
   });

@@ -17,9 +17,10 @@ export interface RawClient {
   end(): void;
 }
 
-export function rawClient(port: number, protocolVersion: 4 | 5): Promise<RawClient> {
+/** `localAddress`: another loopback address to connect from (127.0.0.x), for per-address limits. */
+export function rawClient(port: number, protocolVersion: 4 | 5, localAddress?: string): Promise<RawClient> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
     const parser = mqttPacket.parser({ protocolVersion });
     const received: Packet[] = [];
     const waiters: { match: (p: Packet) => boolean; resolve: (p: Packet) => void }[] = [];

@@ -17,7 +17,13 @@ export function openDatabase(dataDir: string): Db {
   // narrowed too.)
   const file = path.join(dataDir, DB_FILE_NAME);
   fs.closeSync(fs.openSync(file, 'a', 0o600));
-  fs.chmodSync(file, 0o600);
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      fs.chmodSync(f, 0o600);
+    } catch {
+      // no WAL files yet: SQLite makes them with the database file's mode
+    }
+  }
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

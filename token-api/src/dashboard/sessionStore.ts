@@ -20,13 +20,14 @@ export const ABSOLUTE_SESSION_MS = 12 * 3600 * 1000;
 
 /**
  * Bounds on what sign-ins hold in memory: each needs a valid key, but one valid key signing in in a
- * loop must not grow the map without end. Past them the oldest sign-in (of that caller, or at all)
- * ends, as if it had expired.
+ * loop must not grow the map without end. Per organisation (whatever key it signs in with, since an
+ * org can make keys) and for the admin; past it the oldest sign-in of that caller ends, as if it had
+ * expired. Past the total the oldest organisation sign-in ends: never the admin's for a tenant's.
  */
 export const MAX_SESSIONS_PER_CALLER = 50;
 export const MAX_SESSIONS = 10_000;
 
-const callerKey = (c: DashboardCaller) => (c.kind === 'admin' ? 'admin' : `key:${c.apiKeyId}`);
+const callerKey = (c: DashboardCaller) => (c.kind === 'admin' ? 'admin' : `org:${c.orgId}`);
 
 const digest = (id: string) => createHash('sha256').update(id).digest('base64url');
 
@@ -51,7 +52,12 @@ export class DashboardSessionStore {
         break;
       }
     }
-    while (this.sessions.size >= MAX_SESSIONS) this.remove(this.sessions.keys().next().value!);
+    if (this.sessions.size >= MAX_SESSIONS) {
+      for (const [k, s] of this.sessions) {
+        if (this.sessions.size < MAX_SESSIONS) break;
+        if (s.caller.kind !== 'admin') this.remove(k);
+      }
+    }
     const id = randomBytes(32).toString('base64url');
     const session: DashboardSession = { caller, csrfToken: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now };
     this.sessions.set(digest(id), session);

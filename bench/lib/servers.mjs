@@ -95,6 +95,9 @@ export async function startSignalGate({ dataDir, api = false, env = {}, buildRoo
       ...process.env, SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'warn', SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false',
       SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: 'off', SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off',
       SIGNALGATE_API_PORT: api ? '0' : 'off', SIGNALGATE_MINT_RATE_PER_KEY: '10000000', SIGNALGATE_MINT_RATE_PER_IP: '10000000',
+      // Every bench client comes from 127.0.0.1: the per-address bounds (issue 14) would refuse most
+      // of a 10,000-connection run (the memory bench printed a figure for 1,000 real connections).
+      SIGNALGATE_MAX_CONNECTIONS_PER_IP: '0', SIGNALGATE_CONNECT_REFUSALS_PER_IP: '10000000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -31,6 +31,11 @@ export class AddressLimits {
     return this.sockets.admit(socket);
   }
 
+  /** An admitted socket closed. */
+  released(socket: Socket): void {
+    this.sockets.released(socket);
+  }
+
   /** A CONNECT from `address` was refused; returns the occurrence number when it is one to log. */
   refused(address: string | null, reason: ConnectRefusal): number | null {
     const now = Date.now();

@@ -99,9 +99,16 @@ export function installAedesFixes(aedes: Aedes, receiveMaximum: number): void {
   (aedes as unknown as { on(e: 'sessionLimitReached', fn: (c: Client) => void): void }).on('sessionLimitReached', forget);
 }
 
+/**
+ * A map with no prototype members (`__proto__`, `constructor` are plain keys) that V8 still keeps in
+ * fast mode: `Object.create(null)` objects start as dictionaries, ~250 bytes more per connection.
+ */
+const Dict = function Dict() {} as unknown as new () => object;
+(Dict as unknown as { prototype: object }).prototype = Object.freeze(Object.create(null));
+
 /** Per connection, before any packet is parsed. */
 export function hardenClient(client: Client): void {
   const c = client as unknown as ClientInternals;
-  c.subscriptions = Object.create(null);
-  c.duplicates = Object.create(null);
+  c.subscriptions = new Dict();
+  c.duplicates = new Dict();
 }

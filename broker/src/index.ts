@@ -30,6 +30,9 @@ import { openPublishEndpoint } from './publishEndpoint.js';
 import { rewriteUnsubscribes } from './hooks/unsubscribe.js';
 import { MAX_CLIENT_ID_LENGTH } from './context.js';
 
+/** One listener for every connection (a closure each would cost memory per connection). */
+const ignoreError = () => {};
+
 /** How long a closing broker waits for its clients to take their DISCONNECT before dropping the sockets. */
 const SHUTDOWN_GRACE_MS = 2000;
 
@@ -60,9 +63,9 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   // (The closures read `sessions` when a presence change or a shared message comes, after all exist.)
   const presence: PresencePublisher = new PresencePublisher(logger, metrics, (orgId: string): boolean => sessions.publishesPresence(orgId));
   const shared: SharedGroups = new SharedGroups((client) => sessions.get(client), metrics);
-  const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence, shared);
-  const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
   const owners = new SessionOwners(config.maxStoredSessions, (tokenId, orgId, userRef, clientId) => services.connect.liveRightsOf(tokenId, orgId, userRef, clientId));
+  const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence, shared, owners);
+  const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
   const addresses = new AddressLimits(config.maxConnectionsPerIp, config.connectRefusalsPerIp);
   const retained = new RetainedLedger();
   const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage };
@@ -111,7 +114,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
 
   const accept: Accept = (conn, protocol, address, req) => {
     sessions.setConnectionInfo(conn, { protocol, address });
-    conn.on('error', () => {}); // aedes attaches its own handler; this covers the gap before and after it
+    conn.on('error', ignoreError); // aedes attaches its own handler; this covers the gap before and after it
     const client = aedes.handle(conn, req);
     hardenClient(client);
     correctPacketsOf(client); // CONNACK announces shared subscriptions; SUBACK says 0x97 for a quota
@@ -124,10 +127,13 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
 
   let listeners;
   try {
-    listeners = await openListeners(config, logger, accept, (socket) => {
-      if (addresses.admit(socket)) return true;
-      metrics.clientErrors.inc({ stage: 'address_limit' });
-      return false;
+    listeners = await openListeners(config, logger, accept, {
+      admit: (socket) => {
+        if (addresses.admit(socket)) return true;
+        metrics.clientErrors.inc({ stage: 'address_limit' });
+        return false;
+      },
+      released: (socket) => addresses.released(socket),
     });
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));

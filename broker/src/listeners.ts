@@ -43,20 +43,31 @@ function closeServer(server: net.Server, sockets: Set<net.Socket>): Promise<void
   });
 }
 
+/** Admits or refuses a new raw socket, and hears when an admitted one closes. */
+export interface SocketGate {
+  admit(socket: net.Socket): boolean;
+  released(socket: net.Socket): void;
+}
+
 /**
  * Raw sockets of every connection, handshaking ones included, so close() never waits on a client.
- * A socket `admit` refuses (its address is at a limit) is closed before TLS, HTTP or MQTT reads it.
+ * A socket the gate refuses (its address is at a limit) is closed before TLS, HTTP or MQTT reads it.
+ * One 'close' listener per socket serves both (a listener is ~250 bytes per connection).
  */
-function trackSockets(server: net.Server, admit: (s: net.Socket) => boolean): Set<net.Socket> {
+function trackSockets(server: net.Server, gate: SocketGate): Set<net.Socket> {
   const sockets = new Set<net.Socket>();
+  function onClose(this: net.Socket) {
+    sockets.delete(this);
+    gate.released(this);
+  }
   // First, so a refused socket never reaches the TLS, HTTP or MQTT handler registered before.
   server.prependListener('connection', (s: net.Socket) => {
-    if (!admit(s)) {
+    if (!gate.admit(s)) {
       s.destroy();
       return;
     }
     sockets.add(s);
-    s.once('close', () => sockets.delete(s));
+    s.on('close', onClose);
   });
   return sockets;
 }
@@ -98,7 +109,7 @@ function webSocketServer(protocol: 'ws' | 'wss', config: Config, logger: Logger,
   return { server, wss };
 }
 
-export async function openListeners(config: Config, logger: Logger, accept: Accept, admit: (socket: net.Socket) => boolean): Promise<Listeners> {
+export async function openListeners(config: Config, logger: Logger, accept: Accept, gate: SocketGate): Promise<Listeners> {
   const ports: Listeners['ports'] = {};
   const open: Closable[] = [];
   const tlsOn = config.tls !== undefined;
@@ -107,7 +118,7 @@ export async function openListeners(config: Config, logger: Logger, accept: Acce
       const port = protocol === 'mqtt' ? config.mqttPort : config.mqttsPort;
       if (port === null || (protocol === 'mqtts' && !tlsOn)) continue;
       const server = mqttServer(protocol, config, logger, accept);
-      const sockets = trackSockets(server, admit);
+      const sockets = trackSockets(server, gate);
       ports[protocol] = await listen(server, port, config.bind);
       open.push({ close: () => closeServer(server, sockets) });
     }
@@ -115,7 +126,7 @@ export async function openListeners(config: Config, logger: Logger, accept: Acce
       const port = protocol === 'ws' ? config.wsPort : config.wssPort;
       if (port === null || (protocol === 'wss' && !tlsOn)) continue;
       const { server, wss } = webSocketServer(protocol, config, logger, accept);
-      const sockets = trackSockets(server, admit);
+      const sockets = trackSockets(server, gate);
       ports[protocol] = await listen(server, port, config.bind);
       open.push({
         close: async () => {

@@ -78,7 +78,6 @@ export class SessionOwners {
     let ids = this.idsOfToken.get(tokenId);
     if (!ids) this.idsOfToken.set(tokenId, (ids = new Set()));
     ids.add(client.id);
-    client.conn.once('close', () => this.closed(client as SessionClient));
   }
 
   /**
@@ -117,7 +116,9 @@ export class SessionOwners {
     return this.byId.size;
   }
 
-  private closed(client: SessionClient): void {
+  /** The connection of `client` closed (SessionRegistry hears it, for both). */
+  closed(aedesClient: Client): void {
+    const client = aedesClient as SessionClient;
     const owner = this.byId.get(client.id);
     if (!owner || owner.holder !== client) return; // taken over: the new connection holds it now
     owner.holder = null;

@@ -10,6 +10,7 @@ import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';
 import type { PresencePublisher } from './presence.js';
 import type { SharedGroups } from './sharedGroups.js';
+import type { SessionOwners } from './sessionOwners.js';
 import { SessionRowWriter } from './sessionRows.js';
 import { grantedFilters } from './grantedQos.js';
 import { forgetStoredSubscriptions } from './storedSubscriptions.js';
@@ -81,6 +82,7 @@ export class SessionRegistry {
     private readonly logger: Logger,
     private readonly presence: PresencePublisher,
     private readonly shared: SharedGroups,
+    private readonly owners: SessionOwners,
   ) {
     this.rows = new SessionRowWriter(services.store, brokerId, logger);
   }
@@ -137,7 +139,8 @@ export class SessionRegistry {
     else if (limit !== null) this.tokenBuckets.set(s.tokenId, { bucket: bucketFor(limit, Date.now())!, users: 1 });
 
     this.scheduleExpiry(client, s);
-    client.conn.once('close', () => this.close(client));
+    this.clientOfConn.set(client.conn, client);
+    client.conn.on('close', this.onConnClose);
     this.rows.upsert(this.rowOf(s));
     this.metrics.connections.inc({ protocol: s.protocol });
     this.metrics.connects.inc({ protocol: s.protocol });
@@ -145,7 +148,18 @@ export class SessionRegistry {
   }
 
   /** The connection is gone (for whatever reason): undo `open`. The state stays readable for the will. */
+  /** One 'close' listener for every connection (a closure each would cost ~250 bytes per connection). */
+  private readonly clientOfConn = new WeakMap<object, Client>();
+  private readonly onConnClose: (this: object) => void = (() => {
+    const registry = this;
+    return function onConnClose(this: object) {
+      const client = registry.clientOfConn.get(this);
+      if (client) registry.close(client);
+    };
+  })();
+
   private close(client: Client): void {
+    this.owners.closed(client);
     const s = this.byClient.get(client);
     if (!s || s.closed) return;
     s.closed = true;

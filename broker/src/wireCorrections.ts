@@ -19,19 +19,22 @@ interface SubackFix {
   codes?: Map<number, number>;
 }
 
-/** Streams (client.conn) of SignalGate connections, with the SUBACK fixes per message id. */
+/** Streams (client.conn) of SignalGate connections. */
+const ours = new WeakSet<object>();
+/** Their SUBACK fixes per message id, made only when a SUBSCRIBE needs one. */
 const corrections = new WeakMap<object, Map<number, SubackFix>>();
 let installed = false;
 
 /** Marks `client` as a SignalGate connection (before its CONNACK is written). */
 export function correctPacketsOf(client: Client): void {
   install();
-  if (!corrections.has(client.conn)) corrections.set(client.conn, new Map());
+  ours.add(client.conn);
 }
 
 function fixOf(client: Client, messageId: number): SubackFix | undefined {
-  const byMessage = corrections.get(client.conn);
-  if (!byMessage) return undefined;
+  if (!ours.has(client.conn)) return undefined;
+  let byMessage = corrections.get(client.conn);
+  if (!byMessage) corrections.set(client.conn, (byMessage = new Map()));
   let fix = byMessage.get(messageId);
   if (!fix) byMessage.set(messageId, (fix = {}));
   return fix;
@@ -61,13 +64,13 @@ function install(): void {
   const packets = mqttPacket as unknown as { writeToStream: Write };
   const write = packets.writeToStream;
   const corrected: Write = (packet, stream, opts) => {
-    const ours = corrections.get(stream);
-    if (ours) {
+    if (ours.has(stream)) {
       if (packet.cmd === 'connack' && packet.properties?.sharedSubscriptionAvailable === false) packet.properties.sharedSubscriptionAvailable = true;
-      else if (packet.cmd === 'suback' && packet.messageId !== undefined && ours.size > 0) {
-        const fix = ours.get(packet.messageId);
+      else if (packet.cmd === 'suback' && packet.messageId !== undefined) {
+        const fixes = corrections.get(stream);
+        const fix = fixes?.get(packet.messageId);
         if (fix && packet.granted) {
-          ours.delete(packet.messageId);
+          fixes!.delete(packet.messageId);
           const answered = packet.granted;
           if (fix.layout) packet.granted = fix.layout.map((j) => answered[j] ?? 0x80);
           for (const [i, code] of fix.codes ?? []) if ((packet.granted[i] ?? 0) >= 0x80) packet.granted[i] = code;

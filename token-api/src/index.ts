@@ -40,7 +40,8 @@ export async function startTokenApi({ config, services, logger, publisher }: Tok
   // process's file descriptors. Checked on the raw socket, before HTTP reads a byte.
   const perAddress = new ConnectionsPerAddress(config.maxConnectionsPerIp);
   server.prependListener('connection', (socket) => {
-    if (!perAddress.admit(socket)) socket.destroy();
+    if (!perAddress.admit(socket)) return socket.destroy();
+    socket.on('close', () => perAddress.released(socket));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -11,19 +11,26 @@ export class ConnectionsPerAddress {
   /** `max` 0: no limit. */
   constructor(readonly max: number) {}
 
-  /** Counts `socket` until it closes; false, and nothing counted, when its address is at the limit. */
+  /**
+   * Counts `socket`: false, and nothing counted, when its address is at the limit. The caller calls
+   * `released(socket)` when the socket closes (one 'close' listener per socket serves every count).
+   */
   admit(socket: Socket): boolean {
     if (this.max === 0) return true;
     const address = socket.remoteAddress ?? '';
     const n = this.open.get(address) ?? 0;
     if (n >= this.max) return false;
     this.open.set(address, n + 1);
-    socket.once('close', () => {
-      const left = (this.open.get(address) ?? 1) - 1;
-      if (left === 0) this.open.delete(address);
-      else this.open.set(address, left);
-    });
     return true;
+  }
+
+  /** `socket`, admitted, closed. */
+  released(socket: Socket): void {
+    if (this.max === 0) return;
+    const address = socket.remoteAddress ?? '';
+    const left = (this.open.get(address) ?? 1) - 1;
+    if (left <= 0) this.open.delete(address);
+    else this.open.set(address, left);
   }
 
   openFrom(address: string): number {

@@ -19,15 +19,14 @@ import { ChangeWatcher } from './changes.js';
 import { UsageSampler } from './usage.js';
 import { openListeners, type Accept } from './listeners.js';
 import { hardenClient, installAedesFixes } from './aedesFixes.js';
-import { gatePackets } from './packetGate.js';
-import { answerUnsupportedVersion, createAuthenticate } from './hooks/connect.js';
+import { hookPackets } from './packetHooks.js';
+import { createAuthenticate } from './hooks/connect.js';
 import { createAuthorizePublish } from './hooks/publish.js';
-import { createAuthorizeSubscribe, decideSubscribes } from './hooks/subscribe.js';
+import { createAuthorizeSubscribe } from './hooks/subscribe.js';
 import { createAuthorizeForward } from './hooks/forward.js';
 import { createPublished } from './hooks/published.js';
 import { createServerPublisher } from './serverPublish.js';
 import { openPublishEndpoint } from './publishEndpoint.js';
-import { rewriteUnsubscribes } from './hooks/unsubscribe.js';
 import { MAX_CLIENT_ID_LENGTH } from './context.js';
 
 /** One listener for every connection (a closure each would cost memory per connection). */
@@ -118,11 +117,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     const client = aedes.handle(conn, req);
     hardenClient(client);
     correctPacketsOf(client); // CONNACK announces shared subscriptions; SUBACK says 0x97 for a quota
-    answerUnsupportedVersion(ctx, client);
-    decideSubscribes(ctx, client);
-    rewriteUnsubscribes(ctx, client);
-    gatePackets(ctx, client); // last: it wraps the packet listeners installed above
-
+    hookPackets(ctx, client); // last: it takes over aedes' packet listeners
   };
 
   let listeners;

@@ -106,19 +106,15 @@ export function createAuthenticate(ctx: BrokerContext) {
  * A CONNECT of a protocol level other than 3, 4 or 5 is a parse error in mqtt-packet, which aedes
  * answers by closing without a CONNACK. MQTT asks for an answer first: 3.1.1 return code 1
  * [MQTT-3.1.2-2], or, to a client newer than 5, reason code 0x84 in 5's format [MQTT-3.1.2-2 (v5)].
- * Runs before aedes' own parser-error handler closes the connection.
+ * Called on the parser's error (packetHooks.ts), before aedes' own handler closes the connection.
  */
-export function answerUnsupportedVersion(ctx: BrokerContext, client: Client): void {
-  const parser = (client as unknown as { _parser: { packet: { cmd?: string; protocolVersion?: number }; prependListener(e: 'error', fn: (err: Error) => void): void } })._parser;
-  parser.prependListener('error', (err) => {
-    const packet = parser.packet;
-    if (err.message !== 'Invalid protocol version' || packet.cmd !== 'connect' || (client as AedesClient).connackSent) return;
-    const level = packet.protocolVersion ?? 0;
-    const reason: ConnectRefusal = 'unsupported_protocol_version';
-    const codes = CONNECT_REFUSALS[reason];
-    ctx.metrics.authFailures.inc({ reason });
-    ctx.logger.info({ reason, protocol_version: level, ...ctx.sessions.connectionInfo(client) }, 'mqtt connect refused');
-    if (level > 5) sendPacket(client, { cmd: 'connack', sessionPresent: false, reasonCode: codes.v5 }, 5);
-    else sendPacket(client, { cmd: 'connack', sessionPresent: false, returnCode: codes.v3 }, 4);
-  });
+export function answerUnsupportedVersion(ctx: BrokerContext, client: Client, packet: { cmd?: string; protocolVersion?: number }, err: Error): void {
+  if (err.message !== 'Invalid protocol version' || packet.cmd !== 'connect' || (client as AedesClient).connackSent) return;
+  const level = packet.protocolVersion ?? 0;
+  const reason: ConnectRefusal = 'unsupported_protocol_version';
+  const codes = CONNECT_REFUSALS[reason];
+  ctx.metrics.authFailures.inc({ reason });
+  ctx.logger.info({ reason, protocol_version: level, ...ctx.sessions.connectionInfo(client) }, 'mqtt connect refused');
+  if (level > 5) sendPacket(client, { cmd: 'connack', sessionPresent: false, reasonCode: codes.v5 }, 5);
+  else sendPacket(client, { cmd: 'connack', sessionPresent: false, returnCode: codes.v3 }, 4);
 }

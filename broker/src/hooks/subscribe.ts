@@ -19,7 +19,6 @@ import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { grantedFilters } from '../grantedQos.js';
 import { clipped, isLoggedOccurrence } from '@signalgate/shared';
-import { onParsed } from '../parsedPackets.js';
 import { forgetStoredSubscriptions } from '../storedSubscriptions.js';
 import { subackCode, subackLayout } from '../wireCorrections.js';
 import type { ClientSession } from '../sessions.js';
@@ -38,66 +37,66 @@ export function heldFilters(client: Client): Set<string> {
   return filters;
 }
 
-interface SubscribePacket {
+export interface SubscribePacket {
   cmd: 'subscribe';
   messageId?: number;
   subscriptions?: { topic: string; nl?: boolean }[];
 }
 
-export function decideSubscribes(ctx: BrokerContext, client: Client): void {
-  const { metrics, logger } = ctx;
-  // One line on the 1st, 2nd, 4th, 8th… refused filter of a session.
-  const logRefusal = (s: ClientSession, filter: string) => {
-    s.deniedSubscribes++;
-    if (!isLoggedOccurrence(s.deniedSubscribes)) return;
-    logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: clipped(filter), denied_so_far: s.deniedSubscribes }, 'subscription denied');
-  };
-  onParsed<SubscribePacket>(ctx, client, 'subscribe', (packet, s) => {
-    // A packet of more filters than SIGNALGATE_MAX_FILTERS_PER_PACKET ends the session before any is
-    // looked at (one 840 KB SUBSCRIBE once stalled every tenant for up to 2 s).
-    if (tooManyFilters(ctx, client, packet.subscriptions?.length ?? 0)) {
-      packet.subscriptions = (packet.subscriptions ?? []).slice(0, 1).map((sub) => ({ ...sub, topic: `${REFUSED_FILTER}/0` }));
+/** One line on the 1st, 2nd, 4th, 8th… refused filter of a session. */
+function logRefusal(ctx: BrokerContext, s: ClientSession, filter: string): void {
+  s.deniedSubscribes++;
+  if (!isLoggedOccurrence(s.deniedSubscribes)) return;
+  ctx.logger.info({ org: s.orgId, client: s.clientId, user: s.userId, filter: clipped(filter), denied_so_far: s.deniedSubscribes }, 'subscription denied');
+}
+
+/** Decides every filter of a SUBSCRIBE as the parser emits it, before aedes handles it (packetHooks.ts). */
+export function decideSubscribe(ctx: BrokerContext, client: Client, packet: SubscribePacket, s: ClientSession): void {
+  const { metrics } = ctx;
+  // A packet of more filters than SIGNALGATE_MAX_FILTERS_PER_PACKET ends the session before any is
+  // looked at (one 840 KB SUBSCRIBE once stalled every tenant for up to 2 s).
+  if (tooManyFilters(ctx, client, packet.subscriptions?.length ?? 0)) {
+    packet.subscriptions = (packet.subscriptions ?? []).slice(0, 1).map((sub) => ({ ...sub, topic: `${REFUSED_FILTER}/0` }));
+    return;
+  }
+  // max_subscriptions_per_connection: filters this connection holds (aedes' map) and new ones this
+  // packet adds; a filter past it is refused (MQTT 5: SUBACK 0x97), the others of the packet stand.
+  const max = ctx.sessions.orgLimits(s.orgId)?.limits.maxSubscriptionsPerConnection ?? null;
+  const holding = heldFilters(client);
+  (packet.subscriptions ?? []).forEach((sub, i) => {
+    // A malformed filter stays malformed, so aedes still ends the connection for it, but inside
+    // SignalGate's own root, where it can match nothing.
+    const shared = parseSharedFilter(sub.topic);
+    if (filterProblem(sub.topic) !== null || (shared !== null && 'problem' in shared)) {
+      sub.topic = `${REFUSED_FILTER}/#/malformed`;
       return;
     }
-    // max_subscriptions_per_connection: filters this connection holds (aedes' map) and new ones this
-    // packet adds; a filter past it is refused (MQTT 5: SUBACK 0x97), the others of the packet stand.
-    const max = ctx.sessions.orgLimits(s.orgId)?.limits.maxSubscriptionsPerConnection ?? null;
-    const holding = heldFilters(client);
-    (packet.subscriptions ?? []).forEach((sub, i) => {
-      // A malformed filter stays malformed, so aedes still ends the connection for it, but inside
-      // SignalGate's own root, where it can match nothing.
-      const shared = parseSharedFilter(sub.topic);
-      if (filterProblem(sub.topic) !== null || (shared !== null && 'problem' in shared)) {
-        sub.topic = `${REFUSED_FILTER}/#/malformed`;
-        return;
-      }
-      // [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
-      if (shared !== null && s.protocolVersion === 5 && sub.nl) {
-        sub.topic = `${REFUSED_FILTER}/${i}`;
-        ctx.sessions.end(client, 'protocol_error');
-        return;
-      }
-      if (topicLevels(sub.topic) <= MAX_CLIENT_TOPIC_LEVELS && s.endReason === null && s.rights.canSubscribe(sub.topic)) {
-        const internal = internalTopic(s.orgId, sub.topic);
-        if (max !== null && !holding.has(internal) && holding.size >= max) {
-          metrics.rateLimited.inc({ kind: 'subscriptions' });
-          logRefusal(s, sub.topic);
-          if (s.protocolVersion === 5 && packet.messageId !== undefined) subackCode(client, packet.messageId, i, SUBSCRIBE_QUOTA.v5);
-          sub.topic = `${REFUSED_FILTER}/${i}`;
-          return;
-        }
-        holding.add(internal);
-        sub.topic = internal;
-        return;
-      }
-      metrics.subscriptionsDenied.inc();
-      logRefusal(s, sub.topic);
-      // one per position: aedes merges identical filters of a packet, and the SUBACK needs every code
+    // [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
+    if (shared !== null && s.protocolVersion === 5 && sub.nl) {
       sub.topic = `${REFUSED_FILTER}/${i}`;
-    });
-    // A granted filter named twice is merged by aedes too: its SUBACK gets the code back per filter.
-    if (packet.messageId !== undefined) subackLayout(client, packet.messageId, (packet.subscriptions ?? []).map((sub) => sub.topic));
+      ctx.sessions.end(client, 'protocol_error');
+      return;
+    }
+    if (topicLevels(sub.topic) <= MAX_CLIENT_TOPIC_LEVELS && s.endReason === null && s.rights.canSubscribe(sub.topic)) {
+      const internal = internalTopic(s.orgId, sub.topic);
+      if (max !== null && !holding.has(internal) && holding.size >= max) {
+        metrics.rateLimited.inc({ kind: 'subscriptions' });
+        logRefusal(ctx, s, sub.topic);
+        if (s.protocolVersion === 5 && packet.messageId !== undefined) subackCode(client, packet.messageId, i, SUBSCRIBE_QUOTA.v5);
+        sub.topic = `${REFUSED_FILTER}/${i}`;
+        return;
+      }
+      holding.add(internal);
+      sub.topic = internal;
+      return;
+    }
+    metrics.subscriptionsDenied.inc();
+    logRefusal(ctx, s, sub.topic);
+    // one per position: aedes merges identical filters of a packet, and the SUBACK needs every code
+    sub.topic = `${REFUSED_FILTER}/${i}`;
   });
+  // A granted filter named twice is merged by aedes too: its SUBACK gets the code back per filter.
+  if (packet.messageId !== undefined) subackLayout(client, packet.messageId, (packet.subscriptions ?? []).map((sub) => sub.topic));
 }
 
 export function createAuthorizeSubscribe(ctx: BrokerContext) {
@@ -106,11 +105,11 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
   return function authorizeSubscribe(client: Client, sub: Subscription, cb: Callback): void {
     const s = sessions.get(client);
     if (!s || s.endReason !== null) return cb(null, null);
-    // Filters reach this hook internal: decided by decideSubscribes, or restored from a persistent
+    // Filters reach this hook internal: decided by decideSubscribe, or restored from a persistent
     // session (in the form they were stored), which the rights of this connection must still cover.
     const visible = clientTopic(s.orgId, sub.topic);
     const forget = () => forgetStoredSubscriptions(client, [sub.topic], (err) => logger.warn({ err, client: s.clientId }, 'could not remove a stored subscription'));
-    // Refused by decideSubscribes (aedes stores a packet's refused filters beside its granted ones),
+    // Refused by decideSubscribe (aedes stores a packet's refused filters beside its granted ones),
     // or not this org's: nothing to restore, nothing to keep stored.
     if (visible === null) {
       forget();

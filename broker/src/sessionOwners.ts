@@ -16,6 +16,7 @@
 // rules narrow, its stored sessions lose the subscriptions the owner's rights no longer cover.
 import type { Aedes, Client } from 'aedes';
 import { clientTopic, type EffectiveRights } from '@signalgate/shared';
+import { GroupedBy } from './groupedBy.js';
 
 type SessionClient = Client & { clean: boolean; sessionExpiryInterval?: number };
 type Stored = { topic: string };
@@ -48,7 +49,7 @@ export class SessionOwners {
   private broker: Broker | null = null;
   /** By aedes client id (`<org>/<client id>`); stored 3.1.1 sessions in the order they were left. */
   private readonly byId = new Map<string, Owner>();
-  private readonly idsOfToken = new Map<string, Set<string>>();
+  private readonly idsOfToken = new GroupedBy<string, string>();
   private storedLegacy = 0;
 
   constructor(private readonly maxStoredSessions: number, private readonly rightsOf: RightsOf) {}
@@ -75,9 +76,7 @@ export class SessionOwners {
     if (previous) this.unlink(client.id, previous);
     const owner: Owner = { userRef, tokenId, holder: client as SessionClient, legacy: client.version !== 5, revoked: false };
     this.byId.set(client.id, owner);
-    let ids = this.idsOfToken.get(tokenId);
-    if (!ids) this.idsOfToken.set(tokenId, (ids = new Set()));
-    ids.add(client.id);
+    this.idsOfToken.add(tokenId, client.id);
   }
 
   /**
@@ -85,7 +84,7 @@ export class SessionOwners {
    * connection, at their close for the open ones (the broker is ending them).
    */
   revokeToken(tokenId: string): void {
-    for (const id of [...(this.idsOfToken.get(tokenId) ?? [])]) {
+    for (const id of this.idsOfToken.get(tokenId)) {
       const owner = this.byId.get(id)!;
       if (owner.holder === null) this.wipe(id);
       else owner.revoked = true;
@@ -168,8 +167,6 @@ export class SessionOwners {
 
   private unlink(id: string, owner: Owner): void {
     if (owner.holder === null && owner.legacy) this.storedLegacy--;
-    const ids = this.idsOfToken.get(owner.tokenId);
-    ids?.delete(id);
-    if (ids?.size === 0) this.idsOfToken.delete(owner.tokenId);
+    this.idsOfToken.delete(owner.tokenId, id);
   }
 }

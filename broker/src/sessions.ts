@@ -12,6 +12,7 @@ import type { PresencePublisher } from './presence.js';
 import type { SharedGroups } from './sharedGroups.js';
 import type { SessionOwners } from './sessionOwners.js';
 import { SessionRowWriter } from './sessionRows.js';
+import { GroupedBy } from './groupedBy.js';
 import { grantedFilters } from './grantedQos.js';
 import { forgetStoredSubscriptions } from './storedSubscriptions.js';
 import { heldFilters } from './hooks/subscribe.js';
@@ -67,7 +68,7 @@ export class SessionRegistry {
   private readonly orgs = new Map<string, OrgState>();
   /** Limits of orgs with no session here, as last read (limitsOf). */
   private readonly absentOrgLimits = new Map<string, { limits: OrgLimits | undefined; at: number }>();
-  private readonly byToken = new Map<string, Set<Client>>();
+  private readonly byToken = new GroupedBy<string, Client>();
   private readonly tokenBuckets = new Map<string, { bucket: TokenBucket; users: number }>();
   /** Orgs with a max_connects_per_second: one entry per such org, for the broker's lifetime. */
   private readonly connectRates = new Map<string, { perSecond: number; bucket: TokenBucket }>();
@@ -130,9 +131,7 @@ export class SessionRegistry {
     this.byClient.set(client, s);
     const state = this.orgState(org);
     state.clients.add(client);
-    let tokenClients = this.byToken.get(s.tokenId);
-    if (!tokenClients) this.byToken.set(s.tokenId, (tokenClients = new Set()));
-    tokenClients.add(client);
+    this.byToken.add(s.tokenId, client);
     const limit = org.limits.tokenMessagesPerSecond;
     const tb = this.tokenBuckets.get(s.tokenId);
     if (tb) tb.users++;
@@ -168,9 +167,7 @@ export class SessionRegistry {
     const org = this.orgs.get(s.orgId);
     org?.clients.delete(client);
     if (org && org.clients.size === 0) this.orgs.delete(s.orgId);
-    const tokenClients = this.byToken.get(s.tokenId);
-    tokenClients?.delete(client);
-    if (tokenClients?.size === 0) this.byToken.delete(s.tokenId);
+    this.byToken.delete(s.tokenId, client);
     const tb = this.tokenBuckets.get(s.tokenId);
     if (tb && --tb.users === 0) this.tokenBuckets.delete(s.tokenId);
 
@@ -197,7 +194,7 @@ export class SessionRegistry {
   }
 
   clientsOfToken(tokenId: string): Client[] {
-    return [...(this.byToken.get(tokenId) ?? [])];
+    return this.byToken.get(tokenId);
   }
 
   /** Organisations with at least one open session on this broker (for usage sampling). */

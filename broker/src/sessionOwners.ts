@@ -47,7 +47,7 @@ interface Owner {
 
 export class SessionOwners {
   private broker: Broker | null = null;
-  /** By aedes client id (`<org>/<client id>`); stored 3.1.1 sessions in the order they were left. */
+  /** By aedes client id (`<org>/<client id>`), least recently connected first. */
   private readonly byId = new Map<string, Owner>();
   private readonly idsOfToken = new GroupedBy<string, string>();
   private storedLegacy = 0;
@@ -73,7 +73,10 @@ export class SessionOwners {
   /** `client`, admitted for `userRef` with `tokenId`, now holds the session `client.id`. */
   claim(client: Client, userRef: string, tokenId: string): void {
     const previous = this.byId.get(client.id);
-    if (previous) this.unlink(client.id, previous);
+    if (previous) {
+      this.unlink(client.id, previous);
+      this.byId.delete(client.id); // to the end: the map runs from the least recently connected
+    }
     const owner: Owner = { userRef, tokenId, holder: client as SessionClient, legacy: client.version !== 5, revoked: false };
     this.byId.set(client.id, owner);
     this.idsOfToken.add(tokenId, client.id);
@@ -134,7 +137,7 @@ export class SessionOwners {
     }, () => {});
   }
 
-  /** Past the bound, the 3.1.1 session stored longest is wiped (aedes bounds MQTT 5 ones itself). */
+  /** Past the bound, the stored 3.1.1 session connected least recently is wiped (aedes bounds MQTT 5 ones itself). */
   private boundLegacy(): void {
     if (this.maxStoredSessions <= 0) return;
     for (const [id, owner] of this.byId) {

@@ -146,7 +146,6 @@ export class SessionRegistry {
     if (!s.server) this.presence.connected(s);
   }
 
-  /** The connection is gone (for whatever reason): undo `open`. The state stays readable for the will. */
   /** One 'close' listener for every connection (a closure each would cost ~250 bytes per connection). */
   private readonly clientOfConn = new WeakMap<object, Client>();
   private readonly onConnClose: (this: object) => void = (() => {
@@ -157,6 +156,7 @@ export class SessionRegistry {
     };
   })();
 
+  /** The connection is gone (for whatever reason): undo `open`. The state stays readable for the will. */
   private close(client: Client): void {
     this.owners.closed(client);
     const s = this.byClient.get(client);

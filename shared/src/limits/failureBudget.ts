@@ -6,6 +6,13 @@
 // expired ones are swept; if none has expired the oldest is dropped (its caller starts afresh, which
 // costs the attacker the whole budget of a fresh address anyway).
 
+/** Thrown by FailureBudget.attempt when the caller's budget is spent: no slow check ran, nothing was counted. */
+export class FailureBudgetSpent extends Error {
+  constructor() {
+    super('failure budget spent');
+  }
+}
+
 export class FailureBudget {
   private readonly windows = new Map<string, { start: number; failures: number }>();
 
@@ -28,6 +35,48 @@ export class FailureBudget {
   retryAfterMs(caller: string, now: number): number {
     const w = this.windows.get(caller);
     return w ? Math.max(0, w.start + this.windowMs - now) : 0;
+  }
+
+  /**
+   * One authentication attempt of `caller` (the API's and the broker's `server@` logins both run
+   * theirs here). The budget bounds cost, not who may authenticate:
+   * - a slow check `step` is about to run (argon2: it calls `beforeSlowCheck`) is charged one failure
+   *   first and given it back unless the attempt fails, so attempts arriving while checks run cannot
+   *   all pass; once the budget is spent no slow check runs (FailureBudgetSpent);
+   * - a cheap check always runs, so a valid credential is never refused for others' failures;
+   * - a failure (`isFailure`) is counted once, `onFailure` runs, and the error is rethrown; past the
+   *   budget FailureBudgetSpent is thrown instead and nothing is written. Other errors give back the
+   *   charge and are rethrown.
+   */
+  async attempt<T>(
+    caller: string,
+    now: () => number,
+    step: (beforeSlowCheck: () => void) => Promise<T> | T,
+    isFailure: (err: unknown) => boolean,
+    onFailure?: (err: unknown) => void,
+  ): Promise<T> {
+    let charged = false;
+    const beforeSlowCheck = () => {
+      if (this.exhausted(caller, now())) throw new FailureBudgetSpent();
+      this.fail(caller, now());
+      charged = true;
+    };
+    try {
+      const result = await step(beforeSlowCheck);
+      if (charged) this.refund(caller, now());
+      return result;
+    } catch (err) {
+      if (!isFailure(err)) {
+        if (charged) this.refund(caller, now());
+        throw err;
+      }
+      if (!charged) {
+        if (this.exhausted(caller, now())) throw new FailureBudgetSpent();
+        this.fail(caller, now());
+      }
+      onFailure?.(err);
+      throw err;
+    }
   }
 
   /** Counts one failure of `caller`. */

@@ -5,7 +5,7 @@
 // at rest, paid once and then cached by ApiKeyService, so that path alone is asynchronous.
 import type { ConnectRefusal } from '../mqtt/reasonCodes.js';
 import { SignalGateError } from '../errors.js';
-import { FailureBudget } from '../limits/failureBudget.js';
+import { FailureBudget, FailureBudgetSpent } from '../limits/failureBudget.js';
 import { ORG_ID_PATTERN, TOKEN_PASSWORD_PATTERN, UUID_PATTERN } from '../credentials/secrets.js';
 import { sha256Hex } from '../credentials/hashing.js';
 import { EffectiveRights, expandLayer, tokenLayers, type RuleLayer } from '../acl/rights.js';
@@ -46,8 +46,9 @@ export const keyIdOfSession = (tokenId: string): string | null => (tokenId.start
 /** Whether a CONNECT username asks for a backend login (decided on the form alone, before any check). */
 export const isServerUsername = (username: string | undefined): username is string => username?.startsWith(SERVER_USERNAME_PREFIX) === true;
 
-/** Thrown by a slow check's hook when the address's failure budget is spent: no argon2 runs. */
-class BudgetSpent extends Error {}
+/** A `server@` login with no such org, no password, or a key that is not the org's. */
+class BadServerLogin extends Error {}
+const isBadServerLogin = (err: unknown) => err instanceof BadServerLogin || (err instanceof SignalGateError && err.code === 'invalid_api_key');
 
 export type ServerLoginVerdict =
   | { ok: true; key: ApiKey; org: Org; rights: EffectiveRights }
@@ -124,49 +125,32 @@ export class ConnectService {
    * of that org. Admits with the org's default rights alone (no integration, no scopes; rules with
    * `${user_id}` and the like grant nothing, as for any caller without a value). Every wrong,
    * foreign, revoked or expired key is bad credentials and counts against `address`'s failure
-   * budget, as the API counts its failures (token-api/src/http/rateLimits.ts guardAuth): a key not
-   * cached yet is charged before argon2 runs and given back if it verifies, so CONNECTs of one
-   * address arriving while checks run cannot all pass the budget (they did: 604 argon2 runs from
-   * 1,000 concurrent wrong keys with a budget of 20); once the budget is spent no argon2 runs and
-   * failures answer `auth_failure_budget`, while a key already verified (cached) still logs in.
+   * budget by the API's rules (FailureBudget.attempt): a key not cached yet is charged before
+   * argon2 runs and given back if it verifies, so CONNECTs of one address arriving while checks run
+   * cannot all pass the budget (they did: 604 argon2 runs from 1,000 concurrent wrong keys with a
+   * budget of 20); once the budget is spent no argon2 runs and failures answer
+   * `auth_failure_budget`, while a key already verified (cached) still logs in.
    * Never throws for a bad credential; a store failure rejects.
    */
   async checkServerLogin(username: string, password: Buffer | string | undefined, address: string | null): Promise<ServerLoginVerdict> {
     const ref = username.startsWith(SERVER_USERNAME_PREFIX) ? username.slice(SERVER_USERNAME_PREFIX.length) : '';
     if (!ORG_ID_PATTERN.test(ref) && !UUID_PATTERN.test(ref)) return { ok: false, reason: 'malformed_username' };
-    // Without an address (not seen on TCP or WebSocket) all such callers share one budget.
-    const caller = address ?? '';
-    const budget = this.serverLoginFailures;
-    const spent = () => budget.exhausted(caller, this.clock());
-    let charged = false;
-    const beforeSlowCheck = () => {
-      if (spent()) throw new BudgetSpent();
-      budget.fail(caller, this.clock());
-      charged = true;
-    };
-    const failed = (): ServerLoginVerdict => {
-      if (!charged) {
-        if (spent()) return { ok: false, reason: 'auth_failure_budget' };
-        budget.fail(caller, this.clock());
-      }
-      return { ok: false, reason: 'bad_credentials' };
-    };
     const org = this.store.orgs.byRef(ref);
     const secret = typeof password === 'string' ? password : password?.toString('utf8');
-    if (!org || !secret) return failed();
-    let key: ApiKey;
+    // Without an address (not seen on TCP or WebSocket) all such callers share one budget.
     try {
-      key = await this.keys.verify(secret, beforeSlowCheck);
+      return await this.serverLoginFailures.attempt(address ?? '', this.clock, async (beforeSlowCheck): Promise<ServerLoginVerdict> => {
+        if (!org || !secret) throw new BadServerLogin();
+        const key = await this.keys.verify(secret, beforeSlowCheck);
+        if (key.orgId !== org.id) throw new BadServerLogin();
+        return { ok: true, key, org, rights: this.serverRightsOf(org.id) };
+      }, isBadServerLogin);
     } catch (err) {
-      if (err instanceof BudgetSpent) return { ok: false, reason: 'auth_failure_budget' };
-      if (err instanceof SignalGateError && err.code === 'invalid_api_key') return failed();
-      if (charged) budget.refund(caller, this.clock());
+      if (err instanceof FailureBudgetSpent) return { ok: false, reason: 'auth_failure_budget' };
+      if (isBadServerLogin(err)) return { ok: false, reason: 'bad_credentials' };
       if (err instanceof SignalGateError && err.code === 'server_busy') return { ok: false, reason: 'server_busy' };
       throw err;
     }
-    if (key.orgId !== org.id) return failed();
-    if (charged) budget.refund(caller, this.clock());
-    return { ok: true, key, org, rights: this.serverRightsOf(org.id) };
   }
 
   /** What a backend's session of `orgId` may do: the default rule set alone, with no placeholder values. */

@@ -4,7 +4,9 @@
 // its charge cannot interleave). Over a limit → 429 with Retry-After. Limits are per process.
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Request, RequestHandler } from 'express';
-import { FailureBudget, SignalGateError, type BeforeSlowCheck, type Config } from '@signalgate/shared';
+import { FailureBudget, FailureBudgetSpent, SignalGateError, type BeforeSlowCheck, type Config } from '@signalgate/shared';
+
+const isAuthFailure = (err: unknown) => err instanceof SignalGateError && (err.status === 401 || err.code === 'token_not_found');
 import { clientIp } from './requestContext.js';
 
 const WINDOW_SECONDS = 60;
@@ -45,50 +47,22 @@ export class RateLimits {
   }
 
   /**
-   * Runs an authentication step under the caller's IP failure budget. The budget bounds the work
-   * and the audit rows failures cost, not who may authenticate: every secret here is 256-bit random,
-   * so guessing is hopeless and the budget is about cost. Hence:
-   * - A slow check (argon2, for a key not cached yet: the step calls `beforeSlowCheck`) is charged
-   *   one failure before it runs and given it back if it passes, so requests of one address arriving
-   *   while checks run cannot all pass: at most the budget's worth of argon2 runs per address per
-   *   minute. Once the budget is spent, no slow check runs (429).
-   * - A cheap check (a cached key, a tkn_ or refresh password) always runs: a valid credential is
-   *   never refused because others behind the same address (a proxy, a NAT) failed.
-   * - A failure (401, unknown token) is counted, and `onFailure` (the audit row) runs, only while
-   *   the budget lasts; past it the failure answers 429 instead, with nothing written. The failure
-   *   that spends the budget still answers with its own 401.
+   * Runs an authentication step under the caller's IP failure budget (FailureBudget.attempt: a
+   * slow check is charged before it runs, a cheap valid credential always passes, a failure (401,
+   * unknown token) is counted and `onFailure`, the audit row, runs while the budget lasts). A spent
+   * budget answers 429. Every secret here is 256-bit random: the budget is about cost, not guessing.
    */
   async guardAuth<T>(req: Request, step: (beforeSlowCheck: BeforeSlowCheck) => Promise<T> | T, onFailure?: (err: SignalGateError) => void): Promise<T> {
     const ip = clientIp(req);
     const budget = this.authFailures;
-    const exhausted = () => {
-      const retryAfterSeconds = Math.max(1, Math.ceil(budget.retryAfterMs(ip, Date.now()) / 1000));
-      return new SignalGateError('rate_limited', 'too many failed authentication attempts from this address; retry later', { retryAfterSeconds });
-    };
-    let charged = false;
-    const beforeSlowCheck = () => {
-      if (budget.exhausted(ip, Date.now())) throw exhausted();
-      budget.fail(ip, Date.now());
-      charged = true;
-    };
     try {
-      const result = await step(beforeSlowCheck);
-      if (charged) budget.refund(ip, Date.now());
-      return result;
-    } catch (err) {
       // Not provider_not_found: issuers are public (GET /v2/providers), so there is nothing to guess,
       // and counting it would let one misconfigured app lock out everyone behind its address.
-      const failure = err instanceof SignalGateError && (err.status === 401 || err.code === 'token_not_found');
-      if (!failure) {
-        if (charged) budget.refund(ip, Date.now());
-        throw err;
-      }
-      if (!charged) {
-        if (budget.exhausted(ip, Date.now())) throw exhausted();
-        budget.fail(ip, Date.now());
-      }
-      onFailure?.(err);
-      throw err;
+      return await budget.attempt(ip, Date.now, step, isAuthFailure, onFailure as ((err: unknown) => void) | undefined);
+    } catch (err) {
+      if (!(err instanceof FailureBudgetSpent)) throw err;
+      const retryAfterSeconds = Math.max(1, Math.ceil(budget.retryAfterMs(ip, Date.now()) / 1000));
+      throw new SignalGateError('rate_limited', 'too many failed authentication attempts from this address; retry later', { retryAfterSeconds });
     }
   }
 }

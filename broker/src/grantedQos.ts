@@ -107,3 +107,15 @@ export function grantedQos(client: Client, topic: string, wanted: number): numbe
   if (wanted === 0) return 0;
   return indexes.get(client)?.cap(topic, wanted) ?? 0;
 }
+
+/**
+ * The filters (internal) each connection holds or was just granted, what max_subscriptions_per_connection
+ * counts: aedes' own map fills only after it handled a packet, so SUBSCRIBEs read in one go (or
+ * queued before the CONNACK) would all count against the same stale map.
+ */
+const held = new WeakMap<Client, Set<string>>();
+export function heldFilters(client: Client): Set<string> {
+  let filters = held.get(client);
+  if (!filters) held.set(client, (filters = new Set()));
+  return filters;
+}

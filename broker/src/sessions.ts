@@ -13,9 +13,8 @@ import type { SharedGroups } from './sharedGroups.js';
 import type { SessionOwners } from './sessionOwners.js';
 import { SessionRowWriter } from './sessionRows.js';
 import { GroupedBy } from './groupedBy.js';
-import { grantedFilters } from './grantedQos.js';
+import { grantedFilters, heldFilters } from './grantedQos.js';
 import { forgetStoredSubscriptions } from './storedSubscriptions.js';
-import { heldFilters } from './hooks/subscribe.js';
 
 /** Why SignalGate ended a session; an MQTT 5 client is told with SESSION_ENDS' reason code. */
 export type EndReason = SessionEnd;

@@ -17,25 +17,13 @@ import type { Client, Subscription } from 'aedes';
 import { clientTopic, filterProblem, internalTopic, parseSharedFilter, REFUSED_FILTER, SUBSCRIBE_QUOTA } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
-import { grantedFilters } from '../grantedQos.js';
+import { grantedFilters, heldFilters } from '../grantedQos.js';
 import { clipped, isLoggedOccurrence } from '@signalgate/shared';
 import { forgetStoredSubscriptions } from '../storedSubscriptions.js';
 import { subackCode, subackLayout } from '../wireCorrections.js';
 import type { ClientSession } from '../sessions.js';
 
 type Callback = (error: Error | null, subscription?: Subscription | null) => void;
-
-/**
- * The filters (internal) each connection holds or was just granted, what max_subscriptions_per_connection
- * counts: aedes' own map fills only after it handled a packet, so SUBSCRIBEs read in one go (or
- * queued before the CONNACK) would all count against the same stale map.
- */
-const held = new WeakMap<Client, Set<string>>();
-export function heldFilters(client: Client): Set<string> {
-  let filters = held.get(client);
-  if (!filters) held.set(client, (filters = new Set()));
-  return filters;
-}
 
 export interface SubscribePacket {
   cmd: 'subscribe';

@@ -4,9 +4,9 @@
 import type { Client } from 'aedes';
 import { internalTopic, REFUSED_FILTER } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
-import { grantedFilters } from '../grantedQos.js';
+import { grantedFilters, heldFilters } from '../grantedQos.js';
 import type { ClientSession } from '../sessions.js';
-import { heldFilters, tooManyFilters } from './subscribe.js';
+import { tooManyFilters } from './subscribe.js';
 
 export interface UnsubscribePacket {
   cmd: 'unsubscribe';

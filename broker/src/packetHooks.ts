@@ -16,6 +16,7 @@ import { answerUnsupportedVersion } from './hooks/connect.js';
 import { decideSubscribe, type SubscribePacket } from './hooks/subscribe.js';
 import { rewriteUnsubscribe, type UnsubscribePacket } from './hooks/unsubscribe.js';
 import { refuseConnect } from './wire.js';
+import type { ClientSession } from './sessions.js';
 
 type Packet = { cmd: string; protocolVersion?: number; properties?: Record<string, unknown>; will?: { properties?: Record<string, unknown> } | null };
 type Listener = (this: Parser, p: Packet) => void;
@@ -59,7 +60,8 @@ function onPacket(this: Parser, packet: Packet): void {
   const violation = h.version === 5 ? packetPropertyViolation(packet) : null;
   if (violation !== null) return refuse(h, packet, violation);
   if (packet.cmd === 'subscribe' || packet.cmd === 'unsubscribe') {
-    if (h.ctx.sessions.get(h.client)) rewrite(h, packet);
+    const s = h.ctx.sessions.get(h.client);
+    if (s) rewrite(h, packet, s);
     else if ((h.pending ??= []).push(packet) === 1) h.client.prependOnceListener('connected', onConnected);
   }
   for (const fn of h.downstream) fn.call(this, packet);
@@ -67,13 +69,12 @@ function onPacket(this: Parser, packet: Packet): void {
 
 function onConnected(this: Client): void {
   const h = hooked.get(parserOf(this));
-  if (!h?.pending) return;
-  for (const p of h.pending.splice(0)) rewrite(h, p);
+  const s = h && h.ctx.sessions.get(h.client);
+  if (!h?.pending || !s) return;
+  for (const p of h.pending.splice(0)) rewrite(h, p, s);
 }
 
-function rewrite(h: Hooked, packet: Packet): void {
-  const s = h.ctx.sessions.get(h.client);
-  if (!s) return;
+function rewrite(h: Hooked, packet: Packet, s: ClientSession): void {
   if (packet.cmd === 'subscribe') decideSubscribe(h.ctx, h.client, packet as unknown as SubscribePacket, s);
   else rewriteUnsubscribe(h.ctx, h.client, packet as unknown as UnsubscribePacket, s);
 }

@@ -20,6 +20,7 @@ import { UsageSampler } from './usage.js';
 import { openListeners, type Accept } from './listeners.js';
 import { hardenClient, installAedesFixes } from './aedesFixes.js';
 import { hookPackets } from './packetHooks.js';
+import { onClientClosed } from './clientClosed.js';
 import { createAuthenticate } from './hooks/connect.js';
 import { createAuthorizePublish } from './hooks/publish.js';
 import { createAuthorizeSubscribe } from './hooks/subscribe.js';
@@ -28,9 +29,6 @@ import { createPublished } from './hooks/published.js';
 import { createServerPublisher } from './serverPublish.js';
 import { openPublishEndpoint } from './publishEndpoint.js';
 import { MAX_CLIENT_ID_LENGTH } from './context.js';
-
-/** One listener for every connection (a closure each would cost memory per connection). */
-const ignoreError = () => {};
 
 /** How long a closing broker waits for its clients to take their DISCONNECT before dropping the sockets. */
 const SHUTDOWN_GRACE_MS = 2000;
@@ -94,6 +92,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     authorizeForward: createAuthorizeForward(ctx),
     published: createPublished(history),
   });
+  await onClientClosed(aedes, (client) => sessions.closed(client));
   installAedesFixes(aedes, config.receiveMaximum);
   installQueueQuota(aedes, (orgId) => sessions.limitsOf(orgId), metrics);
   presence.attach(aedes);
@@ -113,7 +112,6 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
 
   const accept: Accept = (conn, protocol, address, req) => {
     sessions.setConnectionInfo(conn, { protocol, address });
-    conn.on('error', ignoreError); // aedes attaches its own handler; this covers the gap before and after it
     const client = aedes.handle(conn, req);
     hardenClient(client);
     correctPacketsOf(client); // CONNACK announces shared subscriptions; SUBACK says 0x97 for a quota

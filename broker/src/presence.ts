@@ -41,12 +41,19 @@ export class PresencePublisher {
     this.aedes = aedes;
   }
 
+  /**
+   * A user's session opened. Users are counted only while their org's presence is wanted (or they
+   * were announced): a record per user of every org was ~140 bytes of each idle connection, and
+   * announceOrg counts the others from the sessions when presence starts being wanted.
+   */
   connected(s: PresenceSubject): void {
     const key = `${s.orgId}\u0000${s.userRef}`;
     let u = this.users.get(key);
-    if (!u) this.users.set(key, (u = { subject: s, sessions: 0, announced: false }));
-    u.sessions++;
-    if (u.sessions === 1 && this.wanted(s.orgId)) this.announce(u);
+    if (!u) {
+      if (!this.wanted(s.orgId)) return;
+      this.users.set(key, (u = { subject: s, sessions: 0, announced: false }));
+    }
+    if (++u.sessions === 1) this.announce(u);
   }
 
   disconnected(s: PresenceSubject): void {
@@ -58,8 +65,19 @@ export class PresencePublisher {
     if (u.announced || this.wanted(s.orgId)) this.publish(u.subject, 'offline', 0);
   }
 
-  /** The org's rules now grant presence: announce its users online here that were not. */
-  announceOrg(orgId: string): void {
+  /** The org's rules now grant presence: announce its users online here (`open`: their sessions) that were not. */
+  announceOrg(orgId: string, open: readonly PresenceSubject[]): void {
+    const counting = new Set<string>();
+    for (const s of open) {
+      const key = `${s.orgId}\u0000${s.userRef}`;
+      let u = this.users.get(key);
+      if (u && !counting.has(key)) continue; // counted since its first session
+      if (!u) {
+        this.users.set(key, (u = { subject: s, sessions: 0, announced: false }));
+        counting.add(key);
+      }
+      u.sessions++;
+    }
     for (const u of this.users.values()) if (u.subject.orgId === orgId && !u.announced) this.announce(u);
   }
 

@@ -13,6 +13,7 @@ import type { SharedGroups } from './sharedGroups.js';
 import type { SessionOwners } from './sessionOwners.js';
 import { SessionRowWriter } from './sessionRows.js';
 import { GroupedBy } from './groupedBy.js';
+import { Deadlines } from './deadlines.js';
 import { grantedFilters, heldFilters } from './grantedQos.js';
 import { forgetStoredSubscriptions } from './storedSubscriptions.js';
 
@@ -41,7 +42,9 @@ export interface ClientSession {
   closed: boolean;
   deniedPublishes: number;
   deniedSubscribes: number;
-  expiryTimer: NodeJS.Timeout | null;
+  client: Client;
+  /** The session's slot in the registry's expiry queue (Deadlines). */
+  heapIndex: number;
 }
 
 interface OrgState {
@@ -58,9 +61,6 @@ interface OrgState {
 /** Aedes' Client as the broker uses it: the fields below exist in aedes 2.0.0-beta.1 but not in its .d.ts. */
 export type AedesClient = Client & { id: string; connackSent: boolean; _disconnected: boolean; subscriptions: Record<string, { qos: number }> };
 
-/** setTimeout's ceiling; longer expiries are re-armed when the first timer fires. */
-const MAX_TIMER_MS = 2_147_483_647;
-
 export class SessionRegistry {
   private readonly byClient = new WeakMap<Client, ClientSession>();
   private readonly connections = new WeakMap<object, ConnectionInfo>();
@@ -72,6 +72,8 @@ export class SessionRegistry {
   /** Orgs with a max_connects_per_second: one entry per such org, for the broker's lifetime. */
   private readonly connectRates = new Map<string, { perSecond: number; bucket: TokenBucket }>();
   private readonly rows: SessionRowWriter;
+  /** Sessions by token expiry: one timer for all (one per session was ~280 bytes). */
+  private readonly expiries = new Deadlines<ClientSession>((s) => this.end(s.client, 'expired'));
   private lastConnectedAt = 0;
   private shuttingDown = false;
 
@@ -97,6 +99,8 @@ export class SessionRegistry {
   }
 
   connectionInfo(client: Client): ConnectionInfo {
+    const s = this.byClient.get(client);
+    if (s) return { protocol: s.protocol, address: s.address };
     return this.connections.get(client.conn) ?? { protocol: 'mqtt', address: null };
   }
 
@@ -128,6 +132,7 @@ export class SessionRegistry {
 
   open(client: AedesClient, s: ClientSession, org: Org): void {
     this.byClient.set(client, s);
+    this.connections.delete(client.conn); // the session holds it from here on
     const state = this.orgState(org);
     state.clients.add(client);
     this.byToken.add(s.tokenId, client);
@@ -136,33 +141,23 @@ export class SessionRegistry {
     if (tb) tb.users++;
     else if (limit !== null) this.tokenBuckets.set(s.tokenId, { bucket: bucketFor(limit, Date.now())!, users: 1 });
 
-    this.scheduleExpiry(client, s);
-    this.clientOfConn.set(client.conn, client);
-    client.conn.on('close', this.onConnClose);
+    this.expiries.set(s);
     this.rows.upsert(this.rowOf(s));
     this.metrics.connections.inc({ protocol: s.protocol });
     this.metrics.connects.inc({ protocol: s.protocol });
     if (!s.server) this.presence.connected(s);
   }
 
-  /** One 'close' listener for every connection (a closure each would cost ~250 bytes per connection). */
-  private readonly clientOfConn = new WeakMap<object, Client>();
-  private readonly onConnClose: (this: object) => void = (() => {
-    const registry = this;
-    return function onConnClose(this: object) {
-      const client = registry.clientOfConn.get(this);
-      if (client) registry.close(client);
-    };
-  })();
-
-  /** The connection is gone (for whatever reason): undo `open`. The state stays readable for the will. */
-  private close(client: Client): void {
+  /**
+   * aedes closed the client (for whatever reason; clientClosed.ts): undo `open`. The state stays
+   * readable for the will. Also called for clients that never got a session.
+   */
+  closed(client: Client): void {
     this.owners.closed(client);
     const s = this.byClient.get(client);
     if (!s || s.closed) return;
     s.closed = true;
-    if (s.expiryTimer) clearTimeout(s.expiryTimer);
-    s.expiryTimer = null;
+    this.expiries.delete(s);
     const org = this.orgs.get(s.orgId);
     org?.clients.delete(client);
     if (org && org.clients.size === 0) this.orgs.delete(s.orgId);
@@ -216,7 +211,7 @@ export class SessionRegistry {
       const s = this.byClient.get(c)!;
       s.expiresAt = expiresAt;
       this.rows.refresh(this.rowOf(s));
-      this.scheduleExpiry(c, s);
+      this.expiries.set(s);
     }
   }
 
@@ -263,8 +258,9 @@ export class SessionRegistry {
     if (state) {
       const granted = this.defaultGrants(orgId);
       state.history = granted.history;
-      if (granted.presence && !state.presence) this.presence.announceOrg(orgId);
-      state.presence = granted.presence;
+      const announce = granted.presence && !state.presence;
+      state.presence = granted.presence; // before announcing: announce() asks whether presence is wanted
+      if (announce) this.presence.announceOrg(orgId, clients.map((c) => this.byClient.get(c)!).filter((s) => !s.server));
     }
     if (state && JSON.stringify(state.limits) !== JSON.stringify(org.limits)) {
       const now = Date.now();
@@ -363,12 +359,6 @@ export class SessionRegistry {
     return state;
   }
 
-  private scheduleExpiry(client: Client, s: ClientSession): void {
-    if (s.expiryTimer) clearTimeout(s.expiryTimer);
-    const wait = Math.max(0, s.expiresAt - Date.now());
-    s.expiryTimer = setTimeout(() => (wait > MAX_TIMER_MS ? this.scheduleExpiry(client, s) : this.end(client, 'expired')), Math.min(wait, MAX_TIMER_MS));
-    s.expiryTimer.unref();
-  }
 }
 
 /** Why a session the broker did not end ended: the client's DISCONNECT, a takeover, or a lost connection. */

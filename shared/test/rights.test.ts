@@ -2,7 +2,7 @@
 // intersection every publish and subscribe is decided by.
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { EffectiveRights, excessOver, layerOfRules, layersFromRequest, parseSharedFilter, topicMatchesFilter, type RuleLayer } from '@signalgate/shared';
+import { EffectiveRights, excessOver, layerOfRules, layersFromRequest, parseSharedFilter, RightsCache, topicMatchesFilter, type RuleLayer } from '@signalgate/shared';
 
 const layer = (l: Partial<RuleLayer>): RuleLayer => ({ publish: null, subscribe: null, presence: null, history: null, ...l });
 
@@ -249,5 +249,39 @@ describe('intersection never allows more than any single layer', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('RightsCache: one EffectiveRights for every connection whose layers read no placeholder', () => {
+  const values = { user_id: 'alice', client_id: 'c1' };
+  test('equal layers without placeholders share one object; a rule change makes a new one', () => {
+    const cache = new RightsCache();
+    const a = cache.rightsOf([layer({ publish: ['chat/#'], subscribe: ['chat/#'] })], values);
+    const b = cache.rightsOf([layer({ publish: ['chat/#'], subscribe: ['chat/#'] })], { user_id: 'bob' });
+    expect(b).toBe(a);
+    const c = cache.rightsOf([layer({ publish: ['chat/#'], subscribe: ['news/#'] })], values);
+    expect(c).not.toBe(a);
+    expect(c.canSubscribe('news/x')).toBe(true);
+    expect(a.canSubscribe('news/x')).toBe(false);
+  });
+
+  test('layers with a placeholder (allow or deny) are expanded per connection, never shared', () => {
+    const cache = new RightsCache();
+    for (const l of [layer({ subscribe: ['users/${user_id}/#'] }), layer({ subscribe: ['#'], denySubscribe: ['users/${user_id}/private'] })]) {
+      const alice = cache.rightsOf([l], { user_id: 'alice' });
+      const bob = cache.rightsOf([l], { user_id: 'bob' });
+      expect(alice).not.toBe(bob);
+      expect(alice.canSubscribe('users/alice/#')).toBe(bob.canSubscribe('users/bob/#'));
+      expect(alice.canReceive('users/bob/private')).toBe(bob.canReceive('users/alice/private'));
+    }
+    expect(cache.size).toBe(0);
+  });
+
+  test('bounded: past maxEntries the oldest entry goes', () => {
+    const cache = new RightsCache(3);
+    const first = cache.rightsOf([layer({ publish: ['t0'] })], values);
+    for (let i = 1; i <= 3; i++) cache.rightsOf([layer({ publish: [`t${i}`] })], values);
+    expect(cache.size).toBe(3);
+    expect(cache.rightsOf([layer({ publish: ['t0'] })], values)).not.toBe(first);
   });
 });

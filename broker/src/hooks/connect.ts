@@ -64,7 +64,7 @@ export function createAuthenticate(ctx: BrokerContext) {
       const session: ClientSession = {
         orgId: org.id, ...who, clientId,
         protocol: conn.protocol, protocolVersion: client.version, address: conn.address, connectedAt: sessions.nextConnectedAt(),
-        endReason: null, closed: false, deniedPublishes: 0, deniedSubscribes: 0, expiryTimer: null,
+        endReason: null, closed: false, deniedPublishes: 0, deniedSubscribes: 0, client, heapIndex: -1,
       };
       sessions.open(client, session, org);
       logger.debug({ org: org.id, user: who.userId, client: clientId, protocol: conn.protocol, protocol_version: client.version }, 'mqtt session opened');

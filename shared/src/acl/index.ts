@@ -1,6 +1,7 @@
 export * from './topics.js';
 export * from './placeholders.js';
 export * from './rights.js';
+export * from './rightsCache.js';
 export * from './namespace.js';
 export * from './ruleFilter.js';
 export * from './explain.js';

@@ -8,7 +8,8 @@ import { SignalGateError } from '../errors.js';
 import { FailureBudget, FailureBudgetSpent } from '../limits/failureBudget.js';
 import { ORG_ID_PATTERN, TOKEN_PASSWORD_PATTERN, UUID_PATTERN } from '../credentials/secrets.js';
 import { sha256Hex } from '../credentials/hashing.js';
-import { EffectiveRights, expandLayer, tokenLayers, type RuleLayer } from '../acl/rights.js';
+import { tokenLayers, type EffectiveRights, type RuleLayer } from '../acl/rights.js';
+import { RightsCache } from '../acl/rightsCache.js';
 import type { PlaceholderValues } from '../acl/placeholders.js';
 import { tokenState, type TokenRecord } from '../store/tokens.js';
 import type { User } from '../store/users.js';
@@ -71,12 +72,6 @@ export const placeholderValuesOf = (user: Pick<User, 'userId' | 'userEmail'>, cl
   ...(clientId !== undefined ? { client_id: clientId } : {}),
 });
 
-/** Effective rights over `layers`, with placeholders expanded for `user` on connection `clientId`. */
-const rightsFor = (layers: RuleLayer[], user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): EffectiveRights => {
-  const values = placeholderValuesOf(user, clientId);
-  return new EffectiveRights(layers.map((l) => expandLayer(l, values)));
-};
-
 export class ConnectService {
   /** Failed `server@` logins per address this minute (the API's SIGNALGATE_AUTH_FAILURES_PER_IP). */
   private readonly serverLoginFailures: FailureBudget;
@@ -88,6 +83,14 @@ export class ConnectService {
     authFailuresPerMinute = 20,
   ) {
     this.serverLoginFailures = new FailureBudget(authFailuresPerMinute);
+  }
+
+  /** Rights over `layers` for every connection and caller: shared when no placeholder is expanded. */
+  private readonly rights = new RightsCache();
+
+  /** Effective rights over `layers`, with placeholders expanded for `user` on connection `clientId`. */
+  private rightsFor(layers: RuleLayer[], user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): EffectiveRights {
+    return this.rights.rightsOf(layers, placeholderValuesOf(user, clientId));
   }
 
   /**
@@ -116,7 +119,7 @@ export class ConnectService {
     const state = tokenState(token, this.clock());
     if (state !== 'live') return { ok: false, reason: state };
     if (!user || !org) return { ok: false, reason: 'revoked' };
-    const rights = rightsFor(tokenLayers(found.defaultRules, found.integrationRules, token.scopes), user, clientId);
+    const rights = this.rightsFor(tokenLayers(found.defaultRules, found.integrationRules, token.scopes), user, clientId);
     return { ok: true, token, user, org, rights };
   }
 
@@ -158,7 +161,7 @@ export class ConnectService {
     // No values at all: a backend is no user and its client id is its own business, so every
     // placeholder rule is unexpandable (an allow grants nothing; a deny, per expandLayer, denies
     // every value).
-    return new EffectiveRights(tokenLayers(this.store.ruleSets.getDefault(orgId), undefined, []).map((l) => expandLayer(l, {})));
+    return this.rights.rightsOf(tokenLayers(this.store.ruleSets.getDefault(orgId), undefined, []), {});
   }
 
   /**
@@ -175,7 +178,7 @@ export class ConnectService {
    * without a client id, as on an HTTP call, rules using `${client_id}` grant nothing).
    */
   rightsOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>, user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): EffectiveRights {
-    return rightsFor(this.layersOf(token), user, clientId);
+    return this.rightsFor(this.layersOf(token), user, clientId);
   }
 
   /**

@@ -10,6 +10,7 @@ import { registerToken } from './commands/token.js';
 import { registerSession } from './commands/session.js';
 import { registerAudit, registerPurge } from './commands/audit.js';
 import { registerStart } from './commands/start.js';
+import { registerState } from './commands/state.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('signalgate')
@@ -28,6 +29,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerSession(program, ctx);
   registerAudit(program, ctx);
   registerPurge(program, ctx);
+  registerState(program, ctx);
   registerStart(program, ctx);
   return program;
 }

@@ -13,3 +13,4 @@ export * from './publish.js';
 export * from './text.js';
 export * from './logLimits.js';
 export * from './orgLimits.js';
+export * from './state/index.js';

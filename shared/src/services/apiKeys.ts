@@ -43,6 +43,32 @@ export class ApiKeyService {
     return { secretKey, key: this.store.apiKeys.get(id)! };
   }
 
+  /**
+   * Stores a key whose secret the operator chose (a declared state file, an app's
+   * CLOUDSIGNAL_SECRET_KEY) instead of one drawn here; hashed like any other.
+   */
+  async import(orgId: string, secretKey: string, name: string | null = null): Promise<ApiKey> {
+    if (!SECRET_KEY_PATTERN.test(secretKey)) throw new SignalGateError('invalid_request', 'secret_key: must be sk_ or cs_ and 20-200 letters, digits, _ or -');
+    const hash = await hashLongLivedSecret(secretKey);
+    const now = this.clock();
+    const id = newKeyId();
+    this.store.transaction(() => {
+      if (!this.store.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);
+      this.store.apiKeys.insert({ id, orgId, prefix: publicPrefixOf(secretKey), hash, name, createdAt: now, expiresAt: null });
+      this.store.audit.record({ event: 'key.created', orgId, detail: { key_id: id, prefix: publicPrefixOf(secretKey), imported: true } }, now);
+    });
+    return this.store.apiKeys.get(id)!;
+  }
+
+  /** The stored key (usable or not) this secret is, if any: argon2 against the keys sharing its prefix. */
+  async find(secretKey: string): Promise<ApiKey | undefined> {
+    if (!SECRET_KEY_PATTERN.test(secretKey)) return undefined;
+    for (const candidate of this.store.apiKeys.findByPrefix(publicPrefixOf(secretKey))) {
+      if (await verifyLongLivedSecret(candidate.hash, secretKey)) return candidate;
+    }
+    return undefined;
+  }
+
   list(orgId: string): ApiKey[] {
     return this.store.apiKeys.list(orgId);
   }

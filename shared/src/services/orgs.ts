@@ -1,5 +1,5 @@
-import { invalid, notFound } from '../errors.js';
-import { newOrgId, newOrgUuid, newRuleSetId } from '../credentials/secrets.js';
+import { invalid, notFound, SignalGateError } from '../errors.js';
+import { newOrgId, newOrgUuid, newRuleSetId, ORG_ID_PATTERN, UUID_PATTERN } from '../credentials/secrets.js';
 import type { Store } from '../store/store.js';
 import type { Org, OrgSettings } from '../store/orgs.js';
 import { ALLOW_ALL_RULES } from './rules.js';
@@ -18,17 +18,28 @@ export class OrgService {
    * `org set-default-rules`) and its first secret key, returned once.
    */
   async create(name: string): Promise<{ org: Org; secretKey: string; key: IssuedKey['key'] }> {
+    const org = this.createWithIds(newOrgId(), newOrgUuid(), name);
+    const issued = await this.keys.create(org.id, 'initial');
+    return { org, secretKey: issued.secretKey, key: issued.key };
+  }
+
+  /**
+   * An organisation whose ids the caller chose (declared state, an app's CLOUDSIGNAL_ORG_ID), with
+   * the allow-all default rule set and no key. 409 when either id is taken.
+   */
+  createWithIds(id: string, uuid: string, name: string): Org {
     const trimmed = name.trim();
     if (trimmed.length === 0 || trimmed.length > 200) throw invalid('name', 'must be 1-200 characters');
-    const id = newOrgId();
+    if (!ORG_ID_PATTERN.test(id)) throw invalid('id', 'must be org_ followed by 12 lowercase letters or digits');
+    if (!UUID_PATTERN.test(uuid)) throw invalid('uuid', 'must be a UUID');
     const now = this.clock();
     this.store.transaction(() => {
-      this.store.orgs.insert(id, newOrgUuid(), trimmed, now);
+      if (this.store.orgs.byRef(id) || this.store.orgs.byRef(uuid)) throw new SignalGateError('conflict', `organization ${id} / ${uuid} already exists`);
+      this.store.orgs.insert(id, uuid.toLowerCase(), trimmed, now);
       this.store.ruleSets.insert({ id: newRuleSetId(), orgId: id, name: 'default', isDefault: true, ...ALLOW_ALL_RULES }, now);
       this.store.audit.record({ event: 'org.created', orgId: id, detail: { name: trimmed } }, now);
     });
-    const issued = await this.keys.create(id, 'initial');
-    return { org: this.store.orgs.get(id)!, secretKey: issued.secretKey, key: issued.key };
+    return this.store.orgs.get(id)!;
   }
 
   /** By either id (`org_…` or the UUID); 404 when neither names one. */

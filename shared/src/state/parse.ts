@@ -52,7 +52,7 @@ export function parseStateFile(text: string, { source = 'state file', env = proc
         problems.push({ line: lineOf(path), path: pathText(path), message: issue.message });
       }
     }
-    throw new StateFileError(source, problems);
+    throw new StateFileError(source, problems.sort((a, b) => a.line - b.line));
   }
   crossCheck(parsed.data, (path, message) => problems.push({ line: lineOf(path), path: pathText(path), message }));
   if (problems.length > 0) throw new StateFileError(source, problems.slice(0, MAX_PROBLEMS));

@@ -61,6 +61,8 @@ const schema = z.object({
   SIGNALGATE_TLS_KEY: optionalText,
   SIGNALGATE_ADMIN_KEY: optionalText,
   SIGNALGATE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
+  /** Log lines as JSON or pino-pretty text; `auto`: pretty when stderr is a terminal (`start --log-format` overrides it). */
+  SIGNALGATE_LOG_FORMAT: z.enum(['pretty', 'json', 'auto']).optional().default('auto'),
   /** Body limit for the token API; larger bodies get 413. */
   SIGNALGATE_API_BODY_LIMIT: int(64 * 1024, 1024, 10 * 1024 * 1024),
   /** Mint/refresh requests allowed per API key and per client IP in one minute. */
@@ -188,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     tls: c.SIGNALGATE_TLS_CERT && c.SIGNALGATE_TLS_KEY ? { certPath: c.SIGNALGATE_TLS_CERT, keyPath: c.SIGNALGATE_TLS_KEY } : undefined,
     adminKey: c.SIGNALGATE_ADMIN_KEY,
     logLevel: c.SIGNALGATE_LOG_LEVEL,
+    logFormat: c.SIGNALGATE_LOG_FORMAT,
     apiBodyLimit: c.SIGNALGATE_API_BODY_LIMIT,
     mintRatePerKey: c.SIGNALGATE_MINT_RATE_PER_KEY,
     mintRatePerIp: c.SIGNALGATE_MINT_RATE_PER_IP,

@@ -1,8 +1,8 @@
 // `signalgate start` — runs the token API and the broker over the data dir (the embedded default).
 // First start prints the dev organisation, its key and a generated admin key once; they are kept
 // only as hashes after that.
-import type { Command } from 'commander';
-import { bootstrapDevOrg, createLogger, createServices, loadConfig, localUrlHost, SignalGateError, type PublishChannelHolder } from '@signalgate/shared';
+import { Option, type Command } from 'commander';
+import { bootstrapDevOrg, createLogger, createServices, loadConfig, localUrlHost, LOG_FORMATS, SignalGateError, type LogFormat, type PublishChannelHolder } from '@signalgate/shared';
 import type { TokenApiHandle } from '@signalgate/token-api';
 import type { BrokerHandle } from '@signalgate/broker';
 import type { CliContext } from '../context.js';
@@ -12,12 +12,14 @@ import { usageError, withJson, type JsonOption } from './common.js';
 interface StartOptions extends JsonOption {
   apiOnly?: boolean;
   brokerOnly?: boolean;
+  logFormat?: LogFormat;
 }
 
 export function registerStart(program: Command, ctx: CliContext): void {
   withJson(program.command('start').description('run the token API and the MQTT broker (ports and paths from SIGNALGATE_* variables)'))
     .option('--api-only', 'run only the token API')
     .option('--broker-only', 'run only the broker')
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or readable text (default: SIGNALGATE_LOG_FORMAT, else pretty when stderr is a terminal)').choices(LOG_FORMATS))
     .action((opts: StartOptions, cmd: Command) => {
       if (opts.apiOnly && opts.brokerOnly) usageError(cmd, '--api-only and --broker-only exclude each other');
       return start(ctx, opts);
@@ -27,7 +29,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
 async function start(ctx: CliContext, opts: StartOptions): Promise<void> {
   const out = new Output(ctx.stdout, opts.json === true);
   const config = loadConfig();
-  const logger = createLogger(config.logLevel, 'signalgate', opts.json === true);
+  const logger = createLogger(config.logLevel, 'signalgate', opts.json === true, opts.logFormat ?? config.logFormat);
   const services = createServices(config);
   let api: TokenApiHandle | undefined;
   let broker: BrokerHandle | undefined;

@@ -66,8 +66,12 @@ export function ephemeralEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export async function launch(options: LaunchOptions): Promise<Launched> {
   const env = options.ephemeral ? ephemeralEnv(options.env) : options.env;
   const removeDataDir = () => {
-    if (options.ephemeral) fs.rmSync(env.SIGNALGATE_DATA_DIR!, { recursive: true, force: true });
+    if (!options.ephemeral) return;
+    process.off('exit', removeDataDir);
+    fs.rmSync(env.SIGNALGATE_DATA_DIR!, { recursive: true, force: true });
   };
+  // However the process ends (short of SIGKILL), a throwaway data dir goes with it.
+  if (options.ephemeral) process.on('exit', removeDataDir);
   let config: Config;
   let services: Services;
   try {
@@ -93,10 +97,13 @@ export async function launch(options: LaunchOptions): Promise<Launched> {
 
   try {
     const minTtl = options.ephemeral ? { defaultMinTtlSeconds: EPHEMERAL_MIN_TTL_SECONDS } : {};
-    const applied = options.state ? await applyState(services, options.state, minTtl) : null;
-    const admin = await services.admin.ensure(config.adminKey);
+    // The admin key's and the org keys' argon2 hashes run side by side (a cold start waits for both).
     // The generated dev organisation only when nothing was declared: declared orgs are the app's.
-    const dev = config.bootstrapDevOrg && !options.state ? await bootstrapDevOrg(services.store, services.orgs) : null;
+    const [admin, applied, dev] = await Promise.all([
+      services.admin.ensure(config.adminKey),
+      options.state ? applyState(services, options.state, minTtl) : null,
+      config.bootstrapDevOrg && !options.state ? bootstrapDevOrg(services.store, services.orgs) : null,
+    ]);
     if (dev && options.ephemeral) services.orgs.update(dev.organizationId, { minTtlSeconds: EPHEMERAL_MIN_TTL_SECONDS });
 
     const brokerPorts = [config.mqttPort, config.wsPort, config.mqttsPort, config.wssPort];

@@ -16,8 +16,11 @@ beforeAll(async () => {
       organizations: [{
         id: appEnv.CLOUDSIGNAL_ORG_ID,
         secret_keys: [{ secret: '${CLOUDSIGNAL_SECRET_KEY}' }],
-        // Each user reads only their own inbox.
-        default_rules: { publish: [], subscribe: ['$notifications/${user_id}/inbox/#'] },
+        // The org's bound: the backend (REST publisher, secret key) writes any inbox…
+        default_rules: { publish: ['$notifications/#'], subscribe: ['$notifications/#'] },
+        // …and the browser integration lets each user read only their own.
+        rule_sets: [{ name: 'browser', publish: [], subscribe: ['$notifications/${user_id}/inbox/#'] }],
+        integrations: [{ integration_id: 'web', rule_set: 'browser' }],
       }],
     },
   });
@@ -25,11 +28,12 @@ beforeAll(async () => {
 afterAll(() => sg?.stop());
 
 test("a notification the app sends reaches the user's inbox subscription, and no one else's", async () => {
-  const alice = await sg.mintToken({ userEmail: 'alice@example.com' });
+  const alice = await sg.mintToken({ userEmail: 'alice@example.com', integrationId: 'web' });
   const client = await sg.connect({ token: alice });
   await client.subscribeAsync(`$notifications/${alice.user_id}/inbox/#`, { qos: 1 });
-  const denied = await client.subscribeAsync('$notifications/someone-else/inbox/#', { qos: 1 });
-  expect(denied[0].qos).toBe(135); // 0x87 not authorized
+  // mqtt.js rejects a SUBACK that refuses; the packet says why (0x87 Not authorized).
+  const refused = await client.subscribeAsync('$notifications/someone-else/inbox/#', { qos: 1 }).catch((err) => err.packet.granted);
+  expect(refused).toEqual([0x87]);
 
   const received = new Promise((resolve) => client.once('message', (topic, payload) => resolve({ topic, body: JSON.parse(payload.toString()) })));
   await notifyUser({ ...appEnv, ...sg.appSettings }, alice.user_id, 'billing', { title: 'Invoice ready' });

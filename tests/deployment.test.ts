@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
-import { CONFIG_VARIABLES, CONNECT_REFUSALS, loadConfig, PUBLISH_DENIALS, SESSION_ENDS } from '@signalgate/shared';
+import { CONFIG_VARIABLES, CONNECT_REFUSALS, loadConfig, parseStateFile, PUBLISH_DENIALS, SESSION_ENDS } from '@signalgate/shared';
 import { REPO } from './faults/support/processes.js';
 
 const COMPOSE = '/usr/bin/docker-compose';
@@ -62,9 +62,10 @@ describe("README's MQTT refusal tables", () => {
 
 describe('docker-compose.yml', () => {
   const vars = { SIGNALGATE_ADMIN_KEY: 'adm_compose_check' };
+  const emulatorVars = { CLOUDSIGNAL_SECRET_KEY: 'sk_compose_check_0123456789abcdef' };
 
   test('token API and broker from one image, on one data volume', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['broker', 'token-api']);
+    expect(Object.keys(compose.services).sort()).toEqual(['broker', 'emulator', 'token-api']);
     const api = compose.services['token-api']!;
     const broker = compose.services.broker!;
     expect(api.command).toEqual(['start', '--api-only']);
@@ -78,14 +79,15 @@ describe('docker-compose.yml', () => {
 
   test('every variable set is one SignalGate reads, with a value it accepts; ports published are the ones configured', () => {
     for (const [name, s] of Object.entries(compose.services)) {
-      const env = envOf(s, vars);
-      for (const key of Object.keys(env)) expect([name, CONFIG_VARIABLES.includes(key)]).toEqual([name, true]);
+      const env = envOf(s, { ...vars, ...emulatorVars });
+      // The emulator also reads the app's own settings (CLOUDSIGNAL_*: appEnv.ts, and ${VAR}s of its state file).
+      for (const key of Object.keys(env)) expect([name, CONFIG_VARIABLES.includes(key) || (name === 'emulator' && key.startsWith('CLOUDSIGNAL_'))]).toEqual([name, true]);
       // TLS files are only checked for presence at start, so the compose paths parse here as they are.
       const config = loadConfig(env);
       const listening = [config.apiPort, config.mqttPort, config.wsPort, ...(config.tls ? [config.mqttsPort, config.wssPort] : [])]
         .filter((p): p is number => p !== null);
       const published = s.ports.map((p) => Number(p.split(':').at(-1)));
-      const expected = name === 'token-api' ? [config.apiPort] : listening.filter((p) => p !== config.apiPort);
+      const expected = name === 'token-api' ? [config.apiPort] : name === 'emulator' ? listening : listening.filter((p) => p !== config.apiPort);
       expect([name, published.sort()]).toEqual([name, [...expected].sort()]);
     }
   });
@@ -103,6 +105,20 @@ describe('docker-compose.yml', () => {
     // Only the API bootstraps the development organisation; the broker waits for a healthy API.
     expect(env.SIGNALGATE_BOOTSTRAP_DEV_ORG).toBe('false');
     expect(broker.depends_on).toEqual({ 'token-api': { condition: 'service_healthy' } });
+  });
+
+  test('the emulator: a throwaway run of a declared state mounted read-only, its secret from the environment, only with --profile emulator', () => {
+    const emulator = compose.services.emulator!;
+    expect((emulator as { profiles?: string[] }).profiles).toEqual(['emulator']);
+    const [, mountedAt] = emulator.volumes.find((v) => v.endsWith(':ro'))!.split(':');
+    expect(emulator.command).toEqual(['start', '--ephemeral', '--state', mountedAt]);
+    expect(emulator.volumes).toHaveLength(1); // no data volume: nothing is kept
+    // The mounted file is a valid state file once the app's key is in the environment, and
+    // without it is refused with the line that needs it.
+    const host = emulator.volumes[0]!.split(':')[0]!;
+    const state = parseStateFile(read(host), { source: host, env: envOf(emulator, emulatorVars) });
+    expect(state.organizations[0]!.secret_keys![0]!.secret).toBe(emulatorVars.CLOUDSIGNAL_SECRET_KEY);
+    expect(() => parseStateFile(read(host), { source: host, env: envOf(emulator, {}) })).toThrow(/signalgate\.yaml:\d+: organizations\[0\]\.secret_keys\[0\]\.secret: must be a secret key/);
   });
 
   test('both services have a healthcheck that probes their own port', () => {

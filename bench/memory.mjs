@@ -6,14 +6,14 @@
 // figure per idle connection is the slope from 1k to 10k. aedes 1.2 refuses v5 (CONNACK 1): n/a.
 // Each process holds ≤ ~10k sockets: the hard open-file limit here is 20000 and an unprivileged
 // `ulimit -n 65536` is refused, so the load generator and each server stay in separate processes.
-//   node bench/memory.mjs [--connections 10000] [--settle 3] [--protocol 4|5|both]
+//   node bench/memory.mjs [--connections 10000] [--settle 3] [--protocol 4|5|both] [--peers signalgate,aedes-2] [--rounds 1]
 import { arg, loadAverage, openFileLimit, round, rssMb, saveResult, sleep } from './lib/env.mjs';
 import { closeAll, connectMany, connectPacket, parseProtocols } from './lib/mqttLoad.mjs';
 import { mosquittoCredentials, peerStarters, prepareSignalGate, protocolRefusal } from './lib/servers.mjs';
 
 const STEPS = [1000, 10_000];
 
-export async function runMemory({ connections = 10_000, settleSeconds = 3, protocols = [4, 5] } = {}) {
+export async function runMemory({ connections = 10_000, settleSeconds = 3, protocols = [4, 5], peers = null, rounds = 1 } = {}) {
   const limit = openFileLimit();
   if (limit < connections + 100) throw new Error(`open-file limit ${limit} is below ${connections} connections: raise it (ulimit -n) first`);
   const steps = [...STEPS.filter((n) => n < connections), connections].filter((n, i, a) => a.indexOf(n) === i); // smoke runs: --connections 3000 → 1k, 3k
@@ -21,18 +21,21 @@ export async function runMemory({ connections = 10_000, settleSeconds = 3, proto
   const sg = await prepareSignalGate({ tokens: connections, label: 'memory' });
   sg.services.store.close();
   const mosq = mosquittoCredentials(connections);
-  const starters = peerStarters({ sg, mosq });
+  const starters = Object.fromEntries(Object.entries(peerStarters({ sg, mosq })).filter(([name]) => !peers || peers.includes(name)));
   const byProtocol = Object.fromEntries(protocols.map((v) => [v, { figures: {} }]));
   const versions = {};
   for (const v of protocols) {
-    for (const start of Object.values(starters)) {
+    // With rounds > 1 the peers alternate round by round (load drifts hit all alike); a peer's row
+    // is then its median round, with every round's slope listed.
+    const byPeer = {};
+    for (let r = 0; r < rounds; r++) for (const start of Object.values(starters)) {
       const server = await start();
       if (server.version) versions[server.name] = server.version;
       const clients = [];
       try {
         const why = await protocolRefusal(server, server.creds[0], v);
         if (why) {
-          byProtocol[v].figures[server.name] = { na: why };
+          (byPeer[server.name] ??= []).push({ na: why });
           continue;
         }
         await sleep(1000);
@@ -49,12 +52,20 @@ export async function runMemory({ connections = 10_000, settleSeconds = 3, proto
         }
         const top = steps[steps.length - 1];
         if (top > 1000) row.perConnectionKb = round(((row[`rssMbAt${top}`] - row.rssMbAt1000) * 1024) / (top - 1000), 1);
-        byProtocol[v].figures[server.name] = row;
+        (byPeer[server.name] ??= []).push(row);
       } finally {
         await closeAll(clients, 20_000);
         await server.stop();
       }
       load.push(loadAverage());
+    }
+    for (const [name, rows] of Object.entries(byPeer)) {
+      if (rows.length === 1 || rows[0].na) {
+        byProtocol[v].figures[name] = rows[0];
+        continue;
+      }
+      const sorted = [...rows].sort((a, b) => a.perConnectionKb - b.perConnectionKb);
+      byProtocol[v].figures[name] = { ...sorted[(sorted.length - 1) >> 1], perConnectionKbRounds: rows.map((r) => r.perConnectionKb) };
     }
     // SignalGate ÷ each peer (lower is better: 1.35× = 35 % more RSS), at the top step and per connection.
     const top = steps[steps.length - 1];
@@ -73,7 +84,8 @@ export async function runMemory({ connections = 10_000, settleSeconds = 3, proto
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await runMemory({ connections: arg('connections', 10_000), settleSeconds: arg('settle', 3), protocols: parseProtocols(arg('protocol', 'both')) });
+  const peers = arg('peers', null)?.split(',') ?? null;
+  const result = await runMemory({ connections: arg('connections', 10_000), settleSeconds: arg('settle', 3), protocols: parseProtocols(arg('protocol', 'both')), peers, rounds: arg('rounds', 1) });
   saveResult('memory', result);
   console.log(JSON.stringify(result, null, 2));
   process.exit(0);

@@ -73,8 +73,11 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
 
   // Rows left by brokers that died without closing (kill -9, crash) would show ghosts as online.
   for (const id of services.store.sessions.brokerIds()) if (isDeadBroker(id)) services.store.sessions.clearBroker(id);
+  // With SIGNALGATE_REDIS_URL the message bus and the persistence are Redis (loaded only then).
+  const cluster = config.redisUrl ? (await import('./cluster/redisBackends.js')).redisBackends(config.redisUrl, logger) : null;
   const aedes = await Aedes.createBroker({
     id: brokerId,
+    ...(cluster ? { mq: cluster.mq as never, persistence: cluster.persistence as never } : {}),
     connectTimeout: config.connectTimeoutSeconds * 1000,
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
     // MQTT 5 limits, announced in every CONNACK. The packet size is checked by aedes as soon as a
@@ -130,6 +133,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     });
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await cluster?.close();
     throw err;
   }
   const publisher = createServerPublisher(aedes, sessions, shared, retained);
@@ -159,6 +163,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
         // The REST endpoint goes with the listeners, after the clients were told.
         await Promise.all([listeners.close(), publishEndpoint.close()]);
         await aedesClosed;
+        await cluster?.close();
         history.stop();
         usage.stop();
         services.store.sessions.clearBroker(brokerId);

@@ -118,6 +118,13 @@ const schema = z.object({
   SIGNALGATE_TRUST_PROXY: optionalText,
   /** Addresses that read /metrics without the admin key (comma-separated; CIDR ranges, `loopback`…; empty: none). */
   SIGNALGATE_METRICS_ALLOW: z.string().optional().default('loopback'),
+  /**
+   * Brokers on one Redis form one broker (issue 16): messages fan out through it, and retained
+   * messages, subscriptions, sessions, offline queues and wills live in it. Unset: embedded, alone.
+   */
+  SIGNALGATE_REDIS_URL: optionalText.superRefine((v, ctx) => {
+    if (v !== undefined && !/^rediss?:\/\/[^\s]+$/.test(v)) ctx.addIssue({ code: 'custom', message: `must be a redis:// or rediss:// URL, got "${v}"` });
+  }),
   /** How often the broker writes per-organisation usage (connections, messages) for the dashboard (ms). */
   SIGNALGATE_USAGE_SAMPLE_MS: int(5000, 100, 60_000),
   /** Idle lifetime of a dashboard sign-in (seconds); it also ends 12 h after sign-in at the latest. */
@@ -215,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     changePollMs: c.SIGNALGATE_CHANGE_POLL_MS,
     trustProxy: c.SIGNALGATE_TRUST_PROXY,
     metricsAllow: c.SIGNALGATE_METRICS_ALLOW,
+    redisUrl: c.SIGNALGATE_REDIS_URL,
     bootstrapDevOrg: c.SIGNALGATE_BOOTSTRAP_DEV_ORG,
     usageSampleMs: c.SIGNALGATE_USAGE_SAMPLE_MS,
     dashboardSessionSeconds: c.SIGNALGATE_DASHBOARD_SESSION_SECONDS,

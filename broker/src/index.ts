@@ -75,6 +75,12 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   for (const id of services.store.sessions.brokerIds()) if (isDeadBroker(id)) services.store.sessions.clearBroker(id);
   // With SIGNALGATE_REDIS_URL the message bus and the persistence are Redis (loaded only then).
   const cluster = config.redisUrl ? (await import('./cluster/redisBackends.js')).redisBackends(config.redisUrl, logger) : null;
+  try {
+    await cluster?.ready();
+  } catch (err) {
+    await cluster?.close();
+    throw err;
+  }
   const aedes = await Aedes.createBroker({
     id: brokerId,
     ...(cluster ? { mq: cluster.mq as never, persistence: cluster.persistence as never } : {}),

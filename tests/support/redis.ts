@@ -14,7 +14,7 @@ export interface PrivateRedis {
   port: number;
   /** Stops Redis (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
-  /** Stops it and starts it again on the same port (an empty Redis: nothing is saved to disk). */
+  /** Stops it and starts it again on the same port (empty unless started `durable`). */
   restart(): Promise<void>;
 }
 
@@ -40,13 +40,15 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<PrivateRedis> {
+/** `durable`: every write appended and fsynced (appendonly, appendfsync always), so a restart keeps the data. */
+export async function startRedis({ durable = false }: { durable?: boolean } = {}): Promise<PrivateRedis> {
   ensureRedis();
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-redis-'));
   let child: ChildProcess;
   const launch = async () => {
-    child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const persistence = durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir], { stdio: 'ignore' });
     for (let i = 0; i < 200; i++) {
       if (await ping(port)) return;
       await new Promise((r) => setTimeout(r, 25));

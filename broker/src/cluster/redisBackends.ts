@@ -5,14 +5,20 @@
 // `overrides` entry). The connections are made here, not by the packages, so that each is an
 // ioredis client with `disableClientInfo`: ioredis 5.8.2+ crashes a subscriber connection on its
 // ready-check (redis/ioredis#2037) otherwise, and the package defaults give no way to say so.
+// A third trap is mqemitter-redis' `state` emitter (below).
 import { Redis } from 'ioredis';
 import mqemitterRedis from 'mqemitter-redis';
 import persistenceRedis from 'aedes-persistence-redis';
 import type { Logger } from '@signalgate/shared';
 
+/** How long a starting broker waits for Redis before it gives up with an error saying so. */
+const READY_TIMEOUT_MS = 5000;
+
 export interface ClusterBackends {
   mq: unknown;
   persistence: unknown;
+  /** Resolves once every connection is ready; rejects (naming the URL without its password) after READY_TIMEOUT_MS. */
+  ready(): Promise<void>;
   /** Closes the Redis connections (after aedes closed: it closes mq and persistence itself). */
   close(): Promise<void>;
 }
@@ -32,11 +38,37 @@ export function redisBackends(url: string, logger: Logger): ClusterBackends {
     connections.push(conn);
     return conn;
   };
+  const shown = redactedUrl(url);
+  const mq = mqemitterRedis({ subConn: connect('sub'), pubConn: connect('pub') });
+  // mqemitter-redis re-emits every connection error on `state`, an EventEmitter nobody listens to:
+  // without this listener a Redis restart crashes the broker (the connections themselves reconnect).
+  mq.state.on('error', () => {}); // logged once per connection above
   return {
-    mq: mqemitterRedis({ subConn: connect('sub'), pubConn: connect('pub') }),
+    mq,
     persistence: persistenceRedis({ conn: connect('db') }),
+    async ready() {
+      let lastError = 'no answer';
+      await Promise.race([
+        Promise.all(connections.map((c) => (c.status === 'ready' ? undefined : new Promise<void>((resolve) => {
+          c.once('ready', () => resolve());
+          c.on('error', (err: Error) => { lastError = err.message; });
+        })))),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`cannot reach Redis at ${shown} (SIGNALGATE_REDIS_URL) within ${READY_TIMEOUT_MS / 1000} s: ${lastError}`)), READY_TIMEOUT_MS).unref()),
+      ]);
+    },
     async close() {
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
     },
   };
+}
+
+/** The URL as it may be shown: without a password. */
+function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the configured URL';
+  }
 }

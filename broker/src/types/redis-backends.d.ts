@@ -4,6 +4,8 @@ declare module 'mqemitter-redis' {
   import type { Redis } from 'ioredis';
   export interface MQEmitterRedisOptions { subConn: Redis; pubConn: Redis; maxLRUCache?: number; ttlLRUCache?: number }
   export interface MQEmitterRedis {
+    /** Connection events; 'error' is emitted for every connection error (unhandled, it throws). */
+    state: import('node:events').EventEmitter;
     close(cb: () => void): void;
   }
   export default function mqemitterRedis(opts: MQEmitterRedisOptions): MQEmitterRedis;

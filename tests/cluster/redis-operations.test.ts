@@ -1,0 +1,82 @@
+// A Redis cluster of two broker processes in operation (issue 16): a revoke from the API side
+// ends the token's sessions on every node, a Redis restart mid-run loses nothing acknowledged
+// (clients stay connected, the brokers reconnect, retained messages and subscriptions persist),
+// and a broker that cannot reach Redis at start says so and exits.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { MqttClient } from 'mqtt';
+import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { buildCli, runCli, startCli, tempDataDir, type RunningCli } from '../../cli/test/support.js';
+import { connectClient, nextMessage } from '../support/stack.js';
+import { startRedis, type PrivateRedis } from '../support/redis.js';
+
+let redis: PrivateRedis;
+let services: Services;
+let dataDir: string;
+let nodes: RunningCli[] = [];
+let orgId: string;
+const clients: MqttClient[] = [];
+
+beforeAll(async () => {
+  buildCli();
+  redis = await startRedis({ durable: true });
+  dataDir = tempDataDir('cluster-ops');
+  services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  orgId = (await services.orgs.create('Cluster Ops')).org.id;
+  const env = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', SIGNALGATE_CHANGE_POLL_MS: '50' };
+  nodes = await Promise.all([0, 1].map(() => startCli(dataDir, ['--broker-only'], env)));
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of clients) c.end(true);
+  await Promise.all(nodes.map((n) => n.stop()));
+  services?.store.close();
+  await redis?.stop();
+});
+
+async function client(node: RunningCli, userId: string, opts: Parameters<typeof connectClient>[1] = {}) {
+  const t = services.tokens.mint({ orgId, userId });
+  const c = await connectClient(node.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5, ...opts });
+  clients.push(c);
+  return { c, t };
+}
+
+describe('operations', () => {
+  test('revoking a token ends its sessions on every node (DISCONNECT 0x87 under MQTT 5)', async () => {
+    const t = services.tokens.mint({ orgId, userId: 'revoked-user' });
+    const onA = await connectClient(nodes[0]!.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5 });
+    const onB = await connectClient(nodes[1]!.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5 });
+    clients.push(onA, onB);
+    const reasons = Promise.all([onA, onB].map((c) => new Promise<number | undefined>((resolve) => c.once('disconnect', (p) => resolve(p.reasonCode)))));
+    services.tokens.revoke(orgId, t.tokenId);
+    expect(await reasons).toEqual([0x87, 0x87]);
+  });
+
+  test('Redis restarted mid-run: clients stay connected, messages flow again, retained messages and subscriptions persist', async () => {
+    const { c: sub } = await client(nodes[1]!, 'listener');
+    await sub.subscribeAsync('after/#', { qos: 1 });
+    const { c: pub } = await client(nodes[0]!, 'talker');
+    await pub.publishAsync('kept/flag', 'up', { qos: 1, retain: true });
+
+    await redis.restart();
+
+    // The brokers' connections come back by themselves; until then publishes wait (QoS 1 is not lost).
+    expect(sub.connected && pub.connected).toBe(true);
+    const got = nextMessage(sub, 10_000);
+    await pub.publishAsync('after/restart', 'still here', { qos: 1 });
+    expect(await got).toEqual({ topic: 'after/restart', payload: 'still here' });
+    const { c: late } = await client(nodes[1]!, 'late');
+    const retained = nextMessage(late, 5000);
+    await late.subscribeAsync('kept/#', { qos: 1 });
+    expect(await retained).toEqual({ topic: 'kept/flag', payload: 'up' });
+  }, 30_000);
+
+  test('a broker that cannot reach Redis at start exits with an error naming SIGNALGATE_REDIS_URL (without its password)', async () => {
+    const r = await runCli(tempDataDir('cluster-noredis'), ['start', '--broker-only', '--json'], {
+      SIGNALGATE_REDIS_URL: 'redis://:hunter2@127.0.0.1:1', SIGNALGATE_API_PORT: 'off', SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: 'off',
+      SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off',
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot reach Redis at redis://:***@127.0.0.1:1 (SIGNALGATE_REDIS_URL)');
+    expect(r.stderr).not.toContain('hunter2');
+  }, 30_000);
+});

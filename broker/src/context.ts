@@ -1,4 +1,5 @@
 // What every hook needs, built once per broker by startBroker.
+import type { ClusterHolders } from './cluster/holders.js';
 import type { Config, Logger, Services } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessions.js';
@@ -22,6 +23,8 @@ export interface BrokerContext {
   owners: SessionOwners;
   /** Sockets and refused CONNECTs per client address. */
   addresses: AddressLimits;
+  /** With SIGNALGATE_REDIS_URL: which connection holds each client id, cluster-wide; null when alone. */
+  holders: ClusterHolders | null;
   /** Retained messages per organisation, against its quota. */
   retained: RetainedLedger;
   /** Per-organisation message counts and connection samples for the dashboard. */

@@ -65,7 +65,15 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
   const addresses = new AddressLimits(config.maxConnectionsPerIp, config.connectRefusalsPerIp);
   const retained = new RetainedLedger();
-  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage };
+  // With SIGNALGATE_REDIS_URL the message bus and the persistence are Redis (loaded only then).
+  const cluster = config.redisUrl ? (await import('./cluster/redisBackends.js')).redisBackends(config.redisUrl, brokerId, logger) : null;
+  try {
+    await cluster?.ready();
+  } catch (err) {
+    await cluster?.close();
+    throw err;
+  }
+  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage, holders: cluster?.holders ?? null };
   const history = new HistoryRecorder(
     services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId), (orgId) => sessions.limitsOf(orgId),
   );
@@ -73,14 +81,6 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
 
   // Rows left by brokers that died without closing (kill -9, crash) would show ghosts as online.
   for (const id of services.store.sessions.brokerIds()) if (isDeadBroker(id)) services.store.sessions.clearBroker(id);
-  // With SIGNALGATE_REDIS_URL the message bus and the persistence are Redis (loaded only then).
-  const cluster = config.redisUrl ? (await import('./cluster/redisBackends.js')).redisBackends(config.redisUrl, logger) : null;
-  try {
-    await cluster?.ready();
-  } catch (err) {
-    await cluster?.close();
-    throw err;
-  }
   const aedes = await Aedes.createBroker({
     id: brokerId,
     ...(cluster ? { mq: cluster.mq as never, persistence: cluster.persistence as never } : {}),
@@ -102,6 +102,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     published: createPublished(history),
   });
   await onClientClosed(aedes, (client) => sessions.closed(client));
+  cluster?.holders.attach(aedes);
   installAedesFixes(aedes, config.receiveMaximum);
   installQueueQuota(aedes, (orgId) => sessions.limitsOf(orgId), metrics);
   presence.attach(aedes);

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import mqemitterRedis from 'mqemitter-redis';
 import persistenceRedis from 'aedes-persistence-redis';
 import type { Logger } from '@signalgate/shared';
+import { ClusterHolders } from './holders.js';
 
 /** How long a starting broker waits for Redis before it gives up with an error saying so. */
 const READY_TIMEOUT_MS = 5000;
@@ -17,13 +18,15 @@ const READY_TIMEOUT_MS = 5000;
 export interface ClusterBackends {
   mq: unknown;
   persistence: unknown;
+  /** Which connection holds each client id, cluster-wide (holders.ts). */
+  holders: ClusterHolders;
   /** Resolves once every connection is ready; rejects (naming the URL without its password) after READY_TIMEOUT_MS. */
   ready(): Promise<void>;
   /** Closes the Redis connections (after aedes closed: it closes mq and persistence itself). */
   close(): Promise<void>;
 }
 
-export function redisBackends(url: string, logger: Logger): ClusterBackends {
+export function redisBackends(url: string, nodeId: string, logger: Logger): ClusterBackends {
   const connections: Redis[] = [];
   const connect = (role: string) => {
     const conn = new Redis(url, {
@@ -43,9 +46,13 @@ export function redisBackends(url: string, logger: Logger): ClusterBackends {
   // mqemitter-redis re-emits every connection error on `state`, an EventEmitter nobody listens to:
   // without this listener a Redis restart crashes the broker (the connections themselves reconnect).
   mq.state.on('error', () => {}); // logged once per connection above
+  const db = connect('db');
+  const holders = new ClusterHolders(db, nodeId);
+  holders.guard(mq as never);
   return {
     mq,
-    persistence: persistenceRedis({ conn: connect('db') }),
+    persistence: persistenceRedis({ conn: db }),
+    holders,
     async ready() {
       let lastError = 'no answer';
       await Promise.race([

@@ -68,7 +68,10 @@ export function createAuthenticate(ctx: BrokerContext) {
       };
       sessions.open(client, session, org);
       logger.debug({ org: org.id, user: who.userId, client: clientId, protocol: conn.protocol, protocol_version: client.version }, 'mqtt session opened');
-      done(null, true);
+      // In a cluster the id's holder is written first: a takeover announced by another node then
+      // closes this connection only if a later CONNECT holds the id (cluster/holders.ts).
+      if (!ctx.holders) return done(null, true);
+      ctx.holders.claim(client, internalId).then(() => done(null, true), failed);
     };
 
     try {

@@ -1,0 +1,84 @@
+// Which connection holds each client id, cluster-wide (issue 16). aedes takes a session over across
+// nodes by broadcast: the node a CONNECT arrives at announces the id on `$SYS/<node>/new/clients`
+// and every other node closes its own client of that id. Two CONNECTs with one id at the same
+// instant on two nodes each close the other (measured: 0 connections left in most of 20 trials).
+// Here every admitted CONNECT first writes itself as the id's holder in Redis (last writer wins,
+// as MQTT's takeover does), and a node receiving the announcement closes its client only if that
+// client is no longer the holder. Exactly one connection stays: the one whose write came last.
+import type { Redis } from 'ioredis';
+import type { Aedes, Client } from 'aedes';
+
+/** Holder records outlive any connection they could still decide about; Redis drops them after this. */
+const HOLDER_TTL_SECONDS = 86_400;
+const SESSION_TAKEN_OVER = 0x8e;
+const ANNOUNCEMENT = '$SYS/+/new/clients';
+
+type MqListener = (packet: { topic: string; payload: Buffer | string }, done: () => void) => void;
+type Mq = { on(topic: string, fn: MqListener, done?: () => void): unknown };
+
+export class ClusterHolders {
+  private readonly tokens = new WeakMap<Client, string>();
+  private counter = 0;
+  private localClient: (clientId: string) => Client | undefined = () => undefined;
+
+  constructor(private readonly db: Redis, private readonly nodeId: string) {}
+
+  /**
+   * Puts the gate in front of aedes' takeover listener. Called on the message bus before aedes is
+   * built (its constructor registers the listener); `localClient` is attached once it exists.
+   */
+  guard(mq: Mq): void {
+    const on = mq.on.bind(mq);
+    mq.on = (topic, fn, done) => on(topic, topic === ANNOUNCEMENT ? this.gated(fn) : fn, done);
+  }
+
+  /**
+   * Once aedes exists. An announcement from another node can arrive while a CONNECT here is still
+   * between its holder write and its registration (nothing local to close yet): each newly
+   * registered client checks it still holds its id, and steps down if a later CONNECT does.
+   */
+  attach(aedes: Aedes): void {
+    // Read at each use: installAedesFixes replaces aedes' clients map with a prototype-less one.
+    this.localClient = (clientId) => (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[clientId];
+    aedes.on('client', (client) => {
+      const token = this.tokens.get(client);
+      if (token === undefined) return;
+      this.db.get(keyOf(client.id)).then((holder) => {
+        if (holder !== null && holder !== token) takenOver(client as LocalClient, () => {});
+      }, () => {});
+    });
+  }
+
+  /** `client` (aedes id `clientId`) now holds its id; resolves once Redis has it. */
+  async claim(client: Client, clientId: string): Promise<void> {
+    const token = `${this.nodeId}:${++this.counter}`;
+    this.tokens.set(client, token);
+    await this.db.set(keyOf(clientId), token, 'EX', HOLDER_TTL_SECONDS);
+  }
+
+  /**
+   * aedes' listener closes the local client without a word; a client taken over from another node
+   * is told, as on one node, with DISCONNECT 0x8E (Session taken over) [MQTT-3.1.4-3].
+   */
+  private gated(takeOver: MqListener): MqListener {
+    return (packet, done) => {
+      const [, node] = packet.topic.split('/');
+      const clientId = packet.payload.toString();
+      const local = this.localClient(clientId) as LocalClient | undefined;
+      if (!local || local.closed || node === this.nodeId) return takeOver(packet, done);
+      const tellAndClose = () => takenOver(local, done);
+      this.db.get(keyOf(clientId)).then(
+        (holder) => (holder !== null && holder === this.tokens.get(local) ? done() : tellAndClose()),
+        tellAndClose, // Redis unreachable: aedes' own rule (the announcement wins)
+      );
+    };
+  }
+}
+
+const keyOf = (clientId: string) => `signalgate:holder:${clientId}`;
+
+type LocalClient = Client & { closed: boolean; disconnect(o: { reasonCode: number }, cb: () => void): void };
+const takenOver = (client: LocalClient, done: () => void) => {
+  if (client.closed) return done();
+  client.disconnect({ reasonCode: SESSION_TAKEN_OVER }, () => done());
+};

@@ -1,0 +1,79 @@
+// Session takeover across nodes (issue 16): a client id is held by one connection in the whole
+// cluster. aedes' own cross-node takeover is an unlocked broadcast (each node closes its client
+// when another node announces the id), so two CONNECTs with one id at the same instant on two
+// nodes could close both; SignalGate's holder record in Redis leaves exactly one, the later.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { MqttClient } from 'mqtt';
+import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { buildCli, startCli, tempDataDir, type RunningCli } from '../../cli/test/support.js';
+import { connectClient, nextMessage } from '../support/stack.js';
+import { startRedis, type PrivateRedis } from '../support/redis.js';
+
+let redis: PrivateRedis;
+let services: Services;
+let nodes: RunningCli[] = [];
+let orgId: string;
+const clients: MqttClient[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  buildCli();
+  redis = await startRedis();
+  const dataDir = tempDataDir('cluster-takeover');
+  services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  orgId = (await services.orgs.create('Cluster Takeover')).org.id;
+  const env = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' };
+  nodes = await Promise.all([0, 1].map(() => startCli(dataDir, ['--broker-only'], env)));
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of clients) c.end(true);
+  await Promise.all(nodes.map((n) => n.stop()));
+  services?.store.close();
+  await redis?.stop();
+});
+
+describe('one client id, one connection, cluster-wide', () => {
+  test('a client reconnecting on the other node takes its session over: the old connection gets DISCONNECT 0x8E', async () => {
+    const t = services.tokens.mint({ orgId, userId: 'mover' });
+    const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clientId: 'mover-1' };
+    const first = await connectClient(nodes[0]!.summary.mqtt_url!, opts);
+    clients.push(first);
+    const told = new Promise<number | undefined>((resolve) => first.once('disconnect', (p) => resolve(p.reasonCode)));
+    const second = await connectClient(nodes[1]!.summary.mqtt_url!, opts);
+    clients.push(second);
+    expect(await told).toBe(0x8e);
+    await sleep(300);
+    expect(second.connected).toBe(true);
+  });
+
+  test('two CONNECTs with one client id at the same instant on two nodes leave exactly one connected (20 trials)', async () => {
+    const t = services.tokens.mint({ orgId, userId: 'racer' });
+    const outcomes: number[] = [];
+    for (let trial = 0; trial < 20; trial++) {
+      const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clientId: `racer-${trial}`, reconnectPeriod: 0 };
+      const pair = await Promise.all(nodes.map((n) => connectClient(n.summary.mqtt_url!, opts).catch(() => null)));
+      for (const c of pair) if (c) clients.push(c);
+      await sleep(400);
+      outcomes.push(pair.filter((c) => c?.connected).length);
+    }
+    expect(outcomes).toEqual(Array(20).fill(1));
+  }, 60_000);
+
+  test('the connection left is a working one: it receives what is published for it', async () => {
+    const t = services.tokens.mint({ orgId, userId: 'worker' });
+    const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clientId: 'worker-1', reconnectPeriod: 0 };
+    const pair = await Promise.all(nodes.map((n) => connectClient(n.summary.mqtt_url!, opts)));
+    clients.push(...pair);
+    await sleep(400);
+    const alive = pair.filter((c) => c.connected);
+    expect(alive).toHaveLength(1);
+    await alive[0]!.subscribeAsync('work/1', { qos: 1 });
+    const pubToken = services.tokens.mint({ orgId, userId: 'boss' });
+    const pub = await connectClient(nodes[0]!.summary.mqtt_url!, { username: pubToken.username, password: pubToken.password, protocolVersion: 5 });
+    clients.push(pub);
+    const got = nextMessage(alive[0]!);
+    await pub.publishAsync('work/1', 'job', { qos: 1 });
+    expect(await got).toEqual({ topic: 'work/1', payload: 'job' });
+  });
+});

@@ -24,6 +24,8 @@ export interface LaunchOptions {
   logger: (config: Config) => Logger;
   api?: boolean;
   broker?: boolean;
+  /** false: prepare the data dir (state, admin key, dev org) and open no listener (a --workers primary). */
+  listen?: boolean;
 }
 
 export interface Summary {
@@ -46,6 +48,8 @@ export interface Summary {
 }
 
 export interface Launched {
+  /** The environment the configuration was read from (an ephemeral run's data dir and ports in it). */
+  env: NodeJS.ProcessEnv;
   config: Config;
   services: Services;
   logger: Logger;
@@ -107,9 +111,9 @@ export async function launch(options: LaunchOptions): Promise<Launched> {
     if (dev && options.ephemeral) services.orgs.update(dev.organizationId, { minTtlSeconds: EPHEMERAL_MIN_TTL_SECONDS });
 
     const brokerPorts = [config.mqttPort, config.wsPort, config.mqttsPort, config.wssPort];
-    const runApi = options.api !== false && config.apiPort !== null;
-    const runBroker = options.broker !== false && brokerPorts.some((p) => p !== null);
-    if (!runApi && !runBroker) throw new SignalGateError('invalid_request', 'nothing to start: every listener is off');
+    const runApi = options.listen !== false && options.api !== false && config.apiPort !== null;
+    const runBroker = options.listen !== false && options.broker !== false && brokerPorts.some((p) => p !== null);
+    if (options.listen !== false && !runApi && !runBroker) throw new SignalGateError('invalid_request', 'nothing to start: every listener is off');
     // Loaded only here: the admin commands need neither Express nor Aedes.
     // The REST publisher of an API hands its messages to the broker of this process, once it runs.
     const publisher: PublishChannelHolder = { current: null };
@@ -137,7 +141,7 @@ export async function launch(options: LaunchOptions): Promise<Launched> {
       admin_key: admin.generated ?? null,
       state_changes: applied?.changes ?? [],
     };
-    return { config, services, logger, api, broker, summary, stop };
+    return { env, config, services, logger, api, broker, summary, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -195,6 +195,18 @@ describe("an app's own CloudSignal settings", () => {
     }
   }, 60_000);
 
+  test("the compose emulator's invocation: examples/emulator/signalgate.yaml with only CLOUDSIGNAL_SECRET_KEY set starts and serves its org", async () => {
+    const key = 'sk_composeemulatorkey00000001';
+    const run = await startEphemeral(['--state', path.join(REPO, 'examples/emulator/signalgate.yaml')], { CLOUDSIGNAL_SECRET_KEY: key });
+    try {
+      expect(run.summary.organizations).toEqual([expect.objectContaining({ id: 'org_k7xm4pqr2n5t', name: 'My App (local)', secret_keys: [key] })]);
+      const res = await postJson(`${run.summary.api_url}/v2/tokens/create`, { organization_id: 'org_k7xm4pqr2n5t', secret_key: key, user_email: 'a@example.com', integration_id: 'web' });
+      expect(res.status).toBe(200);
+    } finally {
+      expect(await run.stop()).toBe(0);
+    }
+  }, 30_000);
+
   test('values an app has not filled in yet are refused with the variable named', async () => {
     const envFile = path.join(work, '.env.placeholder');
     fs.writeFileSync(envFile, 'CLOUDSIGNAL_ORG_ID=your-org-uuid\nCLOUDSIGNAL_SECRET_KEY=sk_your_secret_key\n');

@@ -67,15 +67,27 @@ export function ephemeralEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return out;
 }
 
+/** Throwaway data dirs of this process, removed however it ends (short of SIGKILL): one 'exit' hook for all. */
+const throwaway = new Set<string>();
+function removeAtExit(dir: string): void {
+  if (throwaway.size === 0) process.once('exit', () => { for (const d of throwaway) fs.rmSync(d, { recursive: true, force: true }); });
+  throwaway.add(dir);
+}
+
+/** The secret keys a declared state gives an organisation (for a throwaway run's summary and the testing API). */
+export function declaredKeysOf(state: DeclaredState | null, org: { id: string; uuid: string }): string[] {
+  const entries = state?.organizations.filter((d) => d.id === org.id || d.uuid?.toLowerCase() === org.uuid) ?? [];
+  return [...new Set(entries.flatMap((d) => (d.secret_keys ?? []).map((k) => k.secret)))];
+}
+
 export async function launch(options: LaunchOptions): Promise<Launched> {
   const env = options.ephemeral ? ephemeralEnv(options.env) : options.env;
   const removeDataDir = () => {
     if (!options.ephemeral) return;
-    process.off('exit', removeDataDir);
+    throwaway.delete(env.SIGNALGATE_DATA_DIR!);
     fs.rmSync(env.SIGNALGATE_DATA_DIR!, { recursive: true, force: true });
   };
-  // However the process ends (short of SIGKILL), a throwaway data dir goes with it.
-  if (options.ephemeral) process.on('exit', removeDataDir);
+  if (options.ephemeral) removeAtExit(env.SIGNALGATE_DATA_DIR!);
   let config: Config;
   let services: Services;
   try {

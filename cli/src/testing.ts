@@ -10,7 +10,7 @@
 // Credentials are minted over HTTP with the calls CloudSignal's SDK makes (POST /v2/tokens/create).
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { createLogger, parseStateFile, type DeclaredState } from '@signalgate/shared';
-import { appSettingsOf, launch, type Summary } from './launch.js';
+import { appSettingsOf, declaredKeysOf, launch, type Summary } from './launch.js';
 import { readStateFile } from './stateFiles.js';
 
 export interface StartSignalGateOptions {
@@ -83,7 +83,7 @@ export async function startSignalGate(options: StartSignalGateOptions = {}): Pro
   const dev = s.dev_organization_id === null ? null : run.services.orgs.get(s.dev_organization_id);
   const orgs: SeededOrg[] = dev
     ? [{ id: dev.id, uuid: dev.uuid, name: dev.name, secretKeys: [s.dev_secret_key!] }]
-    : s.organizations.map((o, i) => ({ ...o, secretKeys: (state!.organizations[i]!.secret_keys ?? []).map((k) => k.secret) }));
+    : s.organizations.map((o) => ({ ...o, secretKeys: declaredKeysOf(state, o) }));
   const clients = new Set<MqttClient>();
 
   const orgFor = (ref?: string): SeededOrg => {

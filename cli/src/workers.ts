@@ -55,8 +55,7 @@ export async function runWorkers(n: number, prepared: Launched, logger: Logger):
     await prepared.stop();
     process.exit(code);
   };
-  process.on('SIGINT', () => void stopAll(0));
-  process.on('SIGTERM', () => void stopAll(0));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
 
   let summaries: Summary[];
   try {

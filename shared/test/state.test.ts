@@ -150,7 +150,10 @@ describe("an app's CloudSignal settings", () => {
   test('CLOUDSIGNAL_ORG_ID (or its NEXT_PUBLIC_ twin) and CLOUDSIGNAL_SECRET_KEY become a declared org', () => {
     expect(appOrgFromEnv({})).toBeNull();
     expect(appOrgFromEnv({ CLOUDSIGNAL_ORG_ID: 'org_k7xm4pqr2n5t', CLOUDSIGNAL_SECRET_KEY: KEY }))
-      .toEqual({ id: 'org_k7xm4pqr2n5t', name: 'App (CLOUDSIGNAL_ORG_ID)', secret_keys: [{ secret: KEY, name: 'CLOUDSIGNAL_SECRET_KEY' }] });
+      .toEqual({ id: 'org_k7xm4pqr2n5t', secret_keys: [{ secret: KEY, name: 'CLOUDSIGNAL_SECRET_KEY' }] });
+    // A key alone is what a state file reading ${CLOUDSIGNAL_SECRET_KEY} needs (the compose emulator).
+    expect(appOrgFromEnv({ CLOUDSIGNAL_SECRET_KEY: KEY }, { withStateFile: true })).toBeNull();
+    expect(() => appOrgFromEnv({ CLOUDSIGNAL_ORG_ID: 'org_k7xm4pqr2n5t', NEXT_PUBLIC_CLOUDSIGNAL_ORG_ID: 'org_aaaaaaaaaaaa' })).toThrow(/name different organisations/);
     expect(appOrgFromEnv({ NEXT_PUBLIC_CLOUDSIGNAL_ORG_ID: '3F2504E0-4F89-41D3-9A0C-0305E82C3301' })).toMatchObject({ uuid: '3f2504e0-4f89-41d3-9a0c-0305e82c3301' });
     expect(() => appOrgFromEnv({ CLOUDSIGNAL_ORG_ID: 'your-org-uuid' })).toThrow(/CLOUDSIGNAL_ORG_ID: 'your-org-uuid' is neither/);
     expect(() => appOrgFromEnv({ CLOUDSIGNAL_ORG_ID: 'org_k7xm4pqr2n5t', CLOUDSIGNAL_SECRET_KEY: 'sk_your_secret_key' })).toThrow(/CLOUDSIGNAL_SECRET_KEY: not a secret key/);
@@ -164,5 +167,77 @@ describe("an app's CloudSignal settings", () => {
     expect(merged.organizations).toHaveLength(2);
     expect(merged.organizations[0]!.secret_keys!.map((k) => k.secret)).toEqual([KEY, other]);
     expect(withAppOrg(state, appOrgFromEnv({ CLOUDSIGNAL_ORG_ID: 'org_bbbbbbbbbbbb' })).organizations).toHaveLength(3);
+  });
+});
+
+describe('what the hostile review of declared state found (each held here)', () => {
+  let s: Services;
+  beforeAll(() => {
+    s = createServices(loadConfig({ SIGNALGATE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-state-review-')) }));
+  });
+  afterAll(() => s?.store.close());
+  const apply = (text: string, e: Record<string, string> = env) => applyState(s, parseStateFile(text, { env: e }));
+
+  test('${NAME} is read from the environment in secret fields only: a name or filter keeps it as text, so export → apply is exact', async () => {
+    const state = parseStateFile("organizations:\n  - id: org_txtxtxtxtxtx\n    name: 'Team ${DB_PASSWORD}'\n    default_rules: {publish: ['x/$notenv/y'], subscribe: []}\n", { env: { DB_PASSWORD: 'hunter2' } });
+    expect(state.organizations[0]!.name).toBe('Team ${DB_PASSWORD}');
+    await applyState(s, state);
+    const yaml = stateToYaml(exportState(s, ['org_txtxtxtxtxtx']));
+    expect(yaml).not.toContain('hunter2');
+    expect((await applyState(s, parseStateFile(yaml, { env: {} }))).changes).toEqual([]);
+  });
+
+  test('one secret key for two organisations (the file and the app settings) is refused before anything is imported', async () => {
+    const state = withAppOrg(parseStateFile('organizations:\n  - id: org_dupkeydupkey\n    secret_keys: [{secret: "${K}"}]\n', { env: { K: 'sk_sharedsharedshared000001' } }),
+      appOrgFromEnv({ CLOUDSIGNAL_ORG_ID: 'org_otherotherot', CLOUDSIGNAL_SECRET_KEY: 'sk_sharedsharedshared000001' }));
+    await expect(applyState(s, state)).rejects.toThrow('the secret key sk_sharedsh… is declared for org_dupkeydupkey and for org_otherotherot');
+    expect(s.store.orgs.get('org_dupkeydupkey')).toBeUndefined();
+  });
+
+  test("the app settings naming a declared org by its UUID add their key to it: one org, its own name kept, idempotent", async () => {
+    const { org } = await s.orgs.create('Acme Production');
+    const state = withAppOrg(parseStateFile(`organizations:\n  - id: ${org.id}\n    default_rules: {publish: ['#'], subscribe: ['#']}\n`, { env: {} }),
+      appOrgFromEnv({ CLOUDSIGNAL_ORG_ID: org.uuid, CLOUDSIGNAL_SECRET_KEY: 'sk_appkeyappkeyappkey000001' }));
+    const first = await applyState(s, state);
+    expect(first.organizations).toEqual([{ id: org.id, uuid: org.uuid, name: 'Acme Production' }]);
+    expect((await applyState(s, state)).changes).toEqual([]);
+  });
+
+  test('an HMAC provider exports as hmac: true without its secret; applied where the secret is not stored it is refused, not turned into a JWKS provider', async () => {
+    await apply("organizations:\n  - id: org_hmachmachmac\n    providers: [{type: supabase, issuer: 'https://abc.supabase.co/auth/v1', secret: '${HS_SECRET}'}]\n");
+    const yaml = stateToYaml(exportState(s, ['org_hmachmachmac']));
+    expect(yaml).toContain('hmac: true');
+    expect((await applyState(s, parseStateFile(yaml, { env: {} }))).changes).toEqual([]);
+    const fresh = createServices(loadConfig({ SIGNALGATE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-state-fresh-')) }));
+    try {
+      await expect(applyState(fresh, parseStateFile(yaml, { env: {} }))).rejects.toThrow(/provider 'supabase' verifies with a shared secret/);
+    } finally {
+      fresh.store.close();
+    }
+  });
+
+  test('a declared key that was rotated away (expired) is refused, not reported as unchanged', async () => {
+    await apply('organizations:\n  - id: org_rotrotrotrot\n    secret_keys: [{secret: "${K}"}]\n', { K: 'sk_rotatedrotatedrotated01' });
+    const key = (await s.keys.verify('sk_rotatedrotatedrotated01'));
+    await s.keys.rotate('org_rotrotrotrot', key.id, 0);
+    await expect(apply('organizations:\n  - id: org_rotrotrotrot\n    secret_keys: [{secret: "${K}"}]\n', { K: 'sk_rotatedrotatedrotated01' })).rejects.toThrow(/is revoked or expired: declare a new one/);
+  });
+
+  test('what a service would refuse (a bad filter, a bad issuer) is refused at reading, with its line', () => {
+    expect(problemsOf("organizations:\n  - id: org_k7xm4pqr2n5t\n    default_rules:\n      publish: ['a/#/b']\n      subscribe: []\n    providers:\n      - type: oidc\n        issuer: not-a-url\n")).toEqual([
+      expect.stringMatching(/^4: organizations\[0\]\.default_rules\.publish\[0\]: 'a\/#\/b': /),
+      expect.stringMatching(/^8: organizations\[0\]\.providers\[0\]\.issuer: must be an absolute http\(s\) URL/),
+    ]);
+  });
+
+  test('secrets compare exactly (two keys differing in case are two keys) and a repeated one is shown by its prefix only', () => {
+    expect(problemsOf('organizations:\n  - id: org_k7xm4pqr2n5t\n    secret_keys: [{secret: sk_AbCdEfGhIjKlMnOpQrStUvWx}, {secret: sk_abcdefghijklmnopqrstuvwx}]\n')).toEqual([]);
+    const dup = problemsOf('organizations:\n  - id: org_k7xm4pqr2n5t\n    secret_keys: [{secret: sk_fullkey0000000000000000000}, {secret: sk_fullkey0000000000000000000}]\n');
+    expect(dup).toEqual([expect.stringContaining("secret key 'sk_fullkey0…' is declared twice")]);
+  });
+
+  test('an alias bomb is refused with a line, as a state file error', () => {
+    const bomb = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]', ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`), 'organizations: []'].join('\n');
+    expect(problemsOf(bomb)).toEqual([expect.stringMatching(/^1: .*[Aa]lias/)]);
   });
 });

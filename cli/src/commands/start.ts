@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import cluster from 'node:cluster';
 import { createLogger, LOG_FORMATS, type Config, type DeclaredState, type LogFormat, type Logger } from '@signalgate/shared';
 import type { CliContext } from '../context.js';
-import { appSettingsOf, launch, type Launched, type Summary } from '../launch.js';
+import { appSettingsOf, declaredKeysOf, launch, type Launched, type Summary } from '../launch.js';
 import { reportToPrimary, runWorkers, workerCount } from '../workers.js';
 import { declaredState, environmentWith } from '../stateFiles.js';
 import { Output } from '../output.js';
@@ -92,17 +92,14 @@ function stopOnSignals(run: Launched, logger: () => Logger | undefined, io: Pick
   };
   // Handlers first: whoever reads the summary may signal at once, and a signal that arrives
   // before its handler exists kills the process without a clean shutdown.
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP: the terminal window was closed; an ephemeral run must still clean up.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 }
 
 /** The banner (or the --json line), written only once every listener is up and every startup log line is out. */
 function report(out: Output, s: Summary, state: DeclaredState | null): void {
   // Declared keys are echoed only for a throwaway run, where the caller (a test) wants them back.
-  const organizations = s.organizations.map((o) => {
-    const declared = state?.organizations.find((d) => d.id === o.id || d.uuid?.toLowerCase() === o.uuid);
-    return { ...o, ...(s.ephemeral ? { secret_keys: (declared?.secret_keys ?? []).map((k) => k.secret) } : {}) };
-  });
+  const organizations = s.organizations.map((o) => ({ ...o, ...(s.ephemeral ? { secret_keys: declaredKeysOf(state, o) } : {}) }));
   const app = appSettingsOf(s);
   if (out.json) out.line(JSON.stringify({ ...s, organizations, app_settings: app }));
   else printBanner(out, s, app);

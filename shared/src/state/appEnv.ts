@@ -8,13 +8,19 @@ import type { DeclaredOrg, DeclaredState } from './schema.js';
 const ORG_VARS = ['CLOUDSIGNAL_ORG_ID', 'NEXT_PUBLIC_CLOUDSIGNAL_ORG_ID'] as const;
 const KEY_VAR = 'CLOUDSIGNAL_SECRET_KEY';
 
-/** The organisation the app's environment names, or null when it names none. */
-export function appOrgFromEnv(env: Readonly<Record<string, string | undefined>>): DeclaredOrg | null {
-  const orgVar = ORG_VARS.find((v) => env[v]?.trim());
-  const ref = orgVar ? env[orgVar]!.trim() : undefined;
+/**
+ * The organisation the app's environment names, or null when it names none. A key alone is an
+ * error unless a state file is applied too (it may read the key as `${CLOUDSIGNAL_SECRET_KEY}`).
+ */
+export function appOrgFromEnv(env: Readonly<Record<string, string | undefined>>, { withStateFile = false } = {}): DeclaredOrg | null {
+  const refs = ORG_VARS.map((v) => [v, env[v]?.trim()] as const).filter(([, value]) => value);
+  if (refs.length === 2 && refs[0]![1]!.toLowerCase() !== refs[1]![1]!.toLowerCase()) {
+    throw new SignalGateError('invalid_request', `${refs[0]![0]} and ${refs[1]![0]} name different organisations ('${refs[0]![1]}', '${refs[1]![1]}')`);
+  }
+  const [orgVar, ref] = refs[0] ?? [undefined, undefined];
   const secret = env[KEY_VAR]?.trim() || undefined;
   if (ref === undefined) {
-    if (secret !== undefined) throw new SignalGateError('invalid_request', `${KEY_VAR} is set but CLOUDSIGNAL_ORG_ID is not: name the organisation it belongs to`);
+    if (secret !== undefined && !withStateFile) throw new SignalGateError('invalid_request', `${KEY_VAR} is set but CLOUDSIGNAL_ORG_ID is not: name the organisation it belongs to`);
     return null;
   }
   const isUuid = UUID_PATTERN.test(ref);
@@ -24,9 +30,9 @@ export function appOrgFromEnv(env: Readonly<Record<string, string | undefined>>)
   if (secret !== undefined && !SECRET_KEY_PATTERN.test(secret)) {
     throw new SignalGateError('invalid_request', `${KEY_VAR}: not a secret key (sk_ or cs_ followed by 20-200 letters, digits, _ or -)`);
   }
+  // No name: an existing organisation keeps its own (a new one is named by its id).
   return {
     ...(isUuid ? { uuid: ref.toLowerCase() } : { id: ref }),
-    name: `App (${orgVar})`,
     ...(secret !== undefined ? { secret_keys: [{ secret, name: KEY_VAR }] } : {}),
   };
 }

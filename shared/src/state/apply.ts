@@ -16,7 +16,10 @@ import type { OrgSettings } from '../store/orgs.js';
 import type { IdentityProvider } from '../store/identityProviders.js';
 import type { NewProvider } from '../services/providers.js';
 import { providerConfigOf } from '../identity/presets.js';
-import type { DeclaredOrg, DeclaredRules, DeclaredState } from './schema.js';
+import { isKeyUsable } from '../store/apiKeys.js';
+import { publicPrefixOf } from '../credentials/secrets.js';
+import type { DeclaredOrg, DeclaredState } from './schema.js';
+import { providerInputOf, rulesOfDeclared } from './convert.js';
 
 export interface ApplyOptions {
   /**
@@ -49,18 +52,9 @@ export function orgUuidFromId(id: string): string {
 
 const snakeCase = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-const rulesOf = (r: DeclaredRules): Rules => ({
-  publish: r.publish, subscribe: r.subscribe, presence: r.presence ?? false, history: r.history ?? false,
-  denyPublish: r.deny_publish ?? [], denySubscribe: r.deny_subscribe ?? [],
-});
 const sameRules = (a: Rules, b: Rules) =>
   JSON.stringify([a.publish, a.subscribe, a.presence, a.history, a.denyPublish ?? [], a.denySubscribe ?? []]) ===
   JSON.stringify([b.publish, b.subscribe, b.presence, b.history, b.denyPublish ?? [], b.denySubscribe ?? []]);
-
-const providerInputOf = (p: NonNullable<DeclaredOrg['providers']>[number]): NewProvider => ({
-  name: p.name, type: p.type, issuer: p.issuer, jwksUrl: p.jwks_url, secret: p.secret,
-  audience: p.audience, userIdClaim: p.user_id_claim, emailClaim: p.email_claim,
-});
 
 /** Whether a stored provider already is the declared one (a declared provider without a secret keeps the stored secret). */
 function sameProvider(stored: IdentityProvider, input: NewProvider): boolean {
@@ -72,27 +66,66 @@ function sameProvider(stored: IdentityProvider, input: NewProvider): boolean {
 export async function applyState(services: Services, state: DeclaredState, options: ApplyOptions = {}): Promise<ApplyReport> {
   const { store } = services;
   const changes: string[] = [];
-  const ids = state.organizations.map((o) => resolveIds(services, o));
+  const { orgs, ids } = mergeSameOrgs(services, state.organizations);
 
   // Keys first (argon2, outside the transaction): which declared secrets are stored already, and where.
   const toImport: Array<{ orgId: string; secret: string; name: string | null }> = [];
-  for (const [i, org] of state.organizations.entries()) {
+  const declaredBy = new Map<string, string>();
+  const now = Date.now();
+  for (const [i, org] of orgs.entries()) {
+    const orgId = ids[i]!.id;
     for (const k of org.secret_keys ?? []) {
+      const shown = `${publicPrefixOf(k.secret)}…`;
+      const other = declaredBy.get(k.secret);
+      if (other !== undefined && other !== orgId) throw new SignalGateError('conflict', `the secret key ${shown} is declared for ${other} and for ${orgId}`);
+      if (other !== undefined) continue;
+      declaredBy.set(k.secret, orgId);
       const found = await services.keys.find(k.secret);
-      if (!found) toImport.push({ orgId: ids[i]!.id, secret: k.secret, name: k.name ?? null });
-      else if (found.orgId !== ids[i]!.id) throw new SignalGateError('conflict', `a secret key of ${ids[i]!.id} (${k.secret.slice(0, 11)}…) is a key of another organization`);
-      else if (found.revokedAt !== null) throw new SignalGateError('conflict', `the secret key ${found.id} of ${found.orgId} (${k.secret.slice(0, 11)}…) was revoked: declare a new one`);
+      if (!found) toImport.push({ orgId, secret: k.secret, name: k.name ?? null });
+      else if (found.orgId !== orgId) throw new SignalGateError('conflict', `the secret key ${shown} declared for ${orgId} is a key of another organization`);
+      else if (!isKeyUsable(found, now)) throw new SignalGateError('conflict', `the secret key ${found.id} of ${orgId} (${shown}) is revoked or expired: declare a new one`);
     }
   }
 
   store.transaction(() => {
-    for (const [i, org] of state.organizations.entries()) applyOrg(services, org, ids[i]!, options, (line) => changes.push(`${ids[i]!.id}: ${line}`));
+    for (const [i, org] of orgs.entries()) {
+      try {
+        applyOrg(services, org, ids[i]!, options, (line) => changes.push(`${ids[i]!.id}: ${line}`));
+      } catch (err) {
+        // Say which entry: the services' messages name a field, not the organisation.
+        if (err instanceof SignalGateError) throw new SignalGateError(err.code, `organizations[${i}] (${ids[i]!.id}): ${err.message}`);
+        throw err;
+      }
+    }
   });
   for (const k of toImport) {
     const key = await services.keys.import(k.orgId, k.secret, k.name);
     changes.push(`${k.orgId}: secret key ${key.id} (${key.prefix}…) imported`);
   }
   return { changes, organizations: ids.map(({ id }) => { const o = store.orgs.get(id)!; return { id: o.id, uuid: o.uuid, name: o.name }; }) };
+}
+
+/**
+ * Entries that name one organisation (the file's `id` and the app's CLOUDSIGNAL_ORG_ID as its UUID)
+ * become one: a later entry may add keys to an earlier one, nothing else.
+ */
+function mergeSameOrgs(services: Services, declared: readonly DeclaredOrg[]): { orgs: DeclaredOrg[]; ids: Array<ReturnType<typeof resolveIds>> } {
+  const orgs: DeclaredOrg[] = [];
+  const ids: Array<ReturnType<typeof resolveIds>> = [];
+  for (const [i, org] of declared.entries()) {
+    const resolved = resolveIds(services, org);
+    const j = ids.findIndex((r) => r.id === resolved.id);
+    if (j < 0) {
+      orgs.push(org);
+      ids.push(resolved);
+      continue;
+    }
+    const extra = Object.keys(org).filter((k) => !['id', 'uuid', 'name', 'secret_keys'].includes(k));
+    if (extra.length > 0) throw new SignalGateError('conflict', `organizations[${i}] is ${resolved.id} again (declared as organizations[${j}]): declare it once`);
+    const keys = [...(orgs[j]!.secret_keys ?? []), ...(org.secret_keys ?? [])];
+    orgs[j] = { ...orgs[j]!, secret_keys: keys.filter((k, n) => keys.findIndex((x) => x.secret === k.secret) === n) };
+  }
+  return { orgs, ids };
 }
 
 /** Both ids of a declared org: as declared, else as stored, else derived. A declared pair must not contradict the store. */
@@ -136,7 +169,7 @@ function applyOrg(services: Services, org: DeclaredOrg, ids: { id: string; uuid:
   }
 
   if (org.default_rules) {
-    const want = rulesOf(org.default_rules);
+    const want = rulesOfDeclared(org.default_rules);
     if (!sameRules(services.rules.getDefault(orgId), want)) {
       services.rules.setDefault(orgId, want);
       changed('default rules updated');
@@ -145,7 +178,7 @@ function applyOrg(services: Services, org: DeclaredOrg, ids: { id: string; uuid:
 
   const declaredSets = org.rule_sets;
   for (const rs of declaredSets ?? []) {
-    const want = rulesOf(rs);
+    const want = rulesOfDeclared(rs);
     const stored = services.store.ruleSets.getByName(orgId, rs.name);
     if (!stored) {
       services.rules.create(orgId, rs.name, want);
@@ -194,9 +227,12 @@ function applyOrg(services: Services, org: DeclaredOrg, ids: { id: string; uuid:
         changed(`provider '${p.name}' removed`);
       }
     }
-    for (const input of inputs) {
+    for (const [j, input] of inputs.entries()) {
       const name = input.name ?? input.type;
       const stored = services.store.providers.get(orgId, name);
+      if (org.providers[j]!.hmac && input.secret === undefined && !stored?.secret) {
+        throw new SignalGateError('invalid_request', `provider '${name}' verifies with a shared secret (hmac: true): give it as secret: \${SOME_VARIABLE}`);
+      }
       if (stored && sameProvider(stored, input)) continue;
       const keep = stored && input.secret === undefined && input.jwksUrl === undefined && stored.secret !== null ? { ...input, secret: stored.secret } : input;
       if (stored) services.providers.remove(orgId, name);

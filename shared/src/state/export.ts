@@ -40,6 +40,7 @@ function exportOrg(services: Services, org: Org): DeclaredOrg {
       name: p.name, type: p.type, issuer: p.issuer,
       ...(p.jwksUrl !== null ? { jwks_url: p.jwksUrl } : {}),
       ...(p.audience !== null ? { audience: p.audience } : {}),
+      ...(p.secret !== null ? { hmac: true as const } : {}),
       user_id_claim: p.userIdClaim, email_claim: p.emailClaim,
     })),
   };
@@ -53,7 +54,7 @@ export function stateToYaml(state: DeclaredState): string {
     ' `signalgate start --state <file>`. Secrets are not exported: add each organisation\'s keys as',
     '   secret_keys:',
     '     - secret: ${MY_SECRET_KEY}   # an environment variable, never the key in clear',
-    ' and HMAC provider secrets the same way (a provider without one keeps its stored secret).',
+    ' and HMAC provider secrets the same way (a provider marked `hmac: true` without one keeps its stored secret).',
   ].join('\n');
   return doc.toString({ lineWidth: 0 });
 }

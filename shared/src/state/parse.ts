@@ -3,10 +3,19 @@
 // the file does not declare). Every problem names its line, all of them at once.
 import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { SignalGateError } from '../errors.js';
+import { publicPrefixOf } from '../credentials/secrets.js';
+import { assertValidRules } from '../services/rules.js';
+import { MIN_SECRET_BYTES, providerConfigOf } from '../identity/presets.js';
 import { StateSchema, type DeclaredState } from './schema.js';
+import { providerInputOf, rulesOfDeclared } from './convert.js';
 
-/** `${NAME}` with an upper-case name is an environment variable; `${user_id}` and the like stay rule placeholders. */
+/**
+ * `${NAME}` (upper-case name) in a `secret` field reads the environment. Only there: elsewhere a
+ * `${…}` is text (an org named 'Team ${X}' must export and apply as itself, and `${user_id}` is a
+ * rule placeholder), so an environment value can never land in a name, a filter or a URL.
+ */
 const ENV_REFERENCE = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
+const SECRET_FIELD = 'secret';
 const MAX_PROBLEMS = 20;
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
 
@@ -42,7 +51,14 @@ export function parseStateFile(text: string, { source = 'state file', env = proc
   if (problems.length > 0) throw new StateFileError(source, problems);
 
   const lineOf = (path: readonly PathKey[], key?: string) => lineAt(nodeAt(doc, path, key)?.range?.[0]);
-  const parsed = StateSchema.safeParse(doc.toJS() ?? {});
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    // The yaml library refuses alias bombs (billion laughs) and the like here.
+    throw new StateFileError(source, [{ line: 1, path: '', message: err instanceof Error ? err.message : String(err) }]);
+  }
+  const parsed = StateSchema.safeParse(data);
   if (!parsed.success) {
     for (const issue of parsed.error.issues.slice(0, MAX_PROBLEMS)) {
       const path = issue.path.filter((k): k is PathKey => typeof k !== 'symbol');
@@ -52,7 +68,7 @@ export function parseStateFile(text: string, { source = 'state file', env = proc
         problems.push({ line: lineOf(path), path: pathText(path), message: issue.message });
       }
     }
-    throw new StateFileError(source, problems.sort((a, b) => a.line - b.line));
+    throw new StateFileError(source, problems.sort((a, b) => a.line - b.line).slice(0, MAX_PROBLEMS));
   }
   crossCheck(parsed.data, (path, message) => problems.push({ line: lineOf(path), path: pathText(path), message }));
   if (problems.length > 0) throw new StateFileError(source, problems.slice(0, MAX_PROBLEMS));
@@ -62,8 +78,10 @@ export function parseStateFile(text: string, { source = 'state file', env = proc
 /** Puts environment values in for `${NAME}` in every string scalar (keys stay as written). */
 function substituteEnv(doc: Document, env: NodeJS.ProcessEnv, missing: (node: Node, name: string) => void): void {
   visit(doc, {
-    Scalar(key, node) {
+    Scalar(key, node, path) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const pair = path[path.length - 1];
+      if (!isPair(pair) || !isScalar(pair.key) || pair.key.value !== SECRET_FIELD) return;
       node.value = node.value.replace(ENV_REFERENCE, (whole, name: string) => {
         const value = env[name];
         if (value === undefined) {
@@ -102,18 +120,33 @@ function nodeAt(doc: Document, path: readonly PathKey[], key?: string): Node | u
 /** What one organisation's entries must not repeat, and what an integration may name. */
 function crossCheck(state: DeclaredState, problem: (path: PathKey[], message: string) => void): void {
   const seen = new Map<string, string>();
-  const once = (what: string, value: string | undefined, path: PathKey[]) => {
+  /** Ids and names compare without case (UUIDs, rule set names as the store does); secrets exactly, and are never printed whole. */
+  const once = (what: string, value: string | undefined, path: PathKey[], secret = false) => {
     if (value === undefined) return;
-    const k = `${what}\u0000${value.toLowerCase()}`;
+    const k = `${what}\u0000${secret ? value : value.toLowerCase()}`;
     const first = seen.get(k);
-    if (first !== undefined) problem(path, `${what} '${value}' is declared twice (first at ${first})`);
+    const shown = secret ? `${publicPrefixOf(value)}…` : value;
+    if (first !== undefined) problem(path, `${what} '${shown}' is declared twice (first at ${first})`);
     else seen.set(k, pathText(path));
+  };
+  /** What the services would refuse at apply time, refused here with its line. */
+  const valid = (path: PathKey[], check: () => unknown) => {
+    try {
+      check();
+    } catch (err) {
+      if (!(err instanceof SignalGateError)) throw err;
+      const field = err.field?.match(/[^[\].]+/g)?.map((k) => (/^\d+$/.test(k) ? Number(k) : k)) ?? [];
+      problem([...path, ...field], err.field ? err.message.slice(err.field.length + 2) : err.message);
+    }
   };
   state.organizations.forEach((org, i) => {
     const at: PathKey[] = ['organizations', i];
     once('organization id', org.id, [...at, 'id']);
     once('organization uuid', org.uuid, [...at, 'uuid']);
-    org.secret_keys?.forEach((k, j) => once('secret key', k.secret, [...at, 'secret_keys', j, 'secret']));
+    org.secret_keys?.forEach((k, j) => once('secret key', k.secret, [...at, 'secret_keys', j, 'secret'], true));
+    if (org.default_rules) valid([...at, 'default_rules'], () => assertValidRules(rulesOfDeclared(org.default_rules!)));
+    org.rule_sets?.forEach((rs, j) => valid([...at, 'rule_sets', j], () => assertValidRules(rulesOfDeclared(rs))));
+    org.providers?.forEach((p, j) => valid([...at, 'providers', j], () => providerConfigOf({ ...providerInputOf(p), secret: p.secret ?? (p.hmac ? 'x'.repeat(MIN_SECRET_BYTES) : undefined) })));
     const names = new Set<string>();
     org.rule_sets?.forEach((rs, j) => {
       if (rs.name === 'default') problem([...at, 'rule_sets', j, 'name'], "'default' is the org's default rule set: declare it as default_rules");

@@ -39,6 +39,8 @@ const ProviderSchema = z.strictObject({
   jwks_url: z.string().max(2048).optional(),
   /** HMAC secret; write `${ENV_VAR}`. Never exported. Omitted for a provider that exists: the stored one stays. */
   secret: z.string().max(4096).optional(),
+  /** The provider verifies with a shared secret (export writes it for such a provider, without the secret). */
+  hmac: z.literal(true).optional(),
   audience: z.string().max(512).optional(),
   user_id_claim: z.string().max(100).optional(),
   email_claim: z.string().max(100).optional(),

@@ -184,7 +184,13 @@ export class SessionRegistry {
     if (!s || s.closed || s.endReason !== null) return;
     s.endReason = reason;
     this.logger.info({ org: s.orgId, client: s.clientId, user: s.userId, token_id: s.tokenId, reason, disconnect: SESSION_ENDS[reason] }, 'ending mqtt session');
-    client.disconnect({ reasonCode: SESSION_ENDS[reason], properties: { reasonString: reason } }, () => {});
+    const tell = () => client.disconnect({ reasonCode: SESSION_ENDS[reason], properties: { reasonString: reason } }, () => {});
+    // Between its CONNACK and the end of its queued-message delivery a client is not `connected`
+    // for aedes, which then closes it without a DISCONNECT: the reason would be lost (a window of
+    // a Redis round trip in a cluster). Wait for it.
+    const c = client as AedesClient & { connected: boolean };
+    if (!c.connected && c.connackSent && !client.closed) client.once('connected', tell);
+    else tell();
   }
 
   clientsOfToken(tokenId: string): Client[] {

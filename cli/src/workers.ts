@@ -43,7 +43,8 @@ export async function runWorkers(n: number, prepared: Launched, logger: Logger):
     });
   }));
 
-  const stopAll = async (code: number) => {
+  /** Stops every worker and the primary's own launch; exits with `code` unless null (a failed start: the caller reports why). */
+  const stopAll = async (code: number | null) => {
     if (stopping) process.exit(1); // a second signal: out now
     stopping = true;
     const exited = Object.values(cluster.workers ?? {}).map((w) => new Promise<void>((resolve) => {
@@ -53,7 +54,7 @@ export async function runWorkers(n: number, prepared: Launched, logger: Logger):
     }));
     await Promise.all(exited);
     await prepared.stop();
-    process.exit(code);
+    if (code !== null) process.exit(code);
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
 
@@ -61,7 +62,7 @@ export async function runWorkers(n: number, prepared: Launched, logger: Logger):
   try {
     summaries = await ready;
   } catch (err) {
-    await stopAll(1).catch(() => {});
+    await stopAll(null).catch(() => {});
     throw err;
   }
   // From here a worker that dies is replaced (its clients reconnect to the others meanwhile).

@@ -26,7 +26,7 @@ beforeAll(async () => {
   orgA = (await services.orgs.create('Cluster A')).org.id;
   orgB = (await services.orgs.create('Cluster B')).org.id;
   const env = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', SIGNALGATE_CHANGE_POLL_MS: '50' };
-  nodes = await Promise.all([0, 1].map(() => startCli(dataDir, ['--broker-only'], env)));
+  nodes = await Promise.all([0, 1].map(() => startCli(dataDir, ['--broker-only', '--workers', '1'], env)));
 }, 120_000);
 
 afterAll(async () => {

@@ -23,7 +23,7 @@ beforeAll(async () => {
   services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
   orgId = (await services.orgs.create('Cluster Takeover')).org.id;
   const env = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' };
-  nodes = await Promise.all([0, 1].map(() => startCli(dataDir, ['--broker-only'], env)));
+  nodes = await Promise.all([0, 1].map(() => startCli(dataDir, ['--broker-only', '--workers', '1'], env)));
 }, 120_000);
 
 afterAll(async () => {
@@ -59,6 +59,21 @@ describe('one client id, one connection, cluster-wide', () => {
     }
     expect(outcomes).toEqual(Array(20).fill(1));
   }, 60_000);
+
+  test("another user of the org cannot take a client id held on another node (CONNACK 0x85), while its owner can", async () => {
+    const owner = services.tokens.mint({ orgId, userId: 'owner' });
+    const intruder = services.tokens.mint({ orgId, userId: 'intruder' });
+    const held = await connectClient(nodes[0]!.summary.mqtt_url!, { username: owner.username, password: owner.password, protocolVersion: 5, clientId: 'owned-1' });
+    clients.push(held);
+    await expect(connectClient(nodes[1]!.summary.mqtt_url!, { username: intruder.username, password: intruder.password, protocolVersion: 5, clientId: 'owned-1' }))
+      .rejects.toMatchObject({ code: 0x85 });
+    await sleep(200);
+    expect(held.connected).toBe(true);
+    const again = await connectClient(nodes[1]!.summary.mqtt_url!, { username: owner.username, password: owner.password, protocolVersion: 5, clientId: 'owned-1' });
+    clients.push(again);
+    await sleep(300);
+    expect([held.connected, again.connected]).toEqual([false, true]);
+  });
 
   test('the connection left is a working one: it receives what is published for it', async () => {
     const t = services.tokens.mint({ orgId, userId: 'worker' });

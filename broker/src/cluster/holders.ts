@@ -3,8 +3,9 @@
 // and every other node closes its own client of that id. Two CONNECTs with one id at the same
 // instant on two nodes each close the other (measured: 0 connections left in most of 20 trials).
 // Here every admitted CONNECT first writes itself as the id's holder in Redis (last writer wins,
-// as MQTT's takeover does), and a node receiving the announcement closes its client only if that
-// client is no longer the holder. Exactly one connection stays: the one whose write came last.
+// as MQTT's takeover does, among connections of the id's user), and a node receiving the
+// announcement closes its client only if that client is no longer the holder. Exactly one
+// connection stays: the one whose write came last. Another user's CONNECT cannot take the id.
 import type { Redis } from 'ioredis';
 import type { Aedes, Client } from 'aedes';
 
@@ -49,11 +50,18 @@ export class ClusterHolders {
     });
   }
 
-  /** `client` (aedes id `clientId`) now holds its id; resolves once Redis has it. */
-  async claim(client: Client, clientId: string): Promise<void> {
-    const token = `${this.nodeId}:${++this.counter}`;
+  /**
+   * `client` (aedes id `clientId`, admitted for `userRef`) takes the id: resolves true once Redis
+   * has it, false (and nothing written) when another user's connection holds it. One script, so
+   * two users racing for one id cannot both pass the check: session ownership (issue 14) across
+   * nodes, for the holder record's lifetime.
+   */
+  async claim(client: Client, clientId: string, userRef: string): Promise<boolean> {
+    const token = `${this.nodeId}:${++this.counter}|${userRef}`;
+    const taken = await this.db.eval(CLAIM, 1, keyOf(clientId), token, `|${userRef}`, HOLDER_TTL_SECONDS);
+    if (taken !== 1) return false;
     this.tokens.set(client, token);
-    await this.db.set(keyOf(clientId), token, 'EX', HOLDER_TTL_SECONDS);
+    return true;
   }
 
   /**
@@ -76,6 +84,12 @@ export class ClusterHolders {
 }
 
 const keyOf = (clientId: string) => `signalgate:holder:${clientId}`;
+
+/** KEYS[1] holder key; ARGV: new value, the claimer's `|userRef` suffix, TTL. Another user's holder stays. */
+const CLAIM = `local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, -string.len(ARGV[2])) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1`;
 
 type LocalClient = Client & { closed: boolean; disconnect(o: { reasonCode: number }, cb: () => void): void };
 const takenOver = (client: LocalClient, done: () => void) => {

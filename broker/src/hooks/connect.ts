@@ -44,7 +44,7 @@ export function createAuthenticate(ctx: BrokerContext) {
       logger.error({ err }, 'mqtt connect failed');
       refuse('internal_error');
     };
-    /** Who was admitted: limits, then the session state every later hook reads. */
+    /** Who was admitted: the client id's checks and its owner (in a cluster, across nodes), then admitHere. */
     const admit = (who: Pick<ClientSession, 'userId' | 'userRef' | 'tokenId' | 'expiresAt' | 'rights' | 'server'>, org: Org): void => {
       const clientId = client.id;
       if (clientId.length > MAX_CLIENT_ID_LENGTH) return refuse('client_id_too_long');
@@ -53,6 +53,18 @@ export function createAuthenticate(ctx: BrokerContext) {
       // [MQTT-3.1.4-2] or a persistent session can only ever match within the org.
       const internalId = `${org.id}/${clientId}`;
       if (!owners.mayUse(internalId, who.userRef)) return refuse('client_id_taken', { org: org.id, user: who.userId });
+      if (!ctx.holders) return admitHere(who, org, clientId, internalId);
+      // In a cluster the id's holder is written first (cluster/holders.ts): a takeover announced by
+      // another node then closes this connection only if a later CONNECT holds the id, and an id
+      // another user's connection holds, on any node, is refused.
+      ctx.holders.claim(client, internalId, who.userRef).then((claimed) => {
+        if (!claimed) return refuse('client_id_taken', { org: org.id, user: who.userId });
+        if (client.closed || client.conn.destroyed) return refuse('connection_closed');
+        admitHere(who, org, clientId, internalId);
+      }, failed);
+    };
+    /** Limits of this broker, then the session state every later hook reads. */
+    const admitHere = (who: Pick<ClientSession, 'userId' | 'userRef' | 'tokenId' | 'expiresAt' | 'rights' | 'server'>, org: Org, clientId: string, internalId: string): void => {
       const limited = sessions.admitConnect(org, internalId, Date.now());
       if (limited !== null) {
         metrics.rateLimited.inc({ kind: limited === 'org_connection_limit' ? 'connections' : 'connect_rate' });
@@ -68,10 +80,7 @@ export function createAuthenticate(ctx: BrokerContext) {
       };
       sessions.open(client, session, org);
       logger.debug({ org: org.id, user: who.userId, client: clientId, protocol: conn.protocol, protocol_version: client.version }, 'mqtt session opened');
-      // In a cluster the id's holder is written first: a takeover announced by another node then
-      // closes this connection only if a later CONNECT holds the id (cluster/holders.ts).
-      if (!ctx.holders) return done(null, true);
-      ctx.holders.claim(client, internalId).then(() => done(null, true), failed);
+      done(null, true);
     };
 
     try {

@@ -64,21 +64,27 @@ describe('docker-compose.yml', () => {
   const vars = { SIGNALGATE_ADMIN_KEY: 'adm_compose_check' };
   const emulatorVars = { CLOUDSIGNAL_SECRET_KEY: 'sk_compose_check_0123456789abcdef' };
 
-  test('token API and broker from one image, on one data volume', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['broker', 'emulator', 'token-api']);
+  test('token API and two brokers from one image, on one data volume; the brokers one through the Redis service', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['broker', 'broker-2', 'emulator', 'redis', 'token-api']);
     const api = compose.services['token-api']!;
-    const broker = compose.services.broker!;
+    const brokers = [compose.services.broker!, compose.services['broker-2']!];
     expect(api.command).toEqual(['start', '--api-only']);
-    expect(broker.command).toEqual(['start', '--broker-only']);
-    for (const s of [api, broker]) {
+    for (const b of brokers) {
+      expect(b.command).toEqual(['start', '--broker-only', '--workers', '1']);
+      expect(envOf(b, vars).SIGNALGATE_REDIS_URL).toBe('redis://redis:6379');
+      expect(b.depends_on).toMatchObject({ redis: { condition: 'service_healthy' } });
+    }
+    for (const s of [api, ...brokers]) {
       const dataDir = envOf(s, vars).SIGNALGATE_DATA_DIR;
       expect(s.volumes).toContain(`signalgate-data:${dataDir}`);
     }
-    expect(Object.keys(compose.volumes)).toEqual(['signalgate-data']);
+    expect((compose.services.redis as unknown as { command: string[] }).command).toEqual(expect.arrayContaining(['--appendonly', 'yes']));
+    expect(Object.keys(compose.volumes)).toEqual(['signalgate-data', 'redis-data']);
   });
 
   test('every variable set is one SignalGate reads, with a value it accepts; ports published are the ones configured', () => {
     for (const [name, s] of Object.entries(compose.services)) {
+      if (name === 'redis') continue; // not SignalGate
       const env = envOf(s, { ...vars, ...emulatorVars });
       // The emulator also reads the app's own settings (CLOUDSIGNAL_*: appEnv.ts, and ${VAR}s of its state file).
       for (const key of Object.keys(env)) expect([name, CONFIG_VARIABLES.includes(key) || (name === 'emulator' && key.startsWith('CLOUDSIGNAL_'))]).toEqual([name, true]);
@@ -90,11 +96,16 @@ describe('docker-compose.yml', () => {
       const expected = name === 'token-api' ? [config.apiPort] : name === 'emulator' ? listening : listening.filter((p) => p !== config.apiPort);
       expect([name, published.sort()]).toEqual([name, [...expected].sort()]);
     }
+    // No host port published twice (the second broker is on its own host ports).
+    const hostPorts = Object.values(compose.services).filter((s) => !(s as { profiles?: string[] }).profiles).flatMap((s) => (s.ports ?? []).map((p) => p.split(':')[0]));
+    expect(new Set(hostPorts).size).toBe(hostPorts.length);
+    {
+    }
   });
 
-  test('the admin key must be given; the broker alone mounts the certificates, read-only, at the paths it is told', () => {
+  test.each(['broker', 'broker-2'])('the admin key must be given; %s (not the API) mounts the certificates, read-only, at the paths it is told', (name) => {
     expect(() => envOf(compose.services['token-api']!, {})).toThrow(/SIGNALGATE_ADMIN_KEY/);
-    const broker = compose.services.broker!;
+    const broker = compose.services[name]!;
     const env = envOf(broker, vars);
     const certMount = broker.volumes.find((v) => v.endsWith(':ro'));
     expect(certMount).toBeDefined();
@@ -104,7 +115,7 @@ describe('docker-compose.yml', () => {
     expect(compose.services['token-api']!.volumes.some((v) => v.includes(mountedAt))).toBe(false);
     // Only the API bootstraps the development organisation; the broker waits for a healthy API.
     expect(env.SIGNALGATE_BOOTSTRAP_DEV_ORG).toBe('false');
-    expect(broker.depends_on).toEqual({ 'token-api': { condition: 'service_healthy' } });
+    expect(broker.depends_on).toEqual({ 'token-api': { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
   });
 
   test('the emulator: a throwaway run of a declared state mounted read-only, its secret from the environment, only with --profile emulator', () => {

@@ -86,3 +86,20 @@ describe('operations', () => {
     expect(r.stderr).not.toContain('hunter2');
   }, 30_000);
 });
+
+describe('/readyz of a token API in a cluster', () => {
+  test('answers 200 while Redis answers and 503 not_ready while it does not', async () => {
+    const own = await startRedis();
+    const api = await startCli(tempDataDir('cluster-readyz'), ['--api-only', '--workers', '1'], { SIGNALGATE_REDIS_URL: own.url });
+    try {
+      const ready = await fetch(`${api.summary.api_url}/readyz`);
+      expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready' }]);
+      await own.stop();
+      const gone = await fetch(`${api.summary.api_url}/readyz`);
+      expect([gone.status, ((await gone.json()) as { error: string }).error]).toEqual([503, 'not_ready']);
+    } finally {
+      await api.stop();
+      await own.stop();
+    }
+  }, 30_000);
+});

@@ -1,6 +1,7 @@
 // Assembles the Express app: request log, JSON body gate, every route group, the 404 and the one
 // error handler. Routes also register themselves in the OpenAPI registry served at /openapi.json.
 import express, { Router } from 'express';
+import type { RedisReadiness } from './http/redisReadiness.js';
 import type { Config, Logger, PublishChannelHolder, Services } from '@signalgate/shared';
 import { createRegistry, generateDocument } from './http/openapi.js';
 import { createErrorHandler, unknownRoute } from './http/errorHandler.js';
@@ -36,6 +37,8 @@ export interface AppOptions {
   services: Services;
   logger: Logger;
   publisher?: PublishChannelHolder;
+  /** With SIGNALGATE_REDIS_URL: /readyz asks Redis too (the caller closes it). */
+  redis?: RedisReadiness | null;
 }
 
 export interface TokenApiApp {
@@ -45,12 +48,12 @@ export interface TokenApiApp {
   openapiDocument(): object;
 }
 
-export function createApp({ config, services, logger, publisher = { current: null } }: AppOptions): TokenApiApp {
+export function createApp({ config, services, logger, publisher = { current: null }, redis = null }: AppOptions): TokenApiApp {
   const metrics = apiMetrics();
   const limits = new RateLimits(config);
   // Dashboard sign-ins are cookie sessions; `management` auth accepts them (with CSRF on state changes).
   const dashboard = new DashboardAuth(services, new DashboardSessionStore(config.dashboardSessionSeconds * 1000));
-  const deps: RouteDeps = { config, services, logger, limits, metrics, auth: dashboard.wrap(createAuthenticators(services, limits)), orgAccess: orgAccessFor(services), publisher };
+  const deps: RouteDeps = { config, services, logger, limits, metrics, auth: dashboard.wrap(createAuthenticators(services, limits)), orgAccess: orgAccessFor(services), publisher, redis };
 
   const registry = createRegistry();
   let document: object | undefined;

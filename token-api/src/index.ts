@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConnectionsPerAddress, localUrlHost, type Config, type Logger, type PublishChannelHolder, type Services } from '@signalgate/shared';
 import { createApp } from './app.js';
+import { redisReadiness } from './http/redisReadiness.js';
 
 export { createApp, API_VERSION, type TokenApiApp, type AppOptions } from './app.js';
 
@@ -34,7 +35,8 @@ export async function startTokenApi({ config, services, logger, publisher }: Tok
   // A configured admin key is (re)hashed into the store, so the API accepts it even when started alone.
   if (config.adminKey !== undefined) await services.admin.ensure(config.adminKey);
 
-  const { app } = createApp({ config, services, logger: log, ...(publisher ? { publisher } : {}) });
+  const redis = config.redisUrl ? redisReadiness(config.redisUrl) : null;
+  const { app } = createApp({ config, services, logger: log, redis, ...(publisher ? { publisher } : {}) });
   const server = http.createServer(app);
   // Sockets per client address (SIGNALGATE_MAX_CONNECTIONS_PER_IP): idle ones must not use up the
   // process's file descriptors. Checked on the raw socket, before HTTP reads a byte.
@@ -74,6 +76,7 @@ export async function startTokenApi({ config, services, logger, publisher }: Tok
     close: () =>
       new Promise<void>((resolve) => {
         clearTimeout(purgeTimer);
+        void redis?.close();
         if (!server.listening) return resolve();
         server.close(() => resolve());
         server.closeIdleConnections();

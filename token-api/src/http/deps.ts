@@ -1,3 +1,4 @@
+import type { RedisReadiness } from './redisReadiness.js';
 import type { Config, Logger, PublishChannelHolder, Services } from '@signalgate/shared';
 import type { Authenticators, orgAccessFor } from './callers.js';
 import type { ApiMetrics } from './metrics.js';
@@ -15,4 +16,6 @@ export interface RouteDeps {
   orgAccess: ReturnType<typeof orgAccessFor>;
   /** The broker of this process, for the REST publisher. */
   publisher: PublishChannelHolder;
+  /** With SIGNALGATE_REDIS_URL: whether Redis answers, for /readyz. */
+  redis: RedisReadiness | null;
 }

@@ -1,4 +1,4 @@
-// Operations: liveness, readiness (the database answers), Prometheus metrics, the OpenAPI document.
+// Operations: liveness, readiness (the database answers; Redis too in a cluster), Prometheus metrics, the OpenAPI document.
 import { SignalGateError } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { defineRoute, type RouteDef } from '../http/route.js';
@@ -10,7 +10,7 @@ import { ADMIN_ONLY } from './admin/params.js';
 
 const Status = z.object({ status: z.string() }).openapi('Status');
 
-export function healthRoutes({ services, logger, config, auth }: RouteDeps, openapiDocument: () => object): RouteDef[] {
+export function healthRoutes({ services, logger, config, auth, redis }: RouteDeps, openapiDocument: () => object): RouteDef[] {
   const ping = services.store.db.prepare('SELECT 1 AS ok');
   const allowedReader = metricsReaders(config.metricsAllow);
   return [
@@ -19,15 +19,20 @@ export function healthRoutes({ services, logger, config, auth }: RouteDeps, open
       handle: () => ({ status: 'ok' }),
     }),
     defineRoute({
-      method: 'get', path: '/readyz', tags: ['operations'], summary: 'The database answers', response: Status, errors: [503],
-      handle() {
+      method: 'get', path: '/readyz', tags: ['operations'], summary: 'The database answers (and Redis, with SIGNALGATE_REDIS_URL)', response: Status, errors: [503],
+      async handle() {
         try {
           ping.get();
-          return { status: 'ready' };
         } catch (err) {
           logger.error({ err }, 'readiness check failed');
           throw new SignalGateError('not_ready', 'database unavailable');
         }
+        const problem = await redis?.problem();
+        if (problem) {
+          logger.warn({ problem }, 'readiness check failed: redis');
+          throw new SignalGateError('not_ready', 'redis unavailable');
+        }
+        return { status: 'ready' };
       },
     }),
     defineRoute({

@@ -4,37 +4,27 @@
 // Redis, MQTT 5 properties cross, and organisations stay apart across nodes.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import mqtt, { type MqttClient } from 'mqtt';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
-import { buildCli, startCli, tempDataDir, type RunningCli } from '../../cli/test/support.js';
+import type { Services } from '@signalgate/shared';
+import type { RunningCli } from '../../cli/test/support.js';
 import { connectClient, nextMessage } from '../support/stack.js';
-import { startRedis, type PrivateRedis } from '../support/redis.js';
+import { startCluster, type TestCluster } from '../support/cluster.js';
 
-let redis: PrivateRedis;
+let cluster: TestCluster;
 let services: Services;
-let nodes: RunningCli[] = [];
+let nodes: RunningCli[];
 let orgA: string;
 let orgB: string;
-const clients: MqttClient[] = [];
+let clients: MqttClient[];
 
 const urlOf = (n: RunningCli) => n.summary.mqtt_url!;
 
 beforeAll(async () => {
-  buildCli();
-  redis = await startRedis();
-  const dataDir = tempDataDir('cluster');
-  services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  cluster = await startCluster('cluster', { env: { SIGNALGATE_CHANGE_POLL_MS: '50' } });
+  ({ services, nodes, clients } = cluster);
   orgA = (await services.orgs.create('Cluster A')).org.id;
   orgB = (await services.orgs.create('Cluster B')).org.id;
-  const env = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', SIGNALGATE_CHANGE_POLL_MS: '50' };
-  nodes = await Promise.all([0, 1].map(() => startCli(dataDir, ['--broker-only', '--workers', '1'], env)));
 }, 120_000);
-
-afterAll(async () => {
-  for (const c of clients) c.end(true);
-  await Promise.all(nodes.map((n) => n.stop()));
-  services?.store.close();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 /** A connected mqtt.js client of `orgId` on `node` (a fresh token per client). */
 async function client(node: RunningCli, orgId: string, opts: Parameters<typeof connectClient>[1] = {}): Promise<MqttClient> {

@@ -4,34 +4,25 @@
 // and a broker that cannot reach Redis at start says so and exits.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { MqttClient } from 'mqtt';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
-import { buildCli, runCli, startCli, tempDataDir, type RunningCli } from '../../cli/test/support.js';
+import type { Services } from '@signalgate/shared';
+import { runCli, startCli, tempDataDir, type RunningCli } from '../../cli/test/support.js';
+import { startCluster, type TestCluster } from '../support/cluster.js';
 import { connectClient, eventually, nextMessage } from '../support/stack.js';
 import { startRedis, type PrivateRedis } from '../support/redis.js';
 
+let cluster: TestCluster;
 let redis: PrivateRedis;
 let services: Services;
-let dataDir: string;
-let nodes: RunningCli[] = [];
+let nodes: RunningCli[];
 let orgId: string;
-const clients: MqttClient[] = [];
+let clients: MqttClient[];
 
 beforeAll(async () => {
-  buildCli();
-  redis = await startRedis({ durable: true });
-  dataDir = tempDataDir('cluster-ops');
-  services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  cluster = await startCluster('cluster-ops', { durable: true, env: { SIGNALGATE_CHANGE_POLL_MS: '50' } });
+  ({ redis, services, nodes, clients } = cluster);
   orgId = (await services.orgs.create('Cluster Ops')).org.id;
-  const env = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', SIGNALGATE_CHANGE_POLL_MS: '50' };
-  nodes = await Promise.all([0, 1].map(() => startCli(dataDir, ['--broker-only', '--workers', '1'], env)));
 }, 120_000);
-
-afterAll(async () => {
-  for (const c of clients) c.end(true);
-  await Promise.all(nodes.map((n) => n.stop()));
-  services?.store.close();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 async function client(node: RunningCli, userId: string, opts: Parameters<typeof connectClient>[1] = {}) {
   const t = services.tokens.mint({ orgId, userId });

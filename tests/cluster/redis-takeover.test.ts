@@ -4,34 +4,24 @@
 // nodes could close both; SignalGate's holder record in Redis leaves exactly one, the later.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { MqttClient } from 'mqtt';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
-import { buildCli, startCli, tempDataDir, type RunningCli } from '../../cli/test/support.js';
+import type { Services } from '@signalgate/shared';
+import type { RunningCli } from '../../cli/test/support.js';
 import { connectClient, nextMessage } from '../support/stack.js';
-import { startRedis, type PrivateRedis } from '../support/redis.js';
+import { startCluster, type TestCluster } from '../support/cluster.js';
 
-let redis: PrivateRedis;
+let cluster: TestCluster;
 let services: Services;
-let nodes: RunningCli[] = [];
+let nodes: RunningCli[];
 let orgId: string;
-const clients: MqttClient[] = [];
+let clients: MqttClient[];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  buildCli();
-  redis = await startRedis();
-  const dataDir = tempDataDir('cluster-takeover');
-  services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  cluster = await startCluster('cluster-takeover');
+  ({ services, nodes, clients } = cluster);
   orgId = (await services.orgs.create('Cluster Takeover')).org.id;
-  const env = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' };
-  nodes = await Promise.all([0, 1].map(() => startCli(dataDir, ['--broker-only', '--workers', '1'], env)));
 }, 120_000);
-
-afterAll(async () => {
-  for (const c of clients) c.end(true);
-  await Promise.all(nodes.map((n) => n.stop()));
-  services?.store.close();
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 describe('one client id, one connection, cluster-wide', () => {
   test('a client reconnecting on the other node takes its session over: the old connection gets DISCONNECT 0x8E', async () => {

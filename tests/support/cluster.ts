@@ -1,0 +1,36 @@
+// A cluster for one suite: a private Redis, broker processes (`signalgate start --broker-only
+// --workers 1` with SIGNALGATE_REDIS_URL) over one SQLite data dir, and the services of that data
+// dir in this process for orgs and tokens, as an API beside the brokers would have them.
+import type { MqttClient } from 'mqtt';
+import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { buildCli, startCli, tempDataDir, type RunningCli } from '../../cli/test/support.js';
+import { startRedis, type PrivateRedis } from './redis.js';
+
+export interface TestCluster {
+  redis: PrivateRedis;
+  services: Services;
+  dataDir: string;
+  nodes: RunningCli[];
+  /** Clients a test opened, ended by stop(). */
+  clients: MqttClient[];
+  stop(): Promise<void>;
+}
+
+export async function startCluster(label: string, { nodes = 2, durable = false, env = {} }: { nodes?: number; durable?: boolean; env?: Record<string, string> } = {}): Promise<TestCluster> {
+  buildCli();
+  const redis = await startRedis({ durable });
+  const dataDir = tempDataDir(label);
+  const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  const nodeEnv = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', ...env };
+  const started = await Promise.all(Array.from({ length: nodes }, () => startCli(dataDir, ['--broker-only', '--workers', '1'], nodeEnv)));
+  const clients: MqttClient[] = [];
+  return {
+    redis, services, dataDir, nodes: started, clients,
+    async stop() {
+      for (const c of clients) c.end(true);
+      await Promise.all(started.map((n) => n.stop()));
+      services.store.close();
+      await redis.stop();
+    },
+  };
+}

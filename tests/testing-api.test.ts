@@ -47,6 +47,11 @@ describe('startSignalGate in one process', () => {
   test('a bad state is refused and leaves no instance behind', async () => {
     await expect(startSignalGate({ state: { organizations: [{ id: 'nope' }] } as never })).rejects.toThrow(/organizations\[0\]\.id: must be org_/);
   });
+
+  test('a state that fails while applying (settings out of bounds) is refused naming its entry', async () => {
+    await expect(startSignalGate({ state: { organizations: [{ id: 'org_badttlbadttl', settings: { max_ttl_seconds: 10, default_ttl_seconds: 3600 } }] } }))
+      .rejects.toThrow(/organizations\[0\] \(org_badttlbadttl\): default_ttl_seconds: must be within/);
+  });
 });
 
 describe('the example app suite, as its CI runs it', () => {

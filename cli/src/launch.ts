@@ -69,8 +69,10 @@ export function ephemeralEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /** Throwaway data dirs of this process, removed however it ends (short of SIGKILL): one 'exit' hook for all. */
 const throwaway = new Set<string>();
+let exitHooked = false;
 function removeAtExit(dir: string): void {
-  if (throwaway.size === 0) process.once('exit', () => { for (const d of throwaway) fs.rmSync(d, { recursive: true, force: true }); });
+  if (!exitHooked) process.once('exit', () => { for (const d of throwaway) fs.rmSync(d, { recursive: true, force: true }); });
+  exitHooked = true;
   throwaway.add(dir);
 }
 
@@ -115,11 +117,17 @@ export async function launch(options: LaunchOptions): Promise<Launched> {
     const minTtl = options.ephemeral ? { defaultMinTtlSeconds: EPHEMERAL_MIN_TTL_SECONDS } : {};
     // The admin key's and the org keys' argon2 hashes run side by side (a cold start waits for both).
     // The generated dev organisation only when nothing was declared: declared orgs are the app's.
-    const [admin, applied, dev] = await Promise.all([
+    // All settled before a failure is thrown: the store is closed then, under the others' feet.
+    const settled = await Promise.allSettled([
       services.admin.ensure(config.adminKey),
       options.state ? applyState(services, options.state, minTtl) : null,
       config.bootstrapDevOrg && !options.state ? bootstrapDevOrg(services.store, services.orgs) : null,
-    ]);
+    ] as const);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [admin, applied, dev] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+      Awaited<ReturnType<Services['admin']['ensure']>>, Awaited<ReturnType<typeof applyState>> | null, Awaited<ReturnType<typeof bootstrapDevOrg>>,
+    ];
     if (dev && options.ephemeral) services.orgs.update(dev.organizationId, { minTtlSeconds: EPHEMERAL_MIN_TTL_SECONDS });
 
     const brokerPorts = [config.mqttPort, config.wsPort, config.mqttsPort, config.wssPort];

@@ -1,5 +1,6 @@
 // What every hook needs, built once per broker by startBroker.
 import type { ClusterHolders } from './cluster/holders.js';
+import type { ClusterConnections } from './cluster/orgConnections.js';
 import type { Config, Logger, Services } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessions.js';
@@ -25,6 +26,8 @@ export interface BrokerContext {
   addresses: AddressLimits;
   /** With SIGNALGATE_REDIS_URL: which connection holds each client id, cluster-wide; null when alone. */
   holders: ClusterHolders | null;
+  /** With SIGNALGATE_REDIS_URL: each organisation's client ids on every node (max_connections); null when alone. */
+  orgConnections: ClusterConnections | null;
   /** Retained messages per organisation, against its quota. */
   retained: RetainedLedger;
   /** Per-organisation message counts and connection samples for the dashboard. */

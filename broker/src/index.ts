@@ -73,7 +73,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     await cluster?.close();
     throw err;
   }
-  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage, holders: cluster?.holders ?? null };
+  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage, holders: cluster?.holders ?? null, orgConnections: cluster?.connections ?? null };
   const history = new HistoryRecorder(
     services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId), (orgId) => sessions.limitsOf(orgId),
   );
@@ -101,7 +101,10 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     authorizeForward: createAuthorizeForward(ctx),
     published: createPublished(history),
   });
-  await onClientClosed(aedes, (client) => sessions.closed(client));
+  await onClientClosed(aedes, (client) => {
+    sessions.closed(client);
+    cluster?.connections.released(client);
+  });
   cluster?.holders.attach(aedes);
   installAedesFixes(aedes, config.receiveMaximum);
   installQueueQuota(aedes, (orgId) => sessions.limitsOf(orgId), metrics);

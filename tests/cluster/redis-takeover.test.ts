@@ -82,3 +82,31 @@ describe('one client id, one connection, cluster-wide', () => {
     expect(await got).toEqual({ topic: 'work/1', payload: 'job' });
   });
 });
+
+describe('max_connections across nodes', () => {
+  test('an org at its limit is refused on every node (CONNACK 0x97 under MQTT 5); a closed connection frees its place; a takeover of an id held on another node is not counted twice', async () => {
+    const limited = (await services.orgs.create('Cluster Limited')).org.id;
+    services.orgs.update(limited, { limits: { maxConnections: 2 } });
+    const conn = (node: number, userId: string, clientId: string) => {
+      const t = services.tokens.mint({ orgId: limited, userId });
+      return connectClient(nodes[node]!.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5, clientId, reconnectPeriod: 0 });
+    };
+    const a = await conn(0, 'la', 'lim-a');
+    const b = await conn(1, 'lb', 'lim-b');
+    clients.push(a, b);
+    await expect(conn(0, 'lc', 'lim-c')).rejects.toMatchObject({ code: 0x97 });
+    await expect(conn(1, 'lc', 'lim-c')).rejects.toMatchObject({ code: 0x97 });
+    // The owner of lim-a moves to the other node: a takeover, still two ids.
+    const moved = await conn(1, 'la', 'lim-a');
+    clients.push(moved);
+    await sleep(300);
+    expect([a.connected, moved.connected, b.connected]).toEqual([false, true, true]);
+    await expect(conn(0, 'lc', 'lim-c')).rejects.toMatchObject({ code: 0x97 });
+    // b leaves: its place is free on either node.
+    await b.endAsync();
+    await sleep(200);
+    const c = await conn(0, 'lc', 'lim-c');
+    clients.push(c);
+    expect(c.connected).toBe(true);
+  });
+});

@@ -11,6 +11,7 @@ import mqemitterRedis from 'mqemitter-redis';
 import persistenceRedis from 'aedes-persistence-redis';
 import type { Logger } from '@signalgate/shared';
 import { ClusterHolders } from './holders.js';
+import { ClusterConnections } from './orgConnections.js';
 
 /** How long a starting broker waits for Redis before it gives up with an error saying so. */
 const READY_TIMEOUT_MS = 5000;
@@ -20,6 +21,8 @@ export interface ClusterBackends {
   persistence: unknown;
   /** Which connection holds each client id, cluster-wide (holders.ts). */
   holders: ClusterHolders;
+  /** Organisations' client ids on every node, for max_connections (orgConnections.ts). */
+  connections: ClusterConnections;
   /** Resolves once every connection is ready; rejects (naming the URL without its password) after READY_TIMEOUT_MS. */
   ready(): Promise<void>;
   /** Closes the Redis connections (after aedes closed: it closes mq and persistence itself). */
@@ -27,7 +30,7 @@ export interface ClusterBackends {
 }
 
 export function redisBackends(url: string, nodeId: string, logger: Logger): ClusterBackends {
-  const connections: Redis[] = [];
+  const redisConnections: Redis[] = [];
   const connect = (role: string) => {
     const conn = new Redis(url, {
       connectionName: `signalgate-broker-${role}`,
@@ -38,7 +41,7 @@ export function redisBackends(url: string, nodeId: string, logger: Logger): Clus
       maxRetriesPerRequest: null,
     });
     conn.on('error', (err: Error) => logger.warn({ err: err.message, role }, 'redis connection error'));
-    connections.push(conn);
+    redisConnections.push(conn);
     return conn;
   };
   const shown = redactedUrl(url);
@@ -49,14 +52,16 @@ export function redisBackends(url: string, nodeId: string, logger: Logger): Clus
   const db = connect('db');
   const holders = new ClusterHolders(db, nodeId);
   holders.guard(mq as never);
+  const connectionsCounted = new ClusterConnections(db, nodeId, (err) => logger.warn({ err }, 'cluster connection count not updated'));
   return {
     mq,
     persistence: persistenceRedis({ conn: db }),
     holders,
+    connections: connectionsCounted,
     async ready() {
       let lastError = 'no answer';
       await Promise.race([
-        Promise.all(connections.map((c) => (c.status === 'ready' ? undefined : new Promise<void>((resolve) => {
+        Promise.all(redisConnections.map((c) => (c.status === 'ready' ? undefined : new Promise<void>((resolve) => {
           c.once('ready', () => resolve());
           c.on('error', (err: Error) => { lastError = err.message; });
         })))),
@@ -64,7 +69,12 @@ export function redisBackends(url: string, nodeId: string, logger: Logger): Clus
       ]);
     },
     async close() {
-      await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+      await connectionsCounted.stop();
+      // QUIT waits for queued commands: only on a ready connection, and not for long; else cut it.
+      await Promise.all(redisConnections.map(async (c) => {
+        if (c.status === 'ready') await Promise.race([c.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        c.disconnect();
+      }));
     },
   };
 }

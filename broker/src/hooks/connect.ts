@@ -57,11 +57,17 @@ export function createAuthenticate(ctx: BrokerContext) {
       // In a cluster the id's holder is written first (cluster/holders.ts): a takeover announced by
       // another node then closes this connection only if a later CONNECT holds the id, and an id
       // another user's connection holds, on any node, is refused.
-      ctx.holders.claim(client, internalId, who.userRef).then((claimed) => {
+      // max_connections is counted across the cluster too (cluster/orgConnections.ts).
+      const cluster = { holders: ctx.holders, connections: ctx.orgConnections! };
+      cluster.holders.claim(client, internalId, who.userRef).then(async (claimed) => {
         if (!claimed) return refuse('client_id_taken', { org: org.id, user: who.userId });
+        if (!(await cluster.connections.admit(client, org.id, internalId, org.limits.maxConnections))) {
+          metrics.rateLimited.inc({ kind: 'connections' });
+          return refuse('org_connection_limit', { org: org.id });
+        }
         if (client.closed || client.conn.destroyed) return refuse('connection_closed');
         admitHere(who, org, clientId, internalId);
-      }, failed);
+      }).catch(failed);
     };
     /** Limits of this broker, then the session state every later hook reads. */
     const admitHere = (who: Pick<ClientSession, 'userId' | 'userRef' | 'tokenId' | 'expiresAt' | 'rights' | 'server'>, org: Org, clientId: string, internalId: string): void => {

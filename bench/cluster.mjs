@@ -28,21 +28,13 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { arg, cliPath, cpuMs, latencySummary, loadAverage, median, round, rssMb, saveResult, sleep, tempDir, within } from './lib/env.mjs';
 import { closeAll, connectMany, connectPacket, openClient, pubackOf, publishEncoder, subscribe } from './lib/mqttLoad.mjs';
-import { ensureDebianPackage, firstJsonLine, mintCredentials, prepareSignalGate, track } from './lib/servers.mjs';
+import { ensureDebianPackage, firstJsonLine, freePort, mintCredentials, prepareSignalGate, track } from './lib/servers.mjs';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 const PROTOCOL = 5;
 const BATCH = 16; // PUBLISH packets per socket write, as bench/publish.mjs
 const PAYLOAD = Buffer.alloc(64, 'x'); // bytes 0–3: the message's sequence number
 const REVOKE_SPACING_MS = 23; // not a divisor of the 200 ms poll: revokes land at every phase of it
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** One command to Redis over a fresh socket (RESP); resolves with the reply's text. */
 function redisCommand(port, ...args) {

@@ -181,7 +181,8 @@ export function mosquittoCredentials(count, prefix = 'u') {
   }));
 }
 
-async function freePort() {
+/** A TCP port nothing listens on now (the OS picks one, then it is released). */
+export async function freePort() {
   const server = net.createServer();
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address();

@@ -104,6 +104,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   await onClientClosed(aedes, (client) => {
     sessions.closed(client);
     cluster?.connections.released(client);
+    cluster?.holders.released(client);
   });
   cluster?.holders.attach(aedes);
   installAedesFixes(aedes, config.receiveMaximum);

@@ -9,8 +9,14 @@
 import type { Redis } from 'ioredis';
 import type { Aedes, Client } from 'aedes';
 
-/** Holder records outlive any connection they could still decide about; Redis drops them after this. */
+/**
+ * A holder record lives as long as its connection (refreshed hourly to LIVE_TTL_SECONDS, so the
+ * records of a node that died expire too), then HOLDER_TTL_SECONDS more: its stored session's owner
+ * is still known for a reconnect.
+ */
 const HOLDER_TTL_SECONDS = 86_400;
+const LIVE_TTL_SECONDS = 2 * 86_400;
+const REFRESH_MS = 3600_000;
 const SESSION_TAKEN_OVER = 0x8e;
 const ANNOUNCEMENT = '$SYS/+/new/clients';
 
@@ -41,6 +47,17 @@ export class ClusterHolders {
   attach(aedes: Aedes): void {
     // Read at each use: installAedesFixes replaces aedes' clients map with a prototype-less one.
     this.localClient = (clientId) => (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[clientId];
+    const refresh = setInterval(() => {
+      const clients = Object.values((aedes as unknown as { clients: Record<string, Client> }).clients);
+      const p = this.db.pipeline();
+      for (const c of clients) {
+        const token = this.tokens.get(c);
+        if (token !== undefined) p.eval(EXPIRE_IF_MINE, 1, keyOf(c.id), token, LIVE_TTL_SECONDS);
+      }
+      p.exec().catch(() => {});
+    }, REFRESH_MS);
+    refresh.unref();
+    aedes.on('closed', () => clearInterval(refresh));
     aedes.on('client', (client) => {
       const token = this.tokens.get(client);
       if (token === undefined) return;
@@ -58,10 +75,18 @@ export class ClusterHolders {
    */
   async claim(client: Client, clientId: string, userRef: string): Promise<boolean> {
     const token = `${this.nodeId}:${++this.counter}|${userRef}`;
-    const taken = await this.db.eval(CLAIM, 1, keyOf(clientId), token, `|${userRef}`, HOLDER_TTL_SECONDS);
+    const taken = await this.db.eval(CLAIM, 1, keyOf(clientId), token, `|${userRef}`, LIVE_TTL_SECONDS);
     if (taken !== 1) return false;
     this.tokens.set(client, token);
     return true;
+  }
+
+  /** `client` closed: its record, if still its own, expires HOLDER_TTL_SECONDS from now. */
+  released(client: Client): void {
+    const token = this.tokens.get(client);
+    if (token === undefined) return;
+    this.tokens.delete(client);
+    this.db.eval(EXPIRE_IF_MINE, 1, keyOf(client.id), token, HOLDER_TTL_SECONDS).catch(() => {});
   }
 
   /**
@@ -89,6 +114,9 @@ const keyOf = (clientId: string) => `signalgate:holder:${clientId}`;
 const CLAIM = `local cur = redis.call('GET', KEYS[1])
 if cur and string.sub(cur, -string.len(ARGV[2])) ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1`;
+/** KEYS[1] holder key; ARGV: the closing connection's value, TTL. */
+const EXPIRE_IF_MINE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1`;
 
 type LocalClient = Client & { closed: boolean; disconnect(o: { reasonCode: number }, cb: () => void): void };

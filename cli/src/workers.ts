@@ -24,6 +24,9 @@ export function workerCount(flag: string | undefined, env: NodeJS.ProcessEnv): n
 
 type FromWorker = { summary: Summary } | { failed: string };
 
+/** Worker deaths in a minute beyond which the primary gives up instead of forking in a loop. */
+const MAX_DEATHS = 5;
+
 /**
  * Runs the workers over the prepared data dir; resolves with the first worker's summary once all
  * of them listen. `prepared` is the primary's own launch (no listeners), stopped when all is done.
@@ -65,9 +68,19 @@ export async function runWorkers(n: number, prepared: Launched, logger: Logger):
     await stopAll(null).catch(() => {});
     throw err;
   }
-  // From here a worker that dies is replaced (its clients reconnect to the others meanwhile).
+  // From here a worker that dies is replaced (its clients reconnect to the others meanwhile), unless
+  // workers keep dying: more than MAX_DEATHS a minute stops everything rather than loop.
+  const deaths: number[] = [];
   cluster.on('exit', (w, code, signal) => {
     if (stopping) return;
+    const now = Date.now();
+    deaths.push(now);
+    while (deaths.length > 0 && now - deaths[0]! > 60_000) deaths.shift();
+    if (deaths.length > MAX_DEATHS) {
+      logger.fatal({ pid: w.process.pid, code, signal, deaths: deaths.length }, 'workers keep dying: stopping');
+      void stopAll(1);
+      return;
+    }
     logger.error({ pid: w.process.pid, code, signal }, 'worker died: starting another');
     fork();
   });

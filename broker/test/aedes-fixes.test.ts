@@ -6,7 +6,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Aedes } from 'aedes';
 import { hardenClient, installAedesFixes } from '../src/aedesFixes.js';
-import { connectClient, inbox, onTopic, startTestBroker, type TestBroker } from './support/harness.js';
+import { connectClient, eventually, inbox, onTopic, startTestBroker, type TestBroker } from './support/harness.js';
 import { rawSession, type RawClient } from './support/raw.js';
 
 let tb: TestBroker;
@@ -123,8 +123,8 @@ describe('GHSA-52qw-whmv-87c5: client ids that are Object.prototype members', ()
       const first = await tb.connect(tb.urls.mqtt, t, { clientId, protocolVersion: 5 });
       const second = await tb.connect(tb.urls.mqtt, t, { clientId, protocolVersion: 5 });
       expect(second.connected).toBe(true);
-      await new Promise((r) => setTimeout(r, 20));
-      expect(first.connected).toBe(false);
+      // The old connection's close reaches mqtt.js after the new CONNACK; how soon depends on load.
+      await eventually(() => !first.connected, 3000);
     }
   });
 

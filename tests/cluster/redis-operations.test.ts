@@ -67,6 +67,23 @@ describe('operations', () => {
     expect(await retained).toEqual({ topic: 'kept/flag', payload: 'up' });
   }, 30_000);
 
+  test('a node leaving (SIGTERM) tells its MQTT 5 clients DISCONNECT 0x8B; a persistent session then resumes on another node with what was queued', async () => {
+    const leaving = await startCli(cluster.dataDir, ['--broker-only', '--workers', '1'], { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
+    const t = services.tokens.mint({ orgId, userId: 'drained' });
+    const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clean: false, clientId: 'drained-1', properties: { sessionExpiryInterval: 600 } };
+    const onLeaving = await connectClient(leaving.summary.mqtt_url!, opts);
+    clients.push(onLeaving);
+    await onLeaving.subscribeAsync('drain/#', { qos: 1 });
+    const told = new Promise<number | undefined>((resolve) => onLeaving.once('disconnect', (p) => resolve(p.reasonCode)));
+    expect(await leaving.stop()).toBe(0);
+    expect(await told).toBe(0x8b);
+    const { c: pub } = await client(nodes[0]!, 'drain-publisher');
+    await pub.publishAsync('drain/1', 'queued while away', { qos: 1 });
+    const back = await connectClient(nodes[1]!.summary.mqtt_url!, { ...opts, clean: false });
+    clients.push(back);
+    expect(await nextMessage(back, 5000)).toEqual({ topic: 'drain/1', payload: 'queued while away' });
+  }, 30_000);
+
   test('a broker that cannot reach Redis at start exits with an error naming SIGNALGATE_REDIS_URL (without its password)', async () => {
     const r = await runCli(tempDataDir('cluster-noredis'), ['start', '--broker-only', '--workers', '1', '--json'], {
       SIGNALGATE_REDIS_URL: 'redis://:hunter2@127.0.0.1:1', SIGNALGATE_API_PORT: 'off', SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: 'off',

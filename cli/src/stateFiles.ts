@@ -2,7 +2,7 @@
 // an app's .env.local), and the app's CloudSignal settings from both.
 import fs from 'node:fs';
 import { parseEnv } from 'node:util';
-import { appOrgFromEnv, parseStateFile, SignalGateError, withAppOrg, type DeclaredState } from '@signalgate/shared';
+import { appOrgFromEnv, MAX_STATE_FILE_BYTES, parseStateFile, SignalGateError, withAppOrg, type DeclaredState } from '@signalgate/shared';
 
 /** The environment `${VAR}` references and the app settings are read from: the process's, over the env file's. */
 export function environmentWith(envFile: string | undefined, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -17,9 +17,6 @@ export function environmentWith(envFile: string | undefined, env: NodeJS.Process
   // As dotenv and Next.js do: a variable already set in the environment wins over the file.
   return { ...parseEnv(text.replace(/^\uFEFF/, '')), ...env };
 }
-
-/** A state file is small: beyond this it is refused before it is read. */
-const MAX_STATE_FILE_BYTES = 4 * 1024 * 1024;
 
 export function readStateFile(file: string, env: NodeJS.ProcessEnv): DeclaredState {
   let bytes: Buffer;

@@ -10,26 +10,30 @@ import type { Client } from 'aedes';
 const NODE_TTL_SECONDS = 15;
 const HEARTBEAT_MS = 5000;
 const NODES = 'signalgate:nodes';
-const nodeKey = (node: string) => `signalgate:node:${node}`;
-const setKey = (orgId: string, node: string) => `signalgate:conns:${orgId}:${node}`;
+const NODE_PREFIX = 'signalgate:node:';
+const nodeKey = (node: string) => `${NODE_PREFIX}${node}`;
+/** The org's ids held by `node`: the prefix the script below completes with the node. */
+const orgPrefix = (orgId: string) => `signalgate:conns:${orgId}:`;
+const setKey = (orgId: string, node: string) => `${orgPrefix(orgId)}${node}`;
 
 /**
- * KEYS[1] the nodes set; ARGV: org id, this node, the client id, the limit (-1: none).
- * Returns 1 when admitted (the id added to this node's set), 0 when the org is at its limit.
+ * KEYS[1] the nodes set; ARGV: node-key prefix, the org's set prefix, this node, the client id,
+ * the limit (-1: none). Returns 1 when admitted (the id added to this node's set), 0 when the org
+ * is at its limit.
  */
 const ADMIT = `local count = 0
 for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', 'signalgate:node:' .. node) == 1 then
-    local key = 'signalgate:conns:' .. ARGV[1] .. ':' .. node
+  if redis.call('EXISTS', ARGV[1] .. node) == 1 then
+    local key = ARGV[2] .. node
     count = count + redis.call('SCARD', key)
-    if redis.call('SISMEMBER', key, ARGV[3]) == 1 then count = count - 1 end
+    if redis.call('SISMEMBER', key, ARGV[4]) == 1 then count = count - 1 end
   else
     redis.call('SREM', KEYS[1], node)
   end
 end
-local limit = tonumber(ARGV[4])
+local limit = tonumber(ARGV[5])
 if limit >= 0 and count >= limit then return 0 end
-redis.call('SADD', 'signalgate:conns:' .. ARGV[1] .. ':' .. ARGV[2], ARGV[3])
+redis.call('SADD', ARGV[2] .. ARGV[3], ARGV[4])
 return 1`;
 
 export class ClusterConnections {
@@ -54,7 +58,7 @@ export class ClusterConnections {
 
   /** Counts `client` (aedes id `clientId`) for `orgId` unless the org holds `limit` ids cluster-wide; false: refused. */
   async admit(client: Client, orgId: string, clientId: string, limit: number | null): Promise<boolean> {
-    const admitted = await this.db.eval(ADMIT, 1, NODES, orgId, this.nodeId, clientId, limit ?? -1);
+    const admitted = await this.db.eval(ADMIT, 1, NODES, NODE_PREFIX, orgPrefix(orgId), this.nodeId, clientId, limit ?? -1);
     if (admitted !== 1) return false;
     // Closed while Redis answered: its close came before it was counted, so take the id back now.
     if ((client as Client & { closed: boolean }).closed) {

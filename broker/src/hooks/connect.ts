@@ -58,10 +58,10 @@ export function createAuthenticate(ctx: BrokerContext) {
       // another node then closes this connection only if a later CONNECT holds the id, and an id
       // another user's connection holds, on any node, is refused.
       // max_connections is counted across the cluster too (cluster/orgConnections.ts).
-      const cluster = { holders: ctx.holders, connections: ctx.orgConnections! };
-      cluster.holders.claim(client, internalId, who.userRef).then(async (claimed) => {
+      const { holders, orgConnections } = ctx;
+      holders.claim(client, internalId, who.userRef).then(async (claimed) => {
         if (!claimed) return refuse('client_id_taken', { org: org.id, user: who.userId });
-        if (!(await cluster.connections.admit(client, org.id, internalId, org.limits.maxConnections))) {
+        if (!(await orgConnections!.admit(client, org.id, internalId, org.limits.maxConnections))) {
           metrics.rateLimited.inc({ kind: 'connections' });
           return refuse('org_connection_limit', { org: org.id });
         }

@@ -17,7 +17,8 @@ import { providerInputOf, rulesOfDeclared } from './convert.js';
 const ENV_REFERENCE = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
 const SECRET_FIELD = 'secret';
 const MAX_PROBLEMS = 20;
-const MAX_FILE_BYTES = 4 * 1024 * 1024;
+/** A state file is small: larger ones are refused (readers check it before reading, too). */
+export const MAX_STATE_FILE_BYTES = 4 * 1024 * 1024;
 
 export interface StateProblem {
   line: number;
@@ -38,7 +39,7 @@ const pathText = (path: readonly PathKey[]) =>
   path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '');
 
 export function parseStateFile(text: string, { source = 'state file', env = process.env }: { source?: string; env?: NodeJS.ProcessEnv } = {}): DeclaredState {
-  if (Buffer.byteLength(text) > MAX_FILE_BYTES) throw new StateFileError(source, [{ line: 1, path: '', message: `larger than ${MAX_FILE_BYTES} bytes` }]);
+  if (Buffer.byteLength(text) > MAX_STATE_FILE_BYTES) throw new StateFileError(source, [{ line: 1, path: '', message: `larger than ${MAX_STATE_FILE_BYTES} bytes` }]);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const lineAt = (offset: number | undefined) => (offset === undefined ? 1 : lines.linePos(offset).line);

@@ -1,6 +1,7 @@
 // What every hook needs, built once per broker by startBroker.
 import type { ClusterHolders } from './cluster/holders.js';
 import type { ClusterConnections } from './cluster/orgConnections.js';
+import type { ClusterNodes } from './cluster/nodes.js';
 import type { Config, Logger, Services } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessions.js';
@@ -28,6 +29,8 @@ export interface BrokerContext {
   holders: ClusterHolders | null;
   /** With SIGNALGATE_REDIS_URL: each organisation's client ids on every node (max_connections); null when alone. */
   orgConnections: ClusterConnections | null;
+  /** With SIGNALGATE_REDIS_URL: the live nodes (`liveNodes.size`, as of the last beat); null when alone. */
+  nodes: ClusterNodes | null;
   /** Retained messages per organisation, against its quota. */
   retained: RetainedLedger;
   /** Per-organisation message counts and connection samples for the dashboard. */

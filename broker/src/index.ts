@@ -66,14 +66,14 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const addresses = new AddressLimits(config.maxConnectionsPerIp, config.connectRefusalsPerIp);
   const retained = new RetainedLedger();
   // With SIGNALGATE_REDIS_URL the message bus and the persistence are Redis (loaded only then).
-  const cluster = config.redisUrl ? (await import('./cluster/redisBackends.js')).redisBackends(config.redisUrl, brokerId, logger) : null;
+  const cluster = config.redisUrl ? (await import('./cluster/redisBackends.js')).redisBackends(config.redisUrl, config.clusterHeartbeatMs, brokerId, logger) : null;
   try {
     await cluster?.ready();
   } catch (err) {
     await cluster?.close();
     throw err;
   }
-  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage, holders: cluster?.holders ?? null, orgConnections: cluster?.connections ?? null };
+  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage, holders: cluster?.holders ?? null, orgConnections: cluster?.connections ?? null, nodes: cluster?.nodes ?? null };
   const history = new HistoryRecorder(
     services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId), (orgId) => sessions.limitsOf(orgId),
   );
@@ -107,6 +107,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     cluster?.holders.released(client);
   });
   cluster?.holders.attach(aedes);
+  cluster?.nodes.start(); // after every onDead handler is in place
   installAedesFixes(aedes, config.receiveMaximum);
   installQueueQuota(aedes, (orgId) => sessions.limitsOf(orgId), metrics);
   presence.attach(aedes);

@@ -125,6 +125,12 @@ const schema = z.object({
   SIGNALGATE_REDIS_URL: optionalText.superRefine((v, ctx) => {
     if (v !== undefined && !/^rediss?:\/\/[^\s]+$/.test(v)) ctx.addIssue({ code: 'custom', message: `must be a redis:// or rediss:// URL, got "${v}"` });
   }),
+  /**
+   * With SIGNALGATE_REDIS_URL: how often each node tells the others it is alive (ms). A node silent
+   * for three beats is dead: its connections stop counting, and its wills, sessions and presence
+   * are taken care of by the others.
+   */
+  SIGNALGATE_CLUSTER_HEARTBEAT_MS: int(5000, 100, 60_000),
   /** How often the broker writes per-organisation usage (connections, messages) for the dashboard (ms). */
   SIGNALGATE_USAGE_SAMPLE_MS: int(5000, 100, 60_000),
   /** Idle lifetime of a dashboard sign-in (seconds); it also ends 12 h after sign-in at the latest. */
@@ -223,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     trustProxy: c.SIGNALGATE_TRUST_PROXY,
     metricsAllow: c.SIGNALGATE_METRICS_ALLOW,
     redisUrl: c.SIGNALGATE_REDIS_URL,
+    clusterHeartbeatMs: c.SIGNALGATE_CLUSTER_HEARTBEAT_MS,
     bootstrapDevOrg: c.SIGNALGATE_BOOTSTRAP_DEV_ORG,
     usageSampleMs: c.SIGNALGATE_USAGE_SAMPLE_MS,
     dashboardSessionSeconds: c.SIGNALGATE_DASHBOARD_SESSION_SECONDS,

@@ -8,6 +8,7 @@
 // connection stays: the one whose write came last. Another user's CONNECT cannot take the id.
 import type { Redis } from 'ioredis';
 import type { Aedes, Client } from 'aedes';
+import { holderKey as keyOf } from './keys.js';
 
 /**
  * A holder record lives as long as its connection (refreshed hourly to LIVE_TTL_SECONDS, so the
@@ -108,7 +109,6 @@ export class ClusterHolders {
   }
 }
 
-const keyOf = (clientId: string) => `signalgate:holder:${clientId}`;
 
 /** KEYS[1] holder key; ARGV: new value, the claimer's `|userRef` suffix, TTL. Another user's holder stays. */
 const CLAIM = `local cur = redis.call('GET', KEYS[1])

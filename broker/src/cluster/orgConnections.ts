@@ -1,25 +1,18 @@
 // An organisation's max_connections across the cluster (issue 16): each node keeps, in Redis, the
 // set of client ids it holds per organisation (`signalgate:conns:<org>:<node>`), and a CONNECT is
 // admitted by one script that counts the org's ids on every live node (a node's liveness is a key
-// it refreshes every few seconds; a dead node's ids stop counting within NODE_TTL_SECONDS) and adds
+// it refreshes every beat, nodes.ts; a dead node's ids stop counting three beats after its last) and adds
 // the new id only if the count is below the limit. Counting ids, not connections, keeps a takeover
 // of an id held on another node from counting twice while the old connection closes.
 import type { Redis } from 'ioredis';
 import type { Client } from 'aedes';
-
-const NODE_TTL_SECONDS = 15;
-const HEARTBEAT_MS = 5000;
-const NODES = 'signalgate:nodes';
-const NODE_PREFIX = 'signalgate:node:';
-const nodeKey = (node: string) => `${NODE_PREFIX}${node}`;
-/** The org's ids held by `node`: the prefix the script below completes with the node. */
-const orgPrefix = (orgId: string) => `signalgate:conns:${orgId}:`;
-const setKey = (orgId: string, node: string) => `${orgPrefix(orgId)}${node}`;
+import { NODES, NODE_PREFIX, orgConnectionsKey as setKey, orgConnectionsPrefix as orgPrefix } from './keys.js';
+import type { ClusterNodes } from './nodes.js';
 
 /**
  * KEYS[1] the nodes set; ARGV: node-key prefix, the org's set prefix, this node, the client id,
  * the limit (-1: none). Returns 1 when admitted (the id added to this node's set), 0 when the org
- * is at its limit.
+ * is at its limit. A dead node's ids are not counted (nodes.ts takes it off the list).
  */
 const ADMIT = `local count = 0
 for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -27,8 +20,6 @@ for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     local key = ARGV[2] .. node
     count = count + redis.call('SCARD', key)
     if redis.call('SISMEMBER', key, ARGV[4]) == 1 then count = count - 1 end
-  else
-    redis.call('SREM', KEYS[1], node)
   end
 end
 local limit = tonumber(ARGV[5])
@@ -43,17 +34,15 @@ export class ClusterConnections {
   private readonly held = new Map<string, number>();
   /** This node's sets, per org: refreshed with the heartbeat so a dead node's sets expire. */
   private readonly orgSets = new Map<string, number>();
-  private readonly heartbeat: NodeJS.Timeout;
+  private readonly nodeId: string;
+  private readonly setTtl: number;
 
-  constructor(private readonly db: Redis, private readonly nodeId: string, private readonly onError: (err: unknown) => void) {
-    const beat = () => {
-      const m = this.db.multi().set(nodeKey(nodeId), '1', 'EX', NODE_TTL_SECONDS).sadd(NODES, nodeId);
-      for (const orgId of this.orgSets.keys()) m.expire(setKey(orgId, nodeId), NODE_TTL_SECONDS * 4);
-      m.exec().catch(onError);
-    };
-    beat();
-    this.heartbeat = setInterval(beat, HEARTBEAT_MS);
-    this.heartbeat.unref();
+  constructor(private readonly db: Redis, nodes: ClusterNodes, private readonly onError: (err: unknown) => void) {
+    this.nodeId = nodes.nodeId;
+    this.setTtl = nodes.ttlSeconds * 4;
+    nodes.onBeat((m) => {
+      for (const orgId of this.orgSets.keys()) m.expire(setKey(orgId, this.nodeId), this.setTtl);
+    });
   }
 
   /** Counts `client` (aedes id `clientId`) for `orgId` unless the org holds `limit` ids cluster-wide; false: refused. */
@@ -69,7 +58,7 @@ export class ClusterConnections {
     const k = `${orgId}\u0000${clientId}`;
     this.held.set(k, (this.held.get(k) ?? 0) + 1);
     this.orgSets.set(orgId, (this.orgSets.get(orgId) ?? 0) + 1);
-    if (this.orgSets.get(orgId) === 1) this.db.expire(setKey(orgId, this.nodeId), NODE_TTL_SECONDS * 4).catch(this.onError);
+    if (this.orgSets.get(orgId) === 1) this.db.expire(setKey(orgId, this.nodeId), this.setTtl).catch(this.onError);
     return true;
   }
 
@@ -92,10 +81,9 @@ export class ClusterConnections {
 
   /** This node leaves: its ids stop counting at once. */
   async stop(): Promise<void> {
-    clearInterval(this.heartbeat);
-    const m = this.db.multi().del(nodeKey(this.nodeId)).srem(NODES, this.nodeId);
+    const m = this.db.multi();
     for (const orgId of this.orgSets.keys()) m.del(setKey(orgId, this.nodeId));
-    // Bounded: with Redis away the commands would wait for it (the heartbeat's expiry cleans up then).
+    // Bounded: with Redis away the commands would wait for it (the sets' expiry cleans up then).
     await Promise.race([m.exec().catch(this.onError), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   }
 }

@@ -12,6 +12,7 @@ import persistenceRedis from 'aedes-persistence-redis';
 import type { Logger } from '@signalgate/shared';
 import { ClusterHolders } from './holders.js';
 import { ClusterConnections } from './orgConnections.js';
+import { ClusterNodes } from './nodes.js';
 
 /** How long a starting broker waits for Redis before it gives up with an error saying so. */
 const READY_TIMEOUT_MS = 5000;
@@ -23,13 +24,17 @@ export interface ClusterBackends {
   holders: ClusterHolders;
   /** Organisations' client ids on every node, for max_connections (orgConnections.ts). */
   connections: ClusterConnections;
+  /** The live nodes, and what to do when one dies (nodes.ts). Started by start(). */
+  nodes: ClusterNodes;
+  /** The connection for the cluster's own keys (shared by holders, counts, sweeps). */
+  db: Redis;
   /** Resolves once every connection is ready; rejects (naming the URL without its password) after READY_TIMEOUT_MS. */
   ready(): Promise<void>;
   /** Closes the Redis connections (after aedes closed: it closes mq and persistence itself). */
   close(): Promise<void>;
 }
 
-export function redisBackends(url: string, nodeId: string, logger: Logger): ClusterBackends {
+export function redisBackends(url: string, heartbeatMs: number, nodeId: string, logger: Logger): ClusterBackends {
   const redisConnections: Redis[] = [];
   const connect = (role: string) => {
     const conn = new Redis(url, {
@@ -52,12 +57,15 @@ export function redisBackends(url: string, nodeId: string, logger: Logger): Clus
   const db = connect('db');
   const holders = new ClusterHolders(db, nodeId);
   holders.guard(mq as never);
-  const connectionsCounted = new ClusterConnections(db, nodeId, (err) => logger.warn({ err }, 'cluster connection count not updated'));
+  const nodes = new ClusterNodes(db, nodeId, heartbeatMs, (err, what) => logger.warn({ err }, `${what} failed`));
+  const connectionsCounted = new ClusterConnections(db, nodes, (err) => logger.warn({ err }, 'cluster connection count not updated'));
   return {
     mq,
     persistence: persistenceRedis({ conn: db }),
     holders,
     connections: connectionsCounted,
+    nodes,
+    db,
     async ready() {
       let lastError = 'no answer';
       await Promise.race([
@@ -69,7 +77,7 @@ export function redisBackends(url: string, nodeId: string, logger: Logger): Clus
       ]);
     },
     async close() {
-      await connectionsCounted.stop();
+      await Promise.all([connectionsCounted.stop(), nodes.stop()]);
       // QUIT waits for queued commands: only on a ready connection, and not for long; else cut it.
       await Promise.all(redisConnections.map(async (c) => {
         if (c.status === 'ready') await Promise.race([c.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);

@@ -1,0 +1,32 @@
+// Every Redis key the cluster code writes (aedes-persistence-redis keeps its own: `will:…`,
+// `client:…`, `outgoing:…`, `retained`). One place, so that a script's key prefix and the
+// TypeScript that builds the same key cannot drift apart.
+
+/** The nodes that have announced themselves (a dead one is removed by the node that finds it). */
+export const NODES = 'signalgate:nodes';
+/** A node's liveness key (expires three beats after its last). */
+export const NODE_PREFIX = 'signalgate:node:';
+export const nodeKey = (node: string) => `${NODE_PREFIX}${node}`;
+
+/** Which connection holds a client id (holders.ts). */
+export const HOLDER_PREFIX = 'signalgate:holder:';
+export const holderKey = (clientId: string) => `${HOLDER_PREFIX}${clientId}`;
+
+/** An organisation's client ids held by one node (orgConnections.ts): the prefix a script completes with the node. */
+export const orgConnectionsPrefix = (orgId: string) => `signalgate:conns:${orgId}:`;
+export const orgConnectionsKey = (orgId: string, node: string) => `${orgConnectionsPrefix(orgId)}${node}`;
+
+/** Stored sessions a node's connections hold, with their expiry in seconds (sessionExpiry.ts). */
+export const nodeSessionsKey = (node: string) => `signalgate:sessions:${node}`;
+/** Stored sessions without a connection, scored by the time (ms) they expire. */
+export const EXPIRING = 'signalgate:expiring';
+
+/** Wills of dead nodes waiting for their Will Delay Interval, scored by the time (ms) they are due (wills.ts). */
+export const DELAYED_WILLS = 'signalgate:delayed-wills';
+/** For each such client id, the persistence key of its will. */
+export const DELAYED_WILL_KEYS = 'signalgate:delayed-will-keys';
+
+/** Users with sessions on one node, `<org>\0<userRef>\0<userId>` → sessions there (presenceCounts.ts). */
+export const nodePresenceKey = (node: string) => `signalgate:presence:${node}`;
+/** The same users cluster-wide → nodes they have sessions on. */
+export const PRESENCE = 'signalgate:presence';

@@ -1,0 +1,95 @@
+// The cluster's members (issue 16). Each node refreshes its key (`signalgate:node:<id>`, alive for
+// three beats) and is listed in `signalgate:nodes`. A listed node whose key has expired is dead
+// (kill -9, a lost machine): the first live node to see so takes it off the list (one script, so
+// exactly one node does) and runs the onDead handlers, which take care of what it left behind:
+// its wills, its sessions' expiry, its users' presence, its connection counts.
+import type { ChainableCommander, Redis } from 'ioredis';
+import { NODES, nodeKey, NODE_PREFIX } from './keys.js';
+
+/** KEYS[1] the nodes set; ARGV[1] the node-key prefix. Returns [live nodes, nodes found dead (now off the list)]. */
+const SWEEP = `local live, dead = {}, {}
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. node) == 1 then table.insert(live, node)
+  elseif redis.call('SREM', KEYS[1], node) == 1 then table.insert(dead, node) end
+end
+return {live, dead}`;
+
+type DeadHandler = (node: string) => Promise<void>;
+
+export class ClusterNodes {
+  private readonly beatCommands: ((m: ChainableCommander) => void)[] = [];
+  private readonly deadHandlers: DeadHandler[] = [];
+  private readonly afterBeat: (() => void)[] = [];
+  private live = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly db: Redis,
+    readonly nodeId: string,
+    readonly heartbeatMs: number,
+    private readonly onError: (err: unknown, what: string) => void,
+  ) {
+    this.live.add(nodeId);
+  }
+
+  /** Seconds a node's key outlives its last beat. */
+  get ttlSeconds(): number {
+    return Math.max(1, Math.ceil((3 * this.heartbeatMs) / 1000));
+  }
+
+  /** Adds commands to every beat (refreshing the expiry of this node's own keys). */
+  onBeat(commands: (m: ChainableCommander) => void): void {
+    this.beatCommands.push(commands);
+  }
+
+  /** After every beat (sweeps of due work that every node shares). */
+  everyBeat(fn: () => void): void {
+    this.afterBeat.push(fn);
+  }
+
+  /** Runs once per dead node, on the one live node that found it. */
+  onDead(handler: DeadHandler): void {
+    this.deadHandlers.push(handler);
+  }
+
+  /** Live nodes as of the last beat, this one included. */
+  get liveNodes(): ReadonlySet<string> {
+    return this.live;
+  }
+
+  start(): void {
+    void this.beat();
+    this.timer = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.timer.unref();
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      const m = this.db.multi().set(nodeKey(this.nodeId), '1', 'EX', this.ttlSeconds).sadd(NODES, this.nodeId);
+      for (const add of this.beatCommands) add(m);
+      await m.exec();
+      const [live, dead] = (await this.db.eval(SWEEP, 1, NODES, NODE_PREFIX)) as [string[], string[]];
+      this.live = new Set([...live, this.nodeId]);
+      for (const node of dead) {
+        for (const handler of this.deadHandlers) await handler(node).catch((err) => this.onError(err, `dead node ${node}`));
+      }
+      for (const fn of this.afterBeat) fn();
+    } catch (err) {
+      this.onError(err, 'cluster heartbeat');
+    }
+  }
+
+  /**
+   * This node leaves: its key goes at once, and the next beat of another node handles it as a dead
+   * one (its delayed wills, its users' presence), so that work never waits on a node that is gone.
+   */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    // Bounded: with Redis away the command would wait for it (the key's expiry does it then).
+    await Promise.race([
+      this.db.del(nodeKey(this.nodeId)).catch((err) => this.onError(err, 'node leaving')),
+      new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+    ]);
+  }
+}

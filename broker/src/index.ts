@@ -106,8 +106,10 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     cluster?.connections.released(client);
     cluster?.holders.released(client);
   });
-  cluster?.holders.attach(aedes);
-  cluster?.nodes.start(); // after every onDead handler is in place
+  cluster?.attach(aedes, {
+    sessionOf: (client) => sessions.get(client) ?? null,
+    expired: (clientId) => owners.expiredInCluster(clientId),
+  });
   installAedesFixes(aedes, config.receiveMaximum);
   installQueueQuota(aedes, (orgId) => sessions.limitsOf(orgId), metrics);
   presence.attach(aedes);

@@ -94,6 +94,15 @@ export class SessionOwners {
     }
   }
 
+  /**
+   * The stored session `id` expired by the cluster's clock (cluster/sessionExpiry.ts): the node it
+   * closed on may be gone. Wiped unless a connection here holds it again.
+   */
+  expiredInCluster(id: string): void {
+    if (this.byId.get(id)?.holder) return;
+    this.wipe(id);
+  }
+
   /** `orgId`'s rules changed: stored sessions drop the subscriptions their owners' rights no longer cover. */
   async narrowStored(orgId: string): Promise<void> {
     const persistence = this.broker?.persistence;

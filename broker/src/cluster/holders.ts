@@ -8,7 +8,7 @@
 // connection stays: the one whose write came last. Another user's CONNECT cannot take the id.
 import type { Redis } from 'ioredis';
 import type { Aedes, Client } from 'aedes';
-import { holderKey as keyOf } from './keys.js';
+import { DELAYED_WILL_KEYS, DELAYED_WILLS, EXPIRING, holderKey as keyOf, nodeSessionsKey, WILLS_LIST } from './keys.js';
 
 /**
  * A holder record lives as long as its connection (refreshed hourly to LIVE_TTL_SECONDS, so the
@@ -28,6 +28,7 @@ export class ClusterHolders {
   private readonly tokens = new WeakMap<Client, string>();
   private counter = 0;
   private localClient: (clientId: string) => Client | undefined = () => undefined;
+  private aedes: TimedBroker | null = null;
 
   constructor(private readonly db: Redis, private readonly nodeId: string) {}
 
@@ -46,6 +47,7 @@ export class ClusterHolders {
    * registered client checks it still holds its id, and steps down if a later CONNECT does.
    */
   attach(aedes: Aedes): void {
+    this.aedes = aedes as unknown as TimedBroker;
     // Read at each use: installAedesFixes replaces aedes' clients map with a prototype-less one.
     this.localClient = (clientId) => (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[clientId];
     const refresh = setInterval(() => {
@@ -72,22 +74,46 @@ export class ClusterHolders {
    * `client` (aedes id `clientId`, admitted for `userRef`) takes the id: resolves true once Redis
    * has it, false (and nothing written) when another user's connection holds it. One script, so
    * two users racing for one id cannot both pass the check: session ownership (issue 14) across
-   * nodes, for the holder record's lifetime.
+   * nodes, for the holder record's lifetime. The same script cancels what waits on the id's
+   * absence anywhere: its stored session's expiry and a dead node's delayed will [MQTT-3.1.3-9],
+   * and lists the session under this node if it outlives the connection (sessionExpiry.ts).
    */
   async claim(client: Client, clientId: string, userRef: string): Promise<boolean> {
     const token = `${this.nodeId}:${++this.counter}|${userRef}`;
-    const taken = await this.db.eval(CLAIM, 1, keyOf(clientId), token, `|${userRef}`, LIVE_TTL_SECONDS);
+    const taken = await this.db.eval(
+      CLAIM, 5, keyOf(clientId), EXPIRING, DELAYED_WILLS, DELAYED_WILL_KEYS, nodeSessionsKey(this.nodeId),
+      token, `|${userRef}`, LIVE_TTL_SECONDS, clientId, expiringAfter(client), WILLS_LIST,
+    );
     if (taken !== 1) return false;
     this.tokens.set(client, token);
     return true;
   }
 
-  /** `client` closed: its record, if still its own, expires HOLDER_TTL_SECONDS from now. */
+  /**
+   * `client` closed: its record, if still its own, expires HOLDER_TTL_SECONDS from now, and its
+   * stored session (MQTT 5, expiry > 0) starts expiring in Redis, where any node wipes it when due
+   * even if this one is gone by then. A connection taken over holds nothing any more: no change.
+   */
   released(client: Client): void {
     const token = this.tokens.get(client);
     if (token === undefined) return;
     this.tokens.delete(client);
-    this.db.eval(EXPIRE_IF_MINE, 1, keyOf(client.id), token, HOLDER_TTL_SECONDS).catch(() => {});
+    this.db.eval(RELEASE, 3, keyOf(client.id), EXPIRING, nodeSessionsKey(this.nodeId), token, HOLDER_TTL_SECONDS, client.id, expiringAfter(client), Date.now())
+      .catch(() => {});
+  }
+
+  /**
+   * The session `clientId` left here resumed on another node: this node's timers for it (session
+   * expiry, a delayed will) would wipe the session there or publish a cancelled will, and its will
+   * in Redis would be published by whoever finds this node dead later.
+   */
+  private resumedElsewhere(clientId: string): void {
+    const aedes = this.aedes;
+    if (!aedes) return;
+    aedes.clearSessionExpiry(clientId);
+    aedes.clearDelayedWill(clientId);
+    aedes.persistence.delWill({ id: clientId, brokerId: this.nodeId }).catch(() => {});
+    this.db.hdel(nodeSessionsKey(this.nodeId), clientId).catch(() => {});
   }
 
   /**
@@ -99,6 +125,7 @@ export class ClusterHolders {
       const [, node] = packet.topic.split('/');
       const clientId = packet.payload.toString();
       const local = this.localClient(clientId) as LocalClient | undefined;
+      if (node !== this.nodeId && (!local || local.closed)) this.resumedElsewhere(clientId);
       if (!local || local.closed || node === this.nodeId) return takeOver(packet, done);
       const tellAndClose = () => takenOver(local, done);
       this.db.get(keyOf(clientId)).then(
@@ -110,15 +137,54 @@ export class ClusterHolders {
 }
 
 
-/** KEYS[1] holder key; ARGV: new value, the claimer's `|userRef` suffix, TTL. Another user's holder stays. */
+/**
+ * KEYS: holder, EXPIRING, DELAYED_WILLS, DELAYED_WILL_KEYS, this node's sessions; ARGV: new value,
+ * the claimer's `|userRef` suffix, TTL, client id, seconds the session outlives the connection
+ * (0: it does not), persistence's list of will keys. Another user's holder stays (0).
+ */
 const CLAIM = `local cur = redis.call('GET', KEYS[1])
 if cur and string.sub(cur, -string.len(ARGV[2])) ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[4])
+if redis.call('ZREM', KEYS[3], ARGV[4]) == 1 then
+  local will = redis.call('HGET', KEYS[4], ARGV[4])
+  redis.call('HDEL', KEYS[4], ARGV[4])
+  if will then
+    redis.call('DEL', will)
+    redis.call('LREM', ARGV[6], 0, will)
+  end
+end
+if tonumber(ARGV[5]) > 0 then redis.call('HSET', KEYS[5], ARGV[4], ARGV[5]) end
 return 1`;
 /** KEYS[1] holder key; ARGV: the closing connection's value, TTL. */
 const EXPIRE_IF_MINE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1`;
+/**
+ * KEYS: holder, EXPIRING, this node's sessions; ARGV: the closing connection's value, TTL, client
+ * id, seconds the session outlives the connection, now (ms). Only while the record is its own.
+ */
+const RELEASE = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[3])
+local keep = tonumber(ARGV[4])
+if keep > 0 then redis.call('ZADD', KEYS[2], tonumber(ARGV[5]) + keep * 1000, ARGV[3]) end
+return 1`;
 
+/**
+ * Seconds `client`'s session outlives its connection, when it expires at all: MQTT 5 with a
+ * session expiry (aedes clamps it to SIGNALGATE_MAX_SESSION_EXPIRY). aedes keeps a 3.1.1 session
+ * without an expiry, so a cluster does too.
+ */
+function expiringAfter(client: Client): number {
+  const c = client as Client & { clean?: boolean; sessionExpiryInterval?: number };
+  return c.version === 5 && !c.clean ? (c.sessionExpiryInterval ?? 0) : 0;
+}
+
+type TimedBroker = {
+  clearSessionExpiry(id: string): void;
+  clearDelayedWill(id: string): void;
+  persistence: { delWill(client: { id: string; brokerId: string }): Promise<unknown> };
+};
 type LocalClient = Client & { closed: boolean; disconnect(o: { reasonCode: number }, cb: () => void): void };
 const takenOver = (client: LocalClient, done: () => void) => {
   if (client.closed) return done();

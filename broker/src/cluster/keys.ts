@@ -21,6 +21,10 @@ export const nodeSessionsKey = (node: string) => `signalgate:sessions:${node}`;
 /** Stored sessions without a connection, scored by the time (ms) they expire. */
 export const EXPIRING = 'signalgate:expiring';
 
+/** aedes-persistence-redis' list of will keys (`will:<node>:<client id>`). */
+export const WILLS_LIST = 'will';
+export const willKey = (node: string, clientId: string) => `will:${node}:${clientId}`;
+
 /** Wills of dead nodes waiting for their Will Delay Interval, scored by the time (ms) they are due (wills.ts). */
 export const DELAYED_WILLS = 'signalgate:delayed-wills';
 /** For each such client id, the persistence key of its will. */
@@ -30,3 +34,14 @@ export const DELAYED_WILL_KEYS = 'signalgate:delayed-will-keys';
 export const nodePresenceKey = (node: string) => `signalgate:presence:${node}`;
 /** The same users cluster-wide → nodes they have sessions on. */
 export const PRESENCE = 'signalgate:presence';
+
+/** A cluster-wide rate bucket (orgRates.ts): `org:<org>:messages`, `org:<org>:bytes`, `token:<token id>`. */
+export const rateKey = (bucket: string) => `signalgate:rate:${bucket}`;
+
+/** An organisation's retained topics → bytes (topic and payload), counted against its quota (retainedQuota.ts). */
+export const retainedTopicsKey = (orgId: string) => `signalgate:retained:${orgId}`;
+/** The sum of that hash's values. */
+export const retainedBytesKey = (orgId: string) => `signalgate:retained-bytes:${orgId}`;
+
+/** Each node's open connections as of its last beat, node → count (cluster gauges, metrics.ts). */
+export const NODE_CONNECTIONS = 'signalgate:node-connections';

@@ -10,9 +10,12 @@ import { Redis } from 'ioredis';
 import mqemitterRedis from 'mqemitter-redis';
 import persistenceRedis from 'aedes-persistence-redis';
 import type { Logger } from '@signalgate/shared';
+import type { Aedes } from 'aedes';
 import { ClusterHolders } from './holders.js';
 import { ClusterConnections } from './orgConnections.js';
 import { ClusterNodes } from './nodes.js';
+import { clusterWills, type ClusterWillsOptions } from './wills.js';
+import { expireSessionsAcrossNodes } from './sessionExpiry.js';
 
 /** How long a starting broker waits for Redis before it gives up with an error saying so. */
 const READY_TIMEOUT_MS = 5000;
@@ -28,6 +31,11 @@ export interface ClusterBackends {
   nodes: ClusterNodes;
   /** The connection for the cluster's own keys (shared by holders, counts, sweeps). */
   db: Redis;
+  /**
+   * Once aedes exists: the takeover gate, wills and session expiry across nodes, then this node's
+   * heartbeat (after every onDead handler is in place). `expired`: a stored session's expiry came due.
+   */
+  attach(aedes: Aedes, hooks: { sessionOf: ClusterWillsOptions['sessionOf']; expired: (clientId: string) => void }): void;
   /** Resolves once every connection is ready; rejects (naming the URL without its password) after READY_TIMEOUT_MS. */
   ready(): Promise<void>;
   /** Closes the Redis connections (after aedes closed: it closes mq and persistence itself). */
@@ -66,6 +74,13 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
     connections: connectionsCounted,
     nodes,
     db,
+    attach(aedes, { sessionOf, expired }) {
+      const onError = (err: unknown, what: string) => logger.warn({ err }, `${what} failed`);
+      holders.attach(aedes);
+      clusterWills(aedes, { db, nodes, sessionOf, onError });
+      expireSessionsAcrossNodes(db, nodes, expired, (err) => onError(err, 'session expiry'));
+      nodes.start();
+    },
     async ready() {
       let lastError = 'no answer';
       await Promise.race([

@@ -17,6 +17,7 @@ import { checkPublishLimits } from '../limits.js';
 import type { ClientSession } from '../sessions.js';
 import { clipped, isLoggedOccurrence } from '@signalgate/shared';
 import { sendPacket } from '../wire.js';
+import { ownerOf, type WillOwner } from '../willOwner.js';
 
 type Callback = (error?: Error | null) => void;
 type RefusablePacket = PublishPacket & { _notAuthorized?: boolean; properties?: { responseTopic?: string } };
@@ -58,9 +59,10 @@ export function createAuthorizePublish(ctx: BrokerContext) {
    * A will: published by aedes after the connection closed (at once, or after an MQTT 5 Will Delay
    * Interval). aedes' publishWill only looks at the error, so a refusal must be one, never the
    * `_notAuthorized` mark; and the rights are those of the token now, not at CONNECT: it may have
-   * been revoked or have expired, or the rules narrowed, during the delay.
+   * been revoked or have expired, or the rules narrowed, during the delay. In a cluster, a will of
+   * a dead node has no connection any more: its owner comes with it (willOwner.ts).
    */
-  const authorizeWill = (s: ClientSession, packet: RefusablePacket, cb: Callback): void => {
+  const authorizeWill = (s: WillOwner | ClientSession, packet: RefusablePacket, cb: Callback): void => {
     const rights = services.connect.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
     const topic = packet.topic;
     const refusal = !rights ? 'revoked' : topicNameProblem(topic) !== null ? 'invalid_topic' : !rights.canPublish(topic) ? 'acl'
@@ -82,8 +84,12 @@ export function createAuthorizePublish(ctx: BrokerContext) {
 
   return function authorizePublish(client: Client | null, packet: RefusablePacket, cb: Callback): void {
     const s = sessions.get(client);
+    if (!client) {
+      const owner = ownerOf(packet); // a dead node's will (cluster/wills.ts)
+      return owner ? authorizeWill(owner, packet, cb) : cb(new Error('no session'));
+    }
     // No session: a will of a client this broker never authenticated. Not a tenant's: never published.
-    if (!client || !s) return cb(new Error('no session'));
+    if (!s) return cb(new Error('no session'));
     // A session the broker ended (expired, revoked…) has no rights left, not even for its will.
     if (s.endReason !== null) return cb(new Error(`session ended: ${s.endReason}`));
     if (client.closed) return authorizeWill(s, packet, cb);

@@ -11,24 +11,30 @@ export interface TestCluster {
   services: Services;
   dataDir: string;
   nodes: RunningCli[];
+  /** With `api: true`: a token API process (`--api-only`) over the same data dir and Redis, as a deployment puts beside the brokers. */
+  api: RunningCli | null;
   /** Clients a test opened, ended by stop(). */
   clients: MqttClient[];
   stop(): Promise<void>;
 }
 
-export async function startCluster(label: string, { nodes = 2, durable = false, env = {} }: { nodes?: number; durable?: boolean; env?: Record<string, string> } = {}): Promise<TestCluster> {
+export async function startCluster(
+  label: string,
+  { nodes = 2, durable = false, env = {}, api = false }: { nodes?: number; durable?: boolean; env?: Record<string, string>; api?: boolean } = {},
+): Promise<TestCluster> {
   buildCli();
   const redis = await startRedis({ durable });
   const dataDir = tempDataDir(label);
   const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
   const nodeEnv = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', ...env };
   const started = await Promise.all(Array.from({ length: nodes }, () => startCli(dataDir, ['--broker-only', '--workers', '1'], nodeEnv)));
+  const apiProcess = api ? await startCli(dataDir, ['--api-only', '--workers', '1'], nodeEnv) : null;
   const clients: MqttClient[] = [];
   return {
-    redis, services, dataDir, nodes: started, clients,
+    redis, services, dataDir, nodes: started, api: apiProcess, clients,
     async stop() {
       for (const c of clients) c.end(true);
-      await Promise.all(started.map((n) => n.stop()));
+      await Promise.all([...started, ...(apiProcess ? [apiProcess] : [])].map((n) => n.stop()));
       services.store.close();
       await redis.stop();
     },

@@ -77,12 +77,11 @@ describe('a node killed with SIGKILL', () => {
     await client(a, 'other-device', { will: { topic: 'status/other-device', payload: Buffer.from('gone'), qos: 1, retain: false } }, undefined, otherOrgId);
     // The revoke ends the session on A; the will it published then is the live path's business, not this test's.
     services.tokens.revoke(orgId, revokedToken.tokenId);
-    await eventually(() => expect(revoked.connected).toBe(false), 3000);
+    await eventually(() => !revoked.connected, 3000);
     got.length = 0;
 
     await a.stop('SIGKILL');
-    await eventually(() => expect(got.map((m) => m.topic).sort()).toEqual(['status/v3-device', 'status/v5-device']), 8000);
-    await eventually(() => expect(outsiderGot.map((m) => m.topic)).toEqual(['status/other-device']), 3000);
+    await eventually(() => got.length >= 2 && outsiderGot.length >= 1, 8000);
     await new Promise((r) => setTimeout(r, 1000)); // a second sweep publishes nothing again
     expect(got.map((m) => m.topic).sort()).toEqual(['status/v3-device', 'status/v5-device']);
     expect(outsiderGot).toHaveLength(1);
@@ -102,7 +101,8 @@ describe('a node killed with SIGKILL', () => {
     await new Promise((r) => setTimeout(r, 2000));
     expect(got).toEqual([]); // found dead within ~1 s, but 3 s have not passed since
     await resume(d, 'back', { clientId: 'back-1', properties: { sessionExpiryInterval: 60 } });
-    await eventually(() => expect(got.map((m) => m.topic)).toEqual(['delayed/late']), 8000);
+    await eventually(() => got.length > 0, 8000);
+    expect(got.map((m) => m.topic)).toEqual(['delayed/late']);
     expect(got[0]!.at - killedAt).toBeGreaterThanOrEqual(3000);
     // `back` came back before its 30 s: its will is cancelled. (Waiting the 30 s out is not bounded
     // enough for this suite: the cancellation is seen in Redis instead, where the will is gone.)

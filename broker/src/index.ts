@@ -109,10 +109,11 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   cluster?.attach(aedes, {
     sessionOf: (client) => sessions.get(client) ?? null,
     expired: (clientId) => owners.expiredInCluster(clientId),
+    offline: (subject) => presence.offline(subject),
   });
   installAedesFixes(aedes, config.receiveMaximum);
   installQueueQuota(aedes, (orgId) => sessions.limitsOf(orgId), metrics);
-  presence.attach(aedes);
+  presence.attach(aedes, cluster?.presence ?? null);
   shared.attach(aedes);
   owners.attach(aedes);
 

@@ -8,27 +8,27 @@
 // disconnect in a connect storm). When the rules start granting it, the users online here are
 // announced (`announceOrg`); a user announced "online" always gets their "offline", whatever the
 // rules say by then, so a retained "online" never outlives its sessions.
+//
+// In a cluster "first" and "last" are the user's across nodes (cluster/presenceCounts.ts): each
+// node asks Redis at its own first and last session of the user, and only the answer "first (last)
+// in the cluster" publishes. `clients` is then the count on the node that announced.
 import type { Aedes } from 'aedes';
 import { internalTopic, PRESENCE_ROOT, type Logger } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
-
-interface PresenceSubject {
-  orgId: string;
-  userId: string;
-  userRef: string;
-}
+import type { ClusterPresence, PresenceSubject } from './cluster/presenceCounts.js';
 
 interface UserPresence {
   subject: PresenceSubject;
   /** Sessions of the user open on this broker. */
   sessions: number;
-  /** The last retained message published for the user says "online". */
+  /** The last retained message published for the user says "online" (in a cluster: the user is counted in Redis). */
   announced: boolean;
 }
 
 export class PresencePublisher {
   private readonly users = new Map<string, UserPresence>();
   private aedes: Aedes | null = null;
+  private cluster: ClusterPresence | null = null;
 
   constructor(
     private readonly logger: Logger,
@@ -37,8 +37,9 @@ export class PresencePublisher {
     private readonly wanted: (orgId: string) => boolean,
   ) {}
 
-  attach(aedes: Aedes): void {
+  attach(aedes: Aedes, cluster: ClusterPresence | null): void {
     this.aedes = aedes;
+    this.cluster = cluster;
   }
 
   /**
@@ -62,7 +63,13 @@ export class PresencePublisher {
     if (!u) return;
     if (--u.sessions > 0) return;
     this.users.delete(key);
+    if (this.cluster) return this.leaveCluster(u);
     if (u.announced || this.wanted(s.orgId)) this.publish(u.subject, 'offline', 0);
+  }
+
+  /** A user of a dead node whose last node it was (cluster/presenceCounts.ts). */
+  offline(s: PresenceSubject): void {
+    this.publish(s, 'offline', 0);
   }
 
   /** The org's rules now grant presence: announce its users online here (`open`: their sessions) that were not. */
@@ -82,7 +89,26 @@ export class PresencePublisher {
   }
 
   private announce(u: UserPresence): void {
-    u.announced = this.publish(u.subject, 'online', u.sessions);
+    if (!this.cluster) {
+      u.announced = this.publish(u.subject, 'online', u.sessions);
+      return;
+    }
+    // Marked before Redis answers: a `last` for this user is then sent after this `first`, in order.
+    u.announced = true;
+    this.cluster.first(u.subject).then(
+      (first) => { if (first) this.publish(u.subject, 'online', u.sessions); },
+      (err: unknown) => this.logger.warn({ err, org: u.subject.orgId, user: u.subject.userId }, 'cluster presence not counted'),
+    );
+  }
+
+  private leaveCluster(u: UserPresence): void {
+    // A node shutting down leaves its users listed: the node that finds it gone says "offline" for
+    // those it was the last node of (this one can no longer publish).
+    if (!u.announced || !this.aedes || this.aedes.closed) return;
+    this.cluster!.last(u.subject).then(
+      (last) => { if (last) this.publish(u.subject, 'offline', 0); },
+      (err: unknown) => this.logger.warn({ err, org: u.subject.orgId, user: u.subject.userId }, 'cluster presence not counted'),
+    );
   }
 
   private publish(s: PresenceSubject, status: 'online' | 'offline', clients: number): boolean {

@@ -16,6 +16,7 @@ import { ClusterConnections } from './orgConnections.js';
 import { ClusterNodes } from './nodes.js';
 import { clusterWills, type ClusterWillsOptions } from './wills.js';
 import { expireSessionsAcrossNodes } from './sessionExpiry.js';
+import { ClusterPresence, type PresenceSubject } from './presenceCounts.js';
 
 /** How long a starting broker waits for Redis before it gives up with an error saying so. */
 const READY_TIMEOUT_MS = 5000;
@@ -29,13 +30,16 @@ export interface ClusterBackends {
   connections: ClusterConnections;
   /** The live nodes, and what to do when one dies (nodes.ts). Started by start(). */
   nodes: ClusterNodes;
+  /** Users online per node and cluster-wide (presenceCounts.ts). */
+  presence: ClusterPresence;
   /** The connection for the cluster's own keys (shared by holders, counts, sweeps). */
   db: Redis;
   /**
    * Once aedes exists: the takeover gate, wills and session expiry across nodes, then this node's
-   * heartbeat (after every onDead handler is in place). `expired`: a stored session's expiry came due.
+   * heartbeat (after every onDead handler is in place). `expired`: a stored session's expiry came due;
+   * `offline`: a dead node was the last of a user's.
    */
-  attach(aedes: Aedes, hooks: { sessionOf: ClusterWillsOptions['sessionOf']; expired: (clientId: string) => void }): void;
+  attach(aedes: Aedes, hooks: { sessionOf: ClusterWillsOptions['sessionOf']; expired: (clientId: string) => void; offline: (s: PresenceSubject) => void }): void;
   /** Resolves once every connection is ready; rejects (naming the URL without its password) after READY_TIMEOUT_MS. */
   ready(): Promise<void>;
   /** Closes the Redis connections (after aedes closed: it closes mq and persistence itself). */
@@ -66,6 +70,7 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
   const holders = new ClusterHolders(db, nodeId);
   holders.guard(mq as never);
   const nodes = new ClusterNodes(db, nodeId, heartbeatMs, (err, what) => logger.warn({ err }, `${what} failed`));
+  const presence = new ClusterPresence(db, nodes);
   const connectionsCounted = new ClusterConnections(db, nodes, (err) => logger.warn({ err }, 'cluster connection count not updated'));
   return {
     mq,
@@ -73,12 +78,14 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
     holders,
     connections: connectionsCounted,
     nodes,
+    presence,
     db,
-    attach(aedes, { sessionOf, expired }) {
+    attach(aedes, { sessionOf, expired, offline }) {
       const onError = (err: unknown, what: string) => logger.warn({ err }, `${what} failed`);
       holders.attach(aedes);
       clusterWills(aedes, { db, nodes, sessionOf, onError });
       expireSessionsAcrossNodes(db, nodes, expired, (err) => onError(err, 'session expiry'));
+      presence.whenNodeDies(offline);
       nodes.start();
     },
     async ready() {

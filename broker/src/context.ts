@@ -2,6 +2,7 @@
 import type { ClusterHolders } from './cluster/holders.js';
 import type { ClusterConnections } from './cluster/orgConnections.js';
 import type { ClusterNodes } from './cluster/nodes.js';
+import type { ClusterRetainedQuota } from './cluster/retainedQuota.js';
 import type { Config, Logger, Services } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessions.js';
@@ -33,6 +34,8 @@ export interface BrokerContext {
   nodes: ClusterNodes | null;
   /** Retained messages per organisation, against its quota. */
   retained: RetainedLedger;
+  /** With SIGNALGATE_REDIS_URL: retained messages per organisation across the cluster (MQTT PUBLISHes count there); null when alone. */
+  clusterRetained: ClusterRetainedQuota | null;
   /** Per-organisation message counts and connection samples for the dashboard. */
   usage: UsageSampler;
 }

@@ -73,7 +73,12 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     await cluster?.close();
     throw err;
   }
-  const ctx: BrokerContext = { config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage, holders: cluster?.holders ?? null, orgConnections: cluster?.connections ?? null, nodes: cluster?.nodes ?? null };
+  // The cluster's rates, retained quota and gauges, before any client and before the first beat.
+  const clusterLimits = cluster ? (await import('./cluster/clusterLimits.js')).clusterLimits(cluster, sessions, metrics, logger) : null;
+  const ctx: BrokerContext = {
+    config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage, holders: cluster?.holders ?? null,
+    orgConnections: cluster?.connections ?? null, nodes: cluster?.nodes ?? null, clusterRetained: clusterLimits?.retained ?? null,
+  };
   const history = new HistoryRecorder(
     services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId), (orgId) => sessions.limitsOf(orgId),
   );

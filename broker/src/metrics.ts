@@ -29,3 +29,17 @@ export function brokerMetrics() {
 }
 
 export type BrokerMetrics = ReturnType<typeof brokerMetrics>;
+
+/**
+ * Only with SIGNALGATE_REDIS_URL (a broker alone shows none of these): the cluster as this node last
+ * saw it, refreshed every heartbeat (cluster/gauges.ts), so a scrape of any node shows the cluster.
+ */
+export function clusterMetrics() {
+  return {
+    nodes: gauge('signalgate_cluster_nodes', 'Live broker nodes in the cluster, as of this node\'s last heartbeat', []),
+    connections: gauge('signalgate_cluster_connections', 'Authenticated MQTT connections on all live nodes, each as of its last heartbeat', []),
+    rateLeases: counter('signalgate_cluster_rate_leases_total', 'Leases of rate-limit tokens this node asked the cluster for (granted, refused: the limit is used up, unanswered: judged on the node\'s share)', ['result']),
+  };
+}
+
+export type ClusterMetrics = ReturnType<typeof clusterMetrics>;

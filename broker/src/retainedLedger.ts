@@ -4,7 +4,8 @@
 // each org (topic → bytes of topic and payload), starting empty as aedes' memory store does, and
 // admits a retained PUBLISH only within the org's quota. An empty payload clears the topic, as in
 // aedes. A retained message that expires (MQTT 5 Message Expiry) is still counted until its topic
-// is cleared or replaced.
+// is cleared or replaced. In a cluster the count is the cluster's (cluster/retainedQuota.ts, the
+// same rules in Redis); this ledger then only serves the REST publisher of the node.
 import type { OrgLimits } from '@signalgate/shared';
 
 interface OrgRetained {

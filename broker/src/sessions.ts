@@ -16,6 +16,10 @@ import { GroupedBy } from './groupedBy.js';
 import { Deadlines } from './deadlines.js';
 import { grantedFilters, heldFilters } from './grantedQos.js';
 import { forgetStoredSubscriptions } from './storedSubscriptions.js';
+import type { ClusterRates, RateOf } from './cluster/orgRates.js';
+
+/** A rate limit's bucket: this process's own, or in a cluster the cluster's (cluster/orgRates.ts). */
+export type RateBucket = Pick<TokenBucket, 'available' | 'take'>;
 
 /** Why SignalGate ended a session; an MQTT 5 client is told with SESSION_ENDS' reason code. */
 export type EndReason = SessionEnd;
@@ -50,8 +54,8 @@ export interface ClientSession {
 interface OrgState {
   limits: OrgLimits;
   clients: Set<Client>;
-  messages: TokenBucket | null;
-  bytes: TokenBucket | null;
+  messages: RateBucket | null;
+  bytes: RateBucket | null;
   /** The org's default rule set grants `history`: without it no token of the org can read history. */
   history: boolean;
   /** Likewise for `presence`: without it no token of the org can subscribe to presence. */
@@ -68,9 +72,11 @@ export class SessionRegistry {
   /** Limits of orgs with no session here, as last read (limitsOf). */
   private readonly absentOrgLimits = new Map<string, { limits: OrgLimits | undefined; at: number }>();
   private readonly byToken = new GroupedBy<string, Client>();
-  private readonly tokenBuckets = new Map<string, { bucket: TokenBucket; users: number }>();
+  private readonly tokenBuckets = new Map<string, { bucket: RateBucket; users: number }>();
   /** Orgs with a max_connects_per_second: one entry per such org, for the broker's lifetime. */
-  private readonly connectRates = new Map<string, { perSecond: number; bucket: TokenBucket }>();
+  private readonly connectRates = new Map<string, { perSecond: number; nodes: number; bucket: TokenBucket }>();
+  /** In a cluster: the message and byte rates are the cluster's buckets, leased (useClusterRates). */
+  private clusterRates: ClusterRates | null = null;
   private readonly rows: SessionRowWriter;
   /** Sessions by token expiry: one timer for all (one per session was ~280 bytes). */
   private readonly expiries = new Deadlines<ClientSession>((s) => this.end(s.client, 'expired'));
@@ -118,10 +124,32 @@ export class SessionRegistry {
     }
     const perSecond = org.limits.maxConnectsPerSecond;
     if (perSecond === null) return null;
-    // Kept per org whether or not it has sessions here, so refused attempts keep counting.
+    // Kept per org whether or not it has sessions here, so refused attempts keep counting. In a
+    // cluster each node admits its share, rate ÷ live nodes (EMQX's way): the CONNECT path asks for
+    // no answer from Redis here, and a reconnect storm comes spread over the nodes by whatever
+    // balances them (README, "what a limit means in a cluster").
+    const nodes = this.clusterRates?.liveNodes ?? 1;
     let rate = this.connectRates.get(org.id);
-    if (!rate || rate.perSecond !== perSecond) this.connectRates.set(org.id, (rate = { perSecond, bucket: bucketFor(perSecond, now)! }));
+    if (!rate || rate.perSecond !== perSecond || rate.nodes !== nodes) {
+      this.connectRates.set(org.id, (rate = { perSecond, nodes, bucket: bucketFor(perSecond / nodes, now)! }));
+    }
     return rate.bucket.take(1, now) ? null : 'org_connect_rate';
+  }
+
+  /** With SIGNALGATE_REDIS_URL, before any client: rates are the cluster's from here on. */
+  useClusterRates(rates: ClusterRates): void {
+    this.clusterRates = rates;
+  }
+
+  /** Whether the rate buckets are the cluster's (limits.ts: a publish may then wait for a lease). */
+  get leasedRates(): boolean {
+    return this.clusterRates !== null;
+  }
+
+  /** A bucket for `limit`: this process's own, or in a cluster the cluster's for the org's or token's `id`. */
+  private rateBucket(of: RateOf, id: string, limit: number | null, now: number): RateBucket | null {
+    if (limit === null) return null;
+    return this.clusterRates ? this.clusterRates.bucket(of, id, limit) : bucketFor(limit, now);
   }
 
   /** A monotonic connect time: the sessions table removes a row only for the connect that wrote it. */
@@ -139,7 +167,7 @@ export class SessionRegistry {
     const limit = org.limits.tokenMessagesPerSecond;
     const tb = this.tokenBuckets.get(s.tokenId);
     if (tb) tb.users++;
-    else if (limit !== null) this.tokenBuckets.set(s.tokenId, { bucket: bucketFor(limit, Date.now())!, users: 1 });
+    else if (limit !== null) this.tokenBuckets.set(s.tokenId, { bucket: this.rateBucket('token', s.tokenId, limit, Date.now())!, users: 1 });
 
     this.expiries.set(s);
     this.rows.upsert(this.rowOf(s));
@@ -248,7 +276,7 @@ export class SessionRegistry {
     return limits;
   }
 
-  tokenBucket(tokenId: string): TokenBucket | undefined {
+  tokenBucket(tokenId: string): RateBucket | undefined {
     return this.tokenBuckets.get(tokenId)?.bucket;
   }
 
@@ -271,14 +299,14 @@ export class SessionRegistry {
     if (state && JSON.stringify(state.limits) !== JSON.stringify(org.limits)) {
       const now = Date.now();
       state.limits = org.limits;
-      state.messages = bucketFor(org.limits.maxMessagesPerSecond, now);
-      state.bytes = bucketFor(org.limits.maxBytesPerSecond, now);
+      state.messages = this.rateBucket('org_messages', orgId, org.limits.maxMessagesPerSecond, now);
+      state.bytes = this.rateBucket('org_bytes', orgId, org.limits.maxBytesPerSecond, now);
       this.endBeyondConnectionLimit(org.id, state);
       const tokens = new Set(clients.map((c) => this.byClient.get(c)!.tokenId));
       for (const t of tokens) {
         const users = this.clientsOfToken(t).length;
         if (org.limits.tokenMessagesPerSecond === null) this.tokenBuckets.delete(t);
-        else this.tokenBuckets.set(t, { bucket: bucketFor(org.limits.tokenMessagesPerSecond, now)!, users });
+        else this.tokenBuckets.set(t, { bucket: this.rateBucket('token', t, org.limits.tokenMessagesPerSecond, now)!, users });
       }
     }
     for (const c of clients) {
@@ -357,7 +385,9 @@ export class SessionRegistry {
     if (!state) {
       const now = Date.now();
       state = {
-        limits: org.limits, clients: new Set(), messages: bucketFor(org.limits.maxMessagesPerSecond, now), bytes: bucketFor(org.limits.maxBytesPerSecond, now),
+        limits: org.limits, clients: new Set(),
+        messages: this.rateBucket('org_messages', org.id, org.limits.maxMessagesPerSecond, now),
+        bytes: this.rateBucket('org_bytes', org.id, org.limits.maxBytesPerSecond, now),
         ...this.defaultGrants(org.id),
       };
       this.orgs.set(org.id, state);

@@ -8,6 +8,9 @@ export const NODES = 'signalgate:nodes';
 export const NODE_PREFIX = 'signalgate:node:';
 export const nodeKey = (node: string) => `${NODE_PREFIX}${node}`;
 
+/** A node's subscriber connection is subscribed on the Redis of this run id (restartGate.ts). */
+export const subscriberReadyKey = (node: string) => `signalgate:subscribed:${node}`;
+
 /** Which connection holds a client id (holders.ts). */
 export const HOLDER_PREFIX = 'signalgate:holder:';
 export const holderKey = (clientId: string) => `${HOLDER_PREFIX}${clientId}`;
@@ -35,8 +38,8 @@ export const nodePresenceKey = (node: string) => `signalgate:presence:${node}`;
 /** The same users cluster-wide → nodes they have sessions on. */
 export const PRESENCE = 'signalgate:presence';
 
-/** A cluster-wide rate bucket (orgRates.ts): `org:<org>:messages`, `org:<org>:bytes`, `token:<token id>`. */
-export const rateKey = (bucket: string) => `signalgate:rate:${bucket}`;
+/** A cluster-wide rate bucket (orgRates.ts): an org's messages or bytes per second, a token's messages per second. */
+export const rateKey = (of: 'org_messages' | 'org_bytes' | 'token', id: string) => `signalgate:rate:${of}:${id}`;
 
 /** An organisation's retained topics → bytes (topic and payload), counted against its quota (retainedQuota.ts). */
 export const retainedTopicsKey = (orgId: string) => `signalgate:retained:${orgId}`;

@@ -65,21 +65,44 @@ export function createAuthorizePublish(ctx: BrokerContext) {
   const authorizeWill = (s: WillOwner | ClientSession, packet: RefusablePacket, cb: Callback): void => {
     const rights = services.connect.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
     const topic = packet.topic;
-    const refusal = !rights ? 'revoked' : topicNameProblem(topic) !== null ? 'invalid_topic' : !rights.canPublish(topic) ? 'acl'
-      : packet.retain && !admitRetained(s.orgId, topic, payloadLength(packet)) ? 'retained_quota' : null;
-    if (refusal !== null) {
-      metrics.publishesDenied.inc({ reason: 'will' });
-      logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic: clipped(topic), reason: refusal }, 'will not published');
-      return cb(new Error(`will refused: ${refusal}`));
-    }
-    packet.topic = internalTopic(s.orgId, topic);
-    cb(null);
+    const refusal = !rights ? 'revoked' : topicNameProblem(topic) !== null ? 'invalid_topic' : !rights.canPublish(topic) ? 'acl' : null;
+    const decided = (refusal: string | null): void => {
+      if (refusal !== null) {
+        metrics.publishesDenied.inc({ reason: 'will' });
+        logger.info({ org: s.orgId, client: s.clientId, user: s.userId, topic: clipped(topic), reason: refusal }, 'will not published');
+        return cb(new Error(`will refused: ${refusal}`));
+      }
+      packet.topic = internalTopic(s.orgId, topic);
+      cb(null);
+    };
+    if (refusal !== null || !packet.retain) return decided(refusal);
+    whenSettled(admitRetained(s.orgId, topic, payloadLength(packet)), (fits) => decided(fits ? null : 'retained_quota'), cb);
   };
 
-  /** max_retained_messages / max_retained_bytes (retainedLedger.ts). */
-  const admitRetained = (orgId: string, topic: string, payloadBytes: number): boolean => {
+  /**
+   * max_retained_messages / max_retained_bytes: this process's ledger (retainedLedger.ts), or in a
+   * cluster the cluster's (cluster/retainedQuota.ts, one Redis round trip). Redis failing to answer
+   * lets the message through (logged): retained messages then cannot be stored either.
+   */
+  const admitRetained = (orgId: string, topic: string, payloadBytes: number): boolean | Promise<boolean> => {
     const limits = sessions.limitsOf(orgId);
-    return !limits || ctx.retained.admit(orgId, topic, payloadBytes, limits) !== null;
+    if (!limits) return true;
+    if (!ctx.clusterRetained) return ctx.retained.admit(orgId, topic, payloadBytes, limits) !== null;
+    return ctx.clusterRetained.admit(orgId, topic, payloadBytes, limits).catch((err: unknown) => {
+      logger.warn({ err, org: orgId }, 'cluster retained quota not checked');
+      return true;
+    });
+  };
+
+  /** Past the limits: a retained message within its quota, then into the org's namespace. */
+  const admitted = (client: Client, s: ClientSession, packet: RefusablePacket, topic: string, payloadBytes: number, cb: Callback): void => {
+    const publish = () => {
+      ctx.usage.countMessage(s.orgId);
+      packet.topic = internalTopic(s.orgId, topic);
+      cb(null);
+    };
+    if (!packet.retain) return publish();
+    whenSettled(admitRetained(s.orgId, topic, payloadBytes), (fits) => (fits ? publish() : refuse(client, s, packet, 'retained_quota', cb)), cb);
   };
 
   return function authorizePublish(client: Client | null, packet: RefusablePacket, cb: Callback): void {
@@ -107,10 +130,15 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     }
     const payloadBytes = payloadLength(packet);
     const limited = checkPublishLimits(sessions, s, Buffer.byteLength(topic) + payloadBytes, payloadBytes, Date.now());
-    if (limited !== null) return refuse(client, s, packet, limited, cb);
-    if (packet.retain && !admitRetained(s.orgId, topic, payloadBytes)) return refuse(client, s, packet, 'retained_quota', cb);
-    ctx.usage.countMessage(s.orgId);
-    packet.topic = internalTopic(s.orgId, topic);
-    cb(null);
+    if (limited === null) return admitted(client, s, packet, topic, payloadBytes, cb);
+    if (typeof limited === 'string') return refuse(client, s, packet, limited, cb);
+    // In a cluster, this node's credit of a rate ran out: decided once a lease came (cluster/orgRates.ts).
+    whenSettled(limited, (kind) => (kind === null ? admitted(client, s, packet, topic, payloadBytes, cb) : refuse(client, s, packet, kind, cb)), cb);
   };
+}
+
+/** Runs `then` with a value at once, or with a Promise's once it settles (a cluster's answer); a failure goes to `cb`. */
+function whenSettled<T>(value: T | Promise<T>, then: (v: T) => void, cb: Callback): void {
+  if (value instanceof Promise) value.then(then, (err: Error) => cb(err));
+  else then(value);
 }

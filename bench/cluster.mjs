@@ -16,19 +16,31 @@
 //   with the full window (latency ≈ window × 100 ÷ rate: queueing) and with one message in flight.
 //   revoke → disconnect: `--revokes` MQTT 5 connections of distinct tokens on `single` or on B,
 //   services.tokens.revoke() in this process one every 23 ms; time until DISCONNECT (or close).
+//   connects/s (first, before any message): `--connects` MQTT 5 CONNECTs of tokens never used
+//   before (`--concurrency` in flight, as bench/connect.mjs), then DISCONNECT, on `single`, `node`
+//   (`--workers 1` on a Redis of its own), `workers2` (`--workers 2`, node:cluster: both workers
+//   behind one port, on a third Redis) and Debian's mosquitto (password file + ACL, as connect.mjs
+//   starts it); `--connect-rounds` rounds after a 300-connect warm-up each. CPU per connect of
+//   every process of a configuration (the --workers primary too; Redis from INFO used_cpu_*) and
+//   Redis commands per connect. Ratios vs `single` and vs mosquitto.
+//   RSS per idle connection (very first, on processes that did nothing else yet): `--idle` MQTT 5
+//   connections (keep-alive 300 s) on `single`, split evenly over A and B, and on `workers2`; a
+//   tenth first, then the rest, `--idle-settle` s before each RSS reading: kB per connection is the
+//   slope between the readings of each process; Redis RSS and used_memory per connection too.
 // Configurations alternate within each round (their order rotated round by round); figures are
 // medians over `--rounds`; ratios are two nodes ÷ one process per round, then the median. CPU
 // time per process (brokers, Redis, this load generator) from /proc over each measured window,
 // Redis commands per message from INFO, RSS of every broker and of Redis at the end.
-//   npm run bench:cluster   (node bench/cluster.mjs [--seconds 3] [--rounds 3] [--window 500] [--revokes 50])
-//   about 2 minutes on 2 cores; fewer rounds, seconds or revokes: printed only, not saved over
-//   bench/results/cluster.json
+//   npm run bench:cluster   (node bench/cluster.mjs [--seconds 3] [--rounds 3] [--window 500] [--revokes 50]
+//     [--connects 1500] [--connect-rounds 5] [--concurrency 100] [--idle 2000] [--idle-settle 3])
+//   about 4–5 minutes on 2 cores; smaller than these defaults: printed only, not saved over
+//   bench/results/cluster.json. BENCH_ROOT=<checkout> measures another build (bench/lib/env.mjs).
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import readline from 'node:readline';
 import { arg, cliPath, cpuMs, latencySummary, loadAverage, median, round, rssMb, saveResult, sleep, tempDir, within } from './lib/env.mjs';
 import { closeAll, connectMany, connectPacket, openClient, pubackOf, publishEncoder, subscribe } from './lib/mqttLoad.mjs';
-import { ensureDebianPackage, firstJsonLine, freePort, mintCredentials, prepareSignalGate, track } from './lib/servers.mjs';
+import { ensureDebianPackage, firstJsonLine, freePort, mintCredentials, mosquittoCredentials, prepareSignalGate, startMosquitto, track } from './lib/servers.mjs';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 const PROTOCOL = 5;
@@ -58,7 +70,21 @@ function redisCommand(port, ...args) {
 async function redisStats(port) {
   const info = await redisCommand(port, 'INFO', 'all');
   const num = (re) => Number(re.exec(info)?.[1] ?? NaN);
-  return { commands: num(/total_commands_processed:(\d+)/), publish: num(/cmdstat_publish:calls=(\d+)/) || 0 };
+  const calls = Object.fromEntries([...info.matchAll(/cmdstat_([^:]+):calls=(\d+)/g)].map((m) => [m[1], Number(m[2])]));
+  return {
+    commands: num(/total_commands_processed:(\d+)/), publish: num(/cmdstat_publish:calls=(\d+)/) || 0, calls,
+    usedMemory: num(/used_memory:(\d+)/), cpuMs: (num(/used_cpu_sys:([\d.]+)/) + num(/used_cpu_user:([\d.]+)/)) * 1000,
+  };
+}
+
+/** Commands per unit between two redisStats (the second INFO itself not counted), the busiest first. */
+function redisCallsPer(a, b, units) {
+  const out = {};
+  for (const [name, n] of Object.entries(b.calls)) {
+    const d = n - (a.calls[name] ?? 0) - (name === 'info' ? 1 : 0);
+    if (d > 0) out[name] = round(d / units, 2);
+  }
+  return Object.fromEntries(Object.entries(out).sort((x, y) => y[1] - x[1]));
 }
 
 /** The brokers' Redis connections (id:name): a different set at the end means one was dropped and reconnected. */
@@ -94,8 +120,11 @@ function stopper(child) {
 const incidents = { logLines: {}, exits: [] };
 let stopping = false;
 
-/** startSignalGate's spawn with `--workers 1` (with Redis the default is a worker per core). */
-async function startBroker({ name, dataDir, redisUrl = null }) {
+/**
+ * startSignalGate's spawn with `--workers 1` (with Redis the default is a worker per core), or
+ * `workers` > 1 (node:cluster, Redis required): `pids` then holds the primary and each worker.
+ */
+async function startBroker({ name, dataDir, redisUrl = null, workers = 1 }) {
   const env = {
     ...process.env, SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'warn', SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false',
     SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: 'off', SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off',
@@ -104,7 +133,7 @@ async function startBroker({ name, dataDir, redisUrl = null }) {
   delete env.SIGNALGATE_REDIS_URL;
   delete env.SIGNALGATE_CHANGE_POLL_MS; // the default, 200 ms
   if (redisUrl) env.SIGNALGATE_REDIS_URL = redisUrl;
-  const child = track(spawn(process.execPath, [cliPath, 'start', '--broker-only', '--workers', '1', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(spawn(process.execPath, [cliPath, 'start', '--broker-only', '--workers', String(workers), '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   incidents.logLines[name] = [];
   readline.createInterface({ input: child.stderr }).on('line', (line) => {
     process.stderr.write(`[${name}] ${line}\n`);
@@ -112,8 +141,10 @@ async function startBroker({ name, dataDir, redisUrl = null }) {
   });
   child.once('exit', (code, signal) => { if (!stopping) incidents.exits.push({ name, code, signal }); });
   const summary = await firstJsonLine(child, `broker ${name}`);
-  if (summary.workers) throw new Error(`broker ${name} forked workers: ${summary.workers}`);
-  return { name, pid: child.pid, port: Number(new URL(summary.mqtt_url).port), stop: stopper(child) };
+  if (workers === 1 && summary.workers) throw new Error(`broker ${name} forked workers: ${summary.workers}`);
+  if (workers > 1 && summary.workers?.length !== workers) throw new Error(`broker ${name}: expected ${workers} workers, got ${JSON.stringify(summary.workers)}`);
+  const pids = workers === 1 ? { [name]: child.pid } : { [`${name}-primary`]: child.pid, ...Object.fromEntries(summary.workers.map((pid, i) => [`${name}-worker${i + 1}`, pid])) };
+  return { name, pid: child.pid, pids, port: Number(new URL(summary.mqtt_url).port), stop: stopper(child) };
 }
 
 const cpuOf = (pids) => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
@@ -256,18 +287,148 @@ async function measureRevoke({ node, services, orgId, creds, tag }) {
   return { latency: latencySummary(latencies.filter(Number.isFinite)), stillOpen: latencies.filter((x) => !Number.isFinite(x)).length, reasons };
 }
 
+/**
+ * `creds.length` fresh MQTT 5 connections to `server` (`concurrency` CONNECTs in flight, as
+ * bench/connect.mjs), then DISCONNECT and 500 ms for the server to finish closing them. CPU of
+ * each of `server.pids` (and of its Redis, from INFO: finer than /proc's 10 ms ticks) over the
+ * connects alone (first CONNECT written → last CONNACK) and over the whole session.
+ */
+async function measureConnects({ server, creds, tag, concurrency, redisPort = null }) {
+  const connects = creds.map((c, i) => connectPacket({ clientId: `k-${tag}-${i}`, username: c.username, password: c.password, protocolVersion: PROTOCOL }));
+  const redis0 = redisPort ? await redisStats(redisPort) : null;
+  const cpu0 = cpuOf(server.pids);
+  const self0 = selfCpuMs();
+  const res = await connectMany({ port: server.port, connects, concurrency, protocolVersion: PROTOCOL });
+  const cpu1 = cpuOf(server.pids);
+  const self1 = selfCpuMs();
+  const redis1 = redisPort ? await redisStats(redisPort) : null;
+  await closeAll(res.clients);
+  await sleep(500);
+  const cpu2 = cpuOf(server.pids);
+  const redis2 = redisPort ? await redisStats(redisPort) : null;
+  const n = res.clients.length;
+  const per = (ms) => round((ms * 1000) / n, 1);
+  const cpuPerConnect = Object.fromEntries(Object.keys(server.pids).map((k) => [k, per(cpu1[k] - cpu0[k])]));
+  const cpuPerSession = Object.fromEntries(Object.keys(server.pids).map((k) => [k, per(cpu2[k] - cpu0[k])]));
+  if (redis0) {
+    cpuPerConnect.redis = per(redis1.cpuMs - redis0.cpuMs);
+    cpuPerSession.redis = per(redis2.cpuMs - redis0.cpuMs);
+  }
+  const sum = (o) => round(Object.values(o).reduce((a, b) => a + b, 0), 1);
+  return {
+    rate: (n / res.elapsedMs) * 1000, n, failures: res.failures.length, firstFailure: res.failures[0], latency: latencySummary(res.latencies),
+    cpuUsPerConnect: { ...cpuPerConnect, total: sum(cpuPerConnect) }, cpuUsPerSession: { ...cpuPerSession, total: sum(cpuPerSession) },
+    loadGeneratorUsPerConnect: per(self1 - self0),
+    ...(redis0 ? { redisPerConnect: redisCallsPer(redis0, redis1, n), redisPerSession: redisCallsPer(redis0, redis2, n) } : {}),
+  };
+}
+
+/**
+ * RSS per idle MQTT 5 connection (keep-alive 300 s: nothing is sent while idle). `targets`: where
+ * the connections go ({ node, count } each; a node of --workers 2 takes them round-robin). First a
+ * tenth of them (the connect path warmed, first-use allocations made), `settleMs`, RSS of every
+ * process in `pids`; then the rest, `settleMs`, RSS again: the figure per connection is the slope
+ * between the two readings over the connections each process got in between (memory.mjs's slope
+ * from 1k to 10k, smaller). Redis: RSS and used_memory, over all the connections. The connections
+ * stay open until every reading is taken, then close.
+ */
+async function measureIdle({ targets, pids, redisPort = null, creds, tag, settleMs }) {
+  const rss = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, rssMb(pid)]));
+  const redisMem = async () => (redisPort ? (await redisStats(redisPort)).usedMemory : NaN);
+  const clients = [];
+  const failures = [];
+  let used = 0;
+  const open = async (share) => {
+    const added = {};
+    for (const { node, count } of targets) {
+      const k = Math.round(count * share);
+      const connects = creds.slice(used, used + k).map((c, i) => connectPacket({ clientId: `i-${tag}-${used + i}`, username: c.username, password: c.password, protocolVersion: PROTOCOL }));
+      used += k;
+      const res = await connectMany({ port: node.port, connects, concurrency: 100, protocolVersion: PROTOCOL });
+      clients.push(...res.clients);
+      failures.push(...res.failures);
+      added[node.name] = res.clients.length;
+    }
+    return added;
+  };
+  await sleep(settleMs);
+  const rss0 = rss();
+  const redisMem0 = await redisMem();
+  const warm = await open(0.1);
+  await sleep(settleMs);
+  const rss1 = rss();
+  const redisMem1 = await redisMem();
+  const rest = await open(0.9);
+  await sleep(settleMs);
+  const rss2 = rss();
+  const redisMem2 = await redisMem();
+  const stillOpen = clients.filter((c) => !c.socket.destroyed).length;
+  await closeAll(clients, 20_000);
+  const total = (o) => Object.values(o).reduce((a, b) => a + b, 0);
+  // The connections a process got: its node's (a worker: its node's ÷ workers, round-robin).
+  const share = (name, added) => {
+    if (name === 'redis') return total(added);
+    const node = targets.find((t) => name === t.node.name || name.startsWith(`${t.node.name}-worker`))?.node;
+    if (!node) return 0;
+    const workers = Object.keys(node.pids).filter((k) => k.includes('-worker')).length;
+    return (added[node.name] ?? 0) / (workers || 1);
+  };
+  const processes = Object.fromEntries(Object.keys(pids).map((name) => {
+    const got = share(name, rest);
+    const all = got + share(name, warm);
+    return [name, {
+      idleMb: rss0[name], rssMbAfterWarm: rss1[name], rssMbAtEnd: rss2[name], connections: Math.round(all),
+      perConnectionKb: got ? round(((rss2[name] - rss1[name]) * 1024) / got, 1) : null,
+      deltaPerConnectionKb: all ? round(((rss2[name] - rss0[name]) * 1024) / all, 1) : null,
+    }];
+  }));
+  const workersOf = Object.entries(processes).filter(([k]) => k.includes('-worker'));
+  const summed = workersOf.length ? { workersPerConnectionKb: round((workersOf.reduce((a, [, p]) => a + (p.rssMbAtEnd - p.rssMbAfterWarm), 0) * 1024) / total(rest), 1) } : {};
+  return {
+    connections: total(warm) + total(rest), stillOpen, failures: failures.length, firstFailure: failures[0], processes, ...summed,
+    ...(redisPort ? { redisUsedMemoryBytesPerConnection: round((redisMem2 - redisMem1) / total(rest), 0), redisUsedMemoryDeltaBytes: redisMem2 - redisMem0 } : {}),
+  };
+}
+
 const rotate = (list, r) => list.map((_, i) => list[(i + r) % list.length]);
 
-export async function runCluster({ seconds = 3, rounds = 3, window = 500, revokes = 50 } = {}) {
+const CONNECT_WARMUP = 300;
+
+export async function runCluster({ seconds = 3, rounds = 3, window = 500, revokes = 50, connects = 1500, connectRounds = 5, concurrency = 100, idle = 2000, idleSettle = 3 } = {}) {
   const load = [loadAverage()];
   const t0 = Date.now();
   const redisServerVersion = spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' }).stdout?.trim();
   const redis = await startRedis();
+  // The lone node and the --workers 2 pair each on a Redis of their own: aedes announces every
+  // CONNECT to every node on the bus, so sharing one would make each do the other's work.
+  const redisNode = await startRedis();
+  const redisWorkers = await startRedis();
   const sg = await prepareSignalGate({ tokens: 101, label: 'cluster' });
   const { services, orgId, creds, dataDir } = sg;
+  const connectCount = CONNECT_WARMUP + connectRounds * connects; // a token per CONNECT measured
+  const connectCreds = Object.fromEntries(['single', 'node', 'workers2'].map((name) => [name, mintCredentials(services, orgId, connectCount, 3600, `connect-${name}`)]));
+  const idleCreds = Object.fromEntries(['single', 'A+B', 'workers2'].map((name) => [name, mintCredentials(services, orgId, idle, 3600, `idle-${name.replace('+', '')}`)]));
+  const mosqCreds = mosquittoCredentials(connectCount);
   const single = await startBroker({ name: 'single', dataDir });
   const A = await startBroker({ name: 'A', dataDir, redisUrl: redis.url });
   const B = await startBroker({ name: 'B', dataDir, redisUrl: redis.url });
+  const node = await startBroker({ name: 'node', dataDir, redisUrl: redisNode.url });
+  const workers2 = await startBroker({ name: 'workers2', dataDir, redisUrl: redisWorkers.url, workers: 2 });
+  const mosquitto = await startMosquitto(mosqCreds);
+  mosquitto.pids = { mosquitto: mosquitto.pid };
+  const CONNECTS = {
+    single: { server: single, creds: connectCreds.single },
+    node: { server: node, creds: connectCreds.node, redisPort: redisNode.port },
+    workers2: { server: workers2, creds: connectCreds.workers2, redisPort: redisWorkers.port },
+    mosquitto: { server: mosquitto, creds: mosqCreds },
+  };
+  const IDLE = {
+    single: { targets: [{ node: single, count: idle }], pids: single.pids },
+    'A+B': { targets: [{ node: A, count: idle / 2 }, { node: B, count: idle / 2 }], pids: { A: A.pid, B: B.pid, redis: redis.pid }, redisPort: redis.port },
+    workers2: { targets: [{ node: workers2, count: idle }], pids: { ...workers2.pids, redis: redisWorkers.pid }, redisPort: redisWorkers.port },
+  };
+  const idleRuns = {};
+  const connectRuns = Object.fromEntries(Object.keys(CONNECTS).map((k) => [k, []]));
   const clusterPids = { A: A.pid, B: B.pid, redis: redis.pid };
   const redisClientsAtStart = await brokerRedisClients(redis.port);
   let redisClientsAtEnd;
@@ -286,6 +447,31 @@ export async function runCluster({ seconds = 3, rounds = 3, window = 500, revoke
   const revokeRuns = { single: [], B: [] };
   let rss;
   try {
+    // Idle memory first, on processes that have done nothing else yet (as memory.mjs's fresh ones).
+    for (const [config, c] of Object.entries(IDLE)) {
+      const m = await within(180_000, `idle ${config}`, () => measureIdle({ ...c, creds: idleCreds[config], tag: config.replace('+', ''), settleMs: idleSettle * 1000 }));
+      idleRuns[config] = m;
+      console.error(`idle ${config}: ${m.connections} connections (${m.stillOpen} still open at the reading), ${Object.entries(m.processes).map(([k, p]) => `${k} ${p.perConnectionKb ?? '-'} kB`).join(', ')}`);
+    }
+    load.push(loadAverage());
+    for (const [config, c] of Object.entries(CONNECTS)) { // warm-up (JIT, caches), not measured
+      const warm = await within(120_000, `connect warm-up ${config}`, () => connectMany({ port: c.server.port, protocolVersion: PROTOCOL, concurrency,
+        connects: c.creds.slice(0, CONNECT_WARMUP).map((cr, i) => connectPacket({ clientId: `kw-${config}-${i}`, username: cr.username, password: cr.password, protocolVersion: PROTOCOL })) }));
+      if (warm.failures.length) throw new Error(`connect warm-up ${config}: ${warm.failures.length} failed: ${warm.failures[0]}`);
+      await closeAll(warm.clients);
+    }
+    await sleep(500);
+    for (let r = 0; r < connectRounds; r++) {
+      for (const config of rotate(Object.keys(CONNECTS), r)) {
+        const c = CONNECTS[config];
+        const from = CONNECT_WARMUP + r * connects;
+        const m = await within(180_000, `connects ${config}`, () => measureConnects({ server: c.server, creds: c.creds.slice(from, from + connects), tag: `${config}-${r}`, concurrency, redisPort: c.redisPort }));
+        connectRuns[config].push(m);
+        console.error(`round ${r + 1} connects ${config}: ${Math.round(m.rate)}/s, p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms, CPU ${m.cpuUsPerConnect.total} µs per connect, failures ${m.failures}`);
+        await sleep(200);
+      }
+    }
+    load.push(loadAverage());
     for (const config of Object.keys(FLOWS)) { // JIT warm-up, and every path checked once
       await within(60_000, `warm-up ${config}`, () => measureFlow({ ...FLOWS[config], subscribers: 1, creds, tag: `warm-${config}`, seconds: 1, window }));
     }
@@ -308,12 +494,13 @@ export async function runCluster({ seconds = 3, rounds = 3, window = 500, revoke
       }
       load.push(loadAverage());
     }
-    rss = { single: rssMb(single.pid), A: rssMb(A.pid), B: rssMb(B.pid), redis: rssMb(redis.pid) };
+    rss = { single: rssMb(single.pid), A: rssMb(A.pid), B: rssMb(B.pid), redis: rssMb(redis.pid),
+      ...Object.fromEntries(Object.entries({ ...node.pids, ...workers2.pids, ...mosquitto.pids, 'redis-node': redisNode.pid, 'redis-workers2': redisWorkers.pid }).map(([k, pid]) => [k, rssMb(pid)])) };
     redisClientsAtEnd = await brokerRedisClients(redis.port);
   } finally {
     stopping = true;
-    for (const s of [single, A, B]) await s.stop();
-    await redis.stop();
+    for (const s of [single, A, B, node, workers2, mosquitto]) await s.stop();
+    for (const r of [redis, redisNode, redisWorkers]) await r.stop();
     services.store.close();
   }
 
@@ -359,10 +546,31 @@ export async function runCluster({ seconds = 3, rounds = 3, window = 500, revoke
     reasons: list.reduce((acc, m) => { for (const [k, v] of Object.entries(m.reasons)) acc[k] = (acc[k] ?? 0) + v; return acc; }, {}),
   }]));
   revoke.vsSingle = { p50: ratio(revokeRuns.B, revokeRuns.single, (m) => m.latency.p50), p99: ratio(revokeRuns.B, revokeRuns.single, (m) => m.latency.p99) };
+  const medianOf = (list, pick) => {
+    const keys = Object.keys(pick(list[0]));
+    return Object.fromEntries(keys.map((k) => [k, round(median(list.map((m) => pick(m)[k] ?? 0)), 1)]));
+  };
+  const connectFigures = Object.fromEntries(Object.entries(connectRuns).map(([config, list]) => [config, {
+    connectsPerSecond: Math.round(median(list.map((m) => m.rate))), rounds: list.map((m) => Math.round(m.rate)),
+    p50Ms: round(median(list.map((m) => m.latency.p50))), p99Ms: round(median(list.map((m) => m.latency.p99))),
+    cpuUsPerConnect: medianOf(list, (m) => m.cpuUsPerConnect), cpuUsPerSession: medianOf(list, (m) => m.cpuUsPerSession),
+    loadGeneratorUsPerConnect: round(median(list.map((m) => m.loadGeneratorUsPerConnect)), 1),
+    ...(list[0].redisPerConnect ? { redisPerConnect: medianOf(list, (m) => m.redisPerConnect), redisPerSession: medianOf(list, (m) => m.redisPerSession) } : {}),
+    failures: list.reduce((a, m) => a + m.failures, 0), firstFailure: list.find((m) => m.firstFailure)?.firstFailure,
+  }]));
+  const connectVs = (base) => Object.fromEntries(Object.keys(connectRuns).filter((k) => k !== base).map((config) => [config, {
+    rate: ratio(connectRuns[config], connectRuns[base], (m) => m.rate),
+    cpuPerConnect: round(connectFigures[config].cpuUsPerConnect.total / connectFigures[base].cpuUsPerConnect.total, 3),
+    cpuPerSession: round(connectFigures[config].cpuUsPerSession.total / connectFigures[base].cpuUsPerSession.total, 3),
+  }]));
   return {
-    params: { seconds, rounds, window, revokes, revokeSpacingMs: REVOKE_SPACING_MS, payloadBytes: PAYLOAD.length, protocol: PROTOCOL, qos: 1, changePollMs: 'default (200), not set' },
-    versions: { redis: redis.version, redisServer: redisServerVersion },
-    figures, revokeToDisconnect: revoke, rssMb: rss,
+    params: { seconds, rounds, window, revokes, revokeSpacingMs: REVOKE_SPACING_MS, payloadBytes: PAYLOAD.length, protocol: PROTOCOL, qos: 1, changePollMs: 'default (200), not set',
+      connects, connectRounds, concurrency, connectWarmup: CONNECT_WARMUP, idle, idleSettleSeconds: idleSettle },
+    versions: { redis: redis.version, redisServer: redisServerVersion, mosquitto: spawnSync('/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' }).stdout?.split('\n')[0] },
+    figures, revokeToDisconnect: revoke,
+    connects: { figures: connectFigures, vsSingle: connectVs('single'), vsMosquitto: connectVs('mosquitto') },
+    idleMemory: idleRuns,
+    rssMb: rss,
     incidents: {
       brokerExits: incidents.exits,
       brokerRedisConnections: { atStart: redisClientsAtStart.length, replaced: redisClientsAtStart.filter((c) => !redisClientsAtEnd.includes(c)) }, brokerLogLines: Object.fromEntries(Object.entries(incidents.logLines).map(([k, v]) => [k, { count: v.length, first: v.slice(0, 5) }])) },
@@ -372,9 +580,11 @@ export async function runCluster({ seconds = 3, rounds = 3, window = 500, revoke
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await runCluster({ seconds: arg('seconds', 3), rounds: arg('rounds', 3), window: arg('window', 500), revokes: arg('revokes', 50) });
+  const result = await runCluster({ seconds: arg('seconds', 3), rounds: arg('rounds', 3), window: arg('window', 500), revokes: arg('revokes', 50),
+    connects: arg('connects', 1500), connectRounds: arg('connect-rounds', 5), concurrency: arg('concurrency', 100), idle: arg('idle', 2000), idleSettle: arg('idle-settle', 3) });
   // A shorter run (a smoke test of the bench itself) is printed, not saved over the full one.
-  const short = result.params.rounds < 3 || result.params.seconds < 3 || result.params.revokes < 50;
+  const p = result.params;
+  const short = p.rounds < 3 || p.seconds < 3 || p.revokes < 50 || p.connects < 1500 || p.connectRounds < 5 || p.idle < 2000 || p.idleSettleSeconds < 3;
   console.log(JSON.stringify(short ? result : saveResult('cluster', result), null, 2));
   process.exit(0);
 }

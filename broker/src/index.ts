@@ -119,7 +119,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   installAedesFixes(aedes, config.receiveMaximum);
   installQueueQuota(aedes, (orgId) => sessions.limitsOf(orgId), metrics);
   presence.attach(aedes, cluster?.presence ?? null);
-  shared.attach(aedes);
+  shared.attach(aedes, cluster?.shares ?? null);
   owners.attach(aedes);
 
   // Malformed input ends that one connection (aedes destroys it); these only count and log.

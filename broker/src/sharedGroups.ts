@@ -11,8 +11,10 @@
 // by calling that member's own aedes delivery function: round robin among the connected members
 // whose rights still allow the topic. The group key holds the org, so two orgs' groups never mix.
 //
-// Within one broker only: two brokers sharing a cluster would each deliver to a member of their own.
+// In a cluster every node gets every message; the nodes agree on the one that delivers it
+// (cluster/sharedAcrossNodes.ts), and that node's group picks its member as above.
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
+import type { ClusterShares } from './cluster/sharedAcrossNodes.js';
 import { clientTopic, internalTopic, parseSharedFilter, topicMatchesFilter } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { ClientSession } from './sessions.js';
@@ -42,6 +44,7 @@ class Group {
 
 export class SharedGroups {
   private aedes: Aedes | null = null;
+  private cluster: ClusterShares | null = null;
   /** By internal subscription key (`$org_x/share/<group>/<filter>`). */
   private readonly groups = new Map<string, Group>();
   private readonly ofOrg = new Map<string, Set<Group>>();
@@ -53,8 +56,9 @@ export class SharedGroups {
     private readonly metrics: BrokerMetrics,
   ) {}
 
-  attach(aedes: Aedes): void {
+  attach(aedes: Aedes, cluster: ClusterShares | null): void {
     this.aedes = aedes;
+    this.cluster = cluster;
   }
 
   /**
@@ -69,7 +73,10 @@ export class SharedGroups {
     let group = this.groups.get(key);
     if (!group) group = this.open(key, orgId, internalTopic(orgId, shared.filter));
     const member = client as Member;
-    if (!group.members.includes(member)) group.members.push(member);
+    if (!group.members.includes(member)) {
+      group.members.push(member);
+      this.cluster?.members(key, group.members.length);
+    }
     let keys = this.ofClient.get(client);
     if (!keys) {
       this.ofClient.set(client, (keys = new Set()));
@@ -86,6 +93,7 @@ export class SharedGroups {
     const i = group.members.indexOf(client as Member);
     if (i < 0) return;
     group.members.splice(i, 1);
+    this.cluster?.members(key, group.members.length);
     if (group.next > i) group.next--;
     if (group.members.length === 0) this.close(group);
   }
@@ -109,6 +117,7 @@ export class SharedGroups {
 
   private open(key: string, orgId: string, topicFilter: string): Group {
     const group: Group = new Group(key, orgId, topicFilter, (packet, cb) => {
+      if (this.cluster && !this.cluster.delivers(key, `${packet.brokerId}:${packet.brokerCounter}`)) return cb();
       const member = this.pick(group, packet, true);
       if (member === null) {
         this.metrics.deliveriesDropped.inc({ reason: 'no_shared_member' });

@@ -1,7 +1,7 @@
 // Three brokers on one Redis are one broker (issue 16): a message published on A reaches
 // subscribers on B and C once each at every QoS, a `$share` group with members on B and C takes
 // each message once, MQTT 5 properties cross two hops of the cluster, and a retained message set on
-// A is given to a later subscriber on C. (The $share test is marked failing: groups are per node today.)
+// A is given to a later subscriber on C. 
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { Services } from '@signalgate/shared';
@@ -61,19 +61,15 @@ describe('publish on A, subscribers on B and C', () => {
     expect(seen(gotC)).toEqual([{ topic, payload: `m${qos}`, qos: Math.min(qos, 1) }]);
   });
 
-  // Fails on the current code, hence test.failing (issue 16 asks for it; keep it until it passes):
-  // broker/src/sharedGroups.ts serves `$share` inside one broker process only ("two brokers sharing
-  // a cluster would each deliver to a member of their own"). Each node's SharedGroups subscribes
-  // aedes once on the group's filter, every node receives every message through mqemitter-redis,
-  // and each hands it to one of *its* members: B's member and C's member each got all of
-  // job-0…job-9, 20 deliveries for 10 messages. A cluster-wide group needs one choice per message
-  // across nodes (e.g. a Redis-held member list or per-message claim). Turn this back into `test`
-  // when that lands.
-  test.failing('a $share group with members on B and C takes each message exactly once across the group', async () => {
+  // Every node receives every message of the group's filter; the nodes agree on the one that
+  // delivers it (broker/src/cluster/sharedAcrossNodes.ts). Before that, B's and C's members each got
+  // all of job-0…job-9: 20 deliveries for 10 messages.
+  test('a $share group with members on B and C takes each message exactly once across the group', async () => {
     const memberB = await client(B);
     const memberC = await client(C);
     await memberB.subscribeAsync('$share/workers/jobs/+', { qos: 1 });
     await memberC.subscribeAsync('$share/workers/jobs/+', { qos: 1 });
+    await sleep(200); // membership reaches the other nodes in a Redis round trip or two
     const got = [memberB, memberC].map(collect);
     const pub = await client(A);
     const sent = Array.from({ length: 10 }, (_, i) => `job-${i}`);

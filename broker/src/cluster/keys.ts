@@ -48,3 +48,6 @@ export const retainedBytesKey = (orgId: string) => `signalgate:retained-bytes:${
 
 /** Each node's open connections as of its last beat, node → count (cluster gauges, metrics.ts). */
 export const NODE_CONNECTIONS = 'signalgate:node-connections';
+
+/** A `$share` group's members per node, node → count (sharedAcrossNodes.ts). */
+export const shareKey = (group: string) => `signalgate:share:${group}`;

@@ -17,6 +17,8 @@ import { ClusterNodes } from './nodes.js';
 import { clusterWills, type ClusterWillsOptions } from './wills.js';
 import { expireSessionsAcrossNodes } from './sessionExpiry.js';
 import { ClusterPresence, type PresenceSubject } from './presenceCounts.js';
+import { holdAcrossRestarts } from './restartGate.js';
+import { ClusterShares } from './sharedAcrossNodes.js';
 
 /** How long a starting broker waits for Redis before it gives up with an error saying so. */
 const READY_TIMEOUT_MS = 5000;
@@ -32,6 +34,8 @@ export interface ClusterBackends {
   nodes: ClusterNodes;
   /** Users online per node and cluster-wide (presenceCounts.ts). */
   presence: ClusterPresence;
+  /** Which node delivers a `$share` group's message (sharedAcrossNodes.ts). */
+  shares: ClusterShares;
   /** The connection for the cluster's own keys (shared by holders, counts, sweeps). */
   db: Redis;
   /**
@@ -53,6 +57,9 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
       connectionName: `signalgate-broker-${role}`,
       disableClientInfo: true,
       enableAutoPipelining: role === 'pub',
+      // A PUBLISH in flight when the connection drops fails instead of being resent into the window
+      // before the other nodes have subscribed again; restartGate.ts holds and resends it.
+      autoResendUnfulfilledCommands: role !== 'pub',
       // Commands wait for Redis to come back instead of failing after 20 tries: a restarted Redis
       // must not cost a message that aedes has already acknowledged.
       maxRetriesPerRequest: null,
@@ -62,7 +69,9 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
     return conn;
   };
   const shown = redactedUrl(url);
-  const mq = mqemitterRedis({ subConn: connect('sub'), pubConn: connect('pub') });
+  const sub = connect('sub');
+  const pub = connect('pub');
+  const mq = mqemitterRedis({ subConn: sub, pubConn: pub });
   // mqemitter-redis re-emits every connection error on `state`, an EventEmitter nobody listens to:
   // without this listener a Redis restart crashes the broker (the connections themselves reconnect).
   mq.state.on('error', () => {}); // logged once per connection above
@@ -71,6 +80,8 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
   holders.guard(mq as never);
   const nodes = new ClusterNodes(db, nodeId, heartbeatMs, (err, what) => logger.warn({ err }, `${what} failed`));
   const presence = new ClusterPresence(db, nodes);
+  holdAcrossRestarts(mq as never, { pub, sub, db }, nodes, (err, what) => logger.warn({ err }, `${what} failed`));
+  const shares = new ClusterShares(db, nodes, mq as never, (err) => logger.warn({ err }, 'cluster shared group not updated'));
   const connectionsCounted = new ClusterConnections(db, nodes, (err) => logger.warn({ err }, 'cluster connection count not updated'));
   return {
     mq,
@@ -79,6 +90,7 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
     connections: connectionsCounted,
     nodes,
     presence,
+    shares,
     db,
     attach(aedes, { sessionOf, expired, offline }) {
       const onError = (err: unknown, what: string) => logger.warn({ err }, `${what} failed`);

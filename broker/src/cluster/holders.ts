@@ -8,7 +8,7 @@
 // connection stays: the one whose write came last. Another user's CONNECT cannot take the id.
 import type { Redis } from 'ioredis';
 import type { Aedes, Client } from 'aedes';
-import { DELAYED_WILL_KEYS, DELAYED_WILLS, EXPIRING, holderKey as keyOf, nodeSessionsKey, WILLS_LIST } from './keys.js';
+import { DELAYED_WILL_PACKETS, DELAYED_WILLS, EXPIRING, holderKey as keyOf, nodeSessionsKey } from './keys.js';
 
 /**
  * A holder record lives as long as its connection (refreshed hourly to LIVE_TTL_SECONDS, so the
@@ -81,11 +81,14 @@ export class ClusterHolders {
   async claim(client: Client, clientId: string, userRef: string): Promise<boolean> {
     const token = `${this.nodeId}:${++this.counter}|${userRef}`;
     const taken = await this.db.eval(
-      CLAIM, 5, keyOf(clientId), EXPIRING, DELAYED_WILLS, DELAYED_WILL_KEYS, nodeSessionsKey(this.nodeId),
-      token, `|${userRef}`, LIVE_TTL_SECONDS, clientId, expiringAfter(client), WILLS_LIST,
+      CLAIM, 5, keyOf(clientId), EXPIRING, DELAYED_WILLS, DELAYED_WILL_PACKETS, nodeSessionsKey(this.nodeId),
+      token, `|${userRef}`, LIVE_TTL_SECONDS, clientId, expiringAfter(client),
     );
     if (taken !== 1) return false;
     this.tokens.set(client, token);
+    // Closed while Redis answered: its close came before the claim was recorded, so release it now
+    // (its session's deadline and record as for any close).
+    if ((client as LocalClient).closed) this.released(client);
     return true;
   }
 
@@ -111,8 +114,12 @@ export class ClusterHolders {
     const aedes = this.aedes;
     if (!aedes) return;
     aedes.clearSessionExpiry(clientId);
-    aedes.clearDelayedWill(clientId);
-    aedes.persistence.delWill({ id: clientId, brokerId: this.nodeId }).catch(() => {});
+    // Only a will waiting for its delay is still stored once its connection closed (deleting one
+    // that is not there would still cost Redis a scan of every node's will list, per CONNECT).
+    if (aedes.delayedWills.has(clientId)) {
+      aedes.clearDelayedWill(clientId);
+      aedes.persistence.delWill({ id: clientId, brokerId: this.nodeId }).catch(() => {});
+    }
     this.db.hdel(nodeSessionsKey(this.nodeId), clientId).catch(() => {});
   }
 
@@ -138,22 +145,15 @@ export class ClusterHolders {
 
 
 /**
- * KEYS: holder, EXPIRING, DELAYED_WILLS, DELAYED_WILL_KEYS, this node's sessions; ARGV: new value,
- * the claimer's `|userRef` suffix, TTL, client id, seconds the session outlives the connection
- * (0: it does not), persistence's list of will keys. Another user's holder stays (0).
+ * KEYS: holder, EXPIRING, DELAYED_WILLS, DELAYED_WILL_PACKETS, this node's sessions; ARGV: new
+ * value, the claimer's `|userRef` suffix, TTL, client id, seconds the session outlives the
+ * connection (0: it does not). Another user's holder stays (0).
  */
 const CLAIM = `local cur = redis.call('GET', KEYS[1])
 if cur and string.sub(cur, -string.len(ARGV[2])) ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[4])
-if redis.call('ZREM', KEYS[3], ARGV[4]) == 1 then
-  local will = redis.call('HGET', KEYS[4], ARGV[4])
-  redis.call('HDEL', KEYS[4], ARGV[4])
-  if will then
-    redis.call('DEL', will)
-    redis.call('LREM', ARGV[6], 0, will)
-  end
-end
+if redis.call('ZREM', KEYS[3], ARGV[4]) == 1 then redis.call('HDEL', KEYS[4], ARGV[4]) end
 if tonumber(ARGV[5]) > 0 then redis.call('HSET', KEYS[5], ARGV[4], ARGV[5]) end
 return 1`;
 /** KEYS[1] holder key; ARGV: the closing connection's value, TTL. */
@@ -181,6 +181,7 @@ function expiringAfter(client: Client): number {
 }
 
 type TimedBroker = {
+  delayedWills: Map<string, unknown>;
   clearSessionExpiry(id: string): void;
   clearDelayedWill(id: string): void;
   persistence: { delWill(client: { id: string; brokerId: string }): Promise<unknown> };

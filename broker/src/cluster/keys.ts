@@ -26,12 +26,13 @@ export const EXPIRING = 'signalgate:expiring';
 
 /** aedes-persistence-redis' list of will keys (`will:<node>:<client id>`). */
 export const WILLS_LIST = 'will';
-export const willKey = (node: string, clientId: string) => `will:${node}:${clientId}`;
+/** The prefix of a node's will keys (the client id follows, URI-encoded by the persistence). */
+export const willKeyPrefix = (node: string) => `will:${node}:`;
 
 /** Wills of dead nodes waiting for their Will Delay Interval, scored by the time (ms) they are due (wills.ts). */
 export const DELAYED_WILLS = 'signalgate:delayed-wills';
-/** For each such client id, the persistence key of its will. */
-export const DELAYED_WILL_KEYS = 'signalgate:delayed-will-keys';
+/** For each such client id, the will (JSON), taken out of the persistence. */
+export const DELAYED_WILL_PACKETS = 'signalgate:delayed-will-packets';
 
 /** Users with sessions on one node, `<org>\0<userRef>\0<userId>` → sessions there (presenceCounts.ts). */
 export const nodePresenceKey = (node: string) => `signalgate:presence:${node}`;

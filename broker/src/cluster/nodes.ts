@@ -20,8 +20,10 @@ export class ClusterNodes {
   private readonly beatCommands: ((m: ChainableCommander) => void)[] = [];
   private readonly deadHandlers: DeadHandler[] = [];
   private readonly afterBeat: (() => void)[] = [];
+  private readonly fencedHandlers: (() => void)[] = [];
   private live = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
+  private beats = 0;
 
   constructor(
     private readonly db: Redis,
@@ -52,6 +54,16 @@ export class ClusterNodes {
     this.deadHandlers.push(handler);
   }
 
+  /**
+   * This node was found dead while it was not (it missed three beats: a long pause, a partition
+   * from Redis): its wills were published, its sessions given deadlines, its users taken offline.
+   * Its connections no longer match what the cluster believes, so the handlers end them (clients
+   * reconnect and state is made again), and the node carries on.
+   */
+  onFenced(handler: () => void): void {
+    this.fencedHandlers.push(handler);
+  }
+
   /** Live nodes as of the last beat, this one included. */
   get liveNodes(): ReadonlySet<string> {
     return this.live;
@@ -67,7 +79,13 @@ export class ClusterNodes {
     try {
       const m = this.db.multi().set(nodeKey(this.nodeId), '1', 'EX', this.ttlSeconds).sadd(NODES, this.nodeId);
       for (const add of this.beatCommands) add(m);
-      await m.exec();
+      const added = (await m.exec())?.[1]?.[1];
+      // Added back to the list after our first beat: another node took us off it as dead.
+      if (added === 1 && this.beats > 0) {
+        this.onError(new Error('this node was taken for dead by the cluster (missed beats); ending its connections'), 'cluster heartbeat');
+        for (const fenced of this.fencedHandlers) fenced();
+      }
+      this.beats++;
       const [live, dead] = (await this.db.eval(SWEEP, 1, NODES, NODE_PREFIX)) as [string[], string[]];
       this.live = new Set([...live, this.nodeId]);
       for (const node of dead) {

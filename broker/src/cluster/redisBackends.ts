@@ -20,6 +20,9 @@ import { ClusterPresence, type PresenceSubject } from './presenceCounts.js';
 import { holdAcrossRestarts } from './restartGate.js';
 import { ClusterShares } from './sharedAcrossNodes.js';
 
+const SERVER_SHUTTING_DOWN = 0x8b;
+type FencedClient = { will: unknown; disconnect(o: { reasonCode: number }, cb: () => void): void };
+
 /** How long a starting broker waits for Redis before it gives up with an error saying so. */
 const READY_TIMEOUT_MS = 5000;
 
@@ -98,6 +101,12 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
       clusterWills(aedes, { db, nodes, sessionOf, onError });
       expireSessionsAcrossNodes(db, nodes, expired, (err) => onError(err, 'session expiry'));
       presence.whenNodeDies(offline);
+      nodes.onFenced(() => {
+        for (const client of Object.values((aedes as unknown as { clients: Record<string, FencedClient> }).clients)) {
+          client.will = null; // published already, by the node that took this one for dead
+          client.disconnect({ reasonCode: SERVER_SHUTTING_DOWN }, () => {});
+        }
+      });
       nodes.start();
     },
     async ready() {

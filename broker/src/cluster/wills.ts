@@ -5,13 +5,16 @@
 // ignores the Will Delay Interval. It is replaced here:
 // - each stored will carries its owner (willOwner.ts), so its org and the owner's rights *now*
 //   decide it, as for a will published by a live node;
-// - the node that finds a node dead (nodes.ts, exactly one) publishes that node's wills: at once
-//   without a delay; with one, when the delay has passed since it was found dead, unless the
-//   client connected again anywhere first (holders.ts CLAIM cancels it) [MQTT-3.1.3-9];
+// - the node that finds a node dead (nodes.ts, exactly one) takes that node's wills out of the
+//   persistence (all of them: aedes' stream reads only the first 10,000 of every node's) and
+//   publishes each: at once without a delay, with one when the delay has passed since the node was
+//   found dead; unless the client has connected again anywhere by then (one script checks the id's
+//   holder and schedules; holders.ts CLAIM cancels a scheduled one) [MQTT-3.1.3-9]. A device's
+//   retained "offline" will must not overwrite the "online" it published after reconnecting;
 // - aedes' delWill, which looks for `will:undefined:<id>` at a CONNECT, is pointed at this node.
 import type { Redis } from 'ioredis';
 import type { Aedes, Client, PublishPacket } from 'aedes';
-import { DELAYED_WILL_KEYS, DELAYED_WILLS, holderKey, willKey } from './keys.js';
+import { DELAYED_WILL_PACKETS, DELAYED_WILLS, holderKey, WILLS_LIST, willKeyPrefix } from './keys.js';
 import type { ClusterNodes } from './nodes.js';
 import { ownerOf, withOwner, type WillOwner } from '../willOwner.js';
 
@@ -19,22 +22,41 @@ type StoredWill = PublishPacket & { clientId: string; brokerId: string };
 interface WillPersistence {
   putWill(client: Client, packet: PublishPacket): Promise<void>;
   delWill(client: { id: string; brokerId?: string }): Promise<StoredWill | null>;
-  streamWill(brokers: Record<string, unknown>): AsyncIterable<StoredWill>;
 }
 
 /** Delayed wills published per beat at most. */
 const WILLS_PER_BEAT = 500;
 
-/** KEYS: DELAYED_WILLS, DELAYED_WILL_KEYS; ARGV: now (ms), how many. Pops the wills due: [id, node, id, node…]. */
+/** KEYS: DELAYED_WILLS, DELAYED_WILL_PACKETS; ARGV: now (ms), how many. Pops the wills due: [will, will…]. */
 const DUE = `local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
-  local node = redis.call('HGET', KEYS[2], id)
+  local will = redis.call('HGET', KEYS[2], id)
   redis.call('HDEL', KEYS[2], id)
-  if node then table.insert(out, id) table.insert(out, node) end
+  if will then table.insert(out, will) end
 end
 return out`;
+
+/**
+ * KEYS: the id's holder, DELAYED_WILLS, DELAYED_WILL_PACKETS; ARGV: the dead node's token prefix,
+ * when the will is due (ms; 0: now), the client id, the will (JSON). 0: the client connected again
+ * elsewhere (no will); 1: publish now; 2: scheduled.
+ */
+const ORPHANED_WILL = `local holder = redis.call('GET', KEYS[1])
+if holder and string.sub(holder, 1, string.len(ARGV[1])) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) == 0 then return 1 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+return 2`;
+
+/** A will as JSON and back (its payload and binary properties are Buffers). */
+const toJson = (will: StoredWill) => JSON.stringify(will);
+const fromJson = (text: string) =>
+  JSON.parse(text, (_k, v: unknown) => {
+    const b = v as { type?: unknown; data?: unknown };
+    return b && b.type === 'Buffer' && Array.isArray(b.data) ? Buffer.from(b.data as number[]) : v;
+  }) as StoredWill;
 
 export interface ClusterWillsOptions {
   db: Redis;
@@ -74,24 +96,16 @@ export function clusterWills(aedes: Aedes, { db, nodes, sessionOf, onError }: Cl
     });
 
   nodes.onDead(async (node) => {
-    const onlyThatNode = new Proxy({}, { get: (_, broker) => broker !== node });
-    for await (const will of persistence.streamWill(onlyThatNode)) {
-      const owner = ownerOf(will);
-      if (!owner || owner.delaySeconds <= 0) {
-        if (owner) await publish(will);
-        await persistence.delWill({ id: will.clientId, brokerId: node });
-        continue;
-      }
-      // Connected again elsewhere since: the delay was cancelled by that CONNECT.
-      const holder = await db.get(holderKey(will.clientId));
-      if (holder !== null && !holder.startsWith(`${node}:`)) {
-        await persistence.delWill({ id: will.clientId, brokerId: node });
-        continue;
-      }
-      await db.multi()
-        .zadd(DELAYED_WILLS, Date.now() + owner.delaySeconds * 1000, will.clientId)
-        .hset(DELAYED_WILL_KEYS, will.clientId, willKey(node, will.clientId))
-        .exec();
+    const prefix = willKeyPrefix(node);
+    const keys = (await db.lrange(WILLS_LIST, 0, -1)).filter((k) => k.startsWith(prefix));
+    for (const key of keys) {
+      const id = decodeURIComponent(key.slice(prefix.length));
+      const will = await persistence.delWill({ id, brokerId: node });
+      const owner = will && ownerOf(will);
+      if (!will || !owner) continue; // not a tenant's will: never published
+      const due = owner.delaySeconds > 0 ? Date.now() + owner.delaySeconds * 1000 : 0;
+      const verdict = await db.eval(ORPHANED_WILL, 3, holderKey(id), DELAYED_WILLS, DELAYED_WILL_PACKETS, `${node}:`, due, id, toJson(will));
+      if (verdict === 1) await publish(will);
     }
   });
 
@@ -100,12 +114,8 @@ export function clusterWills(aedes: Aedes, { db, nodes, sessionOf, onError }: Cl
     if (sweeping) return;
     sweeping = true;
     void (async () => {
-      const due = (await db.eval(DUE, 2, DELAYED_WILLS, DELAYED_WILL_KEYS, Date.now(), WILLS_PER_BEAT)) as string[];
-      for (let i = 0; i < due.length; i += 2) {
-        const node = due[i + 1]!.split(':')[1]!; // the will key: `will:<node>:<client id>`
-        const will = await persistence.delWill({ id: due[i]!, brokerId: node });
-        if (will) await publish(will);
-      }
+      const due = (await db.eval(DUE, 2, DELAYED_WILLS, DELAYED_WILL_PACKETS, Date.now(), WILLS_PER_BEAT)) as string[];
+      for (const will of due) await publish(fromJson(will));
     })().catch((err) => onError(err, 'delayed wills')).finally(() => { sweeping = false; });
   });
 }

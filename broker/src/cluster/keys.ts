@@ -8,9 +8,6 @@ export const NODES = 'signalgate:nodes';
 export const NODE_PREFIX = 'signalgate:node:';
 export const nodeKey = (node: string) => `${NODE_PREFIX}${node}`;
 
-/** A node's subscriber connection is subscribed on the Redis of this run id (restartGate.ts). */
-export const subscriberReadyKey = (node: string) => `signalgate:subscribed:${node}`;
-
 /** Which connection holds a client id (holders.ts). */
 export const HOLDER_PREFIX = 'signalgate:holder:';
 export const holderKey = (clientId: string) => `${HOLDER_PREFIX}${clientId}`;

@@ -17,7 +17,6 @@ import { ClusterNodes } from './nodes.js';
 import { clusterWills, type ClusterWillsOptions } from './wills.js';
 import { expireSessionsAcrossNodes } from './sessionExpiry.js';
 import { ClusterPresence, type PresenceSubject } from './presenceCounts.js';
-import { holdAcrossRestarts } from './restartGate.js';
 import { ClusterShares } from './sharedAcrossNodes.js';
 
 const SERVER_SHUTTING_DOWN = 0x8b;
@@ -60,9 +59,6 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
       connectionName: `signalgate-broker-${role}`,
       disableClientInfo: true,
       enableAutoPipelining: role === 'pub',
-      // A PUBLISH in flight when the connection drops fails instead of being resent into the window
-      // before the other nodes have subscribed again; restartGate.ts holds and resends it.
-      autoResendUnfulfilledCommands: role !== 'pub',
       // Commands wait for Redis to come back instead of failing after 20 tries: a restarted Redis
       // must not cost a message that aedes has already acknowledged.
       maxRetriesPerRequest: null,
@@ -83,7 +79,6 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
   holders.guard(mq as never);
   const nodes = new ClusterNodes(db, nodeId, heartbeatMs, (err, what) => logger.warn({ err }, `${what} failed`));
   const presence = new ClusterPresence(db, nodes);
-  holdAcrossRestarts(mq as never, { pub, sub, db }, nodes, (err, what) => logger.warn({ err }, `${what} failed`));
   const shares = new ClusterShares(db, nodes, mq as never, (err) => logger.warn({ err }, 'cluster shared group not updated'));
   const connectionsCounted = new ClusterConnections(db, nodes, (err) => logger.warn({ err }, 'cluster connection count not updated'));
   return {

@@ -97,24 +97,12 @@ describe('Redis restarted mid-run with a publisher on A and a persistent subscri
     expect(clients.every((c) => c.connected)).toBe(true);
   });
 
-  // Fails on the current code, hence test.failing (keep the assertion; turn it back into `test`
-  // once it passes). The cause, with what this scenario shows:
-  // - mqemitter-redis carries a message to other nodes by Redis PUBLISH only (emit():
-  //   `pubConn.publish(topic, …).then(() => done())`; the receiver count is ignored). Redis pub/sub
-  //   keeps nothing: a PUBLISH that reaches the restarted Redis before B's subscription connection
-  //   has resubscribed (ioredis autoResubscribe, on its own reconnect) reaches no one.
-  // - aedes still acknowledges it: QoS 1 PUBACK is written before broker.publish even starts
-  //   (aedes lib/handlers/publish.js enqueuePublish), and PUBLISH commands issued while Redis is
-  //   down wait in ioredis' offline queue (maxRetriesPerRequest: null) and go out once A is back.
-  // - The message is not lost from Redis: aedes' enqueueOffline put it in the subscriber's
-  //   persistent queue (aedes-persistence-redis outgoingEnqueueCombi, `outgoing:<client id>`),
-  //   but aedes reads that queue only at CONNECT (lib/handlers/connect.js emptyQueue →
-  //   outgoingStream), so a subscriber that stays connected never gets it. Observed: every missing
-  //   message was acknowledged after the restart began, the `outgoing:` list held exactly the
-  //   missing ones, and a reconnect delivered them (the next test).
-  // A fix needs a replay on resubscribe (read each connected persistent client's queue after the
-  // subscription connection is back) or a log (Redis Streams) instead of pub/sub.
-  test.failing('every acknowledged message reached the connected subscriber on B (duplicates allowed, none lost)', () => {
+  // Failed every forced run before broker/src/cluster/replay.ts: Redis pub/sub keeps nothing, so a
+  // PUBLISH reaching the restarted Redis before B's subscription connection resubscribed reached
+  // no one on B, though aedes had acknowledged it (PUBACK before publishing) and queued it in the
+  // subscriber's session in Redis, which aedes reads only at CONNECT. B now sends each connected
+  // persistent session, from that queue, what was published since its connection dropped.
+  test('every acknowledged message reached the connected subscriber on B (duplicates allowed, none lost)', () => {
     expect(missingLive()).toEqual([]);
   });
 

@@ -18,6 +18,7 @@ import { clusterWills, type ClusterWillsOptions } from './wills.js';
 import { expireSessionsAcrossNodes } from './sessionExpiry.js';
 import { ClusterPresence, type PresenceSubject } from './presenceCounts.js';
 import { ClusterShares } from './sharedAcrossNodes.js';
+import { replayAfterResubscribe } from './replay.js';
 
 const SERVER_SHUTTING_DOWN = 0x8b;
 type FencedClient = { will: unknown; disconnect(o: { reasonCode: number }, cb: () => void): void };
@@ -96,6 +97,7 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
       clusterWills(aedes, { db, nodes, sessionOf, onError });
       expireSessionsAcrossNodes(db, nodes, expired, (err) => onError(err, 'session expiry'));
       presence.whenNodeDies(offline);
+      replayAfterResubscribe(aedes, sub, (err) => onError(err, 'replay after a Redis reconnect')).catch((err) => onError(err, 'replay setup'));
       nodes.onFenced(() => {
         for (const client of Object.values((aedes as unknown as { clients: Record<string, FencedClient> }).clients)) {
           client.will = null; // published already, by the node that took this one for dead

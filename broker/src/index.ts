@@ -182,7 +182,9 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
         await Promise.race([aedesClosed, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
         // The REST endpoint goes with the listeners, after the clients were told.
         await Promise.all([listeners.close(), publishEndpoint.close()]);
-        await aedesClosed;
+        // In a cluster aedes' close waits for Redis (its message bus and persistence say goodbye to
+        // it): with Redis down that is for ever, so the wait is bounded and the connections cut.
+        await (cluster ? Promise.race([aedesClosed, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]) : aedesClosed);
         await cluster?.close();
         history.stop();
         usage.stop();

@@ -16,6 +16,10 @@ export interface PrivateRedis {
   stop(): Promise<void>;
   /** Stops it and starts it again on the same port (empty unless started `durable`). */
   restart(): Promise<void>;
+  /** Stops it, keeping its port and directory for `up()`. */
+  down(): Promise<void>;
+  /** Starts it again after `down()`. */
+  up(): Promise<void>;
 }
 
 export function ensureRedis(): void {
@@ -72,5 +76,7 @@ export async function startRedis({ durable = false }: { durable?: boolean } = {}
       await halt();
       await launch();
     },
+    down: halt,
+    up: launch,
   };
 }

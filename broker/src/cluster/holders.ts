@@ -30,7 +30,7 @@ export class ClusterHolders {
   private localClient: (clientId: string) => Client | undefined = () => undefined;
   private aedes: TimedBroker | null = null;
 
-  constructor(private readonly db: Redis, private readonly nodeId: string) {}
+  constructor(private readonly db: Redis, private readonly nodeId: string, private readonly onError: (err: unknown, what: string) => void) {}
 
   /**
    * Puts the gate in front of aedes' takeover listener. Called on the message bus before aedes is
@@ -57,7 +57,7 @@ export class ClusterHolders {
         const token = this.tokens.get(c);
         if (token !== undefined) p.eval(EXPIRE_IF_MINE, 1, keyOf(c.id), token, LIVE_TTL_SECONDS);
       }
-      p.exec().catch(() => {});
+      p.exec().catch((err) => this.onError(err, 'holder records refresh'));
     }, REFRESH_MS);
     refresh.unref();
     aedes.on('closed', () => clearInterval(refresh));
@@ -66,7 +66,7 @@ export class ClusterHolders {
       if (token === undefined) return;
       this.db.get(keyOf(client.id)).then((holder) => {
         if (holder !== null && holder !== token) takenOver(client as LocalClient, () => {});
-      }, () => {});
+      }, (err) => this.onError(err, 'holder check after registration (a later CONNECT elsewhere may keep this id twice)'));
     });
   }
 
@@ -102,7 +102,7 @@ export class ClusterHolders {
     if (token === undefined) return;
     this.tokens.delete(client);
     this.db.eval(RELEASE, 3, keyOf(client.id), EXPIRING, nodeSessionsKey(this.nodeId), token, HOLDER_TTL_SECONDS, client.id, expiringAfter(client), Date.now())
-      .catch(() => {});
+      .catch((err) => this.onError(err, 'holder release (the stored session gets no cluster deadline)'));
   }
 
   /**
@@ -118,9 +118,9 @@ export class ClusterHolders {
     // that is not there would still cost Redis a scan of every node's will list, per CONNECT).
     if (aedes.delayedWills.has(clientId)) {
       aedes.clearDelayedWill(clientId);
-      aedes.persistence.delWill({ id: clientId, brokerId: this.nodeId }).catch(() => {});
+      aedes.persistence.delWill({ id: clientId, brokerId: this.nodeId }).catch((err) => this.onError(err, 'delayed will removal'));
     }
-    this.db.hdel(nodeSessionsKey(this.nodeId), clientId).catch(() => {});
+    this.db.hdel(nodeSessionsKey(this.nodeId), clientId).catch((err) => this.onError(err, 'session listing removal'));
   }
 
   /**

@@ -4,6 +4,11 @@
 
 /** The nodes that have announced themselves (a dead one is removed by the node that finds it). */
 export const NODES = 'signalgate:nodes';
+/** Nodes found dead whose leftovers (wills, sessions, presence) are not all handled yet. */
+export const DEPARTED = 'signalgate:nodes:departed';
+/** Which node is handling a departed node's leftovers (expires: another node takes over). */
+export const CLEANUP_CLAIM_PREFIX = 'signalgate:cleanup:';
+export const cleanupClaimKey = (node: string) => `${CLEANUP_CLAIM_PREFIX}${node}`;
 /** A node's liveness key (expires three beats after its last). */
 export const NODE_PREFIX = 'signalgate:node:';
 export const nodeKey = (node: string) => `${NODE_PREFIX}${node}`;
@@ -49,3 +54,5 @@ export const NODE_CONNECTIONS = 'signalgate:node-connections';
 
 /** A `$share` group's members per node, node → count (sharedAcrossNodes.ts). */
 export const shareKey = (group: string) => `signalgate:share:${group}`;
+/** The groups a node has members in (so that a departed node's counts can be removed). */
+export const nodeShareGroupsKey = (node: string) => `signalgate:share-groups:${node}`;

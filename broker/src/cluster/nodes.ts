@@ -1,18 +1,31 @@
 // The cluster's members (issue 16). Each node refreshes its key (`signalgate:node:<id>`, alive for
 // three beats) and is listed in `signalgate:nodes`. A listed node whose key has expired is dead
-// (kill -9, a lost machine): the first live node to see so takes it off the list (one script, so
-// exactly one node does) and runs the onDead handlers, which take care of what it left behind:
-// its wills, its sessions' expiry, its users' presence, its connection counts.
+// (kill -9, a lost machine): the live node that sees so moves it to `signalgate:nodes:departed`,
+// and one live node at a time claims a departed node (a key that expires) and runs the onDead
+// handlers, which take care of what it left behind: its wills, its sessions' expiry, its users'
+// presence. Only once they all succeeded is the node off the departed list; a claimer that dies or
+// fails part-way lets its claim expire and another node runs them again (each handler can run
+// twice: it works from what is still in Redis and removes it as it goes).
 import type { ChainableCommander, Redis } from 'ioredis';
-import { NODES, nodeKey, NODE_PREFIX } from './keys.js';
+import { cleanupClaimKey, CLEANUP_CLAIM_PREFIX, DEPARTED, NODES, nodeKey, NODE_PREFIX } from './keys.js';
 
-/** KEYS[1] the nodes set; ARGV[1] the node-key prefix. Returns [live nodes, nodes found dead (now off the list)]. */
-const SWEEP = `local live, dead = {}, {}
+/**
+ * KEYS: the nodes set, the departed set; ARGV: the node-key prefix, this node, the claim's TTL
+ * (seconds), the claim-key prefix. Returns [live nodes, departed nodes this node now claims].
+ */
+const SWEEP = `local live, mine = {}, {}
 for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('EXISTS', ARGV[1] .. node) == 1 then table.insert(live, node)
-  elseif redis.call('SREM', KEYS[1], node) == 1 then table.insert(dead, node) end
+  else
+    redis.call('SREM', KEYS[1], node)
+    redis.call('SADD', KEYS[2], node)
+  end
 end
-return {live, dead}`;
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', ARGV[1] .. node) == 1 then redis.call('SREM', KEYS[2], node)
+  elseif redis.call('SET', ARGV[4] .. node, ARGV[2], 'NX', 'EX', tonumber(ARGV[3])) then table.insert(mine, node) end
+end
+return {live, mine}`;
 
 type DeadHandler = (node: string) => Promise<void>;
 
@@ -86,14 +99,26 @@ export class ClusterNodes {
         for (const fenced of this.fencedHandlers) fenced();
       }
       this.beats++;
-      const [live, dead] = (await this.db.eval(SWEEP, 1, NODES, NODE_PREFIX)) as [string[], string[]];
+      const [live, claimed] = (await this.db.eval(SWEEP, 2, NODES, DEPARTED, NODE_PREFIX, this.nodeId, this.claimSeconds, CLEANUP_CLAIM_PREFIX)) as [string[], string[]];
       this.live = new Set([...live, this.nodeId]);
-      for (const node of dead) {
-        for (const handler of this.deadHandlers) await handler(node).catch((err) => this.onError(err, `dead node ${node}`));
-      }
+      for (const node of claimed) void this.cleanUp(node);
       for (const fn of this.afterBeat) fn();
     } catch (err) {
       this.onError(err, 'cluster heartbeat');
+    }
+  }
+
+  /** How long a claim on a departed node lasts: its handlers are run again by someone after it. */
+  private get claimSeconds(): number {
+    return Math.max(30, 10 * this.ttlSeconds);
+  }
+
+  private async cleanUp(node: string): Promise<void> {
+    try {
+      for (const handler of this.deadHandlers) await handler(node);
+      await this.db.multi().srem(DEPARTED, node).del(cleanupClaimKey(node)).exec();
+    } catch (err) {
+      this.onError(err, `handling departed node ${node} (retried when the claim expires)`);
     }
   }
 

@@ -72,11 +72,12 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
   const sub = connect('sub');
   const pub = connect('pub');
   const mq = mqemitterRedis({ subConn: sub, pubConn: pub });
+  boundWaitingMessages(mq as unknown as Bus);
   // mqemitter-redis re-emits every connection error on `state`, an EventEmitter nobody listens to:
   // without this listener a Redis restart crashes the broker (the connections themselves reconnect).
   mq.state.on('error', () => {}); // logged once per connection above
   const db = connect('db');
-  const holders = new ClusterHolders(db, nodeId);
+  const holders = new ClusterHolders(db, nodeId, (err, what) => logger.warn({ err }, `${what} failed`));
   holders.guard(mq as never);
   const nodes = new ClusterNodes(db, nodeId, heartbeatMs, (err, what) => logger.warn({ err }, `${what} failed`));
   const presence = new ClusterPresence(db, nodes);
@@ -124,6 +125,35 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
         c.disconnect();
       }));
     },
+  };
+}
+
+type Bus = { emit(msg: { payload?: Buffer | string }, done?: (err?: Error | null) => void): void };
+/** Messages sent to Redis and not yet answered, at most (count and payload bytes). */
+const MAX_WAITING_MESSAGES = 100_000;
+const MAX_WAITING_BYTES = 64 * 1024 * 1024;
+
+/**
+ * While Redis is away, ioredis keeps every PUBLISH until it is back (maxRetriesPerRequest: null),
+ * without a bound: a client publishing QoS 0 through an outage would grow the broker without end.
+ * Past the bound a message fails (aedes ends that client's connection; a QoS 1/2 publisher resends).
+ */
+function boundWaitingMessages(bus: Bus): void {
+  const emit = bus.emit.bind(bus);
+  let count = 0;
+  let bytes = 0;
+  bus.emit = (msg, done) => {
+    const size = msg.payload === undefined ? 0 : typeof msg.payload === 'string' ? Buffer.byteLength(msg.payload) : msg.payload.length;
+    if (count >= MAX_WAITING_MESSAGES || bytes + size > MAX_WAITING_BYTES) {
+      return done?.(new Error('Redis unavailable: too many messages waiting for it'));
+    }
+    count++;
+    bytes += size;
+    emit(msg, (err) => {
+      count--;
+      bytes -= size;
+      done?.(err);
+    });
   };
 }
 

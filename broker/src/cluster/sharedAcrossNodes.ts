@@ -10,7 +10,7 @@
 // liveness key exists when it is read (on every change and every beat), so a dead node's members
 // drop out within a beat of its key expiring, on every node alike.
 import type { Redis } from 'ioredis';
-import { NODE_PREFIX, shareKey } from './keys.js';
+import { NODE_PREFIX, nodeShareGroupsKey, shareKey } from './keys.js';
 import type { ClusterNodes } from './nodes.js';
 
 /** KEYS[1] the group's counts; ARGV[1] the node-key prefix. [node, count, …] of the live nodes. */
@@ -73,6 +73,14 @@ export class ClusterShares {
     nodes.everyBeat(() => {
       for (const key of this.local.keys()) this.refresh(key);
     });
+    // A departed node's counts go from every group it had members in (they would pile up: every
+    // start is a new node id).
+    nodes.onDead(async (node) => {
+      const groups = await this.db.smembers(nodeShareGroupsKey(node));
+      const m = this.db.multi();
+      for (const key of groups) m.hdel(shareKey(key), node);
+      await m.del(nodeShareGroupsKey(node)).exec();
+    });
   }
 
   /** This node's group `key` has `count` members now (0: none left). */
@@ -83,8 +91,11 @@ export class ClusterShares {
       this.local.delete(key);
       this.remote.delete(key);
     }
-    const write = count > 0 ? this.db.hset(shareKey(key), this.nodes.nodeId, count) : this.db.hdel(shareKey(key), this.nodes.nodeId);
-    write.then(() => this.bus.emit({ topic: CHANGED(this.nodes.nodeId), payload: Buffer.from(key) }), this.onError);
+    const me = this.nodes.nodeId;
+    const write = count > 0
+      ? this.db.multi().hset(shareKey(key), me, count).sadd(nodeShareGroupsKey(me), key).exec()
+      : this.db.multi().hdel(shareKey(key), me).srem(nodeShareGroupsKey(me), key).exec();
+    write.then(() => this.bus.emit({ topic: CHANGED(me), payload: Buffer.from(key) }), this.onError);
     if (count > 0 && !this.remote.has(key)) this.refresh(key);
   }
 

@@ -60,7 +60,11 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   // (The closures read `sessions` when a presence change or a shared message comes, after all exist.)
   const presence: PresencePublisher = new PresencePublisher(logger, metrics, (orgId: string): boolean => sessions.publishesPresence(orgId));
   const shared: SharedGroups = new SharedGroups((client) => sessions.get(client), metrics);
-  const owners = new SessionOwners(config.maxStoredSessions, (tokenId, orgId, userRef, clientId) => services.connect.liveRightsOf(tokenId, orgId, userRef, clientId));
+  const owners: SessionOwners = new SessionOwners(
+    config.maxStoredSessions,
+    (tokenId, orgId, userRef, clientId) => services.connect.liveRightsOf(tokenId, orgId, userRef, clientId),
+    (client): string | undefined => sessions.get(client)?.userRef,
+  );
   const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence, shared, owners);
   const usage = new UsageSampler(services.store, sessions, brokerId, logger, config.usageSampleMs);
   const addresses = new AddressLimits(config.maxConnectionsPerIp, config.connectRefusalsPerIp);

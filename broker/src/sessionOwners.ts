@@ -11,6 +11,11 @@
 // session that holds nothing (no subscription) is no session at all and is forgotten. What is kept
 // per session is the owner and the token, never the closed connection.
 //
+// A record is kept only for a session that outlives its connection (3.1.1 clean session 0, MQTT 5
+// session expiry > 0): the owner of a connected clean session is its connection's user, read from
+// the connection itself (a record for every connection was ~150 bytes of each idle one). Between
+// its CONNECT being admitted and aedes registering it, such a connection is found in `arriving`.
+//
 // A session whose token (or backend key) is revoked is wiped: subscriptions, queued messages and
 // will, so nothing keeps queuing for a device whose access was taken away. When an organisation's
 // rules narrow, its stored sessions lose the subscriptions the owner's rights no longer cover.
@@ -28,7 +33,7 @@ type Persistence = {
   outgoingStream(client: { id: string }): AsyncIterable<{ messageId?: unknown }>;
   outgoingClearMessageId(client: { id: string }, packet: { messageId?: unknown }): Promise<unknown>;
 };
-type Broker = { id: string; persistence: Persistence; clearSessionExpiry(id: string): void };
+type Broker = { id: string; persistence: Persistence; clearSessionExpiry(id: string): void; clients: Record<string, SessionClient | undefined> };
 
 /** Rights of a stored session's owner now (null: the token is gone). */
 export type RightsOf = (tokenId: string, orgId: string, userRef: string, clientId: string) => EffectiveRights | null;
@@ -50,9 +55,16 @@ export class SessionOwners {
   /** By aedes client id (`<org>/<client id>`), least recently connected first. */
   private readonly byId = new Map<string, Owner>();
   private readonly idsOfToken = new GroupedBy<string, string>();
+  /** Clean sessions admitted and not yet registered by aedes (its clients map has them after). */
+  private readonly arriving = new Map<string, SessionClient>();
   private storedLegacy = 0;
 
-  constructor(private readonly maxStoredSessions: number, private readonly rightsOf: RightsOf) {}
+  constructor(
+    private readonly maxStoredSessions: number,
+    private readonly rightsOf: RightsOf,
+    /** The user a live connection was admitted for. */
+    private readonly userRefOf: (client: Client) => string | undefined,
+  ) {}
 
   attach(aedes: Aedes): void {
     this.broker = aedes as unknown as Broker;
@@ -61,13 +73,18 @@ export class SessionOwners {
       if (this.byId.get(client.id)?.holder === null) this.forget(client.id);
     };
     aedes.on('sessionExpired', dropped);
+    aedes.on('client', (client) => {
+      if (this.arriving.get(client.id) === client) this.arriving.delete(client.id);
+    });
     (aedes as unknown as { on(e: 'sessionLimitReached', fn: (c: Client) => void): void }).on('sessionLimitReached', dropped);
   }
 
   /** May `userRef` open a session under the aedes client id `id`? */
   mayUse(id: string, userRef: string): boolean {
     const owner = this.byId.get(id);
-    return owner === undefined || owner.userRef === userRef;
+    if (owner !== undefined) return owner.userRef === userRef;
+    const live = this.arriving.get(id) ?? this.broker?.clients[id];
+    return live === undefined || live.closed || this.userRefOf(live) === userRef;
   }
 
   /** `client`, admitted for `userRef` with `tokenId`, now holds the session `client.id`. */
@@ -76,6 +93,11 @@ export class SessionOwners {
     if (previous) {
       this.unlink(client.id, previous);
       this.byId.delete(client.id); // to the end: the map runs from the least recently connected
+    }
+    if ((client as SessionClient).clean) {
+      // Ends with its connection (aedes discards a stored session of the id at this CONNECT).
+      this.arriving.set(client.id, client as SessionClient);
+      return;
     }
     const owner: Owner = { userRef, tokenId, holder: client as SessionClient, legacy: client.version !== 5, revoked: false };
     this.byId.set(client.id, owner);
@@ -130,8 +152,9 @@ export class SessionOwners {
   /** The connection of `client` closed (SessionRegistry hears it, for both). */
   closed(aedesClient: Client): void {
     const client = aedesClient as SessionClient;
+    if (this.arriving.get(client.id) === client) this.arriving.delete(client.id);
     const owner = this.byId.get(client.id);
-    if (!owner || owner.holder !== client) return; // taken over: the new connection holds it now
+    if (!owner || owner.holder !== client) return; // a clean session, or taken over: the new connection holds it now
     owner.holder = null;
     if (owner.revoked) return this.wipe(client.id);
     const kept = client.version === 5 ? (client.sessionExpiryInterval ?? 0) > 0 : !client.clean;

@@ -2,8 +2,10 @@
 // API (session list, presence, kick), not state the broker reads back, and a broker that dies loses
 // nothing by losing them (a restart clears a dead broker's rows). Measured, one autocommit INSERT
 // at connect and one DELETE at close were a quarter of the broker's CPU in a connect storm; here
-// every change of one window (flushMs) is written in one transaction, and a session that opens and
-// closes within a window is never written at all. The price: the list lags the broker by ≤ flushMs.
+// every change of one window (flushMs) is written in one transaction. A session that opens and
+// closes within a window is never inserted, only its (indexed, batched) removal runs: whether an
+// older row of its client id exists is not tracked per connection (a set of written keys was ~90
+// bytes of every idle connection). The price: the list lags the broker by ≤ flushMs.
 import type { Logger, SessionRecord, Store } from '@signalgate/shared';
 
 type Pending = { upsert: SessionRecord } | { remove: { orgId: string; clientId: string; connectedAt: number } };
@@ -13,8 +15,6 @@ const keyOf = (orgId: string, clientId: string) => `${orgId}\u0000${clientId}`;
 export class SessionRowWriter {
   /** The last wanted change per (org, client id); later changes replace earlier ones. */
   private pending = new Map<string, Pending>();
-  /** Keys this broker has a row for in the table (written and not yet removed). */
-  private readonly written = new Set<string>();
   /** Tokens whose session ended, and when (tokens.last_used_at: replace_existing spares them a while). */
   private ended = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -40,25 +40,20 @@ export class SessionRowWriter {
     this.schedule();
     const key = keyOf(orgId, clientId);
     const p = this.pending.get(key);
-    if (p && 'upsert' in p) {
-      if (p.upsert.connectedAt !== connectedAt) return; // a newer session's upsert will overwrite the row
-      if (!this.written.has(key)) {
-        this.pending.delete(key); // opened and closed within one window: nothing to write
-        return;
-      }
-    }
+    if (p && 'upsert' in p && p.upsert.connectedAt !== connectedAt) return; // a newer session's upsert will overwrite the row
+    // (Its own upsert, if still pending, is replaced: a row of an earlier session of the id may exist.)
     this.pending.set(key, { remove: { orgId, clientId, connectedAt } });
     this.schedule();
   }
 
   /**
-   * A refresh moved a session's expiry. The API updated the rows it found, but a row written behind
-   * it (pending then, or flushed since) may still hold the old expiry: write the session's row again.
+   * A refresh moved the expiry of an open session. The API updated the rows it found, but a row
+   * written behind it (pending then, or flushed since) may still hold the old expiry: write the
+   * session's row again, unless its removal is already pending.
    */
   refresh(row: SessionRecord): void {
-    const key = keyOf(row.orgId, row.clientId);
-    const p = this.pending.get(key);
-    if (p && 'upsert' in p ? p.upsert.connectedAt === row.connectedAt : this.written.has(key)) this.upsert(row);
+    const p = this.pending.get(keyOf(row.orgId, row.clientId));
+    if (p === undefined || ('upsert' in p && p.upsert.connectedAt === row.connectedAt)) this.upsert(row);
   }
 
   flush(): void {
@@ -68,13 +63,12 @@ export class SessionRowWriter {
     const ended = this.ended;
     this.pending = new Map();
     this.ended = new Map();
-    const gone: string[] = [];
     try {
       this.store.transaction(() => {
         for (const [tokenId, at] of ended) this.store.tokens.touch(tokenId, at);
-        for (const [key, change] of batch) {
+        for (const change of batch.values()) {
           if ('upsert' in change) this.store.sessions.upsert(change.upsert);
-          else if (this.store.sessions.removeUpTo(change.remove.orgId, change.remove.clientId, this.brokerId, change.remove.connectedAt)) gone.push(key);
+          else this.store.sessions.removeUpTo(change.remove.orgId, change.remove.clientId, this.brokerId, change.remove.connectedAt);
         }
       });
     } catch (err) {
@@ -85,9 +79,6 @@ export class SessionRowWriter {
       this.schedule();
       return;
     }
-    for (const [key, change] of batch) if ('upsert' in change) this.written.add(key);
-    // A remove that found only a newer connect's row leaves the key written.
-    for (const key of gone) this.written.delete(key);
   }
 
   /** Marks these tokens as used now, synchronously (the broker is about to stop writing). */

@@ -93,7 +93,7 @@ describe('SessionRowWriter', () => {
     expect(table()).toEqual([]);
   });
 
-  test('a refresh reaches the row whether it was pending or already written; other clients are untouched', () => {
+  test('a refresh reaches the row whether it was pending or already written; a closed session is not brought back; other clients are untouched', () => {
     const pending = session('pending');
     rows.upsert(pending);
     rows.refresh({ ...pending, expiresAt: 9_100_000_000_000 });
@@ -104,7 +104,12 @@ describe('SessionRowWriter', () => {
     rows.upsert(written);
     rows.flush();
     rows.refresh({ ...written, expiresAt: 9_200_000_000_000 });
-    rows.refresh(session('never-connected-here'));
+    // (The registry refreshes only sessions open on this broker; one that closed meanwhile stays gone.)
+    const closing = session('closing');
+    rows.upsert(closing);
+    rows.flush();
+    rows.remove(orgId, 'closing', closing.connectedAt, 'tok_rows');
+    rows.refresh({ ...closing, expiresAt: 9_300_000_000_000 });
     rows.flush();
     expect(table()).toEqual([
       expect.objectContaining({ clientId: 'pending', expiresAt: 9_100_000_000_000 }),

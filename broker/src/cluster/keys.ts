@@ -9,6 +9,8 @@ export const DEPARTED = 'signalgate:nodes:departed';
 /** Which node is handling a departed node's leftovers (expires: another node takes over). */
 export const CLEANUP_CLAIM_PREFIX = 'signalgate:cleanup:';
 export const cleanupClaimKey = (node: string) => `${CLEANUP_CLAIM_PREFIX}${node}`;
+/** Set when another node starts handling this one as departed: a node that was only paused fences itself. */
+export const fencedKey = (node: string) => `signalgate:fenced:${node}`;
 /** A node's liveness key (expires three beats after its last). */
 export const NODE_PREFIX = 'signalgate:node:';
 export const nodeKey = (node: string) => `${NODE_PREFIX}${node}`;

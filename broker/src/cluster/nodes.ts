@@ -7,7 +7,7 @@
 // fails part-way lets its claim expire and another node runs them again (each handler can run
 // twice: it works from what is still in Redis and removes it as it goes).
 import type { ChainableCommander, Redis } from 'ioredis';
-import { cleanupClaimKey, CLEANUP_CLAIM_PREFIX, DEPARTED, NODES, nodeKey, NODE_PREFIX } from './keys.js';
+import { cleanupClaimKey, CLEANUP_CLAIM_PREFIX, DEPARTED, fencedKey, NODES, nodeKey, NODE_PREFIX } from './keys.js';
 
 /**
  * KEYS: the nodes set, the departed set; ARGV: the node-key prefix, this node, the claim's TTL
@@ -36,7 +36,6 @@ export class ClusterNodes {
   private readonly fencedHandlers: (() => void)[] = [];
   private live = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
-  private beats = 0;
 
   constructor(
     private readonly db: Redis,
@@ -90,15 +89,14 @@ export class ClusterNodes {
 
   private async beat(): Promise<void> {
     try {
-      const m = this.db.multi().set(nodeKey(this.nodeId), '1', 'EX', this.ttlSeconds).sadd(NODES, this.nodeId);
+      const m = this.db.multi().set(nodeKey(this.nodeId), '1', 'EX', this.ttlSeconds).sadd(NODES, this.nodeId).getdel(fencedKey(this.nodeId));
       for (const add of this.beatCommands) add(m);
-      const added = (await m.exec())?.[1]?.[1];
-      // Added back to the list after our first beat: another node took us off it as dead.
-      if (added === 1 && this.beats > 0) {
+      // Another node started handling this one as dead (cleanUp marks it first): what it did
+      // (wills published, users offline) stands, so this node's connections end.
+      if ((await m.exec())?.[2]?.[1] !== null) {
         this.onError(new Error('this node was taken for dead by the cluster (missed beats); ending its connections'), 'cluster heartbeat');
         for (const fenced of this.fencedHandlers) fenced();
       }
-      this.beats++;
       const [live, claimed] = (await this.db.eval(SWEEP, 2, NODES, DEPARTED, NODE_PREFIX, this.nodeId, this.claimSeconds, CLEANUP_CLAIM_PREFIX)) as [string[], string[]];
       this.live = new Set([...live, this.nodeId]);
       for (const node of claimed) void this.cleanUp(node);
@@ -115,6 +113,8 @@ export class ClusterNodes {
 
   private async cleanUp(node: string): Promise<void> {
     try {
+      // Marked before anything is done: if the node was only paused, it fences itself (onFenced).
+      await this.db.set(fencedKey(node), '1', 'EX', 86_400);
       for (const handler of this.deadHandlers) await handler(node);
       await this.db.multi().srem(DEPARTED, node).del(cleanupClaimKey(node)).exec();
     } catch (err) {

@@ -19,6 +19,13 @@
 //   message's. That message's delivery then fails ("no such packet"), the connection is closed, and
 //   messages are lost or doubled. A clear without a message id removes the entry of the same
 //   message (brokerId and brokerCounter) instead.
+// - A connection whose close finishes after a newer connection of the same id registered (a
+//   DISCONNECT and the device's new CONNECT in one read: aedes' close does its last step after an
+//   asynchronous unsubscribe) unregisters *by id* (lib/client.js close → unregisterClient →
+//   deleteClient) and schedules the id's session expiry: the live newer connection leaves the
+//   clients map (where its session's owner is read, sessionOwners.ts; measured: another user of the
+//   org then got CONNACK 0 on that id in 20 of 40 rounds), and an MQTT 5 session it holds is wiped
+//   when the old one's expiry runs out. A stale close now only gives back its count.
 //
 // The held state is the message id alone: aedes only asks whether an id is held (handlers/publish.js
 // for a duplicate PUBLISH, handlers/pubrel.js for PUBREL), so no payload is kept. A delete never
@@ -36,7 +43,14 @@ type Persistence = {
   outgoingStream(client: Client): AsyncIterable<Queued>;
   outgoingClearMessageId(client: Client, packet: Queued): Promise<Queued | undefined>;
 };
-type Internals = { clients: object; brokers: object; persistence: Persistence };
+type Internals = {
+  clients: Record<string, Client | undefined>;
+  brokers: object;
+  persistence: Persistence;
+  connectedClients: number;
+  unregisterClient(client: Client): void;
+  scheduleSessionExpiry(client: Client): void;
+};
 type ClientInternals = { subscriptions: object; duplicates: object; _cleanStart?: boolean };
 
 export class ReceiveMaximumExceeded extends Error {}
@@ -84,6 +98,17 @@ export function installAedesFixes(aedes: Aedes, receiveMaximum: number): void {
       }
     }
     return undefined;
+  };
+
+  const unregister = broker.unregisterClient.bind(aedes);
+  broker.unregisterClient = (client) => {
+    if (broker.clients[client.id] === client) return unregister(client);
+    broker.connectedClients--; // it was counted at its registration; the id's entry is the newer one's
+  };
+  const scheduleSessionExpiry = broker.scheduleSessionExpiry.bind(aedes);
+  broker.scheduleSessionExpiry = (client) => {
+    const holder = broker.clients[client.id];
+    if (holder === undefined || holder === client) scheduleSessionExpiry(client);
   };
 
   const forget = (client: Client) => awaitingRelease.delete(client.id);

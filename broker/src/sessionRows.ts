@@ -49,11 +49,12 @@ export class SessionRowWriter {
   /**
    * A refresh moved the expiry of an open session. The API updated the rows it found, but a row
    * written behind it (pending then, or flushed since) may still hold the old expiry: write the
-   * session's row again, unless its removal is already pending.
+   * session's row again, unless its own removal is already pending.
    */
   refresh(row: SessionRecord): void {
     const p = this.pending.get(keyOf(row.orgId, row.clientId));
-    if (p === undefined || ('upsert' in p && p.upsert.connectedAt === row.connectedAt)) this.upsert(row);
+    // A pending removal of an older connection of the id (taken over by this one) does not count.
+    if (p === undefined || ('upsert' in p ? p.upsert.connectedAt === row.connectedAt : p.remove.connectedAt < row.connectedAt)) this.upsert(row);
   }
 
   flush(): void {

@@ -117,6 +117,20 @@ describe('SessionRowWriter', () => {
     ]);
   });
 
+  test('a refresh after a takeover reaches the new row although the old connection’s removal is pending (helper-27)', () => {
+    const old = session('dev', { tokenId: 'tok_takeover' });
+    rows.upsert(old);
+    rows.flush();
+    const next = session('dev', { tokenId: 'tok_takeover' });
+    rows.upsert(next); // takes over: opens before the old one closes
+    services.store.sessions.setExpiryOfToken('tok_takeover', 9_500_000_000_000); // the API's refresh, before the row is written
+    rows.flush(); // the new row, with the old expiry
+    rows.remove(orgId, 'dev', old.connectedAt, 'tok_takeover');
+    rows.refresh({ ...next, expiresAt: 9_500_000_000_000 });
+    rows.flush();
+    expect(table()).toEqual([{ clientId: 'dev', connectedAt: next.connectedAt, expiresAt: 9_500_000_000_000 }]);
+  });
+
   test('a row another broker took over is not removed by this broker’s close', () => {
     const a = session('roamer');
     rows.upsert(a);

@@ -74,7 +74,12 @@ export class SessionOwners {
     };
     aedes.on('sessionExpired', dropped);
     aedes.on('client', (client) => {
-      if (this.arriving.get(client.id) === client) this.arriving.delete(client.id);
+      if (this.arriving.get(client.id) !== client) return;
+      this.arriving.delete(client.id);
+      // A clean session is registered: aedes has discarded the stored session of the id, so its
+      // record goes now (not at the CONNECT: one that closes before this keeps the stored session).
+      const stored = this.byId.get(client.id);
+      if (stored && (stored.holder === null || stored.holder.closed)) this.forget(client.id);
     });
     (aedes as unknown as { on(e: 'sessionLimitReached', fn: (c: Client) => void): void }).on('sessionLimitReached', dropped);
   }
@@ -89,15 +94,16 @@ export class SessionOwners {
 
   /** `client`, admitted for `userRef` with `tokenId`, now holds the session `client.id`. */
   claim(client: Client, userRef: string, tokenId: string): void {
+    if ((client as SessionClient).clean) {
+      // Ends with its connection. A stored session of the id keeps its record until aedes has
+      // registered this connection (and discarded that session): see attach.
+      this.arriving.set(client.id, client as SessionClient);
+      return;
+    }
     const previous = this.byId.get(client.id);
     if (previous) {
       this.unlink(client.id, previous);
       this.byId.delete(client.id); // to the end: the map runs from the least recently connected
-    }
-    if ((client as SessionClient).clean) {
-      // Ends with its connection (aedes discards a stored session of the id at this CONNECT).
-      this.arriving.set(client.id, client as SessionClient);
-      return;
     }
     const owner: Owner = { userRef, tokenId, holder: client as SessionClient, legacy: client.version !== 5, revoked: false };
     this.byId.set(client.id, owner);

@@ -90,3 +90,4 @@ describe.each([4, 5] as const)('MQTT %i: the owner reconnects in the same instan
     expect(outcomes.filter((o) => !/registered=true mallory=(133|2) alice=0$/.test(o))).toEqual([]);
   }, 60_000);
 });
+

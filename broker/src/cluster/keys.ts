@@ -32,6 +32,7 @@ export const EXPIRING = 'signalgate:expiring';
 export const WILLS_LIST = 'will';
 /** The prefix of a node's will keys (the client id follows, URI-encoded by the persistence). */
 export const willKeyPrefix = (node: string) => `will:${node}:`;
+export const willKey = (node: string, clientId: string) => `${willKeyPrefix(node)}${encodeURIComponent(clientId)}`;
 
 /** Wills of dead nodes waiting for their Will Delay Interval, scored by the time (ms) they are due (wills.ts). */
 export const DELAYED_WILLS = 'signalgate:delayed-wills';

@@ -11,10 +11,12 @@
 //   found dead; unless the client has connected again anywhere by then (one script checks the id's
 //   holder and schedules; holders.ts CLAIM cancels a scheduled one) [MQTT-3.1.3-9]. A device's
 //   retained "offline" will must not overwrite the "online" it published after reconnecting;
-// - aedes' delWill, which looks for `will:undefined:<id>` at a CONNECT, is pointed at this node.
+// - aedes' delWill, which looks for `will:undefined:<id>` at a CONNECT, is pointed at this node,
+//   and asks first whether there is a will at all: the persistence's delWill removes the key from
+//   the list of every node's wills (LREM, a scan of the whole list) at every CONNECT, will or not.
 import type { Redis } from 'ioredis';
 import type { Aedes, Client, PublishPacket } from 'aedes';
-import { DELAYED_WILL_PACKETS, DELAYED_WILLS, holderKey, WILLS_LIST, willKeyPrefix } from './keys.js';
+import { DELAYED_WILL_PACKETS, DELAYED_WILLS, holderKey, willKey, WILLS_LIST, willKeyPrefix } from './keys.js';
 import type { ClusterNodes } from './nodes.js';
 import { ownerOf, withOwner, type WillOwner } from '../willOwner.js';
 
@@ -81,7 +83,10 @@ export function clusterWills(aedes: Aedes, { db, nodes, sessionOf, onError }: Cl
     return put(client, s ? withOwner(packet, ownerFor(s, client, packet)) : packet);
   };
   const del = persistence.delWill.bind(persistence);
-  persistence.delWill = (client) => del(client.brokerId === undefined ? { id: client.id, brokerId: nodes.nodeId } : client);
+  persistence.delWill = async (client) => {
+    const target = { id: client.id, brokerId: client.brokerId ?? nodes.nodeId };
+    return (await db.exists(willKey(target.brokerId, target.id))) === 1 ? del(target) : null;
+  };
 
   /** Publishes `will` as its owner's, now; then it is gone from Redis either way. */
   const publish = (will: StoredWill) =>
@@ -101,6 +106,7 @@ export function clusterWills(aedes: Aedes, { db, nodes, sessionOf, onError }: Cl
     for (const key of keys) {
       const id = decodeURIComponent(key.slice(prefix.length));
       const will = await persistence.delWill({ id, brokerId: node });
+      if (!will) await db.lrem(WILLS_LIST, 0, key); // listed without its key: the entry alone goes
       const owner = will && ownerOf(will);
       if (!will || !owner) continue; // not a tenant's will: never published
       const due = owner.delaySeconds > 0 ? Date.now() + owner.delaySeconds * 1000 : 0;

@@ -438,7 +438,10 @@ describe('persistent members', () => {
     const producer = await client(orgA, `${label}-p`);
     const sent = Array.from({ length: n }, (_, i) => `${label}-${i}`);
     await Promise.all(sent.map((p, i) => producer.publishAsync(`${label}/${i}`, p, { qos: 1 })));
-    await sleep(300);
+    // Until the burst is in, up to 3 s (a fixed 300 ms was too short once under the full suite's load),
+    // then a little longer for any extra copy.
+    await eventually(() => payloads(box).length >= n, 3000).catch(() => undefined);
+    await sleep(100);
     const live = payloads(box);
     const wasClosed = closedByBroker;
     x.end(true);

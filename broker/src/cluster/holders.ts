@@ -120,7 +120,6 @@ export class ClusterHolders {
       aedes.clearDelayedWill(clientId);
       aedes.persistence.delWill({ id: clientId, brokerId: this.nodeId }).catch((err) => this.onError(err, 'delayed will removal'));
     }
-    this.db.hdel(nodeSessionsKey(this.nodeId), clientId).catch((err) => this.onError(err, 'session listing removal'));
   }
 
   /**
@@ -134,7 +133,12 @@ export class ClusterHolders {
       const local = this.localClient(clientId) as LocalClient | undefined;
       if (node !== this.nodeId && (!local || local.closed)) this.resumedElsewhere(clientId);
       if (!local || local.closed || node === this.nodeId) return takeOver(packet, done);
-      const tellAndClose = () => takenOver(local, done);
+      const tellAndClose = () => {
+        // Its release will not remove the session's listing under this node (the holder record is
+        // the new connection's now): a dead-node move would skip it anyway, but it would stay.
+        this.db.hdel(nodeSessionsKey(this.nodeId), clientId).catch((err) => this.onError(err, 'session listing removal'));
+        takenOver(local, done);
+      };
       this.db.get(keyOf(clientId)).then(
         (holder) => (holder !== null && holder === this.tokens.get(local) ? done() : tellAndClose()),
         tellAndClose, // Redis unreachable: aedes' own rule (the announcement wins)

@@ -310,14 +310,33 @@ describe('ends decided by the broker configuration', () => {
     }
   });
 
+  // Read off the wire with a plain WebSocket, not mqtt.js: under the full suite's load mqtt.js
+  // sometimes reported the socket's close and never the DISCONNECT that came with it (2 of 7 full
+  // runs; never alone), so the test now sees every frame the broker sends before it closes.
   test('broker shutdown: 0x8B (server shutting down)', async () => {
     const leaving = await startTestBroker('mqtt5-shutdown');
     const org = await leaving.newOrg();
     const t = leaving.mint(org, 'stayer');
-    // (not through leaving.connect: stop() ends the harness's own clients first)
-    const { client: c } = await connectWithConnack(leaving.urls.ws, { username: t.username, password: t.password, ...v5 });
-    const gone = serverDisconnect(c, 10_000); // what is asserted is the code; a loaded machine can take over 3 s to stop
+    const ws = new WebSocket(leaving.urls.ws.replace(/\/mqtt$/, '/'), 'mqtt');
+    const parser = mqttPacket.parser({ protocolVersion: 5 });
+    const packets: { cmd: string; reasonCode?: number }[] = [];
+    parser.on('packet', (p) => packets.push(p as never));
+    ws.on('message', (d: Buffer) => parser.parse(d));
+    const closed = new Promise<void>((resolve) => ws.on('close', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      ws.on('error', reject);
+      ws.on('open', () => {
+        ws.send(mqttPacket.generate({
+          cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'stayer-1', keepalive: 60,
+          username: t.username, password: Buffer.from(t.password),
+        } as never, { protocolVersion: 5 }));
+        resolve();
+      });
+    });
+    for (let i = 0; i < 200 && !packets.some((p) => p.cmd === 'connack'); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(packets).toEqual([expect.objectContaining({ cmd: 'connack', reasonCode: 0 })]);
     await leaving.stop();
-    expect((await gone).reasonCode).toBe(SESSION_ENDS.broker_shutdown);
+    await closed;
+    expect(packets.map((p) => [p.cmd, p.reasonCode])).toEqual([['connack', 0], ['disconnect', SESSION_ENDS.broker_shutdown]]);
   });
 });

@@ -14,6 +14,6 @@ export function clusterLimits(cluster: Pick<ClusterBackends, 'db' | 'nodes'>, se
   const rates = new ClusterRates(cluster.db, cluster.nodes, (result) => gauges.rateLeases.inc({ result }), (err) => logger.warn({ err }, 'cluster rate lease failed'));
   sessions.useClusterRates(rates);
   const connectionsHere = async () => (await metrics.connections.get()).values.reduce((n, v) => n + v.value, 0);
-  clusterGauges(cluster.db, cluster.nodes, gauges, connectionsHere, (err) => logger.warn({ err }, 'cluster gauges not updated'));
+  clusterGauges(cluster.db, cluster.nodes, gauges, connectionsHere);
   return { retained: new ClusterRetainedQuota(cluster.db) };
 }

@@ -8,17 +8,15 @@ import type { ClusterMetrics } from '../metrics.js';
 import { NODE_CONNECTIONS } from './keys.js';
 import type { ClusterNodes } from './nodes.js';
 
-export function clusterGauges(db: Redis, nodes: ClusterNodes, metrics: ClusterMetrics, connectionsHere: () => Promise<number>, onError: (err: unknown) => void): void {
-  nodes.everyBeat(() => {
-    void (async () => {
-      const here = await connectionsHere();
-      const [, [, counts]] = (await db.multi().hset(NODE_CONNECTIONS, nodes.nodeId, here).hgetall(NODE_CONNECTIONS).exec()) as [unknown, [unknown, Record<string, string>]];
-      const live = nodes.liveNodes;
-      let total = 0;
-      for (const [node, n] of Object.entries(counts)) if (live.has(node)) total += Number(n);
-      metrics.nodes.set(live.size);
-      metrics.connections.set(total);
-    })().catch(onError);
+export function clusterGauges(db: Redis, nodes: ClusterNodes, metrics: ClusterMetrics, connectionsHere: () => Promise<number>): void {
+  nodes.everyBeat('cluster gauges update', async () => {
+    const here = await connectionsHere();
+    const [, [, counts]] = (await db.multi().hset(NODE_CONNECTIONS, nodes.nodeId, here).hgetall(NODE_CONNECTIONS).exec()) as [unknown, [unknown, Record<string, string>]];
+    const live = nodes.liveNodes;
+    let total = 0;
+    for (const [node, n] of Object.entries(counts)) if (live.has(node)) total += Number(n);
+    metrics.nodes.set(live.size);
+    metrics.connections.set(total);
   });
   nodes.onDead(async (node) => {
     await db.hdel(NODE_CONNECTIONS, node);

@@ -32,7 +32,8 @@ type DeadHandler = (node: string) => Promise<void>;
 export class ClusterNodes {
   private readonly beatCommands: ((m: ChainableCommander) => void)[] = [];
   private readonly deadHandlers: DeadHandler[] = [];
-  private readonly afterBeat: (() => void)[] = [];
+  /** Work after every beat; a task still running from an earlier beat is not started again. */
+  private readonly afterBeat: { what: string; task: () => Promise<unknown>; running: boolean }[] = [];
   private readonly fencedHandlers: (() => void)[] = [];
   private live = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
@@ -56,9 +57,9 @@ export class ClusterNodes {
     this.beatCommands.push(commands);
   }
 
-  /** After every beat (sweeps of due work that every node shares). */
-  everyBeat(fn: () => void): void {
-    this.afterBeat.push(fn);
+  /** After every beat (sweeps of due work that every node shares); a failure is reported as `what`. */
+  everyBeat(what: string, task: () => Promise<unknown>): void {
+    this.afterBeat.push({ what, task, running: false });
   }
 
   /** Runs once per dead node, on the one live node that found it. */
@@ -100,7 +101,11 @@ export class ClusterNodes {
       const [live, claimed] = (await this.db.eval(SWEEP, 2, NODES, DEPARTED, NODE_PREFIX, this.nodeId, this.claimSeconds, CLEANUP_CLAIM_PREFIX)) as [string[], string[]];
       this.live = new Set([...live, this.nodeId]);
       for (const node of claimed) void this.cleanUp(node);
-      for (const fn of this.afterBeat) fn();
+      for (const t of this.afterBeat) {
+        if (t.running) continue;
+        t.running = true;
+        t.task().catch((err) => this.onError(err, t.what)).finally(() => { t.running = false; });
+      }
     } catch (err) {
       this.onError(err, 'cluster heartbeat');
     }

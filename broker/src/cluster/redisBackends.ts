@@ -77,9 +77,10 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
   // without this listener a Redis restart crashes the broker (the connections themselves reconnect).
   mq.state.on('error', () => {}); // logged once per connection above
   const db = connect('db');
-  const holders = new ClusterHolders(db, nodeId, (err, what) => logger.warn({ err }, `${what} failed`));
+  const warn = (err: unknown, what: string) => logger.warn({ err }, `${what} failed`);
+  const holders = new ClusterHolders(db, nodeId, warn);
   holders.guard(mq as never);
-  const nodes = new ClusterNodes(db, nodeId, heartbeatMs, (err, what) => logger.warn({ err }, `${what} failed`));
+  const nodes = new ClusterNodes(db, nodeId, heartbeatMs, warn);
   const presence = new ClusterPresence(db, nodes);
   const shares = new ClusterShares(db, nodes, mq as never, (err) => logger.warn({ err }, 'cluster shared group not updated'));
   const connectionsCounted = new ClusterConnections(db, nodes, (err) => logger.warn({ err }, 'cluster connection count not updated'));
@@ -93,12 +94,11 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
     shares,
     db,
     attach(aedes, { sessionOf, expired, offline }) {
-      const onError = (err: unknown, what: string) => logger.warn({ err }, `${what} failed`);
       holders.attach(aedes);
-      clusterWills(aedes, { db, nodes, sessionOf, onError });
-      expireSessionsAcrossNodes(db, nodes, expired, (err) => onError(err, 'session expiry'));
+      clusterWills(aedes, { db, nodes, sessionOf, onError: warn });
+      expireSessionsAcrossNodes(db, nodes, expired);
       presence.whenNodeDies(offline);
-      replayAfterResubscribe(aedes, sub, (err) => onError(err, 'replay after a Redis reconnect')).catch((err) => onError(err, 'replay setup'));
+      replayAfterResubscribe(aedes, sub, (err) => warn(err, 'replay after a Redis reconnect')).catch((err) => warn(err, 'replay setup'));
       nodes.onFenced(() => {
         for (const client of Object.values((aedes as unknown as { clients: Record<string, FencedClient> }).clients)) {
           client.will = null; // published already, by the node that took this one for dead

@@ -33,16 +33,12 @@ end
 redis.call('DEL', KEYS[1])
 return #list / 2`;
 
-export function expireSessionsAcrossNodes(db: Redis, nodes: ClusterNodes, wipe: (clientId: string) => void, onError: (err: unknown) => void): void {
+export function expireSessionsAcrossNodes(db: Redis, nodes: ClusterNodes, wipe: (clientId: string) => void): void {
   nodes.onDead(async (node) => {
     await db.eval(ORPHANED, 2, nodeSessionsKey(node), EXPIRING, HOLDER_PREFIX, `${node}:`, Date.now());
   });
-  let sweeping = false;
-  nodes.everyBeat(() => {
-    if (sweeping) return;
-    sweeping = true;
-    (db.eval(DUE, 1, EXPIRING, Date.now(), WIPES_PER_BEAT) as Promise<string[]>)
-      .then((due) => due.forEach(wipe), onError)
-      .finally(() => { sweeping = false; });
+  nodes.everyBeat('session expiry', async () => {
+    const due = (await db.eval(DUE, 1, EXPIRING, Date.now(), WIPES_PER_BEAT)) as string[];
+    due.forEach(wipe);
   });
 }

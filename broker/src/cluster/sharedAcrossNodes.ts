@@ -70,7 +70,7 @@ export class ClusterShares {
       if (this.local.has(key)) this.refresh(key);
       done();
     });
-    nodes.everyBeat(() => {
+    nodes.everyBeat('shared groups refresh', async () => {
       for (const key of this.local.keys()) this.refresh(key);
     });
     // A departed node's counts go from every group it had members in (they would pile up: every

@@ -115,14 +115,9 @@ export function clusterWills(aedes: Aedes, { db, nodes, sessionOf, onError }: Cl
     }
   });
 
-  let sweeping = false;
-  nodes.everyBeat(() => {
-    if (sweeping) return;
-    sweeping = true;
-    void (async () => {
-      const due = (await db.eval(DUE, 2, DELAYED_WILLS, DELAYED_WILL_PACKETS, Date.now(), WILLS_PER_BEAT)) as string[];
-      for (const will of due) await publish(fromJson(will));
-    })().catch((err) => onError(err, 'delayed wills')).finally(() => { sweeping = false; });
+  nodes.everyBeat('delayed wills', async () => {
+    const due = (await db.eval(DUE, 2, DELAYED_WILLS, DELAYED_WILL_PACKETS, Date.now(), WILLS_PER_BEAT)) as string[];
+    for (const will of due) await publish(fromJson(will));
   });
 }
 

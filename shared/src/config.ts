@@ -119,6 +119,13 @@ const schema = z.object({
   /** Addresses that read /metrics without the admin key (comma-separated; CIDR ranges, `loopback`…; empty: none). */
   SIGNALGATE_METRICS_ALLOW: z.string().optional().default('loopback'),
   /**
+   * Puts every table in PostgreSQL (postgres://user:pass@host:port/db) instead of the SQLite file in
+   * SIGNALGATE_DATA_DIR: for brokers and APIs on more than one machine. Unset: SQLite.
+   */
+  SIGNALGATE_DATABASE_URL: optionalText.superRefine((v, ctx) => {
+    if (v !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(v)) ctx.addIssue({ code: 'custom', message: `must be a postgres:// URL, got "${v}"` });
+  }),
+  /**
    * Brokers on one Redis form one broker (issue 16): messages fan out through it, and retained
    * messages, subscriptions, sessions, offline queues and wills live in it. Unset: embedded, alone.
    */
@@ -229,6 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     trustProxy: c.SIGNALGATE_TRUST_PROXY,
     metricsAllow: c.SIGNALGATE_METRICS_ALLOW,
     redisUrl: c.SIGNALGATE_REDIS_URL,
+    databaseUrl: c.SIGNALGATE_DATABASE_URL,
     clusterHeartbeatMs: c.SIGNALGATE_CLUSTER_HEARTBEAT_MS,
     bootstrapDevOrg: c.SIGNALGATE_BOOTSTRAP_DEV_ORG,
     usageSampleMs: c.SIGNALGATE_USAGE_SAMPLE_MS,

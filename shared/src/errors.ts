@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'not_ready'
   | 'server_busy'
   | 'provider_unavailable'
+  | 'store_unavailable'
   | 'internal_error';
 
 const statusOf: Record<ErrorCode, number> = {
@@ -58,6 +59,7 @@ const statusOf: Record<ErrorCode, number> = {
   not_ready: 503,
   server_busy: 503,
   provider_unavailable: 503,
+  store_unavailable: 503,
   internal_error: 500,
 };
 
@@ -87,3 +89,10 @@ export const forbidden = (code: ErrorCode, message: string) => new SignalGateErr
 export function isSignalGateError(err: unknown): err is SignalGateError {
   return err instanceof SignalGateError;
 }
+
+/** The database cannot answer (connection lost, restarting): 503 / CONNACK 3, never "bad credentials". */
+export const storeUnavailable = (cause: unknown) => {
+  const err = new SignalGateError('store_unavailable', 'database unavailable; retry shortly', { retryAfterSeconds: 1 });
+  (err as { cause?: unknown }).cause = cause;
+  return err;
+};

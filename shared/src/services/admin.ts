@@ -4,7 +4,7 @@ import { createCacheKeyer, hashLongLivedSecret, verifyLongLivedSecret } from '..
 import type { BeforeSlowCheck, SlowChecks } from '../credentials/slowChecks.js';
 import { newAdminKey } from '../credentials/secrets.js';
 import { SignalGateError } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/types.js';
 
 const SETTING = 'admin_key_hash';
 
@@ -20,14 +20,14 @@ export class AdminKeyService {
 
   /** Makes sure an admin key exists; returns the generated one if this call created it. */
   async ensure(configured: string | undefined): Promise<{ generated?: string }> {
-    const stored = this.store.settings.get(SETTING);
+    const stored = await this.store.settings.get(SETTING);
     if (configured !== undefined) {
-      if (!stored || !(await verifyLongLivedSecret(stored, configured))) this.store.settings.set(SETTING, await hashLongLivedSecret(configured));
+      if (!stored || !(await verifyLongLivedSecret(stored, configured))) await this.store.settings.set(SETTING, await hashLongLivedSecret(configured));
       return {};
     }
     if (stored) return {};
     const generated = newAdminKey();
-    this.store.settings.set(SETTING, await hashLongLivedSecret(generated));
+    await this.store.settings.set(SETTING, await hashLongLivedSecret(generated));
     return { generated };
   }
 
@@ -35,7 +35,7 @@ export class AdminKeyService {
   async verify(secret: unknown, beforeSlowCheck?: BeforeSlowCheck): Promise<void> {
     const fail = () => new SignalGateError('unauthorized', 'a valid admin key is required');
     if (typeof secret !== 'string' || secret.length < 16 || secret.length > 512) throw fail();
-    const stored = this.store.settings.get(SETTING);
+    const stored = await this.store.settings.get(SETTING);
     if (!stored) throw fail();
     const cacheKey = this.cacheKeyOf(secret);
     if (this.verifiedCacheKey === cacheKey && this.verifiedHash === stored) return;

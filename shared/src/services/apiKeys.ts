@@ -5,12 +5,20 @@ import { newKeyId, newSecretKey, publicPrefixOf, SECRET_KEY_PATTERN } from '../c
 import { createCacheKeyer, hashLongLivedSecret, verifyLongLivedSecret } from '../credentials/hashing.js';
 import type { BeforeSlowCheck, SlowChecks } from '../credentials/slowChecks.js';
 import { isKeyUsable, isLastUseStale, type ApiKey } from '../store/apiKeys.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/types.js';
 import { systemClock, type Clock } from './clock.js';
 
 const MAX_CACHED_KEYS = 10_000;
 /** Rotation keeps the old key working this long unless told otherwise (24 h). */
 export const DEFAULT_ROTATION_OVERLAP_SECONDS = 86_400;
+
+/** A key drafted outside a transaction, stored inside one. */
+export interface KeyDraft {
+  secretKey: string;
+  hash: string;
+  name: string | null;
+  expiresAt: number | null;
+}
 
 export interface IssuedKey {
   secretKey: string;
@@ -29,18 +37,31 @@ export class ApiKeyService {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  /** Creates a key; the secret is returned once and never stored. Call inside or outside a transaction. */
+  /** Creates a key; the secret is returned once and never stored. */
   async create(orgId: string, name: string | null = null, expiresAt: number | null = null): Promise<IssuedKey> {
+    const draft = await this.draft(name, expiresAt);
+    const key = await this.store.transaction((tx) => this.insertDraft(tx, orgId, draft));
+    return { secretKey: draft.secretKey, key };
+  }
+
+  /**
+   * A new key's secret and argon2 hash, made before the transaction that stores it (insertDraft):
+   * argon2 takes tens of milliseconds, which no transaction should hold.
+   */
+  async draft(name: string | null = null, expiresAt: number | null = null): Promise<KeyDraft> {
     const secretKey = newSecretKey();
-    const hash = await hashLongLivedSecret(secretKey);
+    return { secretKey, hash: await hashLongLivedSecret(secretKey), name, expiresAt };
+  }
+
+  /** Stores a drafted key of `orgId` in the transaction `tx`; a 404 when the org is gone. */
+  async insertDraft(tx: StoreTx, orgId: string, draft: KeyDraft): Promise<ApiKey> {
     const now = this.clock();
     const id = newKeyId();
-    this.store.transaction(() => {
-      if (!this.store.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);
-      this.store.apiKeys.insert({ id, orgId, prefix: publicPrefixOf(secretKey), hash, name, createdAt: now, expiresAt });
-      this.store.audit.record({ event: 'key.created', orgId, detail: { key_id: id, prefix: publicPrefixOf(secretKey) } }, now);
-    });
-    return { secretKey, key: this.store.apiKeys.get(id)! };
+    const prefix = publicPrefixOf(draft.secretKey);
+    if (!await tx.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);
+    await tx.apiKeys.insert({ id, orgId, prefix, hash: draft.hash, name: draft.name, createdAt: now, expiresAt: draft.expiresAt });
+    await tx.audit.record({ event: 'key.created', orgId, detail: { key_id: id, prefix } }, now);
+    return (await tx.apiKeys.get(id))!;
   }
 
   /**
@@ -52,63 +73,68 @@ export class ApiKeyService {
     const hash = await hashLongLivedSecret(secretKey);
     const now = this.clock();
     const id = newKeyId();
-    this.store.transaction(() => {
-      if (!this.store.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);
-      this.store.apiKeys.insert({ id, orgId, prefix: publicPrefixOf(secretKey), hash, name, createdAt: now, expiresAt: null });
-      this.store.audit.record({ event: 'key.created', orgId, detail: { key_id: id, prefix: publicPrefixOf(secretKey), imported: true } }, now);
+    return this.store.transaction(async (tx) => {
+      if (!await tx.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);
+      await tx.apiKeys.insert({ id, orgId, prefix: publicPrefixOf(secretKey), hash, name, createdAt: now, expiresAt: null });
+      await tx.audit.record({ event: 'key.created', orgId, detail: { key_id: id, prefix: publicPrefixOf(secretKey), imported: true } }, now);
+      return (await tx.apiKeys.get(id))!;
     });
-    return this.store.apiKeys.get(id)!;
   }
 
   /** The stored key (usable or not) this secret is, if any: argon2 against the keys sharing its prefix. */
   async find(secretKey: string): Promise<ApiKey | undefined> {
     if (!SECRET_KEY_PATTERN.test(secretKey)) return undefined;
-    for (const candidate of this.store.apiKeys.findByPrefix(publicPrefixOf(secretKey))) {
+    for (const candidate of await this.store.apiKeys.findByPrefix(publicPrefixOf(secretKey))) {
       if (await verifyLongLivedSecret(candidate.hash, secretKey)) return candidate;
     }
     return undefined;
   }
 
-  list(orgId: string): ApiKey[] {
+  list(orgId: string): Promise<ApiKey[]> {
     return this.store.apiKeys.list(orgId);
   }
 
-  get(orgId: string, keyId: string): ApiKey {
-    const k = this.store.apiKeys.get(keyId);
+  async get(orgId: string, keyId: string): Promise<ApiKey> {
+    const k = await this.store.apiKeys.get(keyId);
     if (!k || k.orgId !== orgId) throw notFound('api_key_not_found', `API key ${keyId} not found in ${orgId}`);
     return k;
   }
 
-  revoke(orgId: string, keyId: string): ApiKey {
+  async revoke(orgId: string, keyId: string): Promise<ApiKey> {
     const now = this.clock();
-    this.store.transaction(() => {
-      this.get(orgId, keyId);
-      this.store.apiKeys.revoke(keyId, now);
+    const key = await this.store.transaction(async (tx) => {
+      const k = await tx.apiKeys.get(keyId);
+      if (!k || k.orgId !== orgId) throw notFound('api_key_not_found', `API key ${keyId} not found in ${orgId}`);
+      await tx.apiKeys.revoke(keyId, now);
       // Backends logged into the broker with this key (`server@<org>`) end within a poll.
-      this.store.changes.append('key.revoked', orgId, keyId, now);
-      this.store.audit.record({ event: 'key.revoked', orgId, detail: { key_id: keyId } }, now);
+      await tx.changes.append('key.revoked', orgId, keyId, now);
+      await tx.audit.record({ event: 'key.revoked', orgId, detail: { key_id: keyId } }, now);
+      return (await tx.apiKeys.get(keyId))!;
     });
     this.forget(keyId);
-    return this.store.apiKeys.get(keyId)!;
+    return key;
   }
 
   /** Issues a successor; the old key keeps working for `overlapSeconds` (0 = stops now). */
   async rotate(orgId: string, keyId: string, overlapSeconds = DEFAULT_ROTATION_OVERLAP_SECONDS): Promise<IssuedKey & { previous: ApiKey }> {
-    const old = this.get(orgId, keyId);
+    const old = await this.get(orgId, keyId);
     if (!isKeyUsable(old, this.clock())) throw new SignalGateError('conflict', `API key ${keyId} is revoked or expired`);
-    const issued = await this.create(orgId, old.name);
+    const draft = await this.draft(old.name);
     const now = this.clock();
     const until = now + overlapSeconds * 1000;
-    this.store.transaction(() => {
-      const current = this.store.apiKeys.get(keyId)!;
+    // The successor and the old key's end in one transaction: a crash leaves both or neither.
+    const [key, previous] = await this.store.transaction(async (tx) => {
+      const key = await this.insertDraft(tx, orgId, draft);
+      const current = (await tx.apiKeys.get(keyId))!;
       const expiresAt = current.expiresAt === null ? until : Math.min(current.expiresAt, until);
-      this.store.apiKeys.setExpiry(keyId, expiresAt, issued.key.id);
+      await tx.apiKeys.setExpiry(keyId, expiresAt, key.id);
       // Its broker sessions end when the overlap does (at once for an overlap of 0), like a token's expiry.
-      this.store.changes.append('key.rotated', orgId, keyId, now);
-      this.store.audit.record({ event: 'key.rotated', orgId, detail: { key_id: keyId, successor: issued.key.id, old_key_valid_until: expiresAt } }, now);
+      await tx.changes.append('key.rotated', orgId, keyId, now);
+      await tx.audit.record({ event: 'key.rotated', orgId, detail: { key_id: keyId, successor: key.id, old_key_valid_until: expiresAt } }, now);
+      return [key, (await tx.apiKeys.get(keyId))!] as const;
     });
     if (overlapSeconds === 0) this.forget(keyId);
-    return { ...issued, previous: this.store.apiKeys.get(keyId)! };
+    return { secretKey: draft.secretKey, key, previous };
   }
 
   /**
@@ -124,28 +150,28 @@ export class ApiKeyService {
     const hit = this.verified.get(cacheKey);
     if (hit && now - hit.at < this.cacheMs) {
       // The row is still read (one indexed lookup): revokes from another process apply at once.
-      const key = this.store.apiKeys.get(hit.keyId);
+      const key = await this.store.apiKeys.get(hit.keyId);
       if (key && isKeyUsable(key, now)) return this.used(key, now);
       this.verified.delete(cacheKey);
       throw fail();
     }
-    const candidates = this.store.apiKeys.findByPrefix(publicPrefixOf(secret));
+    const candidates = await this.store.apiKeys.findByPrefix(publicPrefixOf(secret));
     if (candidates.length === 0) throw fail();
     const matchId = await this.slowChecks.run(cacheKey, async () => {
       for (const candidate of candidates) if (await verifyLongLivedSecret(candidate.hash, secret)) return candidate.id;
       return null;
     }, beforeSlowCheck);
     // Read again: the check may have shared one started before a revoke.
-    const key = matchId === null ? undefined : this.store.apiKeys.get(matchId);
+    const key = matchId === null ? undefined : await this.store.apiKeys.get(matchId);
     const at = this.clock();
     if (!key || !isKeyUsable(key, at)) throw fail();
     if (this.cacheMs > 0) this.remember(cacheKey, key.id, at);
     return this.used(key, at);
   }
 
-  private used(key: ApiKey, now: number): ApiKey {
+  private async used(key: ApiKey, now: number): Promise<ApiKey> {
     // The row was just read: skip the UPDATE (a write transaction, even when it changes nothing) while it is fresh.
-    if (isLastUseStale(key, now)) this.store.apiKeys.touch(key.id, now);
+    if (isLastUseStale(key, now)) await this.store.apiKeys.touch(key.id, now);
     return key;
   }
 

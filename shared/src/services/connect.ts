@@ -15,7 +15,7 @@ import { tokenState, type TokenRecord } from '../store/tokens.js';
 import type { User } from '../store/users.js';
 import type { Org } from '../store/orgs.js';
 import type { RuleSet } from '../store/ruleSets.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/types.js';
 import { isKeyUsable, type ApiKey } from '../store/apiKeys.js';
 import type { ApiKeyService } from './apiKeys.js';
 import { systemClock, type Clock } from './clock.js';
@@ -99,10 +99,10 @@ export class ConnectService {
    * SDKs fetch fresh credentials on the second. Any password the token still keeps opens it (an
    * SDK reconnects with the password of its first CONNECT after refreshes).
    */
-  checkConnect(username: string | undefined, password: Buffer | string | undefined, clientId?: string): ConnectVerdict {
+  async checkConnect(username: string | undefined, password: Buffer | string | undefined, clientId?: string): Promise<ConnectVerdict> {
     const parsed = username ? parseMqttUsername(username) : null;
     if (!parsed) return { ok: false, reason: 'malformed_username' };
-    const verdict = this.checkPassword(password, clientId);
+    const verdict = await this.checkPassword(password, clientId);
     if (verdict.ok && (verdict.token.orgId !== parsed.orgId || verdict.token.userRef !== parsed.userRef)) {
       return { ok: false, reason: 'bad_credentials' };
     }
@@ -110,10 +110,10 @@ export class ConnectService {
   }
 
   /** A tkn_ password alone (HTTP Bearer): whose token it is, whether it is live, and its rights. */
-  checkPassword(password: Buffer | string | undefined, clientId?: string): ConnectVerdict {
+  async checkPassword(password: Buffer | string | undefined, clientId?: string): Promise<ConnectVerdict> {
     const pw = typeof password === 'string' ? password : password?.toString('utf8');
     if (!pw || !TOKEN_PASSWORD_PATTERN.test(pw)) return { ok: false, reason: 'bad_credentials' };
-    const found = this.store.connectRecords.byPasswordHash(sha256Hex(pw));
+    const found = await this.store.connectRecords.byPasswordHash(sha256Hex(pw));
     if (!found) return { ok: false, reason: 'bad_credentials' };
     const { token, user, org } = found;
     const state = tokenState(token, this.clock());
@@ -138,7 +138,7 @@ export class ConnectService {
   async checkServerLogin(username: string, password: Buffer | string | undefined, address: string | null): Promise<ServerLoginVerdict> {
     const ref = username.startsWith(SERVER_USERNAME_PREFIX) ? username.slice(SERVER_USERNAME_PREFIX.length) : '';
     if (!ORG_ID_PATTERN.test(ref) && !UUID_PATTERN.test(ref)) return { ok: false, reason: 'malformed_username' };
-    const org = this.store.orgs.byRef(ref);
+    const org = await this.store.orgs.byRef(ref);
     const secret = typeof password === 'string' ? password : password?.toString('utf8');
     // Without an address (not seen on TCP or WebSocket) all such callers share one budget.
     try {
@@ -146,7 +146,7 @@ export class ConnectService {
         if (!org || !secret) throw new BadServerLogin();
         const key = await this.keys.verify(secret, beforeSlowCheck);
         if (key.orgId !== org.id) throw new BadServerLogin();
-        return { ok: true, key, org, rights: this.serverRightsOf(org.id) };
+        return { ok: true, key, org, rights: await this.serverRightsOf(org.id) };
       }, isBadServerLogin);
     } catch (err) {
       if (err instanceof FailureBudgetSpent) return { ok: false, reason: 'auth_failure_budget' };
@@ -157,28 +157,28 @@ export class ConnectService {
   }
 
   /** What a backend's session of `orgId` may do: the default rule set alone, with no placeholder values. */
-  serverRightsOf(orgId: string): EffectiveRights {
+  async serverRightsOf(orgId: string): Promise<EffectiveRights> {
     // No values at all: a backend is no user and its client id is its own business, so every
     // placeholder rule is unexpandable (an allow grants nothing; a deny, per expandLayer, denies
     // every value).
-    return this.rights.rightsOf(tokenLayers(this.store.ruleSets.getDefault(orgId), undefined, []), {});
+    return this.rights.rightsOf(tokenLayers(await this.store.ruleSets.getDefault(orgId), undefined, []), {});
   }
 
   /**
    * The layers a token's rights are the intersection of, read now: org default, the integration's
    * rule set, then the token's own scopes. A deleted integration leaves a layer that grants nothing.
    */
-  layersOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>): RuleLayer[] {
-    const integrationRules = token.integrationId === null ? undefined : this.integrationRuleSet(token.orgId, token.integrationId) ?? null;
-    return tokenLayers(this.store.ruleSets.getDefault(token.orgId), integrationRules, token.scopes);
+  async layersOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>): Promise<RuleLayer[]> {
+    const integrationRules = token.integrationId === null ? undefined : (await this.integrationRuleSet(token.orgId, token.integrationId)) ?? null;
+    return tokenLayers(await this.store.ruleSets.getDefault(token.orgId), integrationRules, token.scopes);
   }
 
   /**
    * What this token may do now, for `user`, on the connection `clientId` (placeholders expanded;
    * without a client id, as on an HTTP call, rules using `${client_id}` grant nothing).
    */
-  rightsOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>, user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): EffectiveRights {
-    return this.rightsFor(this.layersOf(token), user, clientId);
+  async rightsOf(token: Pick<TokenRecord, 'orgId' | 'integrationId' | 'scopes'>, user: Pick<User, 'userId' | 'userEmail'>, clientId?: string): Promise<EffectiveRights> {
+    return this.rightsFor(await this.layersOf(token), user, clientId);
   }
 
   /**
@@ -186,21 +186,21 @@ export class ConnectService {
    * the token is no longer live (revoked, expired, gone) or its user is gone. For sessions whose
    * rights must be re-read: after a rule change, and for a will published after the connection.
    */
-  liveRightsOf(tokenId: string, orgId: string, userRef: string, clientId: string): EffectiveRights | null {
+  async liveRightsOf(tokenId: string, orgId: string, userRef: string, clientId: string): Promise<EffectiveRights | null> {
     const keyId = keyIdOfSession(tokenId);
     if (keyId !== null) {
-      const key = this.store.apiKeys.get(keyId);
+      const key = await this.store.apiKeys.get(keyId);
       return key && key.orgId === orgId && isKeyUsable(key, this.clock()) ? this.serverRightsOf(orgId) : null;
     }
-    const token = this.store.tokens.get(tokenId);
-    const user = this.store.users.byRef(orgId, userRef);
+    const token = await this.store.tokens.get(tokenId);
+    const user = await this.store.users.byRef(orgId, userRef);
     if (!token || !user || tokenState(token, this.clock()) !== 'live') return null;
     return this.rightsOf(token, user, clientId);
   }
 
   /** The rule set of an integration of `orgId`, if both still exist. */
-  integrationRuleSet(orgId: string, integrationId: string): RuleSet | undefined {
-    const integration = this.store.integrations.get(orgId, integrationId);
-    return integration && this.store.ruleSets.get(orgId, integration.ruleSetId);
+  async integrationRuleSet(orgId: string, integrationId: string, db: StoreTx = this.store): Promise<RuleSet | undefined> {
+    const integration = await db.integrations.get(orgId, integrationId);
+    return integration && db.ruleSets.get(orgId, integration.ruleSetId);
   }
 }

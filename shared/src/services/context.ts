@@ -1,6 +1,7 @@
 // Wires the store and services for one process; both services and the CLI start from here.
 import type { Config } from '../config.js';
-import { Store } from '../store/store.js';
+import { joinTransaction, type Store, type StoreTx } from '../store/types.js';
+import { openStore } from '../store/open.js';
 import { ApiKeyService } from './apiKeys.js';
 import { OrgService } from './orgs.js';
 import { RuleService } from './rules.js';
@@ -34,20 +35,26 @@ export interface Services {
   slowChecks: SlowChecks;
   /** What is purged when, and the purge. */
   retention: RetentionService;
+  /** These services with every write in the transaction `tx` (its body's unit of work). */
+  within(tx: StoreTx): Services;
 }
 
-export function createServices(
-  config: Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> &
-    Partial<Pick<Config, 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp' | 'argon2Concurrency' | 'argon2Queue' | 'retentionDays' | 'auditRetentionDays' | 'historyRetentionDays'>>,
-  clock: Clock = systemClock,
-): Services {
-  const store = Store.open(config.dataDir, { historyPerTopic: config.historyPerTopic });
+type ServicesConfig = Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> &
+  Partial<Pick<Config, 'databaseUrl' | 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp' | 'argon2Concurrency' | 'argon2Queue' | 'retentionDays' | 'auditRetentionDays' | 'historyRetentionDays'>>;
+
+/** Opens the configured store (SQLite file or PostgreSQL) and the services on it. */
+export async function openServices(config: ServicesConfig, clock: Clock = systemClock): Promise<Services> {
+  return createServices(await openStore(config), config, clock);
+}
+
+export function createServices(store: Store, config: ServicesConfig, clock: Clock = systemClock): Services {
   // One gate per process: argon2 shares libuv's thread pool with everything else in it.
   const slowChecks = new SlowChecks(new ConcurrencyGate(config.argon2Concurrency ?? 2, config.argon2Queue ?? 64));
   const keys = new ApiKeyService(store, slowChecks, config.keyCacheSeconds * 1000, clock);
   const connect = new ConnectService(store, keys, clock, config.authFailuresPerIp);
   const tokens = new TokenService(store, connect, clock, (config.replaceGraceSeconds ?? DEFAULT_REPLACE_GRACE_SECONDS) * 1000);
   return {
+    within: (tx) => createServices(joinTransaction(tx, store), config, clock),
     store,
     keys,
     orgs: new OrgService(store, keys, clock),

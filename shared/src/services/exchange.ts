@@ -4,7 +4,7 @@
 import { SignalGateError } from '../errors.js';
 import { credentialKindOf } from '../credentials/secrets.js';
 import { IdentityVerifier, unverifiedIssuerOf } from '../identity/index.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/types.js';
 import type { ConnectService } from './connect.js';
 import type { IssuedToken, RequestContext, TokenService } from './tokens.js';
 
@@ -39,7 +39,7 @@ export class ExchangeService {
     try {
       switch (credentialKindOf(req.token)) {
         case 'mqtt_password':
-          return { issued: this.ownToken(req, ctx), minted: false };
+          return { issued: await this.ownToken(req, ctx), minted: false };
         case 'jwt':
           return { issued: await this.identityToken(req, ctx), minted: true };
         default:
@@ -47,22 +47,22 @@ export class ExchangeService {
       }
     } catch (err) {
       if (err instanceof SignalGateError) {
-        this.store.audit.record({ event: 'token.exchange_failed', orgId: req.orgId, ip: ctx.ip, userAgent: ctx.userAgent, detail: { reason: err.code } }, Date.now());
+        await this.store.audit.record({ event: 'token.exchange_failed', orgId: req.orgId, ip: ctx.ip, userAgent: ctx.userAgent, detail: { reason: err.code } }, Date.now());
       }
       throw err;
     }
   }
 
   /** A SignalGate access_token of this org: its own credentials, answered again (nothing minted). */
-  private ownToken(req: ExchangeRequest, ctx: RequestContext): IssuedToken {
-    const verdict = this.connect.checkPassword(req.token);
+  private async ownToken(req: ExchangeRequest, ctx: RequestContext): Promise<IssuedToken> {
+    const verdict = await this.connect.checkPassword(req.token);
     if (!verdict.ok) {
       if (verdict.reason === 'expired') throw new SignalGateError('token_expired', 'the access_token has expired; mint a new one');
       throw new SignalGateError('invalid_token', 'the access_token is not a live SignalGate credential');
     }
     const { token, user } = verdict;
     if (token.orgId !== req.orgId) throw new SignalGateError('invalid_token', 'the access_token belongs to another organization');
-    this.store.audit.record({ event: 'token.exchanged', orgId: token.orgId, userId: user.userId, userRef: token.userRef, tokenId: token.id,
+    await this.store.audit.record({ event: 'token.exchanged', orgId: token.orgId, userId: user.userId, userRef: token.userRef, tokenId: token.id,
       ip: ctx.ip, userAgent: ctx.userAgent, expiresAt: token.expiresAt }, Date.now());
     return this.tokens.describe(token, req.token);
   }
@@ -70,11 +70,11 @@ export class ExchangeService {
   private async identityToken(req: ExchangeRequest, ctx: RequestContext): Promise<IssuedToken> {
     const issuer = unverifiedIssuerOf(req.token);
     if (issuer === null) throw new SignalGateError('invalid_token', 'token is not a JWT with an iss claim');
-    const provider = this.store.providers.byIssuer(req.orgId, issuer);
+    const provider = await this.store.providers.byIssuer(req.orgId, issuer);
     if (!provider) throw new SignalGateError('provider_not_found', `no identity provider with issuer ${shown(issuer)} is configured for ${req.orgId}`);
     const identity = await this.verifier.verify(provider, req.token);
     await req.beforeMint?.();
-    return this.tokens.mintGrouped({
+    return this.tokens.mint({
       orgId: req.orgId,
       userId: identity.userId,
       userEmail: identity.email ?? undefined,

@@ -1,5 +1,5 @@
 import { SignalGateError, invalid, notFound } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/types.js';
 import type { Integration } from '../store/integrations.js';
 import { RuleService } from './rules.js';
 import { systemClock, type Clock } from './clock.js';
@@ -14,35 +14,35 @@ export class IntegrationService {
     this.rules = new RuleService(store, clock);
   }
 
-  list(orgId: string): Integration[] {
+  list(orgId: string): Promise<Integration[]> {
     return this.store.integrations.list(orgId);
   }
 
-  get(orgId: string, id: string): Integration {
-    const i = this.store.integrations.get(orgId, id);
+  async get(orgId: string, id: string, db: StoreTx = this.store): Promise<Integration> {
+    const i = await db.integrations.get(orgId, id);
     if (!i) throw notFound('integration_not_found', `integration '${id}' not found in ${orgId}`);
     return i;
   }
 
-  create(orgId: string, id: string, ruleSet: string, description: string | null = null): Integration {
+  create(orgId: string, id: string, ruleSet: string, description: string | null = null): Promise<Integration> {
     if (!INTEGRATION_ID_PATTERN.test(id)) throw invalid('integration_id', 'use 1-128 letters, digits, and . _ : -');
     const now = this.clock();
-    return this.store.transaction(() => {
-      const rs = this.rules.get(orgId, ruleSet);
-      if (this.store.integrations.get(orgId, id)) throw new SignalGateError('conflict', `integration '${id}' already exists`);
-      this.store.integrations.insert({ orgId, id, ruleSetId: rs.id, description }, now);
-      this.store.audit.record({ event: 'integration.created', orgId, detail: { integration_id: id, rule_set_id: rs.id } }, now);
-      return this.store.integrations.get(orgId, id)!;
+    return this.store.transaction(async (tx) => {
+      const rs = await this.rules.get(orgId, ruleSet, tx);
+      if (await tx.integrations.get(orgId, id)) throw new SignalGateError('conflict', `integration '${id}' already exists`);
+      await tx.integrations.insert({ orgId, id, ruleSetId: rs.id, description }, now);
+      await tx.audit.record({ event: 'integration.created', orgId, detail: { integration_id: id, rule_set_id: rs.id } }, now);
+      return (await tx.integrations.get(orgId, id))!;
     });
   }
 
-  delete(orgId: string, id: string): void {
+  delete(orgId: string, id: string): Promise<void> {
     const now = this.clock();
-    this.store.transaction(() => {
-      this.get(orgId, id);
-      this.store.integrations.delete(orgId, id);
-      this.store.changes.append('rules.changed', orgId, null, now);
-      this.store.audit.record({ event: 'integration.deleted', orgId, detail: { integration_id: id } }, now);
+    return this.store.transaction(async (tx) => {
+      await this.get(orgId, id, tx);
+      await tx.integrations.delete(orgId, id);
+      await tx.changes.append('rules.changed', orgId, null, now);
+      await tx.audit.record({ event: 'integration.deleted', orgId, detail: { integration_id: id } }, now);
     });
   }
 }

@@ -4,7 +4,7 @@
 import { SignalGateError, invalid, notFound } from '../errors.js';
 import { providerConfigOf, type ProviderInput } from '../identity/index.js';
 import type { IdentityProvider } from '../store/identityProviders.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/types.js';
 import { NAME_PATTERN, NAME_RULE } from './names.js';
 import { nonPublicTargetProblem } from './publicTargets.js';
 import { systemClock, type Clock } from './clock.js';
@@ -20,12 +20,12 @@ export const MAX_PROVIDERS_PER_ORG = 20;
 export class ProviderService {
   constructor(private readonly store: Store, private readonly clock: Clock = systemClock) {}
 
-  list(orgId: string): IdentityProvider[] {
+  list(orgId: string): Promise<IdentityProvider[]> {
     return this.store.providers.list(orgId);
   }
 
-  get(orgId: string, name: string): IdentityProvider {
-    const p = this.store.providers.get(orgId, name);
+  async get(orgId: string, name: string, db: StoreTx = this.store): Promise<IdentityProvider> {
+    const p = await db.providers.get(orgId, name);
     if (!p) throw notFound('provider_not_found', `identity provider '${name}' not found in ${orgId}`);
     return p;
   }
@@ -34,7 +34,7 @@ export class ProviderService {
    * `by`: the operator may point a provider anywhere; an organisation (its own key) only at https
    * URLs on public hosts, since SignalGate fetches them from inside the operator's network.
    */
-  add(orgId: string, input: NewProvider, by: 'operator' | 'organization' = 'operator'): IdentityProvider {
+  async add(orgId: string, input: NewProvider, by: 'operator' | 'organization' = 'operator'): Promise<IdentityProvider> {
     const name = input.name ?? input.type;
     if (!NAME_PATTERN.test(name)) throw invalid('name', NAME_RULE);
     const config = providerConfigOf(input);
@@ -49,28 +49,28 @@ export class ProviderService {
       }
     }
     const now = this.clock();
-    return this.store.transaction(() => {
-      if (!this.store.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);
-      if (this.store.providers.get(orgId, name)) throw new SignalGateError('conflict', `identity provider '${name}' already exists`);
-      if (this.store.providers.byIssuer(orgId, config.issuer)) {
+    return this.store.transaction(async (tx) => {
+      if (!await tx.orgs.get(orgId)) throw notFound('organization_not_found', `organization ${orgId} not found`);
+      if (await tx.providers.get(orgId, name)) throw new SignalGateError('conflict', `identity provider '${name}' already exists`);
+      if (await tx.providers.byIssuer(orgId, config.issuer)) {
         throw new SignalGateError('conflict', `an identity provider with issuer ${config.issuer} already exists`);
       }
-      if (this.store.providers.list(orgId).length >= MAX_PROVIDERS_PER_ORG) {
+      if ((await tx.providers.list(orgId)).length >= MAX_PROVIDERS_PER_ORG) {
         throw new SignalGateError('conflict', `an organization has at most ${MAX_PROVIDERS_PER_ORG} identity providers`);
       }
       const provider: IdentityProvider = { orgId, name, createdAt: now, ...config };
-      this.store.providers.insert(provider);
-      this.store.audit.record({ event: 'provider.added', orgId, detail: { provider: name, type: config.type, issuer: config.issuer } }, now);
+      await tx.providers.insert(provider);
+      await tx.audit.record({ event: 'provider.added', orgId, detail: { provider: name, type: config.type, issuer: config.issuer } }, now);
       return provider;
     });
   }
 
-  remove(orgId: string, name: string): void {
+  remove(orgId: string, name: string): Promise<void> {
     const now = this.clock();
-    this.store.transaction(() => {
-      this.get(orgId, name);
-      this.store.providers.delete(orgId, name);
-      this.store.audit.record({ event: 'provider.removed', orgId, detail: { provider: name } }, now);
+    return this.store.transaction(async (tx) => {
+      await this.get(orgId, name, tx);
+      await tx.providers.delete(orgId, name);
+      await tx.audit.record({ event: 'provider.removed', orgId, detail: { provider: name } }, now);
     });
   }
 }

@@ -2,7 +2,7 @@
 // without one), the audit trail, the change feed and message history. Run by the token API every
 // hour (and `signalgate purge`); `signalgate audit export` saves the trail before it goes.
 import type { PurgeCounts } from '../store/retention.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/types.js';
 import { systemClock, type Clock } from './clock.js';
 
 const DAY_MS = 86_400_000;
@@ -21,7 +21,7 @@ export interface RetentionSettings {
 export class RetentionService {
   constructor(private readonly store: Store, readonly settings: RetentionSettings, private readonly clock: Clock = systemClock) {}
 
-  purge(): PurgeCounts {
+  purge(): Promise<PurgeCounts> {
     const now = this.clock();
     return this.store.retention.purge({
       tokensEndedBefore: now - this.settings.retentionDays * DAY_MS,

@@ -3,7 +3,7 @@
 import { ruleFilterProblem, type Rules } from '../acl/index.js';
 import { SignalGateError, invalid, notFound } from '../errors.js';
 import { newRuleSetId } from '../credentials/secrets.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/types.js';
 import type { RuleSet } from '../store/ruleSets.js';
 import { systemClock, type Clock } from './clock.js';
 import { NAME_PATTERN, NAME_RULE } from './names.js';
@@ -36,61 +36,63 @@ export function assertValidRules(rules: Rules): void {
 export class RuleService {
   constructor(private readonly store: Store, private readonly clock: Clock = systemClock) {}
 
-  list(orgId: string): RuleSet[] {
+  list(orgId: string): Promise<RuleSet[]> {
     return this.store.ruleSets.list(orgId);
   }
 
-  get(orgId: string, idOrName: string): RuleSet {
-    const rs = this.store.ruleSets.get(orgId, idOrName) ?? this.store.ruleSets.getByName(orgId, idOrName);
+  async get(orgId: string, idOrName: string, db: StoreTx = this.store): Promise<RuleSet> {
+    const rs = (await db.ruleSets.get(orgId, idOrName)) ?? (await db.ruleSets.getByName(orgId, idOrName));
     if (!rs) throw notFound('rule_set_not_found', `rule set '${idOrName}' not found in ${orgId}`);
     return rs;
   }
 
-  getDefault(orgId: string): RuleSet {
-    const rs = this.store.ruleSets.getDefault(orgId);
+  async getDefault(orgId: string, db: StoreTx = this.store): Promise<RuleSet> {
+    const rs = await db.ruleSets.getDefault(orgId);
     if (!rs) throw notFound('rule_set_not_found', `organization ${orgId} has no default rule set`);
     return rs;
   }
 
-  create(orgId: string, name: string, rules: Rules): RuleSet {
+  create(orgId: string, name: string, rules: Rules): Promise<RuleSet> {
     if (!NAME_PATTERN.test(name)) throw invalid('name', NAME_RULE);
     assertValidRules(rules);
     const now = this.clock();
-    return this.store.transaction(() => {
-      if (this.store.ruleSets.getByName(orgId, name)) throw new SignalGateError('conflict', `a rule set named '${name}' already exists`);
+    return this.store.transaction(async (tx) => {
+      if (await tx.ruleSets.getByName(orgId, name)) throw new SignalGateError('conflict', `a rule set named '${name}' already exists`);
       const id = newRuleSetId();
-      this.store.ruleSets.insert({ id, orgId, name, isDefault: false, ...rules }, now);
-      this.store.audit.record({ event: 'rules.changed', orgId, detail: { rule_set_id: id, action: 'created' } }, now);
-      return this.store.ruleSets.get(orgId, id)!;
+      await tx.ruleSets.insert({ id, orgId, name, isDefault: false, ...rules }, now);
+      await tx.audit.record({ event: 'rules.changed', orgId, detail: { rule_set_id: id, action: 'created' } }, now);
+      return (await tx.ruleSets.get(orgId, id))!;
     });
   }
 
   /** Replaces a set's rules; connected clients of the org are re-evaluated by the broker. */
-  update(orgId: string, idOrName: string, rules: Rules): RuleSet {
+  update(orgId: string, idOrName: string, rules: Rules): Promise<RuleSet> {
     assertValidRules(rules);
-    const now = this.clock();
-    return this.store.transaction(() => {
-      const rs = this.get(orgId, idOrName);
-      this.store.ruleSets.updateRules(orgId, rs.id, rules, now);
-      this.store.changes.append('rules.changed', orgId, rs.id, now);
-      this.store.audit.record({ event: 'rules.changed', orgId, detail: { rule_set_id: rs.id, action: 'updated' } }, now);
-      return this.store.ruleSets.get(orgId, rs.id)!;
-    });
+    return this.store.transaction(async (tx) => this.updateIn(tx, orgId, await this.get(orgId, idOrName, tx), rules));
   }
 
-  setDefault(orgId: string, rules: Rules): RuleSet {
-    return this.update(orgId, this.getDefault(orgId).id, rules);
+  setDefault(orgId: string, rules: Rules): Promise<RuleSet> {
+    assertValidRules(rules);
+    return this.store.transaction(async (tx) => this.updateIn(tx, orgId, await this.getDefault(orgId, tx), rules));
   }
 
-  delete(orgId: string, idOrName: string): void {
+  private async updateIn(tx: StoreTx, orgId: string, rs: RuleSet, rules: Rules): Promise<RuleSet> {
     const now = this.clock();
-    this.store.transaction(() => {
-      const rs = this.get(orgId, idOrName);
+    await tx.ruleSets.updateRules(orgId, rs.id, rules, now);
+    await tx.changes.append('rules.changed', orgId, rs.id, now);
+    await tx.audit.record({ event: 'rules.changed', orgId, detail: { rule_set_id: rs.id, action: 'updated' } }, now);
+    return (await tx.ruleSets.get(orgId, rs.id))!;
+  }
+
+  delete(orgId: string, idOrName: string): Promise<void> {
+    const now = this.clock();
+    return this.store.transaction(async (tx) => {
+      const rs = await this.get(orgId, idOrName, tx);
       if (rs.isDefault) throw new SignalGateError('conflict', 'the default rule set cannot be deleted');
-      const users = this.store.integrations.countUsingRuleSet(orgId, rs.id);
+      const users = await tx.integrations.countUsingRuleSet(orgId, rs.id);
       if (users > 0) throw new SignalGateError('conflict', `rule set '${rs.name}' is bound to ${users} integration(s); delete those first`);
-      this.store.ruleSets.delete(orgId, rs.id);
-      this.store.audit.record({ event: 'rules.changed', orgId, detail: { rule_set_id: rs.id, action: 'deleted' } }, now);
+      await tx.ruleSets.delete(orgId, rs.id);
+      await tx.audit.record({ event: 'rules.changed', orgId, detail: { rule_set_id: rs.id, action: 'deleted' } }, now);
     });
   }
 }

@@ -1,7 +1,7 @@
 // Live sessions as recorded by the broker(s) in `sessions`: listing, presence per user, and the
 // kick request (a `session.kick` change the broker holding the client acts on).
 import { notFound } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/types.js';
 import type { SessionRecord } from '../store/sessions.js';
 import type { User } from '../store/users.js';
 import { systemClock, type Clock } from './clock.js';
@@ -18,18 +18,18 @@ export class SessionService {
   constructor(private readonly store: Store, private readonly clock: Clock = systemClock) {}
 
   /** Sessions of the org whose credential has not expired (rows a crashed broker left behind age out). */
-  list(orgId: string): SessionRecord[] {
+  async list(orgId: string): Promise<SessionRecord[]> {
     const now = this.clock();
-    return this.store.sessions.list(orgId).filter((s) => s.expiresAt > now);
+    return (await this.store.sessions.list(orgId)).filter((s) => s.expiresAt > now);
   }
 
   /** Who is online: one entry per user with a live session, oldest connection first (backends' `server@` sessions are no user). */
-  presence(orgId: string): PresenceEntry[] {
+  async presence(orgId: string): Promise<PresenceEntry[]> {
     const byUser = new Map<string, SessionRecord[]>();
-    for (const s of this.list(orgId)) if (s.userRef !== SERVER_USER_REF) byUser.set(s.userRef, [...(byUser.get(s.userRef) ?? []), s]);
+    for (const s of await this.list(orgId)) if (s.userRef !== SERVER_USER_REF) byUser.set(s.userRef, [...(byUser.get(s.userRef) ?? []), s]);
     const out: PresenceEntry[] = [];
     for (const [userRef, sessions] of byUser) {
-      const u = this.store.users.byRef(orgId, userRef);
+      const u = await this.store.users.byRef(orgId, userRef);
       out.push({
         user: { userRef, userId: u?.userId ?? userRef, userEmail: u?.userEmail ?? null },
         sessions,
@@ -40,13 +40,13 @@ export class SessionService {
   }
 
   /** Asks the broker holding `clientId` to disconnect it (via the change feed); 404 if not connected. */
-  kick(orgId: string, clientId: string, ctx: { ip?: string | undefined; userAgent?: string | undefined } = {}): SessionRecord {
+  kick(orgId: string, clientId: string, ctx: { ip?: string | undefined; userAgent?: string | undefined } = {}): Promise<SessionRecord> {
     const now = this.clock();
-    return this.store.transaction(() => {
-      const session = this.store.sessions.list(orgId).find((s) => s.clientId === clientId);
+    return this.store.transaction(async (tx) => {
+      const session = (await tx.sessions.list(orgId)).find((s) => s.clientId === clientId);
       if (!session) throw notFound('not_found', `no session with client id '${clientId}' in ${orgId}`);
-      this.store.changes.append('session.kick', orgId, clientId, now);
-      this.store.audit.record({ event: 'session.kicked', orgId, userRef: session.userRef, tokenId: session.tokenId,
+      await tx.changes.append('session.kick', orgId, clientId, now);
+      await tx.audit.record({ event: 'session.kicked', orgId, userRef: session.userRef, tokenId: session.tokenId,
         ip: ctx.ip, userAgent: ctx.userAgent, detail: { client_id: clientId } }, now);
       return session;
     });

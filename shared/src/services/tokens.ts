@@ -7,7 +7,7 @@ import { digestsEqual, sha256Hex } from '../credentials/hashing.js';
 import { DENY_ALL, excessOver, expandLayer, layerOfRules, layersFromRequest, type RuleLayer, type ScopeRequest } from '../acl/rights.js';
 import { tokenState, type TokenRecord } from '../store/tokens.js';
 import type { User } from '../store/users.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/types.js';
 import type { NewAuditEntry } from '../store/audit.js';
 import { assertValidFilters } from './rules.js';
 import { systemClock, type Clock } from './clock.js';
@@ -69,7 +69,11 @@ export class TokenService {
     private readonly replaceGraceMs = DEFAULT_REPLACE_GRACE_SECONDS * 1000,
   ) {}
 
-  mint(req: MintRequest, ctx: RequestContext = {}): IssuedToken {
+  /**
+   * Mints a token; resolves once it is committed (SQLite: with the other mints of this event-loop
+   * turn, group commit), so a 200 answered on it is durable.
+   */
+  async mint(req: MintRequest, ctx: RequestContext = {}): Promise<IssuedToken> {
     if (req.userId === undefined && req.userEmail === undefined) throw invalid('user_id', 'user_id or user_email is required');
     if (req.userId !== undefined && !isValidUserId(req.userId)) throw invalid('user_id', `must be ${USER_ID_RULE}`);
     if (req.userEmail !== undefined && !isEmailAddress(req.userEmail)) {
@@ -80,8 +84,8 @@ export class TokenService {
     if (req.acl?.subscribe) assertValidFilters('acl.subscribe', req.acl.subscribe);
 
     const now = this.clock();
-    return this.store.transaction(() => {
-      const org = this.store.orgs.get(req.orgId);
+    return this.store.transaction(async (tx) => {
+      const org = await tx.orgs.get(req.orgId);
       if (!org) throw notFound('organization_not_found', `organization ${req.orgId} not found`);
       const ttl = req.ttlSeconds ?? org.defaultTtlSeconds;
       if (!Number.isInteger(ttl) || ttl < org.minTtlSeconds || ttl > org.maxTtlSeconds) {
@@ -90,10 +94,10 @@ export class TokenService {
       // An organisation's key is trusted to say who a user is; an identity provider's claim only
       // fills an email the user does not have yet (it must not rewrite ${user_email} for the
       // user's other tokens).
-      const user = this.findOrCreateUser(org.id, req.userId, req.userEmail, now, req.provider === undefined);
+      const user = await this.findOrCreateUser(tx, org.id, req.userId, req.userEmail, now, req.provider === undefined);
       const values = placeholderValuesOf(user);
 
-      const upper = this.upperLayers(org.id, req.integrationId ?? null);
+      const upper = await this.upperLayers(tx, org.id, req.integrationId ?? null);
       const requested = layersFromRequest(req).map((l) => expandLayer(l, values, true));
       for (const want of requested) {
         for (const { layer, name } of upper) {
@@ -104,8 +108,8 @@ export class TokenService {
 
       const replaced: string[] = [];
       if (req.replaceExisting) {
-        for (const t of this.idleTokensOf(org.id, user.userRef, now)) {
-          this.revokeRecord(t, 'replaced', now, ctx);
+        for (const t of await this.idleTokensOf(tx, org.id, user.userRef, now)) {
+          await this.revokeRecord(tx, t, 'replaced', now, ctx);
           replaced.push(t.id);
         }
       }
@@ -116,8 +120,8 @@ export class TokenService {
         integrationId: req.integrationId ?? null, provider: req.provider ?? null, scopes: requested, apiKeyId: ctx.apiKeyId ?? null,
         issuedAt: now, expiresAt: now + ttl * 1000,
       };
-      this.store.tokens.insert(token);
-      this.store.audit.record({ event: 'token.minted', orgId: org.id, userId: user.userId, userRef: user.userRef, tokenId: token.id,
+      await tx.tokens.insert(token);
+      await tx.audit.record({ event: 'token.minted', orgId: org.id, userId: user.userId, userRef: user.userRef, tokenId: token.id,
         ip: ctx.ip, userAgent: ctx.userAgent, expiresAt: token.expiresAt,
         detail: { integration_id: token.integrationId, ttl_seconds: ttl, provider: token.provider ?? undefined, replaced: replaced.length || undefined } }, now);
       return this.issued(token, org.uuid, password, user, replaced);
@@ -125,20 +129,11 @@ export class TokenService {
   }
 
   /**
-   * `mint`, committed together with the other mints of this event-loop turn (group commit): for
-   * request handlers, where concurrent requests would otherwise each pay a COMMIT. Settles after
-   * the commit, so a resolved mint is as durable as one from `mint`.
-   */
-  mintGrouped(req: MintRequest, ctx: RequestContext = {}): Promise<IssuedToken> {
-    return this.store.transactionGrouped(() => this.mint(req, ctx));
-  }
-
-  /**
    * Rotates the password of a live token and extends its expiry by its TTL (proof of possession),
    * never past its organisation's absolute lifetime from the mint (max_token_lifetime_seconds): a
    * leaked token cannot be kept alive for ever by refreshing it. At that end it refreshes no more.
    */
-  refresh(tokenId: string, currentPassword: string, ctx: RequestContext = {}): IssuedToken {
+  async refresh(tokenId: string, currentPassword: string, ctx: RequestContext = {}): Promise<IssuedToken> {
     const now = this.clock();
     // The failure is audited after the transaction has rolled back: recorded inside it, the row
     // would be undone by the very throw that reports the failure.
@@ -148,9 +143,9 @@ export class TokenService {
       return new SignalGateError(code, message);
     };
     try {
-      return this.refreshInTransaction(tokenId, currentPassword, ctx, now, failure);
+      return await this.refreshInTransaction(tokenId, currentPassword, ctx, now, failure);
     } catch (err) {
-      if (failedAudit) this.store.audit.record(failedAudit, now);
+      if (failedAudit) await this.store.audit.record(failedAudit, now);
       throw err;
     }
   }
@@ -158,9 +153,9 @@ export class TokenService {
   private refreshInTransaction(
     tokenId: string, currentPassword: string, ctx: RequestContext, now: number,
     failure: (code: 'invalid_token_password' | 'token_expired' | 'token_revoked', message: string, t?: TokenRecord) => SignalGateError,
-  ): IssuedToken {
-    return this.store.transaction(() => {
-      const t = this.store.tokens.get(tokenId);
+  ): Promise<IssuedToken> {
+    return this.store.transaction(async (tx) => {
+      const t = await tx.tokens.get(tokenId);
       if (!t) throw notFound('token_not_found', `token ${tokenId} not found`);
       const oldHash = sha256Hex(currentPassword);
       if (!TOKEN_PASSWORD_PATTERN.test(currentPassword) || !digestsEqual(oldHash, t.passwordHash)) {
@@ -170,96 +165,95 @@ export class TokenService {
       if (state === 'revoked') throw failure('token_revoked', 'token has been revoked; mint a new one', t);
       if (state === 'expired') throw failure('token_expired', 'token has expired; mint a new one', t);
 
-      const org = this.store.orgs.get(t.orgId)!;
+      const org = (await tx.orgs.get(t.orgId))!;
       const ttlMs = t.expiresAt - (t.refreshedAt ?? t.issuedAt);
       const endOfLife = t.issuedAt + org.maxTokenLifetimeSeconds * 1000;
       if (now >= endOfLife) throw failure('token_expired', 'token has reached its absolute lifetime (max_token_lifetime_seconds); mint a new one', t);
       const password = newTokenPassword();
       const expiresAt = Math.min(now + ttlMs, endOfLife);
-      if (!this.store.tokens.rotate(t.id, oldHash, sha256Hex(password), expiresAt, now)) {
+      if (!await tx.tokens.rotate(t.id, oldHash, sha256Hex(password), expiresAt, now)) {
         throw failure('invalid_token_password', 'token was refreshed concurrently; use the newest password', t);
       }
-      this.store.sessions.setExpiryOfToken(t.id, expiresAt);
-      this.store.changes.append('token.refreshed', t.orgId, t.id, now);
-      const user = this.store.users.byRef(t.orgId, t.userRef)!;
-      this.store.audit.record({ event: 'token.refreshed', orgId: t.orgId, userId: user.userId, userRef: t.userRef, tokenId: t.id,
+      await tx.sessions.setExpiryOfToken(t.id, expiresAt);
+      await tx.changes.append('token.refreshed', t.orgId, t.id, now);
+      const user = (await tx.users.byRef(t.orgId, t.userRef))!;
+      await tx.audit.record({ event: 'token.refreshed', orgId: t.orgId, userId: user.userId, userRef: t.userRef, tokenId: t.id,
         ip: ctx.ip, userAgent: ctx.userAgent, expiresAt }, now);
       return this.issued({ ...t, issuedAt: now, expiresAt }, org.uuid, password, user, []);
     });
   }
 
   /** Revokes a token of `orgId`; live sessions using it are ended by the broker within a second. */
-  revoke(orgId: string, tokenId: string, reason = 'revoked', ctx: RequestContext = {}): TokenRecord {
+  async revoke(orgId: string, tokenId: string, reason = 'revoked', ctx: RequestContext = {}): Promise<TokenRecord> {
     const now = this.clock();
-    return this.store.transaction(() => {
-      const t = this.store.tokens.get(tokenId);
+    return this.store.transaction(async (tx) => {
+      const t = await tx.tokens.get(tokenId);
       if (!t || t.orgId !== orgId) throw notFound('token_not_found', `token ${tokenId} not found`);
-      if (t.revokedAt === null) this.revokeRecord(t, reason, now, ctx);
-      return this.store.tokens.get(tokenId)!;
+      if (t.revokedAt === null) await this.revokeRecord(tx, t, reason, now, ctx);
+      return (await tx.tokens.get(tokenId))!;
     });
   }
 
   /** Revokes every live token of a user (e.g. the user left); returns the ids. */
-  revokeUser(orgId: string, userRef: string, reason = 'revoked', ctx: RequestContext = {}): string[] {
+  async revokeUser(orgId: string, userRef: string, reason = 'revoked', ctx: RequestContext = {}): Promise<string[]> {
     const now = this.clock();
-    return this.store.transaction(() =>
-      this.store.tokens.liveOfUser(orgId, userRef, now).map((t) => {
-        this.revokeRecord(t, reason, now, ctx);
-        return t.id;
-      }),
-    );
+    return this.store.transaction(async (tx) => {
+      const live = await tx.tokens.liveOfUser(orgId, userRef, now);
+      for (const t of live) await this.revokeRecord(tx, t, reason, now, ctx);
+      return live.map((t) => t.id);
+    });
   }
 
   /** Revokes every live token the API key `keyId` minted (the key itself was revoked); returns their ids. */
-  revokeMintedBy(orgId: string, keyId: string, ctx: RequestContext = {}): string[] {
+  async revokeMintedBy(orgId: string, keyId: string, ctx: RequestContext = {}): Promise<string[]> {
     const now = this.clock();
-    return this.store.transaction(() =>
-      this.store.tokens.liveOfKey(orgId, keyId, now).map((t) => {
-        this.revokeRecord(t, 'key_revoked', now, ctx);
-        return t.id;
-      }),
-    );
+    return this.store.transaction(async (tx) => {
+      const live = await tx.tokens.liveOfKey(orgId, keyId, now);
+      for (const t of live) await this.revokeRecord(tx, t, 'key_revoked', now, ctx);
+      return live.map((t) => t.id);
+    });
   }
 
-  get(orgId: string, tokenId: string): TokenRecord {
-    const t = this.store.tokens.get(tokenId);
+  async get(orgId: string, tokenId: string): Promise<TokenRecord> {
+    const t = await this.store.tokens.get(tokenId);
     if (!t || t.orgId !== orgId) throw notFound('token_not_found', `token ${tokenId} not found`);
     return t;
   }
 
   /** Tokens of an org, or of one user (by user id, email or user_ref). */
-  list(orgId: string, filter: { user?: string | undefined; liveOnly?: boolean | undefined } = {}): TokenRecord[] {
+  async list(orgId: string, filter: { user?: string | undefined; liveOnly?: boolean | undefined } = {}): Promise<TokenRecord[]> {
     const now = this.clock();
     if (filter.user !== undefined) {
-      const user = this.findUser(orgId, filter.user);
+      const user = await this.findUser(orgId, filter.user);
       if (!user) return [];
-      const all = this.store.tokens.listOfUser(orgId, user.userRef);
+      const all = await this.store.tokens.listOfUser(orgId, user.userRef);
       return filter.liveOnly ? all.filter((t) => tokenState(t, now) === 'live') : all;
     }
     return this.store.tokens.listOfOrg(orgId, filter.liveOnly ?? false, now);
   }
 
-  findUser(orgId: string, key: string): User | undefined {
-    return this.store.users.byId(orgId, key) ?? this.store.users.byRef(orgId, key) ?? this.store.users.byEmail(orgId, key);
+  async findUser(orgId: string, key: string): Promise<User | undefined> {
+    const users = this.store.users;
+    return (await users.byId(orgId, key)) ?? (await users.byRef(orgId, key)) ?? (await users.byEmail(orgId, key));
   }
 
   /** The layers a mint request must stay within, named for a 403; an unknown integration is a 404. */
-  private upperLayers(orgId: string, integrationId: string | null): { layer: RuleLayer; name: string }[] {
-    const def = this.store.ruleSets.getDefault(orgId);
+  private async upperLayers(tx: StoreTx, orgId: string, integrationId: string | null): Promise<{ layer: RuleLayer; name: string }[]> {
+    const def = await tx.ruleSets.getDefault(orgId);
     const layers = [{ layer: def ? layerOfRules(def) : DENY_ALL, name: "the organization's default rule set" }];
     if (integrationId !== null) {
-      const rs = this.connect.integrationRuleSet(orgId, integrationId);
+      const rs = await this.connect.integrationRuleSet(orgId, integrationId, tx);
       if (!rs) throw notFound('integration_not_found', `integration '${integrationId}' not found in ${orgId}`);
       layers.push({ layer: layerOfRules(rs), name: `integration '${integrationId}'` });
     }
     return layers;
   }
 
-  private findOrCreateUser(orgId: string, userId: string | undefined, userEmail: string | undefined, now: number, mayChangeEmail: boolean): User {
-    const existing = userId !== undefined ? this.store.users.byId(orgId, userId) : this.store.users.byEmail(orgId, userEmail!);
+  private async findOrCreateUser(tx: StoreTx, orgId: string, userId: string | undefined, userEmail: string | undefined, now: number, mayChangeEmail: boolean): Promise<User> {
+    const existing = userId !== undefined ? await tx.users.byId(orgId, userId) : await tx.users.byEmail(orgId, userEmail!);
     if (existing) {
       if (userEmail !== undefined && existing.userEmail !== userEmail && (mayChangeEmail || existing.userEmail === null)) {
-        this.store.users.setEmail(orgId, existing.userRef, userEmail);
+        await tx.users.setEmail(orgId, existing.userRef, userEmail);
         return { ...existing, userEmail };
       }
       return existing;
@@ -267,15 +261,15 @@ export class TokenService {
     const userRef = newUserRef();
     // Email-only mints (seed 000) get the user_ref as their stable user id: always placeholder-safe.
     const user: User = { orgId, userRef, userId: userId ?? userRef, userEmail: userEmail ?? null, createdAt: now };
-    this.store.users.insert(user);
+    await tx.users.insert(user);
     return user;
   }
 
-  private revokeRecord(t: TokenRecord, reason: string, now: number, ctx: RequestContext): void {
-    this.store.tokens.revoke(t.id, reason, now);
-    this.store.changes.append('token.revoked', t.orgId, t.id, now);
-    const user = this.store.users.byRef(t.orgId, t.userRef);
-    this.store.audit.record({ event: 'token.revoked', orgId: t.orgId, userId: user?.userId, userRef: t.userRef, tokenId: t.id,
+  private async revokeRecord(tx: StoreTx, t: TokenRecord, reason: string, now: number, ctx: RequestContext): Promise<void> {
+    await tx.tokens.revoke(t.id, reason, now);
+    await tx.changes.append('token.revoked', t.orgId, t.id, now);
+    const user = await tx.users.byRef(t.orgId, t.userRef);
+    await tx.audit.record({ event: 'token.revoked', orgId: t.orgId, userId: user?.userId, userRef: t.userRef, tokenId: t.id,
       ip: ctx.ip, userAgent: ctx.userAgent, expiresAt: t.expiresAt, detail: { reason } }, now);
   }
 
@@ -285,10 +279,10 @@ export class TokenService {
    * a token (the official SDK asks to replace on every connect); retiring one in use would end
    * that tab, whose reconnect is then refused for good.
    */
-  private idleTokensOf(orgId: string, userRef: string, now: number): TokenRecord[] {
-    const inSession = new Set(this.store.sessions.ofUser(orgId, userRef).map((s) => s.tokenId));
+  private async idleTokensOf(tx: StoreTx, orgId: string, userRef: string, now: number): Promise<TokenRecord[]> {
+    const inSession = new Set((await tx.sessions.ofUser(orgId, userRef)).map((s) => s.tokenId));
     const since = now - this.replaceGraceMs;
-    return this.store.tokens.liveOfUser(orgId, userRef, now).filter((t) =>
+    return (await tx.tokens.liveOfUser(orgId, userRef, now)).filter((t) =>
       !inSession.has(t.id) && Math.max(t.issuedAt, t.refreshedAt ?? 0, t.lastUsedAt ?? 0) < since);
   }
 
@@ -306,9 +300,9 @@ export class TokenService {
    * A live token's own credentials, answered again without minting (exchange of a SignalGate
    * access_token): the password given is the one answered, the lifetime is the token's current one.
    */
-  describe(token: TokenRecord, password: string): IssuedToken {
-    const user = this.store.users.byRef(token.orgId, token.userRef)!;
-    const org = this.store.orgs.get(token.orgId)!;
+  async describe(token: TokenRecord, password: string): Promise<IssuedToken> {
+    const user = (await this.store.users.byRef(token.orgId, token.userRef))!;
+    const org = (await this.store.orgs.get(token.orgId))!;
     return this.issued({ ...token, issuedAt: token.refreshedAt ?? token.issuedAt }, org.uuid, password, user, []);
   }
 }

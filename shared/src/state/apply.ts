@@ -66,7 +66,7 @@ function sameProvider(stored: IdentityProvider, input: NewProvider): boolean {
 export async function applyState(services: Services, state: DeclaredState, options: ApplyOptions = {}): Promise<ApplyReport> {
   const { store } = services;
   const changes: string[] = [];
-  const { orgs, ids } = mergeSameOrgs(services, state.organizations);
+  const { orgs, ids } = await mergeSameOrgs(services, state.organizations);
 
   // Keys first (argon2, outside the transaction): which declared secrets are stored already, and where.
   const toImport: Array<{ orgId: string; secret: string; name: string | null }> = [];
@@ -87,10 +87,12 @@ export async function applyState(services: Services, state: DeclaredState, optio
     }
   }
 
-  store.transaction(() => {
+  await store.transaction(async (tx) => {
+    changes.length = 0; // PostgreSQL may run the body again
+    const inTx = services.within(tx);
     for (const [i, org] of orgs.entries()) {
       try {
-        applyOrg(services, org, ids[i]!, options, (line) => changes.push(`${ids[i]!.id}: ${line}`));
+        await applyOrg(inTx, org, ids[i]!, options, (line) => changes.push(`${ids[i]!.id}: ${line}`));
       } catch (err) {
         // Say which entry: the services' messages name a field, not the organisation.
         if (err instanceof SignalGateError) throw new SignalGateError(err.code, `organizations[${i}] (${ids[i]!.id}): ${err.message}`);
@@ -102,18 +104,23 @@ export async function applyState(services: Services, state: DeclaredState, optio
     const key = await services.keys.import(k.orgId, k.secret, k.name);
     changes.push(`${k.orgId}: secret key ${key.id} (${key.prefix}…) imported`);
   }
-  return { changes, organizations: ids.map(({ id }) => { const o = store.orgs.get(id)!; return { id: o.id, uuid: o.uuid, name: o.name }; }) };
+  const organizations: ApplyReport['organizations'] = [];
+  for (const { id } of ids) {
+    const o = (await store.orgs.get(id))!;
+    organizations.push({ id: o.id, uuid: o.uuid, name: o.name });
+  }
+  return { changes, organizations };
 }
 
 /**
  * Entries that name one organisation (the file's `id` and the app's CLOUDSIGNAL_ORG_ID as its UUID)
  * become one: a later entry may add keys to an earlier one, nothing else.
  */
-function mergeSameOrgs(services: Services, declared: readonly DeclaredOrg[]): { orgs: DeclaredOrg[]; ids: Array<ReturnType<typeof resolveIds>> } {
+async function mergeSameOrgs(services: Services, declared: readonly DeclaredOrg[]): Promise<{ orgs: DeclaredOrg[]; ids: ResolvedIds[] }> {
   const orgs: DeclaredOrg[] = [];
-  const ids: Array<ReturnType<typeof resolveIds>> = [];
+  const ids: ResolvedIds[] = [];
   for (const [i, org] of declared.entries()) {
-    const resolved = resolveIds(services, org);
+    const resolved = await resolveIds(services, org);
     const j = ids.findIndex((r) => r.id === resolved.id);
     if (j < 0) {
       orgs.push(org);
@@ -129,9 +136,11 @@ function mergeSameOrgs(services: Services, declared: readonly DeclaredOrg[]): { 
 }
 
 /** Both ids of a declared org: as declared, else as stored, else derived. A declared pair must not contradict the store. */
-function resolveIds(services: Services, org: DeclaredOrg): { id: string; uuid: string; exists: boolean } {
-  const byId = org.id === undefined ? undefined : services.store.orgs.get(org.id);
-  const byUuid = org.uuid === undefined ? undefined : services.store.orgs.byRef(org.uuid);
+interface ResolvedIds { id: string; uuid: string; exists: boolean }
+
+async function resolveIds(services: Services, org: DeclaredOrg): Promise<ResolvedIds> {
+  const byId = org.id === undefined ? undefined : await services.store.orgs.get(org.id);
+  const byUuid = org.uuid === undefined ? undefined : await services.store.orgs.byRef(org.uuid);
   if (byId && byUuid && byId.id !== byUuid.id) throw new SignalGateError('conflict', `${org.id} and ${org.uuid} are two different organizations here`);
   const stored = byId ?? byUuid;
   if (stored) {
@@ -143,13 +152,13 @@ function resolveIds(services: Services, org: DeclaredOrg): { id: string; uuid: s
   return { id, uuid: (org.uuid ?? orgUuidFromId(id)).toLowerCase(), exists: false };
 }
 
-function applyOrg(services: Services, org: DeclaredOrg, ids: { id: string; uuid: string; exists: boolean }, options: ApplyOptions, changed: (line: string) => void): void {
+async function applyOrg(services: Services, org: DeclaredOrg, ids: ResolvedIds, options: ApplyOptions, changed: (line: string) => void): Promise<void> {
   const orgId = ids.id;
-  if (!services.store.orgs.get(orgId)) {
-    services.orgs.createWithIds(orgId, ids.uuid, org.name ?? orgId);
+  if (!await services.store.orgs.get(orgId)) {
+    await services.orgs.createWithIds(orgId, ids.uuid, org.name ?? orgId);
     changed('created');
   }
-  const current = services.store.orgs.get(orgId)!;
+  const current = (await services.store.orgs.get(orgId))!;
 
   const settings: OrgSettings = {};
   if (org.name !== undefined && org.name !== current.name) settings.name = org.name;
@@ -163,15 +172,15 @@ function applyOrg(services: Services, org: DeclaredOrg, ids: { id: string; uuid:
   const changedLimits = Object.fromEntries(Object.entries(limits).filter(([k, v]) => current.limits[k as keyof typeof current.limits] !== v));
   if (Object.keys(changedLimits).length > 0) settings.limits = changedLimits;
   if (Object.keys(settings).length > 0) {
-    services.orgs.update(orgId, settings);
+    await services.orgs.update(orgId, settings);
     const fields = [...Object.keys(settings).filter((k) => k !== 'limits').map(snakeCase), ...Object.keys(changedLimits).map((k) => ORG_LIMITS.find((l) => l.key === k)!.field)];
     changed(`settings updated (${fields.join(', ')})`);
   }
 
   if (org.default_rules) {
     const want = rulesOfDeclared(org.default_rules);
-    if (!sameRules(services.rules.getDefault(orgId), want)) {
-      services.rules.setDefault(orgId, want);
+    if (!sameRules(await services.rules.getDefault(orgId), want)) {
+      await services.rules.setDefault(orgId, want);
       changed('default rules updated');
     }
   }
@@ -179,41 +188,41 @@ function applyOrg(services: Services, org: DeclaredOrg, ids: { id: string; uuid:
   const declaredSets = org.rule_sets;
   for (const rs of declaredSets ?? []) {
     const want = rulesOfDeclared(rs);
-    const stored = services.store.ruleSets.getByName(orgId, rs.name);
+    const stored = await services.store.ruleSets.getByName(orgId, rs.name);
     if (!stored) {
-      services.rules.create(orgId, rs.name, want);
+      await services.rules.create(orgId, rs.name, want);
       changed(`rule set '${rs.name}' created`);
     } else if (!sameRules(stored, want)) {
-      services.rules.update(orgId, stored.id, want);
+      await services.rules.update(orgId, stored.id, want);
       changed(`rule set '${rs.name}' updated`);
     }
   }
 
   if (org.integrations) {
     const declared = new Set(org.integrations.map((i) => i.integration_id));
-    for (const integ of services.integrations.list(orgId)) {
+    for (const integ of await services.integrations.list(orgId)) {
       if (!declared.has(integ.id)) {
-        services.integrations.delete(orgId, integ.id);
+        await services.integrations.delete(orgId, integ.id);
         changed(`integration '${integ.id}' deleted`);
       }
     }
     for (const integ of org.integrations) {
-      const ruleSet = services.rules.get(orgId, integ.rule_set);
-      const stored = services.store.integrations.get(orgId, integ.integration_id);
+      const ruleSet = await services.rules.get(orgId, integ.rule_set);
+      const stored = await services.store.integrations.get(orgId, integ.integration_id);
       const description = integ.description ?? null;
       if (stored && stored.ruleSetId === ruleSet.id && stored.description === description) continue;
       // Rebinding is delete + create in this one transaction: no reader sees the integration missing.
-      if (stored) services.integrations.delete(orgId, integ.integration_id);
-      services.integrations.create(orgId, integ.integration_id, ruleSet.id, description);
+      if (stored) await services.integrations.delete(orgId, integ.integration_id);
+      await services.integrations.create(orgId, integ.integration_id, ruleSet.id, description);
       changed(`integration '${integ.integration_id}' ${stored ? 'updated' : 'created'}`);
     }
   }
 
   if (declaredSets) {
     const declared = new Set(declaredSets.map((r) => r.name));
-    for (const rs of services.rules.list(orgId)) {
+    for (const rs of await services.rules.list(orgId)) {
       if (rs.isDefault || declared.has(rs.name)) continue;
-      services.rules.delete(orgId, rs.id);
+      await services.rules.delete(orgId, rs.id);
       changed(`rule set '${rs.name}' deleted`);
     }
   }
@@ -221,22 +230,22 @@ function applyOrg(services: Services, org: DeclaredOrg, ids: { id: string; uuid:
   if (org.providers) {
     const inputs = org.providers.map(providerInputOf);
     const declared = new Set(inputs.map((p) => p.name ?? p.type));
-    for (const p of services.providers.list(orgId)) {
+    for (const p of await services.providers.list(orgId)) {
       if (!declared.has(p.name)) {
-        services.providers.remove(orgId, p.name);
+        await services.providers.remove(orgId, p.name);
         changed(`provider '${p.name}' removed`);
       }
     }
     for (const [j, input] of inputs.entries()) {
       const name = input.name ?? input.type;
-      const stored = services.store.providers.get(orgId, name);
+      const stored = await services.store.providers.get(orgId, name);
       if (org.providers[j]!.hmac && input.secret === undefined && !stored?.secret) {
         throw new SignalGateError('invalid_request', `provider '${name}' verifies with a shared secret (hmac: true): give it as secret: \${SOME_VARIABLE}`);
       }
       if (stored && sameProvider(stored, input)) continue;
       const keep = stored && input.secret === undefined && input.jwksUrl === undefined && stored.secret !== null ? { ...input, secret: stored.secret } : input;
-      if (stored) services.providers.remove(orgId, name);
-      services.providers.add(orgId, keep);
+      if (stored) await services.providers.remove(orgId, name);
+      await services.providers.add(orgId, keep);
       changed(`provider '${name}' ${stored ? 'updated' : 'added'}`);
     }
   }

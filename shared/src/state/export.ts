@@ -14,13 +14,15 @@ const rulesView = (r: Rules): DeclaredRules => ({
   ...(r.denySubscribe?.length ? { deny_subscribe: r.denySubscribe } : {}),
 });
 
-export function exportState(services: Services, orgRefs?: readonly string[]): DeclaredState {
-  const orgs: Org[] = orgRefs ? orgRefs.map((ref) => services.orgs.get(ref)) : services.orgs.list();
-  return { version: STATE_VERSION, organizations: orgs.map((org) => exportOrg(services, org)) };
+export async function exportState(services: Services, orgRefs?: readonly string[]): Promise<DeclaredState> {
+  const orgs: Org[] = orgRefs ? await Promise.all(orgRefs.map((ref) => services.orgs.get(ref))) : await services.orgs.list();
+  const organizations: DeclaredOrg[] = [];
+  for (const org of orgs) organizations.push(await exportOrg(services, org));
+  return { version: STATE_VERSION, organizations };
 }
 
-function exportOrg(services: Services, org: Org): DeclaredOrg {
-  const sets = services.rules.list(org.id);
+async function exportOrg(services: Services, org: Org): Promise<DeclaredOrg> {
+  const sets = await services.rules.list(org.id);
   const nameOf = new Map(sets.map((rs) => [rs.id, rs.isDefault ? 'default' : rs.name]));
   return {
     id: org.id,
@@ -31,12 +33,12 @@ function exportOrg(services: Services, org: Org): DeclaredOrg {
       max_ttl_seconds: org.maxTtlSeconds, max_token_lifetime_seconds: org.maxTokenLifetimeSeconds,
     },
     limits: limitFields(org.limits),
-    default_rules: rulesView(services.rules.getDefault(org.id)),
+    default_rules: rulesView(await services.rules.getDefault(org.id)),
     rule_sets: sets.filter((rs) => !rs.isDefault).map((rs) => ({ name: rs.name, ...rulesView(rs) })),
-    integrations: services.integrations.list(org.id).map((i) => ({
+    integrations: (await services.integrations.list(org.id)).map((i) => ({
       integration_id: i.id, rule_set: nameOf.get(i.ruleSetId) ?? i.ruleSetId, ...(i.description !== null ? { description: i.description } : {}),
     })),
-    providers: services.providers.list(org.id).map((p) => ({
+    providers: (await services.providers.list(org.id)).map((p) => ({
       name: p.name, type: p.type, issuer: p.issuer,
       ...(p.jwksUrl !== null ? { jwks_url: p.jwksUrl } : {}),
       ...(p.audience !== null ? { audience: p.audience } : {}),

@@ -24,7 +24,7 @@ export interface AuditEntry {
 
 export type NewAuditEntry = Partial<Omit<AuditEntry, 'id' | 'at' | 'event'>> & { event: AuditEvent };
 
-interface AuditRow {
+export interface AuditRow {
   id: number; at: number; event: AuditEvent; org_id: string | null; user_id: string | null; user_ref: string | null;
   token_id: string | null; ip: string | null; user_agent: string | null; expires_at: number | null; detail: string | null;
 }
@@ -37,7 +37,7 @@ export interface AuditQuery {
   limit?: number | undefined;
 }
 
-const toEntry = (r: AuditRow): AuditEntry => ({
+export const toEntry = (r: AuditRow): AuditEntry => ({
   id: r.id, at: r.at, event: r.event, orgId: r.org_id, userId: r.user_id, userRef: r.user_ref, tokenId: r.token_id,
   ip: r.ip, userAgent: r.user_agent, expiresAt: r.expires_at, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
 });

@@ -13,7 +13,9 @@ export interface Change {
   ref: string | null;
 }
 
-interface ChangeRow { seq: number; at: number; kind: ChangeKind; org_id: string; ref: string | null }
+export interface ChangeRow { seq: number; at: number; kind: ChangeKind; org_id: string; ref: string | null }
+
+export const toChange = (r: ChangeRow): Change => ({ seq: r.seq, at: r.at, kind: r.kind, orgId: r.org_id, ref: r.ref });
 
 export class ChangeFeed {
   private readonly appendStmt;
@@ -33,7 +35,7 @@ export class ChangeFeed {
   }
 
   since(seq: number): Change[] {
-    return this.sinceStmt.all(seq).map((r) => ({ seq: r.seq, at: r.at, kind: r.kind, orgId: r.org_id, ref: r.ref }));
+    return this.sinceStmt.all(seq).map(toChange);
   }
 
   lastSeq(): number {

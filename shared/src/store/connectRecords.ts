@@ -20,7 +20,7 @@ export interface ConnectRecord {
   integrationRules: Rules | null | undefined;
 }
 
-interface ConnectRow extends TokenRow {
+export interface ConnectRow extends TokenRow {
   u_user_id: string | null; u_user_email: string | null; u_created_at: number | null;
   o_name: string | null; o_uuid: string; o_created_at: number; o_default_ttl: number; o_min_ttl: number; o_max_ttl: number;
   o_max_lifetime: number;
@@ -28,6 +28,27 @@ interface ConnectRow extends TokenRow {
   [orgLimit: `o_${string}`]: unknown;
   d_publish: string | null; d_subscribe: string; d_presence: number; d_history: number; d_deny_publish: string; d_deny_subscribe: string;
   r_publish: string | null; r_subscribe: string; r_presence: number; r_history: number; r_deny_publish: string; r_deny_subscribe: string;
+}
+
+export function toConnectRecord(r: ConnectRow): ConnectRecord {
+  return {
+    token: toToken(r),
+    user: r.u_user_id === null ? undefined
+      : toUser({ org_id: r.org_id, user_ref: r.user_ref, user_id: r.u_user_id, user_email: r.u_user_email, created_at: r.u_created_at! }),
+    org: r.o_name === null ? undefined : {
+      ...toOrg({
+        id: r.org_id, uuid: r.o_uuid, name: r.o_name, created_at: r.o_created_at, default_ttl_seconds: r.o_default_ttl, min_ttl_seconds: r.o_min_ttl,
+        max_ttl_seconds: r.o_max_ttl, max_token_lifetime_seconds: r.o_max_lifetime,
+      }),
+      limits: limitsOfRow(r as unknown as Record<string, unknown>, 'o_'),
+    },
+    defaultRules: r.d_publish === null ? undefined
+      : rulesOfRow({ publish: r.d_publish, subscribe: r.d_subscribe, presence: r.d_presence, history: r.d_history, deny_publish: r.d_deny_publish, deny_subscribe: r.d_deny_subscribe }),
+    integrationRules: r.integration_id === null ? undefined
+      : r.r_publish === null ? null : rulesOfRow({
+        publish: r.r_publish, subscribe: r.r_subscribe, presence: r.r_presence, history: r.r_history, deny_publish: r.r_deny_publish, deny_subscribe: r.r_deny_subscribe,
+      }),
+  };
 }
 
 export class ConnectRecordReader {
@@ -55,24 +76,6 @@ export class ConnectRecordReader {
 
   byPasswordHash(hash: string): ConnectRecord | undefined {
     const r = this.byHashStmt.get(hash);
-    if (!r) return undefined;
-    return {
-      token: toToken(r),
-      user: r.u_user_id === null ? undefined
-        : toUser({ org_id: r.org_id, user_ref: r.user_ref, user_id: r.u_user_id, user_email: r.u_user_email, created_at: r.u_created_at! }),
-      org: r.o_name === null ? undefined : {
-        ...toOrg({
-          id: r.org_id, uuid: r.o_uuid, name: r.o_name, created_at: r.o_created_at, default_ttl_seconds: r.o_default_ttl, min_ttl_seconds: r.o_min_ttl,
-          max_ttl_seconds: r.o_max_ttl, max_token_lifetime_seconds: r.o_max_lifetime,
-        }),
-        limits: limitsOfRow(r as unknown as Record<string, unknown>, 'o_'),
-      },
-      defaultRules: r.d_publish === null ? undefined
-        : rulesOfRow({ publish: r.d_publish, subscribe: r.d_subscribe, presence: r.d_presence, history: r.d_history, deny_publish: r.d_deny_publish, deny_subscribe: r.d_deny_subscribe }),
-      integrationRules: r.integration_id === null ? undefined
-        : r.r_publish === null ? null : rulesOfRow({
-          publish: r.r_publish, subscribe: r.r_subscribe, presence: r.r_presence, history: r.r_history, deny_publish: r.r_deny_publish, deny_subscribe: r.r_deny_subscribe,
-        }),
-    };
+    return r && toConnectRecord(r);
   }
 }

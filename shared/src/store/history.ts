@@ -16,7 +16,7 @@ export class HistoryRepository {
   private readonly usageStmt;
   private readonly hasTopicStmt;
 
-  constructor(db: Db, private readonly perTopic: number) {
+  constructor(private readonly db: Db, private readonly perTopic: number) {
     this.insertStmt = db.prepare('INSERT INTO history (org_id, topic, payload, qos, at) VALUES (?, ?, ?, ?, ?)');
     this.trimStmt = db.prepare(`DELETE FROM history WHERE org_id = @orgId AND topic = @topic AND id <= (
       SELECT id FROM history WHERE org_id = @orgId AND topic = @topic ORDER BY id DESC LIMIT 1 OFFSET @keep)`);
@@ -41,9 +41,9 @@ export class HistoryRepository {
   }
 
   /** Appends a batch and trims each touched topic back to its bound, in one transaction. */
-  appendBatch(db: Db, messages: { orgId: string; topic: string; payload: Buffer; qos: number; at: number }[]): void {
+  appendBatch(messages: { orgId: string; topic: string; payload: Buffer; qos: number; at: number }[]): void {
     if (this.perTopic === 0 || messages.length === 0) return;
-    db.transaction(() => {
+    this.db.transaction(() => {
       const touched = new Map<string, { orgId: string; topic: string }>();
       for (const m of messages) {
         this.insertStmt.run(m.orgId, m.topic, m.payload, m.qos, m.at);

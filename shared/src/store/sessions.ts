@@ -13,12 +13,12 @@ export interface SessionRecord {
   expiresAt: number;
 }
 
-interface SessionRow {
+export interface SessionRow {
   broker_id: string; org_id: string; client_id: string; user_ref: string; token_id: string; address: string | null;
   protocol: string; connected_at: number; expires_at: number;
 }
 
-const toSession = (r: SessionRow): SessionRecord => ({
+export const toSession = (r: SessionRow): SessionRecord => ({
   brokerId: r.broker_id, orgId: r.org_id, clientId: r.client_id, userRef: r.user_ref, tokenId: r.token_id,
   address: r.address, protocol: r.protocol, connectedAt: r.connected_at, expiresAt: r.expires_at,
 });

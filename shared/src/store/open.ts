@@ -1,0 +1,19 @@
+// Which store a process uses: PostgreSQL when SIGNALGATE_DATABASE_URL names one, else the SQLite
+// file in the data directory (the embedded default; `npm start` needs nothing else).
+import type { Store } from './types.js';
+import { SqliteStore, type StoreOptions } from './sqlite/store.js';
+
+export interface StoreConfig extends StoreOptions {
+  dataDir: string;
+  databaseUrl?: string | undefined;
+}
+
+export async function openStore(config: StoreConfig): Promise<Store> {
+  const options = { historyPerTopic: config.historyPerTopic };
+  if (config.databaseUrl) {
+    // Loaded only when asked for: the embedded default never loads pg.
+    const { openPostgresStore } = await import('./postgres/store.js');
+    return openPostgresStore(config.databaseUrl, options);
+  }
+  return SqliteStore.open(config.dataDir, options);
+}

@@ -116,9 +116,7 @@ function facades(repos: { [K in keyof StoreTx]: object }, gate?: Gate): StoreTx 
 }
 
 // The repositories are assigned in the constructor (interface merging gives them their types).
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface SqliteStore extends StoreTx {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
 

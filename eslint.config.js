@@ -1,0 +1,14 @@
+// Only the rules that catch a forgotten await: with an asynchronous store, a Promise used as a
+// value (`if (store.orgs.get(id))`, `.map(store…)`, an unawaited write) type-checks and is wrong.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config({
+  files: ['{shared,token-api,broker,cli}/src/**/*.ts', '{shared,token-api,broker,cli}/test/**/*.ts', 'tests/**/*.ts'],
+  languageOptions: { parser: tseslint.parser, parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+  plugins: { '@typescript-eslint': tseslint.plugin },
+  rules: {
+    '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: true }],
+    '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+    '@typescript-eslint/await-thenable': 'error',
+  },
+});

@@ -112,8 +112,19 @@ const schema = z.object({
   SIGNALGATE_MAX_STORED_SESSIONS: int(10_000, 1, 10_000_000),
   /** Messages kept per topic for the history API. */
   SIGNALGATE_HISTORY_PER_TOPIC: int(100, 0, 100_000),
-  /** How often the broker looks for revokes made by another process (ms). */
+  /**
+   * How often the change feed is read for revokes, refreshes and rule changes made by any process
+   * (ms). On PostgreSQL a NOTIFY wakes the reader at once and this poll is the fallback.
+   */
   SIGNALGATE_CHANGE_POLL_MS: int(200, 20, 1000),
+  /**
+   * Credentials (tkn_ password hashes) whose CONNECT record a process keeps in memory, dropped
+   * through the change feed when revoked, refreshed or when their org's rules change; 0 turns the
+   * cache off.
+   */
+  SIGNALGATE_CONNECT_CACHE_SIZE: int(10_000, 0, 10_000_000),
+  /** Store reads for credentials not in that cache at once (a reconnect storm after a restart); more wait. */
+  SIGNALGATE_CONNECT_CACHE_MISSES: int(16, 1, 4096),
   /** Trust X-Forwarded-For from these proxies (express "trust proxy" value); empty = trust none. */
   SIGNALGATE_TRUST_PROXY: optionalText,
   /** Addresses that read /metrics without the admin key (comma-separated; CIDR ranges, `loopback`…; empty: none). */
@@ -233,6 +244,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     maxStoredSessions: c.SIGNALGATE_MAX_STORED_SESSIONS,
     historyPerTopic: c.SIGNALGATE_HISTORY_PER_TOPIC,
     changePollMs: c.SIGNALGATE_CHANGE_POLL_MS,
+    connectCacheSize: c.SIGNALGATE_CONNECT_CACHE_SIZE,
+    connectCacheMisses: c.SIGNALGATE_CONNECT_CACHE_MISSES,
     trustProxy: c.SIGNALGATE_TRUST_PROXY,
     metricsAllow: c.SIGNALGATE_METRICS_ALLOW,
     redisUrl: c.SIGNALGATE_REDIS_URL,

@@ -7,6 +7,7 @@ import type { BeforeSlowCheck, SlowChecks } from '../credentials/slowChecks.js';
 import { isKeyUsable, isLastUseStale, type ApiKey } from '../store/apiKeys.js';
 import type { Store, StoreTx } from '../store/types.js';
 import { systemClock, type Clock } from './clock.js';
+import type { ChangeFollower } from './changeFollower.js';
 
 const MAX_CACHED_KEYS = 10_000;
 /** Rotation keeps the old key working this long unless told otherwise (24 h). */
@@ -27,15 +28,21 @@ export interface IssuedKey {
 
 export class ApiKeyService {
   private readonly cacheKeyOf = createCacheKeyer();
-  /** keyed hash of a verified secret → key id and when it was verified */
-  private readonly verified = new Map<string, { keyId: string; at: number }>();
+  /** keyed hash of a verified secret → its key row as last read and when the secret was verified */
+  private readonly verified = new Map<string, { key: ApiKey; at: number }>();
 
   constructor(
     private readonly store: Store,
     private readonly slowChecks: SlowChecks,
     private readonly cacheMs = 300_000,
     private readonly clock: Clock = systemClock,
-  ) {}
+    private readonly changes?: ChangeFollower,
+  ) {
+    // A revoke or rotation anywhere drops the key's row here within the feed's latency.
+    changes?.subscribe((batch) => {
+      for (const c of batch) if ((c.kind === 'key.revoked' || c.kind === 'key.rotated') && c.ref !== null) this.forget(c.ref);
+    });
+  }
 
   /** Creates a key; the secret is returned once and never stored. */
   async create(orgId: string, name: string | null = null, expiresAt: number | null = null): Promise<IssuedKey> {
@@ -149,9 +156,10 @@ export class ApiKeyService {
     const cacheKey = this.cacheKeyOf(secret);
     const hit = this.verified.get(cacheKey);
     if (hit && now - hit.at < this.cacheMs) {
-      // The row is still read (one indexed lookup): revokes from another process apply at once.
-      const key = await this.store.apiKeys.get(hit.keyId);
-      if (key && isKeyUsable(key, now)) return this.used(key, now);
+      // The row as last read while the change feed is followed (it drops a revoked or rotated
+      // key's); else read again, so a revoke from another process applies at once.
+      const key = this.changes?.fresh === true ? hit.key : await this.store.apiKeys.get(hit.key.id);
+      if (key && isKeyUsable(key, now)) return this.used(key, now, hit);
       this.verified.delete(cacheKey);
       throw fail();
     }
@@ -165,25 +173,30 @@ export class ApiKeyService {
     const key = matchId === null ? undefined : await this.store.apiKeys.get(matchId);
     const at = this.clock();
     if (!key || !isKeyUsable(key, at)) throw fail();
-    if (this.cacheMs > 0) this.remember(cacheKey, key.id, at);
-    return this.used(key, at);
+    const entry = this.cacheMs > 0 ? this.remember(cacheKey, key, at) : undefined;
+    return this.used(key, at, entry);
   }
 
-  private async used(key: ApiKey, now: number): Promise<ApiKey> {
-    // The row was just read: skip the UPDATE (a write transaction, even when it changes nothing) while it is fresh.
-    if (isLastUseStale(key, now)) await this.store.apiKeys.touch(key.id, now);
+  private async used(key: ApiKey, now: number, entry?: { key: ApiKey }): Promise<ApiKey> {
+    // Skip the UPDATE (a write transaction, even when it changes nothing) while the last use is recent.
+    if (isLastUseStale(key, now)) {
+      await this.store.apiKeys.touch(key.id, now);
+      if (entry) entry.key = { ...key, lastUsedAt: now };
+    }
     return key;
   }
 
-  private remember(cacheKey: string, keyId: string, now: number): void {
+  private remember(cacheKey: string, key: ApiKey, now: number): { key: ApiKey; at: number } {
     if (this.verified.size >= MAX_CACHED_KEYS) {
       const oldest = this.verified.keys().next().value;
       if (oldest !== undefined) this.verified.delete(oldest);
     }
-    this.verified.set(cacheKey, { keyId, at: now });
+    const entry = { key, at: now };
+    this.verified.set(cacheKey, entry);
+    return entry;
   }
 
   private forget(keyId: string): void {
-    for (const [k, v] of this.verified) if (v.keyId === keyId) this.verified.delete(k);
+    for (const [k, v] of this.verified) if (v.key.id === keyId) this.verified.delete(k);
   }
 }

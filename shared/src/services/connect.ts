@@ -10,6 +10,11 @@ import { ORG_ID_PATTERN, TOKEN_PASSWORD_PATTERN, UUID_PATTERN } from '../credent
 import { sha256Hex } from '../credentials/hashing.js';
 import { tokenLayers, type EffectiveRights, type RuleLayer } from '../acl/rights.js';
 import { RightsCache } from '../acl/rightsCache.js';
+import { ConnectRecordCache } from '../credentials/connectRecordCache.js';
+import { ConcurrencyGate } from '../limits/concurrencyGate.js';
+import type { ConnectRecord } from '../store/connectRecords.js';
+import type { Change } from '../store/changes.js';
+import type { ChangeFollower } from './changeFollower.js';
 import type { PlaceholderValues } from '../acl/placeholders.js';
 import { tokenState, type TokenRecord } from '../store/tokens.js';
 import type { User } from '../store/users.js';
@@ -72,17 +77,72 @@ export const placeholderValuesOf = (user: Pick<User, 'userId' | 'userEmail'>, cl
   ...(clientId !== undefined ? { client_id: clientId } : {}),
 });
 
+/** The credential cache's bounds (SIGNALGATE_CONNECT_CACHE_*). */
+export interface ConnectCacheOptions {
+  /** Entries kept (0: no cache). */
+  size: number;
+  /** Store reads for cache misses at once; more wait, in a bounded queue (then: server busy). */
+  concurrentMisses: number;
+}
+
+/** Misses waiting for a store read beyond which a CONNECT is answered "server busy". */
+const MISS_QUEUE = 4096;
+
 export class ConnectService {
   /** Failed `server@` logins per address this minute (the API's SIGNALGATE_AUTH_FAILURES_PER_IP). */
   private readonly serverLoginFailures: FailureBudget;
+  private readonly cache: ConnectRecordCache;
+  private readonly misses: ConcurrencyGate;
+  /** Lookups of a hash under way: a reconnect storm of one device reads the store once. */
+  private readonly pending = new Map<string, Promise<ConnectRecord | undefined>>();
 
   constructor(
     private readonly store: Store,
     private readonly keys: ApiKeyService,
     private readonly clock: Clock = systemClock,
     authFailuresPerMinute = 20,
+    private readonly changes?: ChangeFollower,
+    cacheOptions: ConnectCacheOptions = { size: 10_000, concurrentMisses: 16 },
   ) {
     this.serverLoginFailures = new FailureBudget(authFailuresPerMinute);
+    this.cache = new ConnectRecordCache(cacheOptions.size);
+    this.misses = new ConcurrencyGate(cacheOptions.concurrentMisses, MISS_QUEUE);
+    changes?.subscribe((batch) => this.forget(batch));
+  }
+
+  /** Entries in the credential cache (a gauge). */
+  get cachedCredentials(): number {
+    return this.cache.size;
+  }
+
+  private forget(batch: readonly Change[]): void {
+    for (const c of batch) {
+      if ((c.kind === 'token.revoked' || c.kind === 'token.refreshed') && c.ref !== null) this.cache.dropToken(c.ref);
+      else if (c.kind === 'rules.changed' || c.kind === 'org.changed' || c.kind === 'user.changed') this.cache.dropOrg(c.orgId);
+    }
+  }
+
+  /**
+   * What the store says about a password hash, from the cache while the change feed is followed
+   * and fresh (else every lookup reads the store: nothing would tell the cache of a revoke).
+   */
+  private async recordOf(hash: string): Promise<ConnectRecord | undefined> {
+    const trusted = this.changes?.fresh === true;
+    if (trusted) {
+      const hit = this.cache.get(hash);
+      if (hit) return hit;
+    } else if (this.cache.size > 0) {
+      this.cache.clear();
+    }
+    const inFlight = this.pending.get(hash);
+    if (inFlight) return inFlight;
+    const version = this.cache.version;
+    const read = this.misses.run(() => this.store.connectRecords.byPasswordHash(hash)).then((found) => {
+      if (found && trusted) this.cache.set(hash, found, version);
+      return found;
+    }).finally(() => this.pending.delete(hash));
+    this.pending.set(hash, read);
+    return read;
   }
 
   /** Rights over `layers` for every connection and caller: shared when no placeholder is expanded. */
@@ -113,7 +173,7 @@ export class ConnectService {
   async checkPassword(password: Buffer | string | undefined, clientId?: string): Promise<ConnectVerdict> {
     const pw = typeof password === 'string' ? password : password?.toString('utf8');
     if (!pw || !TOKEN_PASSWORD_PATTERN.test(pw)) return { ok: false, reason: 'bad_credentials' };
-    const found = await this.store.connectRecords.byPasswordHash(sha256Hex(pw));
+    const found = await this.recordOf(sha256Hex(pw));
     if (!found) return { ok: false, reason: 'bad_credentials' };
     const { token, user, org } = found;
     const state = tokenState(token, this.clock());

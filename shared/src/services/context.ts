@@ -17,9 +17,12 @@ import { systemClock, type Clock } from './clock.js';
 import { SlowChecks } from '../credentials/slowChecks.js';
 import { RetentionService } from './retention.js';
 import { ConcurrencyGate } from '../limits/concurrencyGate.js';
+import { ChangeFollower } from './changeFollower.js';
 
 export interface Services {
   store: Store;
+  /** The change feed as this process follows it (started by the broker and the API). */
+  changes: ChangeFollower;
   keys: ApiKeyService;
   orgs: OrgService;
   rules: RuleService;
@@ -40,7 +43,7 @@ export interface Services {
 }
 
 type ServicesConfig = Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> &
-  Partial<Pick<Config, 'databaseUrl' | 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp' | 'argon2Concurrency' | 'argon2Queue' | 'retentionDays' | 'auditRetentionDays' | 'historyRetentionDays'>>;
+  Partial<Pick<Config, 'databaseUrl' | 'connectCacheSize' | 'connectCacheMisses' | 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp' | 'argon2Concurrency' | 'argon2Queue' | 'retentionDays' | 'auditRetentionDays' | 'historyRetentionDays'>>;
 
 /** Opens the configured store (SQLite file or PostgreSQL) and the services on it. */
 export async function openServices(config: ServicesConfig, clock: Clock = systemClock): Promise<Services> {
@@ -50,12 +53,17 @@ export async function openServices(config: ServicesConfig, clock: Clock = system
 export function createServices(store: Store, config: ServicesConfig, clock: Clock = systemClock): Services {
   // One gate per process: argon2 shares libuv's thread pool with everything else in it.
   const slowChecks = new SlowChecks(new ConcurrencyGate(config.argon2Concurrency ?? 2, config.argon2Queue ?? 64));
-  const keys = new ApiKeyService(store, slowChecks, config.keyCacheSeconds * 1000, clock);
-  const connect = new ConnectService(store, keys, clock, config.authFailuresPerIp);
+  // Not started here: the broker and the API start it; a CLI command's services never follow, so their caches never trust themselves.
+  const changes = new ChangeFollower(store);
+  const keys = new ApiKeyService(store, slowChecks, config.keyCacheSeconds * 1000, clock, changes);
+  const connect = new ConnectService(store, keys, clock, config.authFailuresPerIp, changes, {
+    size: config.connectCacheSize ?? 10_000, concurrentMisses: config.connectCacheMisses ?? 16,
+  });
   const tokens = new TokenService(store, connect, clock, (config.replaceGraceSeconds ?? DEFAULT_REPLACE_GRACE_SECONDS) * 1000);
   return {
     within: (tx) => createServices(joinTransaction(tx, store), config, clock),
     store,
+    changes,
     keys,
     orgs: new OrgService(store, keys, clock),
     rules: new RuleService(store, clock),

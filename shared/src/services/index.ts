@@ -13,3 +13,4 @@ export * from './sessions.js';
 export * from './bootstrap.js';
 export * from './context.js';
 export * from './retention.js';
+export * from './changeFollower.js';

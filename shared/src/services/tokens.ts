@@ -254,6 +254,7 @@ export class TokenService {
     if (existing) {
       if (userEmail !== undefined && existing.userEmail !== userEmail && (mayChangeEmail || existing.userEmail === null)) {
         await tx.users.setEmail(orgId, existing.userRef, userEmail);
+        await tx.changes.append('user.changed', orgId, existing.userRef, now);
         return { ...existing, userEmail };
       }
       return existing;

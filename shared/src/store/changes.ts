@@ -2,8 +2,12 @@
 // transaction as the change itself, so a broker in another process (polling by `seq`) never misses one.
 import type { Db } from './db.js';
 
-/** `key.revoked` and `key.rotated` carry the key id: its backend sessions (`server@<org>`) end or take the key's new expiry. */
-export type ChangeKind = 'token.revoked' | 'token.refreshed' | 'key.revoked' | 'key.rotated' | 'rules.changed' | 'org.changed' | 'session.kick';
+/**
+ * `key.revoked` and `key.rotated` carry the key id: its backend sessions (`server@<org>`) end or
+ * take the key's new expiry. `user.changed` (ref: the user_ref) says a user's email changed, which
+ * `${user_email}` rules read.
+ */
+export type ChangeKind = 'token.revoked' | 'token.refreshed' | 'key.revoked' | 'key.rotated' | 'rules.changed' | 'org.changed' | 'user.changed' | 'session.kick';
 
 export interface Change {
   seq: number;

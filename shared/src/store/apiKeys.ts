@@ -14,12 +14,12 @@ export interface ApiKey {
   replacedBy: string | null;
 }
 
-interface ApiKeyRow {
+export interface ApiKeyRow {
   id: string; org_id: string; prefix: string; hash: string; name: string | null; created_at: number;
   last_used_at: number | null; revoked_at: number | null; expires_at: number | null; replaced_by: string | null;
 }
 
-const toApiKey = (r: ApiKeyRow): ApiKey => ({
+export const toApiKey = (r: ApiKeyRow): ApiKey => ({
   id: r.id, orgId: r.org_id, prefix: r.prefix, hash: r.hash, name: r.name, createdAt: r.created_at,
   lastUsedAt: r.last_used_at, revokedAt: r.revoked_at, expiresAt: r.expires_at, replacedBy: r.replaced_by,
 });

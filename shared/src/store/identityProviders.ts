@@ -10,12 +10,12 @@ export interface IdentityProvider extends ProviderConfig {
   createdAt: number;
 }
 
-interface ProviderRow {
+export interface ProviderRow {
   org_id: string; name: string; type: string; issuer: string; jwks_url: string | null; secret: string | null;
   audience: string | null; user_id_claim: string; email_claim: string; created_at: number;
 }
 
-const toProvider = (r: ProviderRow): IdentityProvider => ({
+export const toProvider = (r: ProviderRow): IdentityProvider => ({
   orgId: r.org_id, name: r.name, type: r.type as ProviderType, issuer: r.issuer, jwksUrl: r.jwks_url, secret: r.secret,
   audience: r.audience, userIdClaim: r.user_id_claim, emailClaim: r.email_claim, createdAt: r.created_at,
 });

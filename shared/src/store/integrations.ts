@@ -8,9 +8,9 @@ export interface Integration {
   createdAt: number;
 }
 
-interface IntegrationRow { org_id: string; id: string; rule_set_id: string; description: string | null; created_at: number }
+export interface IntegrationRow { org_id: string; id: string; rule_set_id: string; description: string | null; created_at: number }
 
-const toIntegration = (r: IntegrationRow): Integration => ({
+export const toIntegration = (r: IntegrationRow): Integration => ({
   orgId: r.org_id, id: r.id, ruleSetId: r.rule_set_id, description: r.description, createdAt: r.created_at,
 });
 

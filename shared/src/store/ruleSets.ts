@@ -10,7 +10,7 @@ export interface RuleSet extends Rules {
   updatedAt: number;
 }
 
-interface RuleSetRow {
+export interface RuleSetRow {
   id: string; org_id: string; name: string; is_default: number; publish: string; subscribe: string;
   presence: number; history: number; deny_publish: string; deny_subscribe: string; created_at: number; updated_at: number;
 }
@@ -31,7 +31,7 @@ const storedLists = (rules: Rules) => ({
   denyPublish: JSON.stringify(rules.denyPublish ?? []), denySubscribe: JSON.stringify(rules.denySubscribe ?? []),
 });
 
-const toRuleSet = (r: RuleSetRow): RuleSet => ({
+export const toRuleSet = (r: RuleSetRow): RuleSet => ({
   id: r.id,
   orgId: r.org_id,
   name: r.name,

@@ -11,7 +11,11 @@ export interface UsageSample {
   messages: number;
 }
 
-interface UsageRow { org_id: string; broker_id: string; at: number; interval_ms: number; connections: number; messages: number }
+export interface UsageRow { org_id: string; broker_id: string; at: number; interval_ms: number; connections: number; messages: number }
+
+export const toUsageSample = (r: UsageRow): UsageSample => ({
+  orgId: r.org_id, brokerId: r.broker_id, at: r.at, intervalMs: r.interval_ms, connections: r.connections, messages: r.messages,
+});
 
 /** Samples older than this are deleted as new ones are written. */
 export const USAGE_RETENTION_MS = 24 * 3600 * 1000;
@@ -37,8 +41,6 @@ export class UsageRepository {
   }
 
   since(orgId: string, after: number): UsageSample[] {
-    return this.sinceStmt.all(orgId, after).map((r) => ({
-      orgId: r.org_id, brokerId: r.broker_id, at: r.at, intervalMs: r.interval_ms, connections: r.connections, messages: r.messages,
-    }));
+    return this.sinceStmt.all(orgId, after).map(toUsageSample);
   }
 }

@@ -94,8 +94,8 @@ export function createApp({ config, services, logger, publisher = { current: nul
   app.use(dashboardSessionRouter({ services, limits, dashboard, idleSeconds: config.dashboardSessionSeconds }, bodyParsers));
   const router = Router();
   // Paths name an organisation by either id; handlers and services see the short one.
-  router.param('org_id', (req, _res, next, ref: string) => {
-    const org = services.store.orgs.byRef(ref);
+  router.param('org_id', async (req, _res, next, ref: string) => {
+    const org = await services.store.orgs.byRef(ref);
     if (org) req.params.org_id = org.id;
     next();
   });

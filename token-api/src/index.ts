@@ -56,16 +56,16 @@ export async function startTokenApi({ config, services, logger, publisher }: Tok
   const url = `http://${localUrlHost(config.bind)}:${port}`;
   log.info({ url }, 'token API listening');
 
-  const purge = () => {
+  const purge = async () => {
     try {
-      const counts = services.retention.purge();
+      const counts = await services.retention.purge();
       if (Object.values(counts).some((n) => n > 0)) log.info({ purged: counts, retention: services.retention.settings }, 'retention purge');
     } catch (err) {
       log.error({ err }, 'retention purge failed');
     }
   };
   let purgeTimer: NodeJS.Timeout = setTimeout(function again() {
-    purge();
+    void purge();
     purgeTimer = setTimeout(again, PURGE_EVERY_MS).unref();
   }, FIRST_PURGE_MS).unref();
 

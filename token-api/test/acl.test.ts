@@ -18,11 +18,11 @@ async function setDefault(rules: { publish: string[]; subscribe: string[]; prese
   expect(res.status).toBe(200);
 }
 
-function rightsOf(tokenId: string, clientId?: string) {
-  const token = t.services.store.tokens.get(tokenId)!;
-  const user = t.services.store.users.byRef(token.orgId, token.userRef)!;
+async function rightsOf(tokenId: string, clientId?: string) {
+  const token = (await t.services.store.tokens.get(tokenId))!;
+  const user = (await t.services.store.users.byRef(token.orgId, token.userRef))!;
   const values = placeholderValuesOf(user, clientId);
-  return new EffectiveRights(t.services.connect.layersOf(token).map((l) => expandLayer(l, values)));
+  return new EffectiveRights((await t.services.connect.layersOf(token)).map((l) => expandLayer(l, values)));
 }
 
 describe('scope requests are bounded by the org default', () => {
@@ -48,7 +48,7 @@ describe('scope requests are bounded by the org default', () => {
     await setDefault({ publish: ['chat/#'], subscribe: ['chat/#'] });
     const res = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'narrow', permissions: ['subscribe'], topics: ['chat/room1'] } });
     expect(res.status).toBe(200);
-    const rights = rightsOf(res.body.token_id);
+    const rights = await rightsOf(res.body.token_id);
     expect(rights.canSubscribe('chat/room1')).toBe(true);
     expect(rights.canSubscribe('chat/room2')).toBe(false);
     expect(rights.canPublish('chat/room1')).toBe(false);
@@ -62,13 +62,13 @@ describe('scope requests are bounded by the org default', () => {
 
   test('an integration rule set narrows further: asking beyond it is 403', async () => {
     await setDefault({ publish: ['#'], subscribe: ['#'] });
-    t.services.rules.create(orgId, 'support', { publish: ['support/#'], subscribe: ['support/#'], presence: false, history: false });
-    t.services.integrations.create(orgId, 'helpdesk', 'support');
+    await t.services.rules.create(orgId, 'support', { publish: ['support/#'], subscribe: ['support/#'], presence: false, history: false });
+    await t.services.integrations.create(orgId, 'helpdesk', 'support');
     const res = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'agent', integration_id: 'helpdesk', topics: ['chat/#'] } });
     expect(res.status).toBe(403);
     const ok = await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'agent', integration_id: 'helpdesk' } });
     expect(ok.status).toBe(200);
-    const rights = rightsOf(ok.body.token_id);
+    const rights = await rightsOf(ok.body.token_id);
     expect(rights.canPublish('support/t1')).toBe(true);
     expect(rights.canPublish('chat/x')).toBe(false);
   });
@@ -85,14 +85,14 @@ describe('placeholder injection', () => {
     await setDefault({ publish: ['users/${user_email}/#'], subscribe: ['users/${user_email}/#'] });
     const res = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: orgId, secret_key: key, user_email: 'alice+tag@example.com' } });
     expect(res.status).toBe(200);
-    const rights = rightsOf(res.body.token_id);
+    const rights = await rightsOf(res.body.token_id);
     expect(rights.canSubscribe('users/alice+tag@example.com/#')).toBe(false);
     expect(rights.canSubscribe('users/+/#')).toBe(false);
     expect(rights.canPublish('users/alice+tag@example.com/inbox')).toBe(false);
     expect(rights.canPublish('users/bob@example.com/inbox')).toBe(false);
     // A plain address still gets its own subtree from the same rule.
     const plain = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: orgId, secret_key: key, user_email: 'bob@example.com' } });
-    const bob = rightsOf(plain.body.token_id);
+    const bob = await rightsOf(plain.body.token_id);
     expect(bob.canPublish('users/bob@example.com/inbox')).toBe(true);
     expect(bob.canPublish('users/alice@example.com/inbox')).toBe(false);
   });

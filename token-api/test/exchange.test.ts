@@ -30,7 +30,7 @@ beforeAll(async () => {
   await addProvider(ADMIN_KEY, orgId, { name: 'corp-sso', type: 'oidc', issuer: idp.issuer, jwks_url: idp.jwksUrl, audience: 'signalgate-app' });
   await addProvider(key, orgId, { type: 'supabase', issuer: SUPABASE_ISSUER, secret: SUPABASE_SECRET });
   // Narrow the org's rules so the exchanged token's rights are visible.
-  t.services.rules.setDefault(orgId, { publish: ['chat/${user_id}/#', 'rooms/#'], subscribe: ['chat/#', 'rooms/#'], presence: true, history: false });
+  await t.services.rules.setDefault(orgId, { publish: ['chat/${user_id}/#', 'rooms/#'], subscribe: ['chat/#', 'rooms/#'], presence: true, history: false });
 });
 afterAll(async () => {
   await t.stop();
@@ -60,7 +60,7 @@ describe('an OIDC provider (JWKS)', () => {
     expect(res.body.mqtt_credentials.username).toMatch(new RegExp(`@${orgId}$`));
     expect(res.body.access_token).toBe(res.body.mqtt_credentials.password);
     for (const f of ['token_id', 'expires_at', 'refresh_recommended_at']) expect(typeof res.body[f]).toBe('string');
-    const verdict = t.services.connect.checkConnect(res.body.username, res.body.password, 'cs_abcdefgh');
+    const verdict = await t.services.connect.checkConnect(res.body.username, res.body.password, 'cs_abcdefgh');
     if (!verdict.ok) throw new Error(`refused: ${verdict.reason}`);
     expect(verdict.rights.canPublish('chat/user-4711/x')).toBe(true);
     expect(verdict.rights.canPublish('chat/someone-else/x')).toBe(false);
@@ -78,11 +78,11 @@ describe('an OIDC provider (JWKS)', () => {
   });
 
   test('integration_id narrows the rights as for create; an unknown one is 404', async () => {
-    t.services.rules.create(orgId, 'rooms-only', { publish: ['rooms/#'], subscribe: ['rooms/#'], presence: false, history: false });
-    t.services.integrations.create(orgId, 'rooms-app', 'rooms-only');
+    await t.services.rules.create(orgId, 'rooms-only', { publish: ['rooms/#'], subscribe: ['rooms/#'], presence: false, history: false });
+    await t.services.integrations.create(orgId, 'rooms-app', 'rooms-only');
     const res = await exchange({ organization_id: orgId, token: await idp.issueToken({ sub: 'narrow' }), integration_id: 'rooms-app' });
     expect(res.status).toBe(200);
-    const verdict = t.services.connect.checkConnect(res.body.username, res.body.password, 'c1');
+    const verdict = await t.services.connect.checkConnect(res.body.username, res.body.password, 'c1');
     if (!verdict.ok) throw new Error('refused');
     expect([verdict.rights.canPublish('rooms/a'), verdict.rights.canPublish('chat/narrow/x')]).toEqual([true, false]);
     const unknown = await exchange({ organization_id: orgId, token: await idp.issueToken({ sub: 'narrow' }), integration_id: 'nope' });
@@ -149,7 +149,7 @@ describe('a Supabase provider with the shared JWT secret (HS256)', () => {
     const res = await exchange({ organization_id: orgId, token: await supabaseToken({ sub: 'alice-shared', email: 'mallory@evil.example' }) });
     expect(res.status).toBe(200);
     expect(res.body.user_email).toBe('alice@corp.example');
-    expect(t.services.tokens.findUser(orgId, 'alice-shared')?.userEmail).toBe('alice@corp.example');
+    expect((await t.services.tokens.findUser(orgId, 'alice-shared'))?.userEmail).toBe('alice@corp.example');
     await call(`${t.url}/v2/tokens`, { key, body: { user_id: 'no-email-yet' } });
     const filled = await exchange({ organization_id: orgId, token: await supabaseToken({ sub: 'no-email-yet', email: 'new@example.com' }) });
     expect(filled.body.user_email).toBe('new@example.com');
@@ -167,14 +167,14 @@ describe('a Supabase provider with the shared JWT secret (HS256)', () => {
 describe('a SignalGate access_token (seed 002 passes one here)', () => {
   test("answers that token's own credentials, minting nothing", async () => {
     const created = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: orgId, secret_key: key, user_email: 'own@example.com' } });
-    const before = t.services.tokens.list(orgId).length;
+    const before = (await t.services.tokens.list(orgId)).length;
     const res = await exchange({ organization_id: orgId, token: created.body.access_token });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       token_id: created.body.token_id, access_token: created.body.access_token, username: created.body.username,
       expires_at: created.body.expires_at, provider: 'cloudsignal', user_email: 'own@example.com',
     });
-    expect(t.services.tokens.list(orgId).length).toBe(before);
+    expect((await t.services.tokens.list(orgId)).length).toBe(before);
   });
 
   test("another org's access_token, a revoked one, an unknown one: 401", async () => {
@@ -192,7 +192,7 @@ describe('every exchange', () => {
     const jwt = await idp.issueToken({ sub: 'audited' });
     await exchange({ organization_id: orgId, token: jwt });
     await exchange({ organization_id: orgId, token: 'not-a-token' }, { 'User-Agent': 'audit-probe' });
-    const rows = t.services.store.audit.query({ orgId, limit: 1000 });
+    const rows = await t.services.store.audit.query({ orgId, limit: 1000 });
     expect(rows.find((r) => r.event === 'token.minted' && r.userId === 'audited')?.detail).toMatchObject({ provider: 'corp-sso' });
     const failed = rows.find((r) => r.event === 'token.exchange_failed' && r.userAgent === 'audit-probe');
     expect(failed?.detail).toEqual({ reason: 'invalid_token' });
@@ -242,7 +242,7 @@ describe('the per-organisation budget', () => {
 
   test('is charged only for verified identities: garbage from many addresses cannot use it up', async () => {
     const created = await limited.services.orgs.create('Budget');
-    limited.services.providers.add(created.org.id, { type: 'supabase', issuer: SUPABASE_ISSUER, secret: SUPABASE_SECRET });
+    await limited.services.providers.add(created.org.id, { type: 'supabase', issuer: SUPABASE_ISSUER, secret: SUPABASE_SECRET });
     const from = (n: number) => ({ 'X-Forwarded-For': `203.0.113.${n}` });
     for (let i = 1; i <= 5; i++) {
       const res = await call(`${limited.url}/v2/tokens/exchange`, { headers: from(i), body: { organization_id: created.org.id, token: 'garbage' } });

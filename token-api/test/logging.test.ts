@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { loadConfig, openServices, type Services } from '@signalgate/shared';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
 import { call, tempDataDir } from './support/server.js';
 
@@ -15,13 +15,13 @@ let services: Services;
 
 beforeAll(async () => {
   const config = loadConfig({ SIGNALGATE_DATA_DIR: tempDataDir('logging'), SIGNALGATE_API_PORT: '0' });
-  services = createServices(config);
+  services = await openServices(config);
   const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
   api = await startTokenApi({ config, services, logger: pino({ level: 'trace' }, sink) });
 });
 afterAll(async () => {
   await api.close();
-  services.store.close();
+  await services.store.close();
 });
 
 test('one JSON line per request with route and status, and no secret anywhere in the log', async () => {
@@ -49,7 +49,7 @@ test("a provider whose keys cannot be fetched: the client gets 503 with the URL 
       s.close(() => resolve(`http://127.0.0.1:${port}`));
     });
   });
-  services.providers.add(org.id, { type: 'oidc', issuer: 'https://unreachable-idp.example.com', jwksUrl: `${dead}/jwks`, audience: 'app' });
+  await services.providers.add(org.id, { type: 'oidc', issuer: 'https://unreachable-idp.example.com', jwksUrl: `${dead}/jwks`, audience: 'app' });
   const jwt = await new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://unreachable-idp.example.com')
     .setAudience('app').setExpirationTime('5m').sign(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
   const res = await call(`${api.url}/v2/tokens/exchange`, { body: { organization_id: org.id, token: jwt } });
@@ -75,7 +75,7 @@ test('refusals are sampled per address and status, with the count so far; a long
 
 test('past SIGNALGATE_MAX_CONNECTIONS_PER_IP open sockets, a new one is closed before HTTP reads it', async () => {
   const config = loadConfig({ SIGNALGATE_DATA_DIR: tempDataDir('logging-sockets'), SIGNALGATE_API_PORT: '0', SIGNALGATE_MAX_CONNECTIONS_PER_IP: '3' });
-  const svc = createServices(config);
+  const svc = await openServices(config);
   const small = await startTokenApi({ config, services: svc, logger: pino({ level: 'silent' }) });
   try {
     const port = Number(new URL(small.url).port);
@@ -98,6 +98,6 @@ test('past SIGNALGATE_MAX_CONNECTIONS_PER_IP open sockets, a new one is closed b
     for (const s of idle) s.socket.destroy();
   } finally {
     await small.close();
-    svc.store.close();
+    await svc.store.close();
   }
 });

@@ -48,7 +48,7 @@ describe('POST /v2/tokens', () => {
     expect(username).toMatch(new RegExp(`@${orgId}$`));
     expect(password).toMatch(/^tkn_/);
     expect(Date.parse(expires_at) - Date.now()).toBeGreaterThan(3500_000);
-    expect(t.services.connect.checkConnect(username, password).ok).toBe(true);
+    expect((await t.services.connect.checkConnect(username, password)).ok).toBe(true);
   });
 
   test("seed 000's generateToken examples: acl scoping and ttl: 900", async () => {
@@ -97,7 +97,7 @@ describe('POST /v2/tokens', () => {
   test('a revoked key is refused with 401', async () => {
     const issued = await t.services.keys.create(orgId, 'to-revoke');
     expect((await call(`${t.url}/v2/tokens`, { key: issued.secretKey, body: { user_id: 'x' } })).status).toBe(200);
-    t.services.keys.revoke(orgId, issued.key.id);
+    await t.services.keys.revoke(orgId, issued.key.id);
     const res = await call(`${t.url}/v2/tokens`, { key: issued.secretKey, body: { user_id: 'x' } });
     expect(res.status).toBe(401);
     expect(res.body.error).toBe('invalid_api_key');
@@ -112,13 +112,13 @@ describe('POST /v2/tokens', () => {
   test('replace_existing revokes the user\'s other live tokens that no session uses', async () => {
     const first = await call(`${t.url}/v2/tokens`, { key: API_KEY, body: { user_id: 'replacer' } });
     const second = await call(`${t.url}/v2/tokens`, { key: API_KEY, body: { user_id: 'replacer' } });
-    expect(t.services.connect.checkConnect(first.body.username, first.body.password).ok).toBe(true);
+    expect((await t.services.connect.checkConnect(first.body.username, first.body.password)).ok).toBe(true);
     const third = await call(`${t.url}/v2/tokens`, { key: API_KEY, body: { user_id: 'replacer', replace_existing: true } });
     expect(third.status).toBe(200);
     for (const old of [first.body, second.body]) {
-      expect(t.services.connect.checkConnect(old.username, old.password)).toMatchObject({ ok: false, reason: 'revoked' });
+      expect(await t.services.connect.checkConnect(old.username, old.password)).toMatchObject({ ok: false, reason: 'revoked' });
     }
-    expect(t.services.connect.checkConnect(third.body.username, third.body.password).ok).toBe(true);
+    expect((await t.services.connect.checkConnect(third.body.username, third.body.password)).ok).toBe(true);
     const live = await call(`${t.url}/v2/tokens?user_id=replacer&live=true`, { key: API_KEY });
     expect(live.body.tokens.map((x: Json) => x.token_id)).toEqual([third.body.token_id]);
   });

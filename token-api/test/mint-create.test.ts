@@ -42,7 +42,7 @@ describe('POST /v2/tokens/create', () => {
     expect(out.expiresAt).toMatch(ISO_SECONDS);
     expect(out.refreshAt).toMatch(ISO_SECONDS);
     // The credential really opens an MQTT connection.
-    expect(t.services.connect.checkConnect(out.username, out.password).ok).toBe(true);
+    expect((await t.services.connect.checkConnect(out.username, out.password)).ok).toBe(true);
   });
 
   test("seed 000's reference response: every documented field, with the documented values", async () => {
@@ -92,8 +92,8 @@ describe('POST /v2/tokens/create', () => {
   });
 
   test('integration_id binds the integration rule set (seed 000: optional-source-tag)', async () => {
-    t.services.rules.create(orgId, 'source-rules', { publish: ['src/#'], subscribe: ['src/#'], presence: false, history: false });
-    t.services.integrations.create(orgId, 'optional-source-tag', 'source-rules');
+    await t.services.rules.create(orgId, 'source-rules', { publish: ['src/#'], subscribe: ['src/#'], presence: false, history: false });
+    await t.services.integrations.create(orgId, 'optional-source-tag', 'source-rules');
     const res = await call(`${t.url}/v2/tokens/create`, {
       body: { organization_id: orgId, secret_key: secretKey, user_email: 'user@example.com', integration_id: 'optional-source-tag', replace_existing: true },
     });
@@ -113,7 +113,7 @@ describe('POST /v2/tokens/create', () => {
     // A cs_ key is stored like any other key: insert one through the store with its argon2 hash.
     const { hashLongLivedSecret, publicPrefixOf } = await import('@signalgate/shared');
     const legacy = `cs_${'L'.repeat(40)}`;
-    t.services.store.apiKeys.insert({ id: 'key_legacy000001', orgId, prefix: publicPrefixOf(legacy), hash: await hashLongLivedSecret(legacy), name: 'legacy', createdAt: Date.now(), expiresAt: null });
+    await t.services.store.apiKeys.insert({ id: 'key_legacy000001', orgId, prefix: publicPrefixOf(legacy), hash: await hashLongLivedSecret(legacy), name: 'legacy', createdAt: Date.now(), expiresAt: null });
     const res = await call(`${t.url}/v2/tokens/create`, { body: { organization_id: orgId, secret_key: legacy, user_email: 'old@example.com' } });
     expect(res.status).toBe(200);
     expect(res.body.mqtt_credentials.username).toMatch(new RegExp(`@${orgId}$`));

@@ -43,7 +43,7 @@ describe('operations', () => {
 
   test('/readyz is 503 when the database is gone', async () => {
     const other = await startApi('ops-dead');
-    other.services.store.close();
+    await other.services.store.close();
     const res = await call(`${other.url}/readyz`);
     expect(res.status).toBe(503);
     expect(res.body.error).toBe('not_ready');

@@ -79,7 +79,7 @@ describe('POST /v1/create', () => {
     expect(res.body).toMatchObject({ organization_id: orgId, organization_uuid: orgUuid, provider: 'cloudsignal' });
     expect(typeof res.body.expires_at).toBe('string');
     expect(typeof res.body.refresh_recommended_at).toBe('string');
-    expect(t.services.connect.checkConnect(res.body.mqtt_username, res.body.token_password).ok).toBe(true);
+    expect((await t.services.connect.checkConnect(res.body.mqtt_username, res.body.token_password)).ok).toBe(true);
   });
 
   test('errors carry detail, which ai-chat shows', async () => {
@@ -163,7 +163,7 @@ describe('identity providers', () => {
   });
 
   test('adding and removing is audited', async () => {
-    const events = t.services.store.audit.query({ orgId }).map((a) => a.event);
+    const events = (await t.services.store.audit.query({ orgId })).map((a) => a.event);
     expect(events).toEqual(expect.arrayContaining(['provider.added', 'provider.removed']));
   });
 });

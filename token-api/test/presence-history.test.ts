@@ -17,16 +17,16 @@ afterAll(async () => t.stop());
 
 const mint = async (body: Json) => (await call(`${t.url}/v2/tokens`, { key, body })).body;
 
-function brokerSaw(org: string, tok: Json, clientId: string, connectedAt = Date.now()) {
-  const token = t.services.store.tokens.get(tok.token_id)!;
-  t.services.store.sessions.upsert({
+async function brokerSaw(org: string, tok: Json, clientId: string, connectedAt = Date.now()) {
+  const token = (await t.services.store.tokens.get(tok.token_id))!;
+  await t.services.store.sessions.upsert({
     brokerId: 'test-broker', orgId: org, clientId, userRef: token.userRef, tokenId: token.id,
     address: '127.0.0.1', protocol: 'mqtt', connectedAt, expiresAt: token.expiresAt,
   });
 }
 
-function brokerStored(org: string, topic: string, payloads: (string | Buffer)[]) {
-  t.services.store.history.appendBatch(t.services.store.db, payloads.map((p, i) => ({
+async function brokerStored(org: string, topic: string, payloads: (string | Buffer)[]) {
+  await t.services.store.history.appendBatch(payloads.map((p, i) => ({
     orgId: org, topic, payload: Buffer.isBuffer(p) ? p : Buffer.from(p), qos: 0, at: Date.now() + i,
   })));
 }
@@ -35,12 +35,12 @@ describe('GET /v2/presence', () => {
   test('lists online users of the org with their clients, not other orgs\' users', async () => {
     const alice = await mint({ user_id: 'alice', user_email: 'alice@example.com' });
     const bob = await mint({ user_id: 'bob' });
-    brokerSaw(orgId, alice, 'alice-phone', Date.now() - 5000);
-    brokerSaw(orgId, alice, 'alice-web');
-    brokerSaw(orgId, bob, 'bob-1');
+    await brokerSaw(orgId, alice, 'alice-phone', Date.now() - 5000);
+    await brokerSaw(orgId, alice, 'alice-web');
+    await brokerSaw(orgId, bob, 'bob-1');
     const stranger = (await call(`${t.url}/v2/tokens`, { key: (await t.services.keys.create(otherOrg)).secretKey, body: { user_id: 'eve' } })).body;
-    t.services.store.sessions.upsert({
-      brokerId: 'test-broker', orgId: otherOrg, clientId: 'eve-1', userRef: t.services.store.tokens.get(stranger.token_id)!.userRef,
+    await t.services.store.sessions.upsert({
+      brokerId: 'test-broker', orgId: otherOrg, clientId: 'eve-1', userRef: (await t.services.store.tokens.get(stranger.token_id))!.userRef,
       tokenId: stranger.token_id, address: null, protocol: 'ws', connectedAt: Date.now(), expiresAt: Date.now() + 60_000,
     });
 
@@ -58,7 +58,7 @@ describe('GET /v2/presence', () => {
 
   test("a tkn_ credential with presence may read it, without other users' e-mails and client ids; one without presence gets 403", async () => {
     const withPresence = await mint({ user_id: 'watcher', user_email: 'watcher@example.com', permissions: ['subscribe', 'presence'], topics: ['chat/#'] });
-    brokerSaw(orgId, withPresence, 'watcher-tab');
+    await brokerSaw(orgId, withPresence, 'watcher-tab');
     const res = await call(`${t.url}/v2/presence`, { key: withPresence.password });
     expect(res.status).toBe(200);
     expect(res.body.organization_id).toBe(orgId);
@@ -85,8 +85,8 @@ describe('GET /v2/presence', () => {
 
 describe('GET /v2/history', () => {
   test('newest first, payload as UTF-8 and base64, bounded by limit; only this org\'s messages', async () => {
-    brokerStored(orgId, 'chat/general/messages', ['one', 'two', 'three']);
-    brokerStored(otherOrg, 'chat/general/messages', ['secret of another org']);
+    await brokerStored(orgId, 'chat/general/messages', ['one', 'two', 'three']);
+    await brokerStored(otherOrg, 'chat/general/messages', ['secret of another org']);
     const res = await call(`${t.url}/v2/history?topic=${encodeURIComponent('chat/general/messages')}&limit=2`, { key });
     expect(res.status).toBe(200);
     expect(res.body.topic).toBe('chat/general/messages');
@@ -97,7 +97,7 @@ describe('GET /v2/history', () => {
   });
 
   test('binary payloads come back as base64 with payload null', async () => {
-    brokerStored(orgId, 'bin/data', [Buffer.from([0xff, 0xfe, 0x00])]);
+    await brokerStored(orgId, 'bin/data', [Buffer.from([0xff, 0xfe, 0x00])]);
     const res = await call(`${t.url}/v2/history?topic=bin/data`, { key });
     expect(res.body.messages[0].payload).toBeNull();
     expect(res.body.messages[0].payload_base64).toBe(Buffer.from([0xff, 0xfe, 0x00]).toString('base64'));

@@ -79,9 +79,9 @@ describe('rate limits', () => {
     expect((await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'warm' } })).status).toBe(200);
     const prefix = secretKey.slice(0, 11);
     for (let i = 0; i < 3; i++) expect((await call(`${t.url}/v2/tokens`, { key: `${prefix}${'w'.repeat(40)}${i}`, body: { user_id: 'x' } })).status).toBe(401);
-    const auditRows = t.services.store.audit.query({ event: 'auth.failed' }).length;
+    const auditRows = (await t.services.store.audit.query({ event: 'auth.failed' })).length;
     for (let i = 0; i < 5; i++) expect((await call(`${t.url}/v2/tokens`, { key: `${prefix}${'v'.repeat(40)}${i}`, body: { user_id: 'x' } })).status).toBe(429);
-    expect(t.services.store.audit.query({ event: 'auth.failed' }).length).toBe(auditRows);
+    expect((await t.services.store.audit.query({ event: 'auth.failed' })).length).toBe(auditRows);
     expect((await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'still-works' } })).status).toBe(200);
   });
 
@@ -102,7 +102,7 @@ describe('rate limits', () => {
       const r = await call(`${t.url}/v2/tokens`, { key: secretKey, body: { user_id: 'x' }, headers: { 'X-Forwarded-For': `203.0.113.${i}` } });
       expect(r.status).toBe(200);
     }
-    const ips = t.services.store.audit.query({ event: 'token.minted' }).map((a) => a.ip).sort();
+    const ips = (await t.services.store.audit.query({ event: 'token.minted' })).map((a) => a.ip).sort();
     expect(ips).toEqual(['203.0.113.0', '203.0.113.1', '203.0.113.2']);
   });
 });
@@ -114,7 +114,7 @@ describe('argon2 work is bounded (issue 14, item 2)', () => {
       call(`${t!.url}/v2/admin/orgs`, { headers: { 'X-Admin-Key': `adm_wrong-${i}-${'x'.repeat(40)}` } }).then((r) => r.status)));
     const counts = statuses.reduce<Record<number, number>>((n, st) => ({ ...n, [st]: (n[st] ?? 0) + 1 }), {});
     expect(counts).toEqual({ 401: 20, 429: 180 });
-    expect(t.services.store.audit.query({ event: 'auth.failed' }).length).toBe(20);
+    expect((await t.services.store.audit.query({ event: 'auth.failed' })).length).toBe(20);
   });
 
   test('a burst of one valid key on a cold cache from one address is one check, not one per request: none is refused', async () => {
@@ -137,7 +137,7 @@ describe('argon2 work is bounded (issue 14, item 2)', () => {
       expect(b.headers.get('retry-after')).toBe('1');
     }
     // A busy answer is not a failed authentication: that address's budget is untouched.
-    expect(t.services.store.audit.query({ event: 'auth.failed' }).length).toBe(answers.length - busy.length);
+    expect((await t.services.store.audit.query({ event: 'auth.failed' })).length).toBe(answers.length - busy.length);
     expect((await call(`${t.url}/v2/admin/orgs`, { headers: { 'X-Admin-Key': ADMIN_KEY } })).status).toBe(200);
   });
 });

@@ -25,8 +25,8 @@ describe('POST /v2/tokens/refresh', () => {
     expect(next.mqtt_credentials.password).not.toBe(before.mqtt_credentials.password);
     expect(next.provider).toBe('cloudsignal');
     expect(typeof next.refresh_recommended_at).toBe('string');
-    expect(t.services.connect.checkConnect(before.username, before.password)).toMatchObject({ ok: true, token: { id: before.token_id } });
-    expect(t.services.connect.checkConnect(next.username, next.password).ok).toBe(true);
+    expect(await t.services.connect.checkConnect(before.username, before.password)).toMatchObject({ ok: true, token: { id: before.token_id } });
+    expect((await t.services.connect.checkConnect(next.username, next.password)).ok).toBe(true);
   });
 
   test('the old password cannot refresh again (401 invalid_token_password)', async () => {
@@ -43,7 +43,7 @@ describe('POST /v2/tokens/refresh', () => {
     const res = await call(`${t.url}/v2/tokens/refresh`, { body: { token_id: before.token_id, current_token_password: `tkn_${'A'.repeat(43)}` } });
     expect(res.status).toBe(401);
     expect(res.body.error).toBe('invalid_token_password');
-    expect(t.services.connect.checkConnect(before.username, before.password).ok).toBe(true);
+    expect((await t.services.connect.checkConnect(before.username, before.password)).ok).toBe(true);
   });
 
   test('an unknown token_id is 404', async () => {
@@ -53,7 +53,7 @@ describe('POST /v2/tokens/refresh', () => {
   });
 
   test('an expired token cannot be refreshed (401 token_expired)', async () => {
-    t.services.orgs.update(orgId, { minTtlSeconds: 1 });
+    await t.services.orgs.update(orgId, { minTtlSeconds: 1 });
     const short = await mint({ user_id: 'brief', ttl_seconds: 1 });
     expect(short.expires_in).toBe(1);
     await new Promise((r) => setTimeout(r, 1200));

@@ -18,10 +18,10 @@ test('tokens, keys, rotated keys and refreshed passwords survive a restart', asy
   await t.stop();
 
   t = await startApi('restart', {}, dataDir);
-  expect(t.services.connect.checkConnect(minted.username, minted.password).ok).toBe(true);
-  expect(t.services.connect.checkConnect(refreshed.username, refreshed.password).ok).toBe(true);
+  expect((await t.services.connect.checkConnect(minted.username, minted.password)).ok).toBe(true);
+  expect((await t.services.connect.checkConnect(refreshed.username, refreshed.password)).ok).toBe(true);
   // The password before the refresh still opens connections (refresh continuity), after a restart too.
-  expect(t.services.connect.checkConnect(created.username, created.password).ok).toBe(true);
+  expect((await t.services.connect.checkConnect(created.username, created.password)).ok).toBe(true);
   for (const k of [key, second.secret_key, rotated.secret_key]) {
     expect((await call(`${t.url}/v2/tokens`, { key: k, body: { user_id: 'after' } })).status).toBe(200);
   }

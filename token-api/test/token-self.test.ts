@@ -59,7 +59,7 @@ describe('GET /v2/tokens/self', () => {
   });
 
   test('401 once the token has expired', async () => {
-    t.services.orgs.update(orgId, { minTtlSeconds: 1 });
+    await t.services.orgs.update(orgId, { minTtlSeconds: 1 });
     const minted = await mint({ user_id: 'short', ttl_seconds: 1 });
     await new Promise((r) => setTimeout(r, 1100));
     expect((await self(minted.password)).status).toBe(401);

@@ -23,7 +23,7 @@ describe('token management', () => {
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('revoked');
     expect(typeof res.body.revoked_at).toBe('string');
-    expect(t.services.connect.checkConnect(tok.username, tok.password)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(await t.services.connect.checkConnect(tok.username, tok.password)).toMatchObject({ ok: false, reason: 'revoked' });
   });
 
   test("another org's token is a 404 for DELETE and GET, and stays live", async () => {
@@ -32,7 +32,7 @@ describe('token management', () => {
     expect(del.status).toBe(404);
     expect(del.body.error).toBe('token_not_found');
     expect((await call(`${t.url}/v2/tokens/${tok.token_id}`, { key: keyA })).status).toBe(404);
-    expect(t.services.connect.checkConnect(tok.username, tok.password).ok).toBe(true);
+    expect((await t.services.connect.checkConnect(tok.username, tok.password)).ok).toBe(true);
   });
 
   test('GET /v2/tokens?user_id=… lists the user\'s tokens, live=true only live ones; never a password or hash', async () => {

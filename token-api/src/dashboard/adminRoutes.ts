@@ -51,13 +51,13 @@ const Usage = z.object({
 export function dashboardAdminRoutes({ services, auth, limits, metrics, config, orgAccess: access }: RouteDeps): RouteDef[] {
 
   /** The layers a token of this user would have, named for people. */
-  function layersFor(orgId: string, body: z.infer<typeof ExplainRequest>): { layers: NamedLayer[]; values: PlaceholderValues; userId: string | null; email: string | null } {
-    const def = services.rules.getDefault(orgId);
+  async function layersFor(orgId: string, body: z.infer<typeof ExplainRequest>): Promise<{ layers: NamedLayer[]; values: PlaceholderValues; userId: string | null; email: string | null }> {
+    const def = await services.rules.getDefault(orgId);
     const defaultName = `org default rule set '${def.name}'`;
     if (body.token_id !== undefined) {
-      const token = services.tokens.get(orgId, body.token_id);
-      const user = services.store.users.byRef(orgId, token.userRef);
-      const all = services.connect.layersOf(token);
+      const token = await services.tokens.get(orgId, body.token_id);
+      const user = await services.store.users.byRef(orgId, token.userRef);
+      const all = await services.connect.layersOf(token);
       const names = [defaultName, ...(token.integrationId !== null ? [`integration '${token.integrationId}'`] : [])];
       const layers = all.map((layer, i) => ({ name: names[i] ?? `token scope ${i - names.length + 1}`, layer }));
       const values: PlaceholderValues = { ...(user ? { user_id: user.userId } : {}), ...(user?.userEmail ? { user_email: user.userEmail } : {}) };
@@ -66,12 +66,12 @@ export function dashboardAdminRoutes({ services, auth, limits, metrics, config, 
     }
     const layers: NamedLayer[] = [{ name: defaultName, layer: layerOfRules(def) }];
     if (body.integration_id !== undefined) {
-      const integration = services.integrations.list(orgId).find((i) => i.id === body.integration_id);
+      const integration = (await services.integrations.list(orgId)).find((i) => i.id === body.integration_id);
       if (!integration) throw new SignalGateError('integration_not_found', `integration '${body.integration_id}' not found in ${orgId}`);
-      const rs = services.rules.get(orgId, integration.ruleSetId);
+      const rs = await services.rules.get(orgId, integration.ruleSetId);
       layers.push({ name: `integration '${integration.id}' (rule set '${rs.name}')`, layer: layerOfRules(rs) });
     }
-    const known = body.user !== undefined ? services.tokens.findUser(orgId, body.user) : undefined;
+    const known = body.user !== undefined ? await services.tokens.findUser(orgId, body.user) : undefined;
     const userId = known?.userId ?? (body.user !== undefined && !isEmailAddress(body.user) ? body.user : null);
     const email = known?.userEmail ?? (body.user !== undefined && isEmailAddress(body.user) ? body.user : null);
     const values: PlaceholderValues = {};
@@ -87,9 +87,9 @@ export function dashboardAdminRoutes({ services, auth, limits, metrics, config, 
       method: 'post', path: '/v2/admin/orgs/{org_id}/acl/explain', tags: ['admin'], security: MANAGEMENT,
       summary: 'Would this user be allowed to publish/subscribe this topic? Names the layer and filter that decided',
       authenticate: (req) => auth.management(req), params: OrgParams, body: ExplainRequest, response: Explanation, errors: [400, 401, 403, 404],
-      handle({ auth: caller, params, body }) {
-        access(caller, params.org_id);
-        const { layers, values, userId, email } = layersFor(params.org_id, body);
+      async handle({ auth: caller, params, body }) {
+        await access(caller, params.org_id);
+        const { layers, values, userId, email } = await layersFor(params.org_id, body);
         return { ...explainDecision(body.action, body.topic, layers, values), user: { user_id: userId, user_email: email, client_id: body.client_id ?? null } };
       },
     }),
@@ -100,9 +100,9 @@ export function dashboardAdminRoutes({ services, auth, limits, metrics, config, 
       before: [limits.mintPerIp],
       authenticate: (req) => auth.management(req), params: OrgParams, body: MintForUserRequest, response: TokenResponse, errors: [400, 401, 403, 404, 429],
       async handle({ auth: caller, params, body, req }) {
-        access(caller, params.org_id);
+        await access(caller, params.org_id);
         if (caller.kind === 'org') await limits.consumeForKey(caller.apiKeyId);
-        const issued = services.tokens.mint(
+        const issued = await services.tokens.mint(
           { orgId: params.org_id, userId: body.user_id, userEmail: body.user_email, integrationId: body.integration_id, ttlSeconds: body.ttl_seconds, replaceExisting: body.replace_existing },
           requestContextOf(req, caller.kind === 'org' ? caller.apiKeyId : undefined),
         );
@@ -115,15 +115,16 @@ export function dashboardAdminRoutes({ services, auth, limits, metrics, config, 
       method: 'get', path: '/v2/admin/orgs/{org_id}/usage', tags: ['admin'], security: MANAGEMENT,
       summary: 'Connections and messages per second of the organization over a recent window (sampled by the brokers)',
       authenticate: (req) => auth.management(req), params: OrgParams, query: UsageQuery, response: Usage, errors: [400, 401, 403, 404],
-      handle({ auth: caller, params, query }) {
-        access(caller, params.org_id);
+      async handle({ auth: caller, params, query }) {
+        await access(caller, params.org_id);
         const now = Date.now();
         const from = now - (query.minutes ?? 15) * 60_000;
-        const { bucketMs, points } = usageSeries(services.store.usage.since(params.org_id, from), from, now, config.usageSampleMs);
+        const { bucketMs, points } = usageSeries(await services.store.usage.since(params.org_id, from), from, now, config.usageSampleMs);
+        const connectionsNow = (await services.sessions.list(params.org_id)).length;
         return {
           organization_id: params.org_id,
           bucket_seconds: bucketMs / 1000,
-          connections_now: services.sessions.list(params.org_id).length,
+          connections_now: connectionsNow,
           points: points.map((p) => ({ at: new Date(p.at).toISOString(), connections: p.connections, messages_per_second: Math.round(p.messagesPerSecond * 100) / 100 })),
         };
       },

@@ -63,30 +63,30 @@ export class DashboardAuth {
 
   constructor(private readonly services: Services, readonly store: DashboardSessionStore) {}
 
-  callerFromAdmin(): DashboardCaller {
-    return { kind: 'admin', adminKeyHash: this.services.store.settings.get(ADMIN_KEY_SETTING) ?? '' };
+  async callerFromAdmin(): Promise<DashboardCaller> {
+    return { kind: 'admin', adminKeyHash: (await this.services.store.settings.get(ADMIN_KEY_SETTING)) ?? '' };
   }
 
   /** The management caller a session stands for, or null when its key no longer works. */
-  private stillValid(caller: DashboardCaller, now: number): ManagementCaller | null {
+  private async stillValid(caller: DashboardCaller, now: number): Promise<ManagementCaller | null> {
     if (caller.kind === 'admin') {
-      const current = this.services.store.settings.get(ADMIN_KEY_SETTING);
+      const current = await this.services.store.settings.get(ADMIN_KEY_SETTING);
       return current !== undefined && current === caller.adminKeyHash ? { kind: 'admin' } : null;
     }
-    const key = this.services.store.apiKeys.get(caller.apiKeyId);
+    const key = await this.services.store.apiKeys.get(caller.apiKeyId);
     if (!key || key.orgId !== caller.orgId || !isKeyUsable(key, now)) return null;
-    if (!this.services.store.orgs.get(caller.orgId)) return null;
+    if (!await this.services.store.orgs.get(caller.orgId)) return null;
     return { kind: 'org', orgId: caller.orgId, apiKeyId: caller.apiKeyId };
   }
 
   /** The request's live session and its caller; a session whose key stopped working is ended here. */
-  current(req: Request, res?: Response): { id: string; session: DashboardSession; caller: ManagementCaller } | undefined {
+  async current(req: Request, res?: Response): Promise<{ id: string; session: DashboardSession; caller: ManagementCaller } | undefined> {
     const id = sessionIdOf(req);
     if (id === undefined) return undefined;
     const now = Date.now();
     const session = this.store.get(id, now);
     if (!session) return undefined;
-    const caller = this.stillValid(session.caller, now);
+    const caller = await this.stillValid(session.caller, now);
     if (!caller) {
       this.store.destroy(id);
       if (res) clearSessionCookie(req, res);
@@ -100,9 +100,9 @@ export class DashboardAuth {
    * and a state change must also pass the CSRF check — before the body is even parsed, so a forged
    * form post is refused with 403 rather than reaching any handler.
    */
-  readonly gate: RequestHandler = (req, res, next) => {
+  readonly gate: RequestHandler = async (req, res, next) => {
     if (hasHeaderCredentials(req) || sessionIdOf(req) === undefined) return next();
-    const found = this.current(req, res);
+    const found = await this.current(req, res);
     if (!found) return next(); // the route answers 401 as for any caller without credentials
     if (!SAFE_METHODS.has(req.method) && !(isSameOrigin(req) && tokensEqual(req.get(CSRF_HEADER), found.session.csrfToken))) {
       return next(csrfRefused());

@@ -18,8 +18,8 @@ interface Deps {
 export function dashboardSessionRouter({ services, limits, dashboard, idleSeconds }: Deps, bodyParsers: RequestHandler[]): Router {
   const router = Router();
 
-  const describe = (caller: ManagementCaller, session: DashboardSession) => {
-    const orgs = caller.kind === 'admin' ? services.orgs.list() : [services.orgs.get(caller.orgId)];
+  const describe = async (caller: ManagementCaller, session: DashboardSession) => {
+    const orgs = caller.kind === 'admin' ? await services.orgs.list() : [await services.orgs.get(caller.orgId)];
     return {
       caller: caller.kind === 'admin' ? { kind: 'admin' as const } : { kind: 'org' as const, organization_id: caller.orgId, key_id: caller.apiKeyId },
       organizations: orgs.map((o) => ({ organization_id: o.id, name: o.name })),
@@ -47,24 +47,24 @@ export function dashboardSessionRouter({ services, limits, dashboard, idleSecond
     const caller = await verify(req, key.trim());
     const { id, session } = dashboard.store.create(caller, Date.now());
     const ctx = requestContextOf(req, caller.kind === 'org' ? caller.apiKeyId : undefined);
-    services.store.audit.record({
+    await services.store.audit.record({
       event: 'dashboard.signed_in', orgId: caller.kind === 'org' ? caller.orgId : undefined, ip: ctx.ip, userAgent: ctx.userAgent,
       detail: caller.kind === 'org' ? { caller: 'org', key_id: caller.apiKeyId } : { caller: 'admin' },
     }, Date.now());
     setSessionCookie(req, res, id);
     const management: ManagementCaller = caller.kind === 'admin' ? { kind: 'admin' } : caller;
-    res.status(201).json(describe(management, session));
+    res.status(201).json(await describe(management, session));
   });
 
-  router.get('/dashboard/api/session', (req, res) => {
-    const found = dashboard.current(req, res);
+  router.get('/dashboard/api/session', async (req, res) => {
+    const found = await dashboard.current(req, res);
     if (!found) throw new SignalGateError('unauthorized', 'not signed in (or the key behind the session was revoked)');
-    res.set('Cache-Control', 'no-store').json(describe(found.caller, found.session));
+    res.set('Cache-Control', 'no-store').json(await describe(found.caller, found.session));
   });
 
   // Reaches here only past the gate's CSRF check (DELETE is a state change).
-  router.delete('/dashboard/api/session', (req, res) => {
-    const found = dashboard.current(req);
+  router.delete('/dashboard/api/session', async (req, res) => {
+    const found = await dashboard.current(req);
     if (found) dashboard.store.destroy(found.id);
     clearSessionCookie(req, res);
     res.status(204).end();

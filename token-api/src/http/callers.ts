@@ -2,7 +2,7 @@
 // an MQTT credential (tkn_ password) for the presence and history reads. Every attempt runs under
 // the per-IP failed-authentication budget, and a failure leaves an audit row (never the secret).
 import type { Request } from 'express';
-import { EffectiveRights, SignalGateError, credentialKindOf, type BeforeSlowCheck, type Services, type TokenRecord, type User } from '@signalgate/shared';
+import { EffectiveRights, SignalGateError, credentialKindOf, type BeforeSlowCheck, type Org, type Services, type TokenRecord, type User } from '@signalgate/shared';
 import type { RateLimits } from './rateLimits.js';
 import { requestContextOf } from './requestContext.js';
 
@@ -33,7 +33,7 @@ export function assertOrgAccess(caller: ManagementCaller | ReaderCaller, orgId: 
  * organisation exists (404 otherwise).
  */
 export function orgAccessFor(services: Services) {
-  return (caller: ManagementCaller | ReaderCaller, orgId: string) => {
+  return async (caller: ManagementCaller | ReaderCaller, orgId: string): Promise<Org> => {
     assertOrgAccess(caller, orgId);
     return services.orgs.get(orgId);
   };
@@ -48,9 +48,9 @@ export function createAuthenticators(services: Services, limits: RateLimits) {
     return { kind: 'org', orgId: key.orgId, apiKeyId: key.id };
   }
 
-  function verifyMqttPassword(password: string): MqttCaller {
+  async function verifyMqttPassword(password: string): Promise<MqttCaller> {
     // No client id on an HTTP call: rules using ${client_id} grant nothing here.
-    const verdict = services.connect.checkPassword(password);
+    const verdict = await services.connect.checkPassword(password);
     if (!verdict.ok) throw new SignalGateError('unauthorized', 'invalid, expired or revoked MQTT credential');
     return { kind: 'mqtt', orgId: verdict.token.orgId, token: verdict.token, user: verdict.user, rights: verdict.rights };
   }
@@ -103,9 +103,9 @@ export async function adminOnly(caller: Promise<ManagementCaller>): Promise<Admi
 
 /** The audit row of a counted authentication failure (never the secret). */
 export function auditFailure(services: Services, req: Request, route: string) {
-  return (err: SignalGateError): void => {
+  return async (err: SignalGateError): Promise<void> => {
     if (err.status !== 401) return;
     const ctx = requestContextOf(req);
-    services.store.audit.record({ event: 'auth.failed', ip: ctx.ip, userAgent: ctx.userAgent, detail: { route, reason: err.code } }, Date.now());
+    await services.store.audit.record({ event: 'auth.failed', ip: ctx.ip, userAgent: ctx.userAgent, detail: { route, reason: err.code } }, Date.now());
   };
 }

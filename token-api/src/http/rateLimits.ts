@@ -51,15 +51,21 @@ export class RateLimits {
    * slow check is charged before it runs, a cheap valid credential always passes, a failure (401,
    * unknown token) is counted and `onFailure`, the audit row, runs while the budget lasts). A spent
    * budget answers 429. Every secret here is 256-bit random: the budget is about cost, not guessing.
+   * The failure is answered once `onFailure` has settled: the audit row is written before the 401.
    */
-  async guardAuth<T>(req: Request, step: (beforeSlowCheck: BeforeSlowCheck) => Promise<T> | T, onFailure?: (err: SignalGateError) => void): Promise<T> {
+  async guardAuth<T>(req: Request, step: (beforeSlowCheck: BeforeSlowCheck) => Promise<T> | T, onFailure?: (err: SignalGateError) => Promise<void> | void): Promise<T> {
     const ip = clientIp(req);
     const budget = this.authFailures;
+    const recording: Promise<void>[] = [];
+    const onCounted = onFailure && ((err: unknown) => {
+      recording.push(Promise.resolve(onFailure(err as SignalGateError)));
+    });
     try {
       // Not provider_not_found: issuers are public (GET /v2/providers), so there is nothing to guess,
       // and counting it would let one misconfigured app lock out everyone behind its address.
-      return await budget.attempt(ip, Date.now, step, isAuthFailure, onFailure as ((err: unknown) => void) | undefined);
+      return await budget.attempt(ip, Date.now, step, isAuthFailure, onCounted);
     } catch (err) {
+      await Promise.all(recording);
       if (!(err instanceof FailureBudgetSpent)) throw err;
       const retryAfterSeconds = Math.max(1, Math.ceil(budget.retryAfterMs(ip, Date.now()) / 1000));
       throw new SignalGateError('rate_limited', 'too many failed authentication attempts from this address; retry later', { retryAfterSeconds });

@@ -11,7 +11,6 @@ import { ADMIN_ONLY } from './admin/params.js';
 const Status = z.object({ status: z.string() }).openapi('Status');
 
 export function healthRoutes({ services, logger, config, auth, redis }: RouteDeps, openapiDocument: () => object): RouteDef[] {
-  const ping = services.store.db.prepare('SELECT 1 AS ok');
   const allowedReader = metricsReaders(config.metricsAllow);
   return [
     defineRoute({
@@ -22,7 +21,7 @@ export function healthRoutes({ services, logger, config, auth, redis }: RouteDep
       method: 'get', path: '/readyz', tags: ['operations'], summary: 'The database answers (and Redis, with SIGNALGATE_REDIS_URL)', response: Status, errors: [503],
       async handle() {
         try {
-          ping.get();
+          await services.store.ping();
         } catch (err) {
           logger.error({ err }, 'readiness check failed');
           throw new SignalGateError('not_ready', 'database unavailable');

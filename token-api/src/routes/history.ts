@@ -41,13 +41,13 @@ export function historyRoutes({ services, auth }: RouteDeps): RouteDef[] {
       method: 'get', path: '/v2/history', tags: ['history'], security: ['orgKey', 'mqttCredential'],
       summary: 'Recent messages of one topic, newest first',
       authenticate: (req) => auth.reader(req), query: HistoryQuery, response: HistoryResponse, errors: [400, 401, 403],
-      handle({ auth: caller, query }) {
+      async handle({ auth: caller, query }) {
         const problem = topicNameProblem(query.topic);
         if (problem) throw new SignalGateError('invalid_request', `topic: ${problem}`, { field: 'topic' });
         if (caller.kind === 'mqtt' && !caller.rights.canReadHistory(query.topic)) {
           throw new SignalGateError('forbidden', `this credential may not read the history of '${query.topic}' (needs 'history' and subscribe rights)`);
         }
-        const messages = services.store.history.read(caller.orgId, query.topic, query.limit ?? 50).map((m) => ({
+        const messages = (await services.store.history.read(caller.orgId, query.topic, query.limit ?? 50)).map((m) => ({
           id: m.id,
           topic: m.topic,
           payload: textOf(m.payload),

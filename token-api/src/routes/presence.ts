@@ -32,11 +32,11 @@ export function presenceRoutes({ services, auth }: RouteDeps): RouteDef[] {
       method: 'get', path: '/v2/presence', tags: ['presence'], security: ['orgKey', 'mqttCredential'],
       summary: 'Users of the organization that are online now, with their connected clients',
       authenticate: (req) => auth.reader(req), response: PresenceResponse, errors: [401, 403],
-      handle({ auth: caller }) {
+      async handle({ auth: caller }) {
         if (caller.kind === 'mqtt' && !caller.rights.presence) {
           throw new SignalGateError('forbidden', "this credential does not have the 'presence' permission");
         }
-        const users = services.sessions.presence(caller.orgId).map((p) => {
+        const users = (await services.sessions.presence(caller.orgId)).map((p) => {
           const details = caller.kind === 'org' || p.user.userRef === caller.user.userRef;
           return {
             user_id: p.user.userId,

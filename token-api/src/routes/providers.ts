@@ -28,26 +28,26 @@ export function providerRoutes({ services, auth, orgAccess: access }: RouteDeps)
       method: 'get', path: '/v2/providers', tags: ['tokens'],
       summary: "The organization's identity providers, whose JWTs /v2/tokens/exchange accepts (no secrets)",
       query: ProvidersQuery, response: z.object({ providers: z.array(PublicProviderView) }).openapi('ProviderList'), errors: [400, 404],
-      handle({ query }) {
-        const org = services.orgs.get(query.organization_id);
-        return { providers: services.providers.list(org.id).map(publicProviderView) };
+      async handle({ query }) {
+        const org = await services.orgs.get(query.organization_id);
+        return { providers: (await services.providers.list(org.id)).map(publicProviderView) };
       },
     }),
     defineRoute({
       method: 'get', path: '/v2/admin/orgs/{org_id}/providers', tags: ['admin'], security: MANAGEMENT, summary: 'List identity providers',
       authenticate: (req) => auth.management(req), params: OrgParams, response: z.object({ providers: z.array(ProviderView) }), errors: [401, 403, 404],
-      handle({ auth: caller, params }) {
-        access(caller, params.org_id);
-        return { providers: services.providers.list(params.org_id).map(providerView) };
+      async handle({ auth: caller, params }) {
+        await access(caller, params.org_id);
+        return { providers: (await services.providers.list(params.org_id)).map(providerView) };
       },
     }),
     defineRoute({
       method: 'post', path: '/v2/admin/orgs/{org_id}/providers', tags: ['admin'], security: MANAGEMENT, status: 201,
       summary: 'Trust an identity provider: its JWTs may be exchanged for MQTT credentials',
       authenticate: (req) => auth.management(req), params: OrgParams, body: AddProviderRequest, response: ProviderView, errors: [400, 401, 403, 404, 409],
-      handle({ auth: caller, params, body }) {
-        access(caller, params.org_id);
-        return providerView(services.providers.add(params.org_id, {
+      async handle({ auth: caller, params, body }) {
+        await access(caller, params.org_id);
+        return providerView(await services.providers.add(params.org_id, {
           name: body.name, type: body.type, issuer: body.issuer, jwksUrl: body.jwks_url, secret: body.secret,
           audience: body.audience, userIdClaim: body.user_id_claim, emailClaim: body.email_claim,
         }, caller.kind === 'admin' ? 'operator' : 'organization'));
@@ -57,9 +57,9 @@ export function providerRoutes({ services, auth, orgAccess: access }: RouteDeps)
       method: 'delete', path: '/v2/admin/orgs/{org_id}/providers/{provider}', tags: ['admin'], security: MANAGEMENT,
       summary: 'Stop trusting an identity provider (tokens already exchanged stay valid until they expire or are revoked)',
       authenticate: (req) => auth.management(req), params: ProviderParams, response: Deleted, errors: [401, 403, 404],
-      handle({ auth: caller, params }) {
-        access(caller, params.org_id);
-        services.providers.remove(params.org_id, params.provider);
+      async handle({ auth: caller, params }) {
+        await access(caller, params.org_id);
+        await services.providers.remove(params.org_id, params.provider);
         return { deleted: true as const };
       },
     }),

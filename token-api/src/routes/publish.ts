@@ -75,9 +75,9 @@ export function publishRoutes({ services, auth, config, publisher }: RouteDeps):
       authenticate: (req) => auth.orgKey(req), body: PublishMessage, response: Published, errors,
       async handle({ auth: key, body, res }) {
         limits.take(key.apiKeyId, 1, res);
-        const org = services.orgs.get(key.orgId);
+        const org = await services.orgs.get(key.orgId);
         // What a backend may do: the rights of a server@ MQTT session (default rules, no placeholder values).
-        const message = outgoing(body, 'body', services.connect.serverRightsOf(org.id), org, config.maxPacketBytes);
+        const message = outgoing(body, 'body', await services.connect.serverRightsOf(org.id), org, config.maxPacketBytes);
         const [result] = await publish(org.id, [message]);
         return { delivered: true as const, topic: message.topic, subscribers: result!.subscribers };
       },
@@ -88,8 +88,8 @@ export function publishRoutes({ services, auth, config, publisher }: RouteDeps):
       authenticate: (req) => auth.orgKey(req), body: PublishBulkRequest, response: PublishedBulk, errors,
       async handle({ auth: key, body, res }) {
         limits.take(key.apiKeyId, body.length, res);
-        const org = services.orgs.get(key.orgId);
-        const rights = services.connect.serverRightsOf(org.id);
+        const org = await services.orgs.get(key.orgId);
+        const rights = await services.connect.serverRightsOf(org.id);
         const messages = body.map((m, i) => outgoing(m, `[${i}]`, rights, org, config.maxPacketBytes));
         const results = await publish(org.id, messages);
         return { delivered: messages.length, results: messages.map((m, i) => ({ delivered: true as const, topic: m.topic, subscribers: results[i]!.subscribers })) };

@@ -7,7 +7,7 @@ import { defineRoute, type RouteDef } from '../http/route.js';
 import type { RouteDeps } from '../http/deps.js';
 import type { OrgCaller } from '../http/callers.js';
 import { requestContextOf } from '../http/requestContext.js';
-import { TokenList, TokenResponse, TokenResponseV1, TokenView, tokenResponse, tokenResponseV1, tokenView } from '../views/tokens.js';
+import { TokenList, TokenResponse, TokenResponseV1, TokenView, tokenResponse, tokenResponseV1, tokenViewOf, tokenViews } from '../views/tokens.js';
 
 const Filters = z.array(z.string().max(65535)).max(256);
 
@@ -72,11 +72,11 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
     await limits.consumeForKey(key.apiKeyId);
     // organization_id may be either id of the key's org.
     if (who.orgId != null) {
-      const named = services.store.orgs.byRef(who.orgId);
+      const named = await services.store.orgs.byRef(who.orgId);
       if (!named) throw new SignalGateError('organization_not_found', `organization ${who.orgId} not found`);
       if (named.id !== key.orgId) throw new SignalGateError('wrong_organization', 'the secret key does not belong to organization_id');
     }
-    const issued: IssuedToken = await services.tokens.mintGrouped(
+    const issued: IssuedToken = await services.tokens.mint(
       {
         orgId: key.orgId,
         userId: orUndefined(who.userId),
@@ -123,7 +123,7 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
       summary: "Exchange an identity provider's JWT (or a SignalGate access_token) for MQTT credentials",
       before: [limits.mintPerIp], body: ExchangeTokenRequest, response: TokenResponse, errors: [400, 401, 404, 413, 415, 429],
       async handle({ req, body }) {
-        const org = services.orgs.get(body.organization_id);
+        const org = await services.orgs.get(body.organization_id);
         // Like create: per address (mintPerIp), every refused token against the address's failure
         // budget, and per credential: here the organisation (this call has no key), charged only
         // for a verified identity so that garbage cannot use up an organisation's budget.
@@ -158,30 +158,30 @@ export function tokenRoutes({ services, limits, auth, metrics }: RouteDeps): Rou
       method: 'get', path: '/v2/tokens', tags: ['tokens'], security: ['orgKey'],
       summary: "List the organization's tokens, or one user's (never passwords)",
       authenticate: (req) => auth.orgKey(req), query: ListQuery, response: TokenList, errors: [400, 401],
-      handle({ auth: key, query }) {
+      async handle({ auth: key, query }) {
         const liveOnly = query.live === 'true' || query.live === '1';
         const user = query.user_id ?? query.user_email;
         const now = Date.now();
-        return { tokens: services.tokens.list(key.orgId, { user, liveOnly }).map((t) => tokenView(services, t, now)) };
+        return { tokens: await tokenViews(services, await services.tokens.list(key.orgId, { user, liveOnly }), now) };
       },
     }),
     defineRoute({
       method: 'get', path: '/v2/tokens/{token_id}', tags: ['tokens'], security: ['orgKey'],
       summary: 'One token of the organization (never its password)',
       authenticate: (req) => auth.orgKey(req), params: TokenIdParams, response: TokenView, errors: [401, 404],
-      handle({ auth: key, params }) {
-        return tokenView(services, services.tokens.get(key.orgId, params.token_id));
+      async handle({ auth: key, params }) {
+        return tokenViewOf(services, await services.tokens.get(key.orgId, params.token_id));
       },
     }),
     defineRoute({
       method: 'delete', path: '/v2/tokens/{token_id}', tags: ['tokens'], security: ['orgKey'],
       summary: 'Revoke a token; its live sessions end within a second',
       authenticate: (req) => auth.orgKey(req), params: TokenIdParams, response: TokenView, errors: [401, 404],
-      handle({ auth: key, params, req }) {
-        const wasRevoked = services.tokens.get(key.orgId, params.token_id).revokedAt !== null;
-        const t = services.tokens.revoke(key.orgId, params.token_id, 'revoked', requestContextOf(req, key.apiKeyId));
+      async handle({ auth: key, params, req }) {
+        const wasRevoked = (await services.tokens.get(key.orgId, params.token_id)).revokedAt !== null;
+        const t = await services.tokens.revoke(key.orgId, params.token_id, 'revoked', requestContextOf(req, key.apiKeyId));
         if (!wasRevoked) metrics.tokensRevoked.inc();
-        return tokenView(services, t);
+        return tokenViewOf(services, t);
       },
     }),
   ];

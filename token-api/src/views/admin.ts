@@ -1,7 +1,8 @@
 // How management objects appear in admin responses (snake_case, ISO times, no hashes).
-import { isKeyUsable, limitFields, ORG_LIMITS, providerView as sharedProviderView, publicProviderView as sharedPublicProviderView, type ApiKey, type IdentityProvider, type AuditEntry, type Integration, type Org, type RuleSet, type SessionRecord, type Services } from '@signalgate/shared';
+import { isKeyUsable, limitFields, ORG_LIMITS, providerView as sharedProviderView, publicProviderView as sharedPublicProviderView, type ApiKey, type IdentityProvider, type AuditEntry, type Integration, type Org, type RuleSet, type SessionRecord, type Services, type User } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { isoOrNull } from './time.js';
+import { usersOf } from './users.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -87,13 +88,19 @@ export const IntegrationView = z.object({
   created_at: z.string(),
 }).openapi('Integration');
 
-export const integrationView = (services: Services, i: Integration): z.infer<typeof IntegrationView> => ({
+const integrationView = (i: Integration, ruleSetName: string | null): z.infer<typeof IntegrationView> => ({
   integration_id: i.id,
   rule_set_id: i.ruleSetId,
-  rule_set: services.store.ruleSets.get(i.orgId, i.ruleSetId)?.name ?? null,
+  rule_set: ruleSetName,
   description: i.description,
   created_at: iso(i.createdAt),
 });
+
+/** Integrations of `orgId` with their rule sets' names (the org's rule sets read once, not once per integration). */
+export async function integrationViews(services: Services, orgId: string, integrations: readonly Integration[]): Promise<z.infer<typeof IntegrationView>[]> {
+  const names = new Map((await services.store.ruleSets.list(orgId)).map((r) => [r.id, r.name]));
+  return integrations.map((i) => integrationView(i, names.get(i.ruleSetId) ?? null));
+}
 
 export const SessionView = z.object({
   client_id: z.string(),
@@ -107,9 +114,9 @@ export const SessionView = z.object({
   expires_at: z.string(),
 }).openapi('Session');
 
-export const sessionView = (services: Services, s: SessionRecord): z.infer<typeof SessionView> => ({
+const sessionView = (s: SessionRecord, user: User | undefined): z.infer<typeof SessionView> => ({
   client_id: s.clientId,
-  user_id: services.store.users.byRef(s.orgId, s.userRef)?.userId ?? null,
+  user_id: user?.userId ?? null,
   user_ref: s.userRef,
   token_id: s.tokenId,
   address: s.address,
@@ -118,6 +125,12 @@ export const sessionView = (services: Services, s: SessionRecord): z.infer<typeo
   connected_at: iso(s.connectedAt),
   expires_at: iso(s.expiresAt),
 });
+
+/** Sessions with their users' ids (each user read once, not once per session). */
+export async function sessionViews(services: Services, sessions: readonly SessionRecord[]): Promise<z.infer<typeof SessionView>[]> {
+  const userOf = await usersOf(services, sessions);
+  return sessions.map((s) => sessionView(s, userOf(s)));
+}
 
 export const AuditView = z.object({
   id: z.number().int(),

@@ -1,8 +1,9 @@
 // What token routes answer. The mint/refresh body is one superset of every documented shape
 // (seeds 000–003), so each seed's destructuring finds its fields.
-import { mqttUsername, tokenState, type IssuedToken, type Services, type TokenRecord } from '@signalgate/shared';
+import { mqttUsername, tokenState, type IssuedToken, type Services, type TokenRecord, type User } from '@signalgate/shared';
 import { z } from '../http/openapi.js';
 import { isoOrNull, isoSeconds } from './time.js';
+import { usersOf } from './users.js';
 
 export const TokenResponse = z
   .object({
@@ -78,8 +79,7 @@ export const TokenView = z
   })
   .openapi('Token');
 
-export function tokenView(services: Services, t: TokenRecord, now = Date.now()): z.infer<typeof TokenView> {
-  const user = services.store.users.byRef(t.orgId, t.userRef);
+function tokenView(t: TokenRecord, user: User | undefined, now: number): z.infer<typeof TokenView> {
   return {
     token_id: t.id,
     organization_id: t.orgId,
@@ -97,6 +97,17 @@ export function tokenView(services: Services, t: TokenRecord, now = Date.now()):
     revoked_at: isoOrNull(t.revokedAt),
     revoke_reason: t.revokeReason,
   };
+}
+
+/** Tokens as listed, with their users' ids and emails (each user read once, not once per token). */
+export async function tokenViews(services: Services, tokens: readonly TokenRecord[], now = Date.now()): Promise<z.infer<typeof TokenView>[]> {
+  const userOf = await usersOf(services, tokens);
+  return tokens.map((t) => tokenView(t, userOf(t), now));
+}
+
+/** One token as listed. */
+export async function tokenViewOf(services: Services, t: TokenRecord, now = Date.now()): Promise<z.infer<typeof TokenView>> {
+  return tokenView(t, await services.store.users.byRef(t.orgId, t.userRef), now);
 }
 
 export const TokenList = z.object({ tokens: z.array(TokenView) }).openapi('TokenList');

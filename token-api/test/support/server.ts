@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger, createServices, loadConfig, type Config, type Services } from '@signalgate/shared';
+import { createLogger, loadConfig, openServices, type Config, type Services } from '@signalgate/shared';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
 
 export const ADMIN_KEY = 'adm_test-admin-key-0123456789abcdefghijklmnop';
@@ -30,13 +30,13 @@ export async function startApi(label: string, env: Record<string, string> = {}, 
     SIGNALGATE_AUTH_FAILURES_PER_IP: '100000',
     ...env,
   });
-  const services = createServices(config);
+  const services = await openServices(config);
   const api = await startTokenApi({ config, services, logger: createLogger(config.logLevel) });
   return {
     config, services, api, url: api.url, dataDir,
     async stop() {
       await api.close();
-      services.store.close();
+      await services.store.close();
     },
   };
 }

@@ -19,28 +19,28 @@ const AuditPage = z.object({
 }).openapi('AuditPage');
 
 export function adminAuditRoutes({ services, auth }: RouteDeps): RouteDef[] {
-  const page = (q: z.infer<typeof AllAuditQuery>, orgId: string | undefined) => {
+  const page = async (q: z.infer<typeof AllAuditQuery>, orgId: string | undefined) => {
     const limit = q.limit ?? 100;
-    const entries = services.store.audit.query({ orgId, userId: q.user, event: q.event, beforeId: q.before_id, limit });
+    const entries = await services.store.audit.query({ orgId, userId: q.user, event: q.event, beforeId: q.before_id, limit });
     return { entries: entries.map(auditView), next_before_id: entries.length === limit ? entries[entries.length - 1]!.id : null };
   };
   return [
     defineRoute({
       method: 'get', path: '/v2/admin/orgs/{org_id}/audit', tags: ['admin'], security: MANAGEMENT, summary: "The organization's audit trail",
       authenticate: (req) => auth.management(req), params: OrgParams, query: AuditQuery, response: AuditPage, errors: [400, 401, 403, 404],
-      handle({ auth: caller, params, query }) {
+      async handle({ auth: caller, params, query }) {
         assertOrgAccess(caller, params.org_id);
-        services.orgs.get(params.org_id);
+        await services.orgs.get(params.org_id);
         return page(query, params.org_id);
       },
     }),
     defineRoute({
       method: 'get', path: '/v2/admin/audit', tags: ['admin'], security: ADMIN_ONLY, summary: 'The audit trail of every organization (incl. failed authentications)',
       authenticate: (req) => adminOnly(auth.management(req)), query: AllAuditQuery, response: AuditPage, errors: [400, 401, 403],
-      handle({ query }) {
+      async handle({ query }) {
         // Either id filters; an unknown one simply matches nothing.
         const ref = query.organization_id;
-        return page(query, ref === undefined ? undefined : services.store.orgs.byRef(ref)?.id ?? ref);
+        return page(query, ref === undefined ? undefined : (await services.store.orgs.byRef(ref))?.id ?? ref);
       },
     }),
   ];

@@ -30,11 +30,11 @@ export function adminKeyRoutes({ services, auth }: RouteDeps): RouteDef[] {
       method: 'get', path: '/v2/admin/orgs/{org_id}/keys', tags: ['admin'], security: MANAGEMENT,
       summary: 'List API keys (prefix, created, last used, revoked, expires)',
       authenticate: (req) => auth.management(req), params: OrgParams, response: z.object({ keys: z.array(KeyView) }), errors: [401, 403, 404],
-      handle({ auth: caller, params }) {
+      async handle({ auth: caller, params }) {
         assertOrgAccess(caller, params.org_id);
-        services.orgs.get(params.org_id);
+        await services.orgs.get(params.org_id);
         const now = Date.now();
-        return { keys: services.keys.list(params.org_id).map((k) => keyView(k, now)) };
+        return { keys: (await services.keys.list(params.org_id)).map((k) => keyView(k, now)) };
       },
     }),
     defineRoute({
@@ -52,10 +52,10 @@ export function adminKeyRoutes({ services, auth }: RouteDeps): RouteDef[] {
       method: 'post', path: '/v2/admin/orgs/{org_id}/keys/{key_id}/revoke', tags: ['admin'], security: MANAGEMENT,
       summary: 'Revoke an API key at once; the tokens it minted are revoked with it unless tokens=keep',
       authenticate: (req) => auth.management(req), params: KeyParams, query: RevokeKeyQuery, response: RevokedKey, errors: [400, 401, 403, 404],
-      handle({ auth: caller, params, query, req }) {
+      async handle({ auth: caller, params, query, req }) {
         assertOrgAccess(caller, params.org_id);
-        const key = services.keys.revoke(params.org_id, params.key_id);
-        const revoked = query.tokens === 'keep' ? [] : services.tokens.revokeMintedBy(params.org_id, params.key_id, requestContextOf(req));
+        const key = await services.keys.revoke(params.org_id, params.key_id);
+        const revoked = query.tokens === 'keep' ? [] : await services.tokens.revokeMintedBy(params.org_id, params.key_id, requestContextOf(req));
         return { ...keyView(key), revoked_token_ids: revoked };
       },
     }),

@@ -54,27 +54,27 @@ export function adminOrgRoutes({ services, auth }: RouteDeps): RouteDef[] {
       method: 'get', path: '/v2/admin/orgs', tags: ['admin'], security: MANAGEMENT,
       summary: 'List organizations (an org key sees only its own)',
       authenticate: (req) => auth.management(req), response: z.object({ organizations: z.array(OrgView) }), errors: [401],
-      handle({ auth: caller }) {
-        const orgs = caller.kind === 'admin' ? services.orgs.list() : [services.orgs.get(caller.orgId)];
+      async handle({ auth: caller }) {
+        const orgs = caller.kind === 'admin' ? await services.orgs.list() : [await services.orgs.get(caller.orgId)];
         return { organizations: orgs.map(orgView) };
       },
     }),
     defineRoute({
       method: 'get', path: '/v2/admin/orgs/{org_id}', tags: ['admin'], security: MANAGEMENT, summary: 'One organization and its settings',
       authenticate: (req) => auth.management(req), params: OrgParams, response: OrgView, errors: [401, 403, 404],
-      handle({ auth: caller, params }) {
+      async handle({ auth: caller, params }) {
         assertOrgAccess(caller, params.org_id);
-        return orgView(services.orgs.get(params.org_id));
+        return orgView(await services.orgs.get(params.org_id));
       },
     }),
     defineRoute({
       method: 'patch', path: '/v2/admin/orgs/{org_id}', tags: ['admin'], security: MANAGEMENT,
       summary: 'Update name, TTL bounds (min/default/max) and, with the admin key, broker limits',
       authenticate: (req) => auth.management(req), params: OrgParams, body: UpdateOrgRequest, response: OrgView, errors: [400, 401, 403, 404],
-      handle({ auth: caller, params, body }) {
+      async handle({ auth: caller, params, body }) {
         assertOrgAccess(caller, params.org_id);
         if (body.limits !== undefined && caller.kind !== 'admin') throw new SignalGateError('forbidden', 'limits can only be changed with the admin key');
-        return orgView(services.orgs.update(params.org_id, settingsOf(body)));
+        return orgView(await services.orgs.update(params.org_id, settingsOf(body)));
       },
     }),
   ];

@@ -31,17 +31,17 @@ export function adminRuleRoutes({ services, auth, orgAccess: access }: RouteDeps
     defineRoute({
       method: 'get', path: '/v2/admin/orgs/{org_id}/rules', tags: ['admin'], security: MANAGEMENT, summary: 'List rule sets (default first)',
       authenticate: (req) => auth.management(req), params: OrgParams, response: z.object({ rule_sets: z.array(RuleSetView) }), errors: [401, 403, 404],
-      handle({ auth: caller, params }) {
-        access(caller, params.org_id);
-        return { rule_sets: services.rules.list(params.org_id).map(ruleSetView) };
+      async handle({ auth: caller, params }) {
+        await access(caller, params.org_id);
+        return { rule_sets: (await services.rules.list(params.org_id)).map(ruleSetView) };
       },
     }),
     defineRoute({
       method: 'post', path: '/v2/admin/orgs/{org_id}/rules', tags: ['admin'], security: MANAGEMENT, status: 201, summary: 'Create a named rule set',
       authenticate: (req) => auth.management(req), params: OrgParams, body: CreateRuleSetRequest, response: RuleSetView, errors: [400, 401, 403, 404, 409],
-      handle({ auth: caller, params, body }) {
-        access(caller, params.org_id);
-        return ruleSetView(services.rules.create(params.org_id, body.name, rulesOf(body)));
+      async handle({ auth: caller, params, body }) {
+        await access(caller, params.org_id);
+        return ruleSetView(await services.rules.create(params.org_id, body.name, rulesOf(body)));
       },
     }),
     // Declared before the generic `{rule_set}` route so it documents (and matches) on its own.
@@ -49,35 +49,35 @@ export function adminRuleRoutes({ services, auth, orgAccess: access }: RouteDeps
       method: 'put', path: '/v2/admin/orgs/{org_id}/rules/default', tags: ['admin'], security: MANAGEMENT,
       summary: "Replace the organization's default rule set (every token's upper bound)",
       authenticate: (req) => auth.management(req), params: OrgParams, body: RulesBody, response: RuleSetView, errors: [400, 401, 403, 404],
-      handle({ auth: caller, params, body }) {
-        access(caller, params.org_id);
-        return ruleSetView(services.rules.setDefault(params.org_id, rulesOf(body)));
+      async handle({ auth: caller, params, body }) {
+        await access(caller, params.org_id);
+        return ruleSetView(await services.rules.setDefault(params.org_id, rulesOf(body)));
       },
     }),
     defineRoute({
       method: 'get', path: '/v2/admin/orgs/{org_id}/rules/{rule_set}', tags: ['admin'], security: MANAGEMENT, summary: 'One rule set',
       authenticate: (req) => auth.management(req), params: RuleSetParams, response: RuleSetView, errors: [401, 403, 404],
-      handle({ auth: caller, params }) {
-        access(caller, params.org_id);
-        return ruleSetView(services.rules.get(params.org_id, params.rule_set));
+      async handle({ auth: caller, params }) {
+        await access(caller, params.org_id);
+        return ruleSetView(await services.rules.get(params.org_id, params.rule_set));
       },
     }),
     defineRoute({
       method: 'put', path: '/v2/admin/orgs/{org_id}/rules/{rule_set}', tags: ['admin'], security: MANAGEMENT,
       summary: "Replace a rule set's rules; connected clients are re-evaluated",
       authenticate: (req) => auth.management(req), params: RuleSetParams, body: RulesBody, response: RuleSetView, errors: [400, 401, 403, 404],
-      handle({ auth: caller, params, body }) {
-        access(caller, params.org_id);
-        return ruleSetView(services.rules.update(params.org_id, params.rule_set, rulesOf(body)));
+      async handle({ auth: caller, params, body }) {
+        await access(caller, params.org_id);
+        return ruleSetView(await services.rules.update(params.org_id, params.rule_set, rulesOf(body)));
       },
     }),
     defineRoute({
       method: 'delete', path: '/v2/admin/orgs/{org_id}/rules/{rule_set}', tags: ['admin'], security: MANAGEMENT,
       summary: 'Delete a rule set that no integration uses (not the default)',
       authenticate: (req) => auth.management(req), params: RuleSetParams, response: Deleted, errors: [401, 403, 404, 409],
-      handle({ auth: caller, params }) {
-        access(caller, params.org_id);
-        services.rules.delete(params.org_id, params.rule_set);
+      async handle({ auth: caller, params }) {
+        await access(caller, params.org_id);
+        await services.rules.delete(params.org_id, params.rule_set);
         return { deleted: true as const };
       },
     }),

@@ -7,7 +7,8 @@
 // `=== 1`), JSON lists TEXT, payloads BYTEA. Text compared or sorted by the code is COLLATE "C", so
 // ORDER BY and equality are byte order, as in SQLite, whatever the database's locale. Where SQLite's
 // statements use rowid order (pruning a token's passwords, the users retention deletes) the table has
-// an identity column `seq` in its place.
+// an identity column `id` in its place. Indexes beyond SQLite's serve the deletes by time and by
+// broker or token, which SQLite answers by scanning.
 import type pg from 'pg';
 
 export const PG_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -83,7 +84,7 @@ CREATE INDEX api_keys_prefix ON api_keys(prefix);
 CREATE INDEX api_keys_org ON api_keys(org_id);
 
 CREATE TABLE users (
-  seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+  id BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
   org_id TEXT COLLATE "C" NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
   user_ref TEXT COLLATE "C" NOT NULL,
   user_id TEXT COLLATE "C" NOT NULL,
@@ -117,12 +118,12 @@ CREATE INDEX tokens_api_key ON tokens(api_key_id) WHERE api_key_id IS NOT NULL;
 CREATE INDEX tokens_revoked ON tokens(revoked_at) WHERE revoked_at IS NOT NULL;
 
 CREATE TABLE token_passwords (
-  seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+  id BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
   password_hash TEXT COLLATE "C" PRIMARY KEY,
   token_id TEXT COLLATE "C" NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
   created_at BIGINT NOT NULL
 );
-CREATE INDEX token_passwords_token ON token_passwords(token_id, seq);
+CREATE INDEX token_passwords_token ON token_passwords(token_id, id);
 
 -- Change feed: how a broker in another process learns of revokes, refreshes and rule edits.
 CREATE TABLE changes (

@@ -1,7 +1,315 @@
-// PLACEHOLDER (being written): the PostgreSQL store.
-import type { Store } from '../types.js';
+// The PostgreSQL store: for brokers and APIs on more than one machine, all on one database.
+//
+// Every statement goes through one wrapping `Sql` (guarded), which turns a lost or refused connection
+// into StoreUnavailable (503 / CONNACK 3): a caller must never take "the database is away" for "no such
+// token". The pool drops broken connections and opens new ones, so once the database is back the
+// next statement succeeds, with no restart.
+//
+// Transactions are SERIALIZABLE: the services' read-check-write bodies (a refresh guarded by the old
+// password, a rule set's default) then behave as in SQLite, where one writer runs at a time. The
+// price is that PostgreSQL may refuse a commit (40001) or pick a deadlock victim (40P01); the body is
+// run again from the start on a new attempt, which is why a body must do nothing but store work.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
+import type { QueryResult, QueryResultRow } from 'pg';
+import { storeUnavailable } from '../../errors.js';
+import { createLogger, type Logger } from '../../log.js';
 import type { StoreOptions } from '../sqlite/store.js';
+import type { Store, StoreTx } from '../types.js';
+import { migratePostgres } from './migrations.js';
+import type { Sql } from './sql.js';
+import { PgOrgs } from './orgs.js';
+import { PgRuleSets } from './ruleSets.js';
+import { PgIntegrations } from './integrations.js';
+import { PgApiKeys } from './apiKeys.js';
+import { PgUsers } from './users.js';
+import { PgTokens } from './tokens.js';
+import { PgChanges } from './changes.js';
+import { PgAudit } from './audit.js';
+import { PgSessions } from './sessions.js';
+import { PgHistory } from './history.js';
+import { PgSettings } from './settings.js';
+import { PgUsage } from './usage.js';
+import { PgIdentityProviders } from './identityProviders.js';
+import { PgRetention } from './retention.js';
+import { PgConnectRecords } from './connectRecords.js';
 
-export async function openPostgresStore(_url: string, _options: StoreOptions = {}): Promise<Store> {
-  throw new Error('PostgreSQL store not built yet');
+export interface PostgresStoreOptions extends StoreOptions {
+  /** Where pool and listener failures are reported (default: JSON warnings on stderr). */
+  log?: Pick<Logger, 'warn'>;
+  /** Connections the pool keeps at most (default 10). */
+  maxConnections?: number;
+}
+
+/** The channel the `changes` trigger notifies (migrations.ts). */
+export const CHANGES_CHANNEL = 'signalgate_changes';
+
+const INT8 = 20;
+const NUMERIC = 1700;
+
+/**
+ * Every integer column is BIGINT (epoch ms do not fit INTEGER), and pg returns int8 as a string by
+ * default; the mappers shared with SQLite expect numbers. Our values are far below 2^53, so Number is
+ * exact. NUMERIC is what SUM() of a BIGINT gives. Set on this store's connections only: pg's global
+ * parser table is shared with whatever else in the process uses pg.
+ */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    (oid === INT8 || oid === NUMERIC) && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+};
+
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * The database (or the way to it) is away, as opposed to a statement being wrong: socket errors, pg's
+ * own "Connection terminated…" and pool checkout timeout, SQLSTATE class 08 (connection exception),
+ * 57P01–57P03 (admin/crash shutdown, still starting) and 53300 (too many connections).
+ */
+export function isConnectionFailure(err: unknown): boolean {
+  // Duck-typed, not `instanceof Error`: a socket error is made by node's own Error, which is not the
+  // Error of every realm this code may run in (a jest VM context, for one).
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    if (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code) || code === '53300') return true;
+  }
+  return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|not queryable|Query read timeout/i.test(message);
+}
+
+/** A serialization failure or deadlock, here or as a cause: the whole transaction may succeed if run again. */
+function isRetryable(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === '40001' || code === '40P01') return true;
+  }
+  return false;
+}
+
+const asStoreError = (err: unknown) => (isConnectionFailure(err) ? storeUnavailable(err) : err);
+
+type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+/** The one place connection failures become StoreUnavailable: what every repository runs on. */
+function guarded(target: Queryable): Sql {
+  return {
+    query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+      return (target.query as (t: string, v?: unknown[]) => Promise<QueryResult<R>>)(text, values).catch((err: unknown) => {
+        throw asStoreError(err);
+      });
+    },
+  };
+}
+
+function repositories(sql: Sql, options: StoreOptions): StoreTx {
+  return {
+    orgs: new PgOrgs(sql),
+    ruleSets: new PgRuleSets(sql),
+    integrations: new PgIntegrations(sql),
+    apiKeys: new PgApiKeys(sql),
+    users: new PgUsers(sql),
+    tokens: new PgTokens(sql),
+    changes: new PgChanges(sql),
+    audit: new PgAudit(sql),
+    sessions: new PgSessions(sql),
+    history: new PgHistory(sql, options.historyPerTopic ?? 100),
+    settings: new PgSettings(sql),
+    usage: new PgUsage(sql),
+    providers: new PgIdentityProviders(sql),
+    retention: new PgRetention(sql),
+    connectRecords: new PgConnectRecords(sql),
+  };
+}
+
+/** Attempts of one transaction before a serialization failure reaches the caller. */
+const MAX_ATTEMPTS = 10;
+
+const insideTransaction = new AsyncLocalStorage<true>();
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The one connection that LISTENs for the `changes` trigger. When it fails it reconnects, backing
+ * off from 100 ms to 2 s, and wakes every reader once it listens again: notifications sent while it
+ * was away are lost, and a woken reader catches up by `seq`. A heartbeat notices a connection that
+ * died without a word (a peer gone without a FIN) within about 20 s.
+ */
+class ChangeListener {
+  private client: pg.Client | undefined;
+  private stopped = false;
+  private delay = 100;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(private readonly config: pg.ClientConfig, private readonly wakeAll: () => void, private readonly log: Pick<Logger, 'warn'>) {
+    void this.connect();
+    this.heartbeat = setInterval(() => {
+      const c = this.client;
+      c?.query('SELECT 1').catch((err: unknown) => this.failed(c, err));
+    }, 15_000);
+    this.heartbeat.unref();
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ ...this.config, query_timeout: 5000 });
+    this.client = client;
+    client.on('error', (err) => this.failed(client, err));
+    client.on('end', () => this.failed(client, new Error('Connection terminated')));
+    client.on('notification', (n) => {
+      if (n.channel === CHANGES_CHANNEL) this.wakeAll();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+    } catch (err) {
+      this.failed(client, err);
+      return;
+    }
+    if (this.client !== client) {
+      client.end().catch(() => undefined); // failed or stopped meanwhile
+      return;
+    }
+    this.delay = 100;
+    // Whatever was appended before this LISTEN took effect (the first or after a reconnect) notified no one.
+    this.wakeAll();
+  }
+
+  private failed(client: pg.Client, err: unknown): void {
+    if (this.client !== client) return; // already handled (error and end both come)
+    this.client = undefined;
+    client.removeAllListeners('notification');
+    client.end().catch(() => undefined);
+    if (this.stopped) return;
+    // Once per outage, not once per attempt.
+    if (this.delay === 100) this.log.warn({ err }, `store: LISTEN ${CHANGES_CHANNEL} connection lost; reconnecting`);
+    this.retryTimer = setTimeout(() => void this.connect(), this.delay);
+    this.delay = Math.min(this.delay * 2, 2000);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeat);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}
+
+// The repositories are assigned in the constructor (interface merging gives them their types).
+export interface PostgresStore extends StoreTx {}
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+
+  private readonly wakes = new Set<() => void>();
+  private listener: ChangeListener | undefined;
+  private closed: Promise<void> | undefined;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly clientConfig: pg.ClientConfig,
+    private readonly options: PostgresStoreOptions,
+    private readonly log: Pick<Logger, 'warn'>,
+  ) {
+    Object.assign(this, repositories(guarded(pool), options));
+  }
+
+  /** Connects, brings the schema up to date and resolves with the store; StoreUnavailable when the database cannot be reached. */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const log = options.log ?? createLogger('warn', 'signalgate', true);
+    const clientConfig: pg.ClientConfig = {
+      connectionString: url,
+      types,
+      connectionTimeoutMillis: 3000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      application_name: 'signalgate',
+    };
+    const pool = new pg.Pool({ ...clientConfig, max: options.maxConnections ?? 10, idleTimeoutMillis: 30_000 });
+    // An idle connection the server dropped (restart, failover) is reported here and removed from the
+    // pool; without a listener pg would rethrow it and end the process.
+    pool.on('error', (err) => log.warn({ err }, 'store: an idle PostgreSQL connection failed; the pool replaces it'));
+    try {
+      await migratePostgres(pool);
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw asStoreError(err);
+    }
+    return new PostgresStore(pool, clientConfig, options, log);
+  }
+
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (insideTransaction.getStore()) throw new Error('nested store transaction');
+    for (let attempt = 1; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (err) {
+        throw asStoreError(err);
+      }
+      let broken: Error | undefined;
+      let failure: unknown;
+      // A checked-out connection that dies between statements (the body awaiting something else)
+      // emits 'error' with no query to fail; unheard, that would end the process. The next
+      // statement then fails as "not queryable" (StoreUnavailable) and the client is destroyed.
+      const onError = (err: Error) => { broken = err; };
+      client.on('error', onError);
+      try {
+        const sql = guarded(client);
+        await sql.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        const value = await insideTransaction.run(true, () => fn(repositories(sql, this.options)));
+        await sql.query('COMMIT');
+        return value;
+      } catch (err) {
+        failure = err;
+        // Also after a failed COMMIT (nothing is open then; PostgreSQL only warns). A ROLLBACK that
+        // fails means the connection is gone: it is destroyed, not returned to the pool.
+        await client.query('ROLLBACK').catch((e: Error) => { broken ??= e; });
+      } finally {
+        client.removeListener('error', onError);
+        client.release(broken);
+      }
+      if (attempt >= MAX_ATTEMPTS || !isRetryable(failure)) throw asStoreError(failure);
+      await sleep(Math.random() * 5 * attempt);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await guarded(this.pool).query('SELECT 1');
+  }
+
+  onChange(wake: () => void): () => void {
+    this.wakes.add(wake);
+    if (!this.listener && !this.closed) {
+      this.listener = new ChangeListener(this.clientConfig, () => {
+        for (const w of [...this.wakes]) {
+          try {
+            w();
+          } catch (err) {
+            this.log.warn({ err }, 'store: a change-feed wake threw');
+          }
+        }
+      }, this.log);
+    }
+    return () => {
+      this.wakes.delete(wake);
+      if (this.wakes.size === 0 && this.listener) {
+        void this.listener.stop();
+        this.listener = undefined;
+      }
+    };
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.wakes.clear();
+      await this.listener?.stop();
+      this.listener = undefined;
+      await this.pool.end();
+    })();
+    return this.closed;
+  }
+}
+
+export function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
+  return PostgresStore.open(url, options);
 }

@@ -129,7 +129,8 @@ export async function startPostgres(label: string): Promise<PrivatePostgres> {
   const user = postgresUser();
   const template = ensureTemplate(bin, user);
   const version = path.basename(path.dirname(bin));
-  const dir = fs.mkdtempSync(path.join(scratchRoot(), `signalgate-pg-${label.replace(/[^\w-]/g, '_')}-`));
+  // Short: the Unix socket's path (in this dir) must stay under 108 bytes.
+  const dir = fs.mkdtempSync(path.join(scratchRoot(), `signalgate-pg-${label.replace(/[^\w-]/g, '_').slice(0, 32)}-`));
   const dataDir = path.join(dir, 'data');
   fs.chownSync(dir, user.uid, user.gid);
   let port = 0;
@@ -230,7 +231,8 @@ export async function startPostgres(label: string): Promise<PrivatePostgres> {
   return {
     get url() { return urlOf('postgres'); },
     get port() { return port; },
-    async newDatabase(name = `${label.replace(/\W/g, '_').toLowerCase()}_${process.pid}_${++count}`) {
+    // PostgreSQL cuts names at 63 bytes (and the URL would then name another): the label is cut first.
+    async newDatabase(name = `${label.replace(/\W/g, '_').toLowerCase().slice(0, 32)}_${process.pid}_${++count}`) {
       const client = new pg.Client({ connectionString: urlOf('postgres') });
       await client.connect();
       try {

@@ -136,6 +136,8 @@ const schema = z.object({
   SIGNALGATE_DATABASE_URL: optionalText.superRefine((v, ctx) => {
     if (v !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(v)) ctx.addIssue({ code: 'custom', message: `must be a postgres:// URL, got "${v}"` });
   }),
+  /** With SIGNALGATE_DATABASE_URL: connections each process keeps to PostgreSQL at most. */
+  SIGNALGATE_DATABASE_POOL: int(10, 1, 1000),
   /**
    * Brokers on one Redis form one broker (issue 16): messages fan out through it, and retained
    * messages, subscriptions, sessions, offline queues and wills live in it. Unset: embedded, alone.
@@ -250,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     metricsAllow: c.SIGNALGATE_METRICS_ALLOW,
     redisUrl: c.SIGNALGATE_REDIS_URL,
     databaseUrl: c.SIGNALGATE_DATABASE_URL,
+    databasePool: c.SIGNALGATE_DATABASE_POOL,
     clusterHeartbeatMs: c.SIGNALGATE_CLUSTER_HEARTBEAT_MS,
     bootstrapDevOrg: c.SIGNALGATE_BOOTSTRAP_DEV_ORG,
     usageSampleMs: c.SIGNALGATE_USAGE_SAMPLE_MS,

@@ -2,6 +2,7 @@
 import type { Config } from '../config.js';
 import { joinTransaction, type Store, type StoreTx } from '../store/types.js';
 import { openStore } from '../store/open.js';
+import type { Logger } from '../log.js';
 import { ApiKeyService } from './apiKeys.js';
 import { OrgService } from './orgs.js';
 import { RuleService } from './rules.js';
@@ -43,11 +44,11 @@ export interface Services {
 }
 
 type ServicesConfig = Pick<Config, 'dataDir' | 'keyCacheSeconds' | 'historyPerTopic'> &
-  Partial<Pick<Config, 'databaseUrl' | 'connectCacheSize' | 'connectCacheMisses' | 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp' | 'argon2Concurrency' | 'argon2Queue' | 'retentionDays' | 'auditRetentionDays' | 'historyRetentionDays'>>;
+  Partial<Pick<Config, 'databaseUrl' | 'databasePool' | 'connectCacheSize' | 'connectCacheMisses' | 'replaceGraceSeconds' | 'jwksCooldownSeconds' | 'authFailuresPerIp' | 'argon2Concurrency' | 'argon2Queue' | 'retentionDays' | 'auditRetentionDays' | 'historyRetentionDays'>>;
 
 /** Opens the configured store (SQLite file or PostgreSQL) and the services on it. */
-export async function openServices(config: ServicesConfig, clock: Clock = systemClock): Promise<Services> {
-  return createServices(await openStore(config), config, clock);
+export async function openServices(config: ServicesConfig, clock: Clock = systemClock, log?: Pick<Logger, 'warn'>): Promise<Services> {
+  return createServices(await openStore(config, log), config, clock);
 }
 
 export function createServices(store: Store, config: ServicesConfig, clock: Clock = systemClock): Services {

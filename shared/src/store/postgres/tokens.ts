@@ -3,6 +3,9 @@ import type { Sql } from './sql.js';
 import type { TokenStore } from '../types.js';
 import { PASSWORDS_KEPT_PER_TOKEN, toToken, type TokenRecord, type TokenRow } from '../tokens.js';
 
+// SQLite's statements that list live tokens have no ORDER BY and answer in insertion (rowid) order;
+// a PostgreSQL heap has no such order (an updated row moves), so these say `ORDER BY issued_at, id`,
+// the same order for tokens minted one after another.
 export class PgTokens implements TokenStore {
   constructor(private readonly sql: Sql) {}
 
@@ -57,14 +60,16 @@ export class PgTokens implements TokenStore {
 
   async liveOfUser(orgId: string, userRef: string, now: number): Promise<TokenRecord[]> {
     const { rows } = await this.sql.query<TokenRow>(
-      'SELECT * FROM tokens WHERE org_id = $1 AND user_ref = $2 AND revoked_at IS NULL AND expires_at > $3', [orgId, userRef, now]);
+      'SELECT * FROM tokens WHERE org_id = $1 AND user_ref = $2 AND revoked_at IS NULL AND expires_at > $3 ORDER BY issued_at, id',
+      [orgId, userRef, now]);
     return rows.map(toToken);
   }
 
   /** Live tokens the API key `keyId` minted. */
   async liveOfKey(orgId: string, keyId: string, now: number): Promise<TokenRecord[]> {
     const { rows } = await this.sql.query<TokenRow>(
-      'SELECT * FROM tokens WHERE api_key_id = $1 AND org_id = $2 AND revoked_at IS NULL AND expires_at > $3', [keyId, orgId, now]);
+      'SELECT * FROM tokens WHERE api_key_id = $1 AND org_id = $2 AND revoked_at IS NULL AND expires_at > $3 ORDER BY issued_at, id',
+      [keyId, orgId, now]);
     return rows.map(toToken);
   }
 

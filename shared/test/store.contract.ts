@@ -474,6 +474,19 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await s().users.byEmail(org.id, 'old@example.com')).toBeUndefined();
     });
 
+    test('byRefs answers the users of one organisation among the refs, one read for a listing', async () => {
+      const t = span();
+      const org = await newOrg(s(), t);
+      const other = await newOrg(s(), t);
+      const a = { orgId: org.id, userRef: alnum(12), userId: 'ann', userEmail: null, createdAt: t };
+      const b = { orgId: org.id, userRef: alnum(12), userId: 'ben', userEmail: 'ben@example.com', createdAt: t };
+      const foreign = { orgId: other.id, userRef: alnum(12), userId: 'cat', userEmail: null, createdAt: t };
+      for (const u of [a, b, foreign]) await s().users.insert(u);
+      const found = await s().users.byRefs(org.id, [b.userRef, a.userRef, foreign.userRef, 'nobody', a.userRef]);
+      expect([...found].sort((x, y) => x.userId.localeCompare(y.userId))).toEqual([a, b]);
+      expect(await s().users.byRefs(org.id, [])).toEqual([]);
+    });
+
     test('a second user with the same ref or the same id in one organisation is refused; another organisation may', async () => {
       const t = span();
       const org = await newOrg(s(), t);
@@ -891,6 +904,17 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       for (const x of [late, early, mid]) await s().sessions.upsert(x);
       await s().sessions.upsert(newSession((await newOrg(s(), t)).id, t));
       expect(await s().sessions.list(org.id)).toEqual([early, mid, late]);
+    });
+
+    test('byClient answers one session of an organisation by its client id', async () => {
+      const t = span();
+      const org = await newOrg(s(), t);
+      const x = newSession(org.id, t + 1);
+      await s().sessions.upsert(x);
+      await s().sessions.upsert(newSession(org.id, t + 2));
+      expect(await s().sessions.byClient(org.id, x.clientId)).toEqual(x);
+      expect(await s().sessions.byClient((await newOrg(s(), t)).id, x.clientId)).toBeUndefined();
+      expect(await s().sessions.byClient(org.id, 'no-such-client')).toBeUndefined();
     });
 
     test('a session with the same organisation and client id replaces the one there (a takeover)', async () => {

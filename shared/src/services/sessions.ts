@@ -27,9 +27,10 @@ export class SessionService {
   async presence(orgId: string): Promise<PresenceEntry[]> {
     const byUser = new Map<string, SessionRecord[]>();
     for (const s of await this.list(orgId)) if (s.userRef !== SERVER_USER_REF) byUser.set(s.userRef, [...(byUser.get(s.userRef) ?? []), s]);
+    const users = new Map((await this.store.users.byRefs(orgId, [...byUser.keys()])).map((u) => [u.userRef, u]));
     const out: PresenceEntry[] = [];
     for (const [userRef, sessions] of byUser) {
-      const u = await this.store.users.byRef(orgId, userRef);
+      const u = users.get(userRef);
       out.push({
         user: { userRef, userId: u?.userId ?? userRef, userEmail: u?.userEmail ?? null },
         sessions,
@@ -43,7 +44,7 @@ export class SessionService {
   kick(orgId: string, clientId: string, ctx: { ip?: string | undefined; userAgent?: string | undefined } = {}): Promise<SessionRecord> {
     const now = this.clock();
     return this.store.transaction(async (tx) => {
-      const session = (await tx.sessions.list(orgId)).find((s) => s.clientId === clientId);
+      const session = await tx.sessions.byClient(orgId, clientId);
       if (!session) throw notFound('not_found', `no session with client id '${clientId}' in ${orgId}`);
       await tx.changes.append('session.kick', orgId, clientId, now);
       await tx.audit.record({ event: 'session.kicked', orgId, userRef: session.userRef, tokenId: session.tokenId,

@@ -27,6 +27,7 @@ export class SessionRepository {
   private readonly upsertStmt;
   private readonly removeStmt;
   private readonly listStmt;
+  private readonly byClientStmt;
   private readonly ofUserStmt;
   private readonly clearBrokerStmt;
   private readonly countUserStmt;
@@ -43,6 +44,7 @@ export class SessionRepository {
     // (a takeover re-registers first; connect times are monotonic per broker).
     this.removeStmt = db.prepare('DELETE FROM sessions WHERE org_id = ? AND client_id = ? AND broker_id = ? AND connected_at <= ?');
     this.listStmt = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE org_id = ? ORDER BY connected_at');
+    this.byClientStmt = db.prepare<[string, string], SessionRow>('SELECT * FROM sessions WHERE org_id = ? AND client_id = ?');
     this.ofUserStmt = db.prepare<[string, string], SessionRow>('SELECT * FROM sessions WHERE org_id = ? AND user_ref = ?');
     this.countUserStmt = db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM sessions WHERE org_id = ? AND user_ref = ?');
     this.clearBrokerStmt = db.prepare('DELETE FROM sessions WHERE broker_id = ?');
@@ -57,6 +59,11 @@ export class SessionRepository {
   /** False when no row went (a newer connect of that client id, here or on another broker, holds it). */
   removeUpTo(orgId: string, clientId: string, brokerId: string, connectedAt: number): boolean {
     return this.removeStmt.run(orgId, clientId, brokerId, connectedAt).changes > 0;
+  }
+
+  byClient(orgId: string, clientId: string): SessionRecord | undefined {
+    const r = this.byClientStmt.get(orgId, clientId);
+    return r && toSession(r);
   }
 
   list(orgId: string): SessionRecord[] {

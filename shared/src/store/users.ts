@@ -18,6 +18,7 @@ export class UserRepository {
   private readonly byRefStmt;
   private readonly byEmailStmt;
   private readonly setEmailStmt;
+  private readonly byRefsStmt;
 
   constructor(db: Db) {
     this.insertStmt = db.prepare('INSERT INTO users (org_id, user_ref, user_id, user_email, created_at) VALUES (?, ?, ?, ?, ?)');
@@ -26,6 +27,12 @@ export class UserRepository {
     // Several users may share an email only if they were minted by user_id; the oldest wins the lookup.
     this.byEmailStmt = db.prepare<[string, string], UserRow>('SELECT * FROM users WHERE org_id = ? AND user_email = ? ORDER BY created_at LIMIT 1');
     this.setEmailStmt = db.prepare('UPDATE users SET user_email = ? WHERE org_id = ? AND user_ref = ?');
+    this.byRefsStmt = db.prepare<[string, string], UserRow>('SELECT * FROM users WHERE org_id = ? AND user_ref IN (SELECT value FROM json_each(?))');
+  }
+
+  /** The users of `orgId` among `userRefs` (in no order; refs with no user are left out): one read for a listing. */
+  byRefs(orgId: string, userRefs: readonly string[]): User[] {
+    return userRefs.length === 0 ? [] : this.byRefsStmt.all(orgId, JSON.stringify(userRefs)).map(toUser);
   }
 
   insert(u: User): void {

@@ -6,16 +6,16 @@ type UserOwned = { orgId: string; userRef: string };
 
 const keyOf = (r: UserOwned) => `${r.orgId}\u0000${r.userRef}`;
 
-/**
- * Reads each distinct user of `rows` once, all at once (not one read per row, one after another: on
- * PostgreSQL each is a round trip). The store has no read of many users by ref yet; when it does,
- * this becomes that one query.
- */
+/** The users of `rows`: one read per organisation among them (not one per row: on PostgreSQL each is a round trip). */
 export async function usersOf(services: Services, rows: readonly UserOwned[]): Promise<(row: UserOwned) => User | undefined> {
-  const distinct = new Map<string, UserOwned>();
-  for (const r of rows) distinct.set(keyOf(r), r);
-  const found = await Promise.all([...distinct.values()].map((r) => services.store.users.byRef(r.orgId, r.userRef)));
+  const refsOfOrg = new Map<string, Set<string>>();
+  for (const r of rows) {
+    let refs = refsOfOrg.get(r.orgId);
+    if (!refs) refsOfOrg.set(r.orgId, (refs = new Set()));
+    refs.add(r.userRef);
+  }
+  const found = await Promise.all([...refsOfOrg].map(([orgId, refs]) => services.store.users.byRefs(orgId, [...refs])));
   const byKey = new Map<string, User>();
-  for (const u of found) if (u) byKey.set(keyOf(u), u);
+  for (const u of found.flat()) byKey.set(keyOf(u), u);
   return (row) => byKey.get(keyOf(row));
 }

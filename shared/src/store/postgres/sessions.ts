@@ -25,6 +25,11 @@ export class PgSessions implements SessionStore {
     return (r.rowCount ?? 0) > 0;
   }
 
+  async byClient(orgId: string, clientId: string): Promise<SessionRecord | undefined> {
+    const { rows } = await this.sql.query<SessionRow>('SELECT * FROM sessions WHERE org_id = $1 AND client_id = $2', [orgId, clientId]);
+    return rows[0] && toSession(rows[0]);
+  }
+
   async list(orgId: string): Promise<SessionRecord[]> {
     const { rows } = await this.sql.query<SessionRow>('SELECT * FROM sessions WHERE org_id = $1 ORDER BY connected_at', [orgId]);
     return rows.map(toSession);

@@ -28,6 +28,12 @@ export class PgUsers implements UserStore {
     return rows[0] && toUser(rows[0]);
   }
 
+  async byRefs(orgId: string, userRefs: readonly string[]): Promise<User[]> {
+    if (userRefs.length === 0) return [];
+    const { rows } = await this.sql.query<UserRow>('SELECT * FROM users WHERE org_id = $1 AND user_ref = ANY($2::text[])', [orgId, [...userRefs]]);
+    return rows.map(toUser);
+  }
+
   async setEmail(orgId: string, userRef: string, email: string): Promise<void> {
     await this.sql.query('UPDATE users SET user_email = $1 WHERE org_id = $2 AND user_ref = $3', [email, orgId, userRef]);
   }

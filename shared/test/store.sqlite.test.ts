@@ -237,8 +237,30 @@ describe('sqlite: transactions on the one connection', () => {
     expect((nested as Error).message).toMatch(/nested/);
   });
 
-  test('there is no change push: readers poll the feed', () => {
-    const s: Store = openStore(tempDir());
-    expect(s.onChange).toBeUndefined();
+  test("this process's appends wake the feed's readers after COMMIT (a rolled-back one does not); another process's are left to their poll", async () => {
+    const dir = tempDir();
+    const s: Store = openStore(dir);
+    const other: Store = openStore(dir);
+    let wakes = 0;
+    const stop = s.onChange!(() => wakes++);
+    const org = { id: 'org_wakeswakes01', uuid: '6f0b9a52-2a44-4c53-9d39-0a3c2f7d1e11' };
+    await s.orgs.insert(org.id, org.uuid, 'Wakes', 1);
+    await s.changes.append('rules.changed', org.id, null, 2);
+    expect(wakes).toBe(1);
+    let seenInside = -1;
+    await s.transaction(async (tx) => {
+      await tx.changes.append('rules.changed', org.id, null, 3);
+      seenInside = wakes;
+    });
+    expect(seenInside).toBe(1);
+    expect(wakes).toBe(2);
+    await expect(s.transaction(async (tx) => {
+      await tx.changes.append('rules.changed', org.id, null, 4);
+      throw new Error('rolled back');
+    })).rejects.toThrow('rolled back');
+    await other.changes.append('rules.changed', org.id, null, 5);
+    stop();
+    await s.changes.append('rules.changed', org.id, null, 6);
+    expect(wakes).toBe(2);
   });
 });

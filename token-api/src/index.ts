@@ -35,6 +35,9 @@ export async function startTokenApi({ config, services, logger, publisher }: Tok
   // A configured admin key is (re)hashed into the store, so the API accepts it even when started alone.
   if (config.adminKey !== undefined) await services.admin.ensure(config.adminKey);
 
+  // The change feed drops revoked or rotated keys and credentials from this process's caches
+  // (shared with a broker in the same process; started once).
+  await services.changes.start(config.changePollMs, (err, message) => log.warn({ err }, message));
   const redis = config.redisUrl ? redisReadiness(config.redisUrl) : null;
   const { app } = createApp({ config, services, logger: log, redis, ...(publisher ? { publisher } : {}) });
   const server = http.createServer(app);
@@ -76,6 +79,7 @@ export async function startTokenApi({ config, services, logger, publisher }: Tok
     close: () =>
       new Promise<void>((resolve) => {
         clearTimeout(purgeTimer);
+        services.changes.stop();
         void redis?.close();
         if (!server.listening) return resolve();
         server.close(() => resolve());

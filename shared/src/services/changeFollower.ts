@@ -1,9 +1,9 @@
 // Reads the change feed for this process: every revoke, refresh, rule or org edit and kick, made
 // here or by any other process on the same store. The broker ends sessions on it and the caches in
 // front of the store (CONNECT credentials, API keys) drop what it names. It reads `since(lastSeq)`
-// when the store pushes a wake-up (PostgreSQL NOTIFY) and on a fallback poll (SQLite has no push;
-// on PostgreSQL it covers a lost listener connection). Reads never overlap; a wake-up during a read
-// reads again after it.
+// when the store pushes a wake-up (PostgreSQL: NOTIFY from any process; SQLite: this process's own
+// appends) and on a poll (SQLite: other processes on the file; PostgreSQL: a lost listener
+// connection). Reads never overlap; a wake-up during a read reads again after it.
 import type { Change } from '../store/changes.js';
 import type { Store } from '../store/types.js';
 

@@ -79,8 +79,9 @@ export interface Store extends StoreTx {
   /** Throws StoreUnavailable when the database cannot answer. */
   ping(): Promise<void>;
   /**
-   * Calls `wake` soon after any process appended to the change feed (PostgreSQL: LISTEN/NOTIFY).
-   * Undefined where there is no push (SQLite): readers poll. Returns a function that stops it.
+   * Calls `wake` soon after an append to the change feed: by any process on PostgreSQL
+   * (LISTEN/NOTIFY), by this process on SQLite (other processes' appends are found by polling).
+   * Returns a function that stops it.
    */
   readonly onChange?: (wake: () => void) => () => void;
   close(): Promise<void>;

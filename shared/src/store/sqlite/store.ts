@@ -126,10 +126,35 @@ export class SqliteStore implements Store {
   private scheduled = false;
   private flushing = false;
 
+  private readonly wakers = new Set<() => void>();
+  /** A body of the running batch appended to the change feed: wake the readers after COMMIT. */
+  private appended = false;
+
   constructor(private readonly db: Db, options: StoreOptions = {}) {
     const repos = repositories(db, options);
-    this.tx = facades(repos);
-    Object.assign(this, facades(repos, this.gate));
+    this.tx = this.noticingAppends(facades(repos), () => (this.appended = true));
+    Object.assign(this, this.noticingAppends(facades(repos, this.gate), () => this.wake()));
+  }
+
+  /**
+   * Wakes `wake` after this process appended to the change feed (its own revokes apply at once);
+   * appends by other processes on the file are found by the readers' poll.
+   */
+  readonly onChange = (wake: () => void): (() => void) => {
+    this.wakers.add(wake);
+    return () => this.wakers.delete(wake);
+  };
+
+  private wake(): void {
+    for (const w of this.wakers) w();
+  }
+
+  private noticingAppends(repos: StoreTx, appended: () => void): StoreTx {
+    const changes = repos.changes;
+    return {
+      ...repos,
+      changes: { ...changes, append: (...args) => changes.append(...args).then(() => appended()) },
+    };
   }
 
   static open(dataDir: string, options: StoreOptions = {}): SqliteStore {
@@ -176,6 +201,7 @@ export class SqliteStore implements Store {
       this.db.exec('BEGIN IMMEDIATE');
       for (const job of batch) {
         this.db.exec('SAVEPOINT job');
+        const appendedBefore = this.appended;
         try {
           const value = await insideBatch.run(token, () => job.fn(this.tx));
           this.db.exec('RELEASE job');
@@ -183,6 +209,7 @@ export class SqliteStore implements Store {
         } catch (err) {
           this.db.exec('ROLLBACK TO job');
           this.db.exec('RELEASE job');
+          this.appended = appendedBefore; // its appends are undone: nothing to wake for
           outcomes.push({ ok: false, value: err });
         }
       }
@@ -193,6 +220,10 @@ export class SqliteStore implements Store {
     }
     this.flushing = false;
     this.gate.close();
+    if (this.appended) {
+      this.appended = false;
+      if (failed === undefined) this.wake();
+    }
     if (failed !== undefined) for (const job of batch) job.reject(failed);
     else batch.forEach((job, i) => (outcomes[i]!.ok ? job.resolve(outcomes[i]!.value) : job.reject(outcomes[i]!.value)));
     if (this.queue.length > 0) this.schedule();

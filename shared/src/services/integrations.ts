@@ -24,7 +24,7 @@ export class IntegrationService {
     return i;
   }
 
-  create(orgId: string, id: string, ruleSet: string, description: string | null = null): Promise<Integration> {
+  async create(orgId: string, id: string, ruleSet: string, description: string | null = null): Promise<Integration> {
     if (!INTEGRATION_ID_PATTERN.test(id)) throw invalid('integration_id', 'use 1-128 letters, digits, and . _ : -');
     const now = this.clock();
     return this.store.transaction(async (tx) => {

@@ -52,7 +52,7 @@ export class RuleService {
     return rs;
   }
 
-  create(orgId: string, name: string, rules: Rules): Promise<RuleSet> {
+  async create(orgId: string, name: string, rules: Rules): Promise<RuleSet> {
     if (!NAME_PATTERN.test(name)) throw invalid('name', NAME_RULE);
     assertValidRules(rules);
     const now = this.clock();
@@ -66,12 +66,12 @@ export class RuleService {
   }
 
   /** Replaces a set's rules; connected clients of the org are re-evaluated by the broker. */
-  update(orgId: string, idOrName: string, rules: Rules): Promise<RuleSet> {
+  async update(orgId: string, idOrName: string, rules: Rules): Promise<RuleSet> {
     assertValidRules(rules);
     return this.store.transaction(async (tx) => this.updateIn(tx, orgId, await this.get(orgId, idOrName, tx), rules));
   }
 
-  setDefault(orgId: string, rules: Rules): Promise<RuleSet> {
+  async setDefault(orgId: string, rules: Rules): Promise<RuleSet> {
     assertValidRules(rules);
     return this.store.transaction(async (tx) => this.updateIn(tx, orgId, await this.getDefault(orgId, tx), rules));
   }

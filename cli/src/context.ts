@@ -1,7 +1,8 @@
 // What a command needs: the configuration (from the environment, via shared/config), the services
-// over the data dir, and where to print. Services are opened per command and closed after it, so
-// the CLI never holds the database longer than one command.
-import { createServices, loadConfig, type Config, type Services } from '@signalgate/shared';
+// over the configured store (the data dir's SQLite file, or PostgreSQL), and where to print.
+// Services are opened per command and closed after it, so the CLI never holds the database longer
+// than one command.
+import { loadConfig, openServices, type Config, type Services } from '@signalgate/shared';
 import { Output, type Writer } from './output.js';
 
 export interface CliContext {
@@ -23,11 +24,11 @@ export interface CommandScope {
  */
 export async function withServices<T>(ctx: CliContext, opts: { json?: boolean; org?: string }, fn: (scope: CommandScope) => Promise<T> | T): Promise<T> {
   const config = loadConfig();
-  const services = createServices(config);
-  if (opts.org !== undefined) opts.org = services.store.orgs.byRef(opts.org)?.id ?? opts.org;
+  const services = await openServices(config);
   try {
+    if (opts.org !== undefined) opts.org = (await services.store.orgs.byRef(opts.org))?.id ?? opts.org;
     return await fn({ config, services, out: new Output(ctx.stdout, opts.json === true), now: Date.now() });
   } finally {
-    services.store.close();
+    await services.store.close();
   }
 }

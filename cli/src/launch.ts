@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  applyState, bootstrapDevOrg, createServices, loadConfig, localUrlHost, SignalGateError,
+  applyState, bootstrapDevOrg, loadConfig, localUrlHost, openServices, SignalGateError,
   type Config, type DeclaredState, type Logger, type PublishChannelHolder, type Services,
 } from '@signalgate/shared';
 import type { TokenApiHandle } from '@signalgate/token-api';
@@ -94,7 +94,7 @@ export async function launch(options: LaunchOptions): Promise<Launched> {
   let services: Services;
   try {
     config = loadConfig(env);
-    services = createServices(config);
+    services = await openServices(config);
   } catch (err) {
     removeDataDir();
     throw err;
@@ -108,8 +108,11 @@ export async function launch(options: LaunchOptions): Promise<Launched> {
       await broker?.close();
       await api?.close();
     } finally {
-      services.store.close();
-      removeDataDir();
+      try {
+        await services.store.close();
+      } finally {
+        removeDataDir();
+      }
     }
   })());
 
@@ -120,15 +123,15 @@ export async function launch(options: LaunchOptions): Promise<Launched> {
     // All settled before a failure is thrown: the store is closed then, under the others' feet.
     const settled = await Promise.allSettled([
       services.admin.ensure(config.adminKey),
-      options.state ? applyState(services, options.state, minTtl) : null,
-      config.bootstrapDevOrg && !options.state ? bootstrapDevOrg(services.store, services.orgs) : null,
+      options.state ? applyState(services, options.state, minTtl) : Promise.resolve(null),
+      config.bootstrapDevOrg && !options.state ? bootstrapDevOrg(services.store, services.orgs) : Promise.resolve(null),
     ] as const);
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     const [admin, applied, dev] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
       Awaited<ReturnType<Services['admin']['ensure']>>, Awaited<ReturnType<typeof applyState>> | null, Awaited<ReturnType<typeof bootstrapDevOrg>>,
     ];
-    if (dev && options.ephemeral) services.orgs.update(dev.organizationId, { minTtlSeconds: EPHEMERAL_MIN_TTL_SECONDS });
+    if (dev && options.ephemeral) await services.orgs.update(dev.organizationId, { minTtlSeconds: EPHEMERAL_MIN_TTL_SECONDS });
 
     const brokerPorts = [config.mqttPort, config.wsPort, config.mqttsPort, config.wssPort];
     const runApi = options.listen !== false && options.api !== false && config.apiPort !== null;

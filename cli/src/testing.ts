@@ -80,7 +80,7 @@ export async function startSignalGate(options: StartSignalGateOptions = {}): Pro
   const level = options.logLevel ?? 'silent';
   const run = await launch({ env, ephemeral: true, state, logger: () => createLogger(level) });
   const s = run.summary;
-  const dev = s.dev_organization_id === null ? null : run.services.orgs.get(s.dev_organization_id);
+  const dev = s.dev_organization_id === null ? null : await run.services.orgs.get(s.dev_organization_id);
   const orgs: SeededOrg[] = dev
     ? [{ id: dev.id, uuid: dev.uuid, name: dev.name, secretKeys: [s.dev_secret_key!] }]
     : s.organizations.map((o) => ({ ...o, secretKeys: declaredKeysOf(state, o) }));

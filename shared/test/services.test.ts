@@ -4,22 +4,25 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createServices, DEFAULT_REPLACE_GRACE_SECONDS, loadConfig, SignalGateError, type Services } from '@signalgate/shared';
+import { DEFAULT_REPLACE_GRACE_SECONDS, loadConfig, openServices, SignalGateError, type Services } from '@signalgate/shared';
 
 let now = Date.UTC(2026, 2, 27, 13, 0, 0);
 const clock = () => now;
 let s: Services;
 
-beforeAll(() => {
+beforeAll(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-services-'));
-  s = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dir }), clock);
+  s = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: dir }), clock);
 });
-afterAll(() => s?.store.close());
+afterAll(async () => {
+  await s?.store.close();
+});
 
 const newOrg = async (name = 'Org') => s.orgs.create(name);
-const codeOf = (fn: () => unknown): string | undefined => {
+/** The code of the SignalGateError `fn` fails with; undefined (failing a `toBe(code)`) when it succeeds. */
+const codeOf = async (fn: () => Promise<unknown>): Promise<string | undefined> => {
   try {
-    fn();
+    await fn();
   } catch (err) {
     if (err instanceof SignalGateError) return err.code;
     throw err;
@@ -32,7 +35,7 @@ describe('organisations', () => {
     const { org, secretKey, key } = await newOrg('Acme');
     expect(org.id).toMatch(/^org_[a-z0-9]{12}$/);
     const spaces = ['#', '$notifications/#', '$spaces/#']; // CloudSignal's packages live in $ spaces
-    expect(s.rules.getDefault(org.id)).toMatchObject({ isDefault: true, publish: spaces, subscribe: spaces, presence: true, history: true });
+    expect(await s.rules.getDefault(org.id)).toMatchObject({ isDefault: true, publish: spaces, subscribe: spaces, presence: true, history: true });
     expect(secretKey).toMatch(/^sk_[A-Za-z0-9_-]{43}$/);
     expect((await s.keys.verify(secretKey)).id).toBe(key.id);
     expect(key.hash).not.toContain(secretKey);
@@ -47,38 +50,38 @@ describe('organisations', () => {
 
   test('TTL settings must stay ordered min ≤ default ≤ max ≤ 7 days', async () => {
     const { org } = await newOrg();
-    expect(codeOf(() => s.orgs.update(org.id, { minTtlSeconds: 0 }))).toBe('invalid_request');
-    expect(codeOf(() => s.orgs.update(org.id, { maxTtlSeconds: 8 * 86_400 }))).toBe('invalid_request');
-    expect(codeOf(() => s.orgs.update(org.id, { minTtlSeconds: 7200, maxTtlSeconds: 3600 }))).toBe('invalid_request');
-    expect(codeOf(() => s.orgs.update(org.id, { defaultTtlSeconds: 30 }))).toBe('invalid_request');
-    expect(codeOf(() => s.orgs.update(org.id, { limits: { maxConnections: 0 } }))).toBe('invalid_request');
-    expect(s.orgs.update(org.id, { defaultTtlSeconds: 900, limits: { maxConnections: 5 } })).toMatchObject({ defaultTtlSeconds: 900, limits: { maxConnections: 5 } });
+    expect(await codeOf(async () => s.orgs.update(org.id, { minTtlSeconds: 0 }))).toBe('invalid_request');
+    expect(await codeOf(async () => s.orgs.update(org.id, { maxTtlSeconds: 8 * 86_400 }))).toBe('invalid_request');
+    expect(await codeOf(async () => s.orgs.update(org.id, { minTtlSeconds: 7200, maxTtlSeconds: 3600 }))).toBe('invalid_request');
+    expect(await codeOf(async () => s.orgs.update(org.id, { defaultTtlSeconds: 30 }))).toBe('invalid_request');
+    expect(await codeOf(async () => s.orgs.update(org.id, { limits: { maxConnections: 0 } }))).toBe('invalid_request');
+    expect(await s.orgs.update(org.id, { defaultTtlSeconds: 900, limits: { maxConnections: 5 } })).toMatchObject({ defaultTtlSeconds: 900, limits: { maxConnections: 5 } });
   });
 
   test('max_connects_per_second is unlimited by default, set and removed like the other limits', async () => {
     const { org } = await newOrg();
     expect(org.limits.maxConnectsPerSecond).toBeNull();
-    expect(s.orgs.update(org.id, { limits: { maxConnectsPerSecond: 20, maxConnections: 100 } }).limits)
+    expect((await s.orgs.update(org.id, { limits: { maxConnectsPerSecond: 20, maxConnections: 100 } })).limits)
       .toMatchObject({ maxConnectsPerSecond: 20, maxConnections: 100 });
-    expect(s.orgs.get(org.id).limits.maxConnectsPerSecond).toBe(20);
-    expect(s.orgs.update(org.id, { limits: { maxConnections: null } }).limits).toMatchObject({ maxConnectsPerSecond: 20, maxConnections: null });
-    expect(s.orgs.update(org.id, { limits: { maxConnectsPerSecond: null } }).limits.maxConnectsPerSecond).toBeNull();
-    expect(s.orgs.get(org.id).limits.maxConnectsPerSecond).toBeNull();
+    expect((await s.orgs.get(org.id)).limits.maxConnectsPerSecond).toBe(20);
+    expect((await s.orgs.update(org.id, { limits: { maxConnections: null } })).limits).toMatchObject({ maxConnectsPerSecond: 20, maxConnections: null });
+    expect((await s.orgs.update(org.id, { limits: { maxConnectsPerSecond: null } })).limits.maxConnectsPerSecond).toBeNull();
+    expect((await s.orgs.get(org.id)).limits.maxConnectsPerSecond).toBeNull();
   });
 
   test('max_connects_per_second must be a positive integer: 0, negatives and fractions are refused and change nothing', async () => {
     const { org } = await newOrg();
-    s.orgs.update(org.id, { limits: { maxConnectsPerSecond: 5 } });
+    await s.orgs.update(org.id, { limits: { maxConnectsPerSecond: 5 } });
     for (const bad of [0, -1, 1.5, Number.NaN]) {
       let refused: unknown;
       try {
-        s.orgs.update(org.id, { limits: { maxConnectsPerSecond: bad } });
+        await s.orgs.update(org.id, { limits: { maxConnectsPerSecond: bad } });
       } catch (err) {
         refused = err;
       }
       expect(refused).toMatchObject({ code: 'invalid_request', field: 'maxConnectsPerSecond' });
     }
-    expect(s.orgs.get(org.id).limits.maxConnectsPerSecond).toBe(5);
+    expect((await s.orgs.get(org.id)).limits.maxConnectsPerSecond).toBe(5);
   });
 });
 
@@ -91,24 +94,24 @@ describe('secret API keys', () => {
 
   test('a verified key verifies again from the cache and records when it was last used', async () => {
     const { org, secretKey, key } = await newOrg();
-    expect(s.keys.get(org.id, key.id).lastUsedAt).toBeNull();
+    expect((await s.keys.get(org.id, key.id)).lastUsedAt).toBeNull();
     await s.keys.verify(secretKey);
     await s.keys.verify(secretKey);
     const first = now;
-    expect(s.keys.get(org.id, key.id).lastUsedAt).toBe(first);
+    expect((await s.keys.get(org.id, key.id)).lastUsedAt).toBe(first);
     // Kept to the minute: a use 59 s later leaves it, one a minute later moves it.
     now += 59_000;
     await s.keys.verify(secretKey);
-    expect(s.keys.get(org.id, key.id).lastUsedAt).toBe(first);
+    expect((await s.keys.get(org.id, key.id)).lastUsedAt).toBe(first);
     now += 2_000;
     await s.keys.verify(secretKey);
-    expect(s.keys.get(org.id, key.id).lastUsedAt).toBe(now);
+    expect((await s.keys.get(org.id, key.id)).lastUsedAt).toBe(now);
   });
 
   test('a revoked key stops at once, even after it was cached', async () => {
     const { org, secretKey, key } = await newOrg();
     await s.keys.verify(secretKey);
-    s.keys.revoke(org.id, key.id);
+    await s.keys.revoke(org.id, key.id);
     await expect(s.keys.verify(secretKey)).rejects.toMatchObject({ code: 'invalid_api_key' });
   });
 
@@ -140,9 +143,9 @@ describe('secret API keys', () => {
   test('a revoked key cannot be rotated; keys of another org cannot be touched', async () => {
     const a = await newOrg();
     const b = await newOrg();
-    s.keys.revoke(a.org.id, a.key.id);
+    await s.keys.revoke(a.org.id, a.key.id);
     await expect(s.keys.rotate(a.org.id, a.key.id, 0)).rejects.toMatchObject({ code: 'conflict' });
-    expect(codeOf(() => s.keys.revoke(a.org.id, b.key.id))).toBe('api_key_not_found');
+    expect(await codeOf(async () => s.keys.revoke(a.org.id, b.key.id))).toBe('api_key_not_found');
     expect((await s.keys.verify(b.secretKey)).id).toBe(b.key.id);
   });
 });
@@ -150,49 +153,49 @@ describe('secret API keys', () => {
 describe('tokens: mint', () => {
   test('TTL defaults to the org default and must lie within the org bounds', async () => {
     const { org } = await newOrg();
-    const t = s.tokens.mint({ orgId: org.id, userId: 'u' });
+    const t = await s.tokens.mint({ orgId: org.id, userId: 'u' });
     expect(t.ttlSeconds).toBe(3600);
     expect(t.expiresAt).toBe(now + 3_600_000);
     expect(t.refreshRecommendedAt).toBe(now + 3_240_000);
-    s.orgs.update(org.id, { minTtlSeconds: 300, maxTtlSeconds: 900, defaultTtlSeconds: 600 });
-    expect(s.tokens.mint({ orgId: org.id, userId: 'u' }).ttlSeconds).toBe(600);
-    expect(s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 300 }).ttlSeconds).toBe(300);
-    expect(s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 900 }).ttlSeconds).toBe(900);
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 299 }))).toBe('invalid_request');
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 901 }))).toBe('invalid_request');
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 400.5 }))).toBe('invalid_request');
+    await s.orgs.update(org.id, { minTtlSeconds: 300, maxTtlSeconds: 900, defaultTtlSeconds: 600 });
+    expect((await s.tokens.mint({ orgId: org.id, userId: 'u' })).ttlSeconds).toBe(600);
+    expect((await s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 300 })).ttlSeconds).toBe(300);
+    expect((await s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 900 })).ttlSeconds).toBe(900);
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 299 }))).toBe('invalid_request');
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 901 }))).toBe('invalid_request');
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 400.5 }))).toBe('invalid_request');
   });
 
   test('the username is <user_ref>@<org_id>, stable per user', async () => {
     const { org } = await newOrg();
-    const a = s.tokens.mint({ orgId: org.id, userId: 'alice' });
-    const b = s.tokens.mint({ orgId: org.id, userId: 'alice' });
+    const a = await s.tokens.mint({ orgId: org.id, userId: 'alice' });
+    const b = await s.tokens.mint({ orgId: org.id, userId: 'alice' });
     expect(a.username).toBe(`${a.userRef}@${org.id}`);
     expect(b.username).toBe(a.username);
     expect(a.password).not.toBe(b.password);
-    const byEmail = s.tokens.mint({ orgId: org.id, userEmail: 'e@example.com' });
+    const byEmail = await s.tokens.mint({ orgId: org.id, userEmail: 'e@example.com' });
     expect(byEmail.userId).toBe(byEmail.userRef); // seed 000: email only
   });
 
   test('bad user ids and emails are refused', async () => {
     const { org } = await newOrg();
     for (const userId of ['', 'a/b', 'a+b', 'a#', '$sys', 'x'.repeat(257)]) {
-      expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId }))).toBe('invalid_request');
+      expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userId }))).toBe('invalid_request');
     }
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userEmail: 'not-an-email' }))).toBe('invalid_request');
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id }))).toBe('invalid_request');
-    expect(codeOf(() => s.tokens.mint({ orgId: 'org_000000000000', userId: 'u' }))).toBe('organization_not_found');
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userEmail: 'not-an-email' }))).toBe('invalid_request');
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id }))).toBe('invalid_request');
+    expect(await codeOf(async () => s.tokens.mint({ orgId: 'org_000000000000', userId: 'u' }))).toBe('organization_not_found');
   });
 
   test('scopes beyond the org default are a 403, never a wider token', async () => {
     const { org } = await newOrg();
-    s.rules.setDefault(org.id, { publish: ['chat/#'], subscribe: ['chat/#'], presence: false, history: true });
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', permissions: ['publish'], topics: ['news/#'] }))).toBe('scope_exceeds_organization');
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', permissions: ['presence'] }))).toBe('scope_exceeds_organization');
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', acl: { subscribe: ['#'] } }))).toBe('scope_exceeds_organization');
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', topics: ['a/#/b'] }))).toBe('invalid_request');
-    const ok = s.tokens.mint({ orgId: org.id, userId: 'u', acl: { publish: ['chat/u/out'], subscribe: ['chat/+/in'] } });
-    expect(s.connect.layersOf(s.tokens.get(org.id, ok.tokenId))).toMatchObject([
+    await s.rules.setDefault(org.id, { publish: ['chat/#'], subscribe: ['chat/#'], presence: false, history: true });
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userId: 'u', permissions: ['publish'], topics: ['news/#'] }))).toBe('scope_exceeds_organization');
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userId: 'u', permissions: ['presence'] }))).toBe('scope_exceeds_organization');
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userId: 'u', acl: { subscribe: ['#'] } }))).toBe('scope_exceeds_organization');
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userId: 'u', topics: ['a/#/b'] }))).toBe('invalid_request');
+    const ok = await s.tokens.mint({ orgId: org.id, userId: 'u', acl: { publish: ['chat/u/out'], subscribe: ['chat/+/in'] } });
+    expect(await s.connect.layersOf(await s.tokens.get(org.id, ok.tokenId))).toMatchObject([
       { publish: ['chat/#'], subscribe: ['chat/#'], presence: false, history: true },
       { publish: ['chat/u/out'], subscribe: ['chat/+/in'], presence: null, history: null },
     ]);
@@ -200,56 +203,56 @@ describe('tokens: mint', () => {
 
   test('an unknown integration is a 404 at mint; a deleted one leaves a layer that grants nothing', async () => {
     const { org } = await newOrg();
-    expect(codeOf(() => s.tokens.mint({ orgId: org.id, userId: 'u', integrationId: 'nope' }))).toBe('integration_not_found');
-    s.rules.create(org.id, 'narrow', { publish: ['a'], subscribe: ['a'], presence: false, history: false });
-    s.integrations.create(org.id, 'app', 'narrow');
-    const t = s.tokens.mint({ orgId: org.id, userId: 'u', integrationId: 'app' });
-    const connectLayers = () => {
-      const v = s.connect.checkConnect(t.username, t.password, 'cid');
+    expect(await codeOf(async () => s.tokens.mint({ orgId: org.id, userId: 'u', integrationId: 'nope' }))).toBe('integration_not_found');
+    await s.rules.create(org.id, 'narrow', { publish: ['a'], subscribe: ['a'], presence: false, history: false });
+    await s.integrations.create(org.id, 'app', 'narrow');
+    const t = await s.tokens.mint({ orgId: org.id, userId: 'u', integrationId: 'app' });
+    const connectLayers = async () => {
+      const v = await s.connect.checkConnect(t.username, t.password, 'cid');
       if (!v.ok) throw new Error(v.reason);
       return v.rights.layers;
     };
     // CONNECT reads the rule sets in its own statement: it must agree with rightsOf.
-    expect(connectLayers()).toEqual(s.connect.rightsOf(s.tokens.get(org.id, t.tokenId), { userId: 'u', userEmail: null }, 'cid').layers);
-    expect(connectLayers()[1]).toMatchObject({ publish: ['a'], subscribe: ['a'] });
-    s.integrations.delete(org.id, 'app');
-    expect(s.connect.layersOf(s.tokens.get(org.id, t.tokenId))[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
-    expect(connectLayers()[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
+    expect(await connectLayers()).toEqual((await s.connect.rightsOf(await s.tokens.get(org.id, t.tokenId), { userId: 'u', userEmail: null }, 'cid')).layers);
+    expect((await connectLayers())[1]).toMatchObject({ publish: ['a'], subscribe: ['a'] });
+    await s.integrations.delete(org.id, 'app');
+    expect((await s.connect.layersOf(await s.tokens.get(org.id, t.tokenId)))[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
+    expect((await connectLayers())[1]).toEqual({ publish: [], subscribe: [], presence: false, history: false });
   });
 
   test('replace_existing revokes the user\'s other idle tokens only (no session, untouched for the grace)', async () => {
     const { org } = await newOrg();
-    const a1 = s.tokens.mint({ orgId: org.id, userId: 'a' });
-    const a2 = s.tokens.mint({ orgId: org.id, userId: 'a' });
-    const b = s.tokens.mint({ orgId: org.id, userId: 'b' });
+    const a1 = await s.tokens.mint({ orgId: org.id, userId: 'a' });
+    const a2 = await s.tokens.mint({ orgId: org.id, userId: 'a' });
+    const b = await s.tokens.mint({ orgId: org.id, userId: 'b' });
     const start = now;
     now += DEFAULT_REPLACE_GRACE_SECONDS * 1000 - 1;
-    const inGrace = s.tokens.mint({ orgId: org.id, userId: 'a', replaceExisting: true });
+    const inGrace = await s.tokens.mint({ orgId: org.id, userId: 'a', replaceExisting: true });
     expect(inGrace.replacedTokenIds).toEqual([]);
     now = start + DEFAULT_REPLACE_GRACE_SECONDS * 1000 + 1;
-    const seq = s.store.changes.lastSeq();
-    const a3 = s.tokens.mint({ orgId: org.id, userId: 'a', replaceExisting: true });
+    const seq = await s.store.changes.lastSeq();
+    const a3 = await s.tokens.mint({ orgId: org.id, userId: 'a', replaceExisting: true });
     expect(a3.replacedTokenIds.sort()).toEqual([a1.tokenId, a2.tokenId].sort());
-    expect(s.connect.checkConnect(a1.username, a1.password)).toMatchObject({ ok: false, reason: 'revoked' });
-    expect(s.connect.checkConnect(a3.username, a3.password)).toMatchObject({ ok: true });
-    expect(s.connect.checkConnect(b.username, b.password)).toMatchObject({ ok: true });
-    expect(s.store.changes.since(seq).map((c) => c.ref).sort()).toEqual([a1.tokenId, a2.tokenId].sort());
-    expect(s.tokens.get(org.id, a1.tokenId).revokeReason).toBe('replaced');
-    expect(s.connect.checkConnect(inGrace.username, inGrace.password)).toMatchObject({ ok: true });
+    expect(await s.connect.checkConnect(a1.username, a1.password)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(await s.connect.checkConnect(a3.username, a3.password)).toMatchObject({ ok: true });
+    expect(await s.connect.checkConnect(b.username, b.password)).toMatchObject({ ok: true });
+    expect((await s.store.changes.since(seq)).map((c) => c.ref).sort()).toEqual([a1.tokenId, a2.tokenId].sort());
+    expect((await s.tokens.get(org.id, a1.tokenId)).revokeReason).toBe('replaced');
+    expect(await s.connect.checkConnect(inGrace.username, inGrace.password)).toMatchObject({ ok: true });
   });
 
   test('replace_existing spares a token whose session ended within the grace, and one in a live session', async () => {
     const { org } = await newOrg();
-    const used = s.tokens.mint({ orgId: org.id, userId: 'tabs' });
-    const connected = s.tokens.mint({ orgId: org.id, userId: 'tabs' });
-    s.store.sessions.upsert({ brokerId: 'b1', orgId: org.id, clientId: 'tab-2', userRef: connected.userRef, tokenId: connected.tokenId,
+    const used = await s.tokens.mint({ orgId: org.id, userId: 'tabs' });
+    const connected = await s.tokens.mint({ orgId: org.id, userId: 'tabs' });
+    await s.store.sessions.upsert({ brokerId: 'b1', orgId: org.id, clientId: 'tab-2', userRef: connected.userRef, tokenId: connected.tokenId,
       address: null, protocol: 'mqtt5', connectedAt: now, expiresAt: connected.expiresAt });
     now += 10 * DEFAULT_REPLACE_GRACE_SECONDS * 1000;
-    s.store.tokens.touch(used.tokenId, now - 1000);
-    const fresh = s.tokens.mint({ orgId: org.id, userId: 'tabs', replaceExisting: true });
+    await s.store.tokens.touch(used.tokenId, now - 1000);
+    const fresh = await s.tokens.mint({ orgId: org.id, userId: 'tabs', replaceExisting: true });
     expect(fresh.replacedTokenIds).toEqual([]);
     now += DEFAULT_REPLACE_GRACE_SECONDS * 1000 + 1;
-    const later = s.tokens.mint({ orgId: org.id, userId: 'tabs', replaceExisting: true });
+    const later = await s.tokens.mint({ orgId: org.id, userId: 'tabs', replaceExisting: true });
     expect(later.replacedTokenIds.sort()).toEqual([used.tokenId, fresh.tokenId].sort());
   });
 });
@@ -258,8 +261,8 @@ describe('tokens: CONNECT check (CONNACK 4 vs 5)', () => {
   test('unknown, malformed or mismatched credentials get 4', async () => {
     const { org } = await newOrg();
     const other = await newOrg();
-    const t = s.tokens.mint({ orgId: org.id, userId: 'u' });
-    const v = s.tokens.mint({ orgId: org.id, userId: 'v' });
+    const t = await s.tokens.mint({ orgId: org.id, userId: 'u' });
+    const v = await s.tokens.mint({ orgId: org.id, userId: 'v' });
     const cases: [string | undefined, string | Buffer | undefined][] = [
       [undefined, t.password],
       ['no-at-sign', t.password],
@@ -272,49 +275,49 @@ describe('tokens: CONNECT check (CONNACK 4 vs 5)', () => {
       [`${t.userRef}@${other.org.id}`, t.password], // right password, wrong org
     ];
     for (const [username, password] of cases) {
-      expect(s.connect.checkConnect(username, password)).toMatchObject({ ok: false, reason: expect.stringMatching(/^(malformed_username|bad_credentials)$/) });
+      expect(await s.connect.checkConnect(username, password)).toMatchObject({ ok: false, reason: expect.stringMatching(/^(malformed_username|bad_credentials)$/) });
     }
-    expect(s.connect.checkConnect(t.username, Buffer.from(t.password))).toMatchObject({ ok: true, user: { userId: 'u' }, org: { id: org.id } });
+    expect(await s.connect.checkConnect(t.username, Buffer.from(t.password))).toMatchObject({ ok: true, user: { userId: 'u' }, org: { id: org.id } });
   });
 
   test('a real credential that expired or was revoked gets 5', async () => {
     const { org } = await newOrg();
-    const t = s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 600 });
+    const t = await s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 600 });
     const start = now;
     try {
       now = start + 599_999;
-      expect(s.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
+      expect(await s.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
       now = start + 600_000;
-      expect(s.connect.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'expired' });
+      expect(await s.connect.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'expired' });
     } finally {
       now = start;
     }
-    s.tokens.revoke(org.id, t.tokenId);
-    expect(s.connect.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
+    await s.tokens.revoke(org.id, t.tokenId);
+    expect(await s.connect.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
   });
 });
 
 describe('tokens: refresh and revoke', () => {
   test('refresh rotates the password, extends by the TTL and feeds the change log; the old password keeps connecting', async () => {
     const { org } = await newOrg();
-    const t = s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 1200 });
+    const t = await s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 1200 });
     const start = now;
     try {
       now = start + 1_000_000;
-      const seq = s.store.changes.lastSeq();
-      const r = s.tokens.refresh(t.tokenId, t.password);
+      const seq = await s.store.changes.lastSeq();
+      const r = await s.tokens.refresh(t.tokenId, t.password);
       expect(r.tokenId).toBe(t.tokenId);
       expect(r.username).toBe(t.username);
       expect(r.password).not.toBe(t.password);
       expect(r.expiresAt).toBe(now + 1_200_000);
       expect(r.ttlSeconds).toBe(1200);
       // Refresh continuity: mqtt.js reconnects with the first password.
-      expect(s.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true, token: { id: t.tokenId, expiresAt: r.expiresAt } });
-      expect(s.connect.checkConnect(r.username, r.password)).toMatchObject({ ok: true });
-      expect(s.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.refreshed', orgId: org.id, ref: t.tokenId })]);
+      expect(await s.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true, token: { id: t.tokenId, expiresAt: r.expiresAt } });
+      expect(await s.connect.checkConnect(r.username, r.password)).toMatchObject({ ok: true });
+      expect(await s.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.refreshed', orgId: org.id, ref: t.tokenId })]);
       // a second refresh extends by the same TTL again
       now += 100_000;
-      expect(s.tokens.refresh(t.tokenId, r.password).expiresAt).toBe(now + 1_200_000);
+      expect((await s.tokens.refresh(t.tokenId, r.password)).expiresAt).toBe(now + 1_200_000);
     } finally {
       now = start;
     }
@@ -322,39 +325,39 @@ describe('tokens: refresh and revoke', () => {
 
   test('refresh refuses a wrong password, an expired and a revoked token, and audits each failure', async () => {
     const { org } = await newOrg();
-    const t = s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 600 });
-    expect(codeOf(() => s.tokens.refresh(t.tokenId, 'tkn_' + 'B'.repeat(43)))).toBe('invalid_token_password');
-    expect(codeOf(() => s.tokens.refresh('00000000-0000-4000-8000-000000000000', t.password))).toBe('token_not_found');
+    const t = await s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 600 });
+    expect(await codeOf(async () => s.tokens.refresh(t.tokenId, 'tkn_' + 'B'.repeat(43)))).toBe('invalid_token_password');
+    expect(await codeOf(async () => s.tokens.refresh('00000000-0000-4000-8000-000000000000', t.password))).toBe('token_not_found');
     const start = now;
     try {
       now = start + 600_000;
-      expect(codeOf(() => s.tokens.refresh(t.tokenId, t.password))).toBe('token_expired');
+      expect(await codeOf(async () => s.tokens.refresh(t.tokenId, t.password))).toBe('token_expired');
     } finally {
       now = start;
     }
-    s.tokens.revoke(org.id, t.tokenId);
-    expect(codeOf(() => s.tokens.refresh(t.tokenId, t.password))).toBe('token_revoked');
-    const failures = s.store.audit.query({ orgId: org.id, event: 'token.refresh_failed' }).map((e) => e.detail?.reason);
+    await s.tokens.revoke(org.id, t.tokenId);
+    expect(await codeOf(async () => s.tokens.refresh(t.tokenId, t.password))).toBe('token_revoked');
+    const failures = (await s.store.audit.query({ orgId: org.id, event: 'token.refresh_failed' })).map((e) => e.detail?.reason);
     expect(failures).toEqual(['token_revoked', 'token_expired', 'invalid_token_password']);
   });
 
   test('refresh never takes a token past its organisation\'s absolute lifetime; at its end it refreshes no more (issue 14, item 6)', async () => {
     const { org } = await newOrg();
-    s.orgs.update(org.id, { maxTtlSeconds: 3600, maxTokenLifetimeSeconds: 7200 });
-    expect(codeOf(() => s.orgs.update(org.id, { maxTokenLifetimeSeconds: 3599 }))).toBe('invalid_request');
-    expect(s.orgs.get(org.id).maxTokenLifetimeSeconds).toBe(7200);
-    const t = s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 3600 });
+    await s.orgs.update(org.id, { maxTtlSeconds: 3600, maxTokenLifetimeSeconds: 7200 });
+    expect(await codeOf(async () => s.orgs.update(org.id, { maxTokenLifetimeSeconds: 3599 }))).toBe('invalid_request');
+    expect((await s.orgs.get(org.id)).maxTokenLifetimeSeconds).toBe(7200);
+    const t = await s.tokens.mint({ orgId: org.id, userId: 'u', ttlSeconds: 3600 });
     const start = now;
     try {
       now = start + 3000_000;
-      const r1 = s.tokens.refresh(t.tokenId, t.password);
+      const r1 = await s.tokens.refresh(t.tokenId, t.password);
       expect(r1.expiresAt).toBe(now + 3600_000);
       now = start + 6000_000;
-      const r2 = s.tokens.refresh(t.tokenId, r1.password);
+      const r2 = await s.tokens.refresh(t.tokenId, r1.password);
       expect(r2.expiresAt).toBe(start + 7200_000); // capped: not now + 3600 s
       now = start + 7200_000;
-      expect(codeOf(() => s.tokens.refresh(t.tokenId, r2.password))).toBe('token_expired');
-      expect(s.connect.checkConnect(t.username, r2.password).ok).toBe(false);
+      expect(await codeOf(async () => s.tokens.refresh(t.tokenId, r2.password))).toBe('token_expired');
+      expect((await s.connect.checkConnect(t.username, r2.password)).ok).toBe(false);
     } finally {
       now = start;
     }
@@ -364,51 +367,51 @@ describe('tokens: refresh and revoke', () => {
   test('revoking an API key revokes the live tokens it minted, unless they are kept (issue 14, item 6)', async () => {
     const { org } = await newOrg();
     const second = await s.keys.create(org.id, 'second');
-    const mine = s.tokens.mint({ orgId: org.id, userId: 'a' }, { apiKeyId: second.key.id });
-    const other = s.tokens.mint({ orgId: org.id, userId: 'b' });
-    expect(s.store.tokens.get(mine.tokenId)!.apiKeyId).toBe(second.key.id);
-    s.keys.revoke(org.id, second.key.id);
-    expect(s.tokens.revokeMintedBy(org.id, second.key.id)).toEqual([mine.tokenId]);
-    expect(s.connect.checkConnect(mine.username, mine.password)).toMatchObject({ ok: false, reason: 'revoked' });
-    expect(s.connect.checkConnect(other.username, other.password).ok).toBe(true);
-    expect(s.store.tokens.get(mine.tokenId)!.revokeReason).toBe('key_revoked');
+    const mine = await s.tokens.mint({ orgId: org.id, userId: 'a' }, { apiKeyId: second.key.id });
+    const other = await s.tokens.mint({ orgId: org.id, userId: 'b' });
+    expect((await s.store.tokens.get(mine.tokenId))!.apiKeyId).toBe(second.key.id);
+    await s.keys.revoke(org.id, second.key.id);
+    expect(await s.tokens.revokeMintedBy(org.id, second.key.id)).toEqual([mine.tokenId]);
+    expect(await s.connect.checkConnect(mine.username, mine.password)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect((await s.connect.checkConnect(other.username, other.password)).ok).toBe(true);
+    expect((await s.store.tokens.get(mine.tokenId))!.revokeReason).toBe('key_revoked');
   });
 
   test('revoke is scoped to the org, idempotent, and appended to the change feed once', async () => {
     const { org } = await newOrg();
     const other = await newOrg();
-    const t = s.tokens.mint({ orgId: org.id, userId: 'u' });
-    expect(codeOf(() => s.tokens.revoke(other.org.id, t.tokenId))).toBe('token_not_found');
-    const seq = s.store.changes.lastSeq();
-    const first = s.tokens.revoke(org.id, t.tokenId);
-    const again = s.tokens.revoke(org.id, t.tokenId);
+    const t = await s.tokens.mint({ orgId: org.id, userId: 'u' });
+    expect(await codeOf(async () => s.tokens.revoke(other.org.id, t.tokenId))).toBe('token_not_found');
+    const seq = await s.store.changes.lastSeq();
+    const first = await s.tokens.revoke(org.id, t.tokenId);
+    const again = await s.tokens.revoke(org.id, t.tokenId);
     expect(again.revokedAt).toBe(first.revokedAt);
-    expect(s.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.revoked', ref: t.tokenId })]);
+    expect(await s.store.changes.since(seq)).toEqual([expect.objectContaining({ kind: 'token.revoked', ref: t.tokenId })]);
   });
 
   test('token lists: by org, by user (id, email or ref), live only', async () => {
     const { org } = await newOrg();
-    const a = s.tokens.mint({ orgId: org.id, userId: 'a', userEmail: 'a@example.com' });
-    const b = s.tokens.mint({ orgId: org.id, userId: 'b' });
-    s.tokens.revoke(org.id, b.tokenId);
-    expect(s.tokens.list(org.id).map((t) => t.id).sort()).toEqual([a.tokenId, b.tokenId].sort());
-    expect(s.tokens.list(org.id, { liveOnly: true }).map((t) => t.id)).toEqual([a.tokenId]);
-    for (const key of ['a', 'a@example.com', a.userRef]) expect(s.tokens.list(org.id, { user: key }).map((t) => t.id)).toEqual([a.tokenId]);
-    expect(s.tokens.list(org.id, { user: 'b', liveOnly: true })).toEqual([]);
+    const a = await s.tokens.mint({ orgId: org.id, userId: 'a', userEmail: 'a@example.com' });
+    const b = await s.tokens.mint({ orgId: org.id, userId: 'b' });
+    await s.tokens.revoke(org.id, b.tokenId);
+    expect((await s.tokens.list(org.id)).map((t) => t.id).sort()).toEqual([a.tokenId, b.tokenId].sort());
+    expect((await s.tokens.list(org.id, { liveOnly: true })).map((t) => t.id)).toEqual([a.tokenId]);
+    for (const key of ['a', 'a@example.com', a.userRef]) expect((await s.tokens.list(org.id, { user: key })).map((t) => t.id)).toEqual([a.tokenId]);
+    expect(await s.tokens.list(org.id, { user: 'b', liveOnly: true })).toEqual([]);
   });
 });
 
 describe('rule edits reach the change feed', () => {
   test('updating a rule set, the default, and deleting an integration each append rules.changed; org updates append org.changed', async () => {
     const { org } = await newOrg();
-    const seq = s.store.changes.lastSeq();
-    s.rules.create(org.id, 'rs', { publish: ['a'], subscribe: ['a'], presence: false, history: false });
-    s.rules.update(org.id, 'rs', { publish: ['b'], subscribe: ['b'], presence: false, history: false });
-    s.rules.setDefault(org.id, { publish: ['x/#'], subscribe: ['x/#'], presence: true, history: false });
-    s.integrations.create(org.id, 'i1', 'rs');
-    s.integrations.delete(org.id, 'i1');
-    s.orgs.update(org.id, { defaultTtlSeconds: 1800 });
-    expect(s.store.changes.since(seq).map((c) => [c.kind, c.orgId])).toEqual([
+    const seq = await s.store.changes.lastSeq();
+    await s.rules.create(org.id, 'rs', { publish: ['a'], subscribe: ['a'], presence: false, history: false });
+    await s.rules.update(org.id, 'rs', { publish: ['b'], subscribe: ['b'], presence: false, history: false });
+    await s.rules.setDefault(org.id, { publish: ['x/#'], subscribe: ['x/#'], presence: true, history: false });
+    await s.integrations.create(org.id, 'i1', 'rs');
+    await s.integrations.delete(org.id, 'i1');
+    await s.orgs.update(org.id, { defaultTtlSeconds: 1800 });
+    expect((await s.store.changes.since(seq)).map((c) => [c.kind, c.orgId])).toEqual([
       ['rules.changed', org.id],
       ['rules.changed', org.id],
       ['rules.changed', org.id],
@@ -418,9 +421,9 @@ describe('rule edits reach the change feed', () => {
 
   test('invalid rules are refused with the filter named', async () => {
     const { org } = await newOrg();
-    expect(() => s.rules.create(org.id, 'bad', { publish: ['ok', 'a+'], subscribe: [], presence: false, history: false })).toThrow(/publish\[1\]: 'a\+'/);
-    expect(() => s.rules.setDefault(org.id, { publish: ['$SYS/#'], subscribe: [], presence: false, history: false })).toThrow(/reserved/);
-    expect(() => s.rules.create(org.id, 'big', { publish: Array.from({ length: 257 }, (_, i) => `t${i}`), subscribe: [], presence: false, history: false })).toThrow(/at most 256/);
+    await expect(s.rules.create(org.id, 'bad', { publish: ['ok', 'a+'], subscribe: [], presence: false, history: false })).rejects.toThrow(/publish\[1\]: 'a\+'/);
+    await expect(s.rules.setDefault(org.id, { publish: ['$SYS/#'], subscribe: [], presence: false, history: false })).rejects.toThrow(/reserved/);
+    await expect(s.rules.create(org.id, 'big', { publish: Array.from({ length: 257 }, (_, i) => `t${i}`), subscribe: [], presence: false, history: false })).rejects.toThrow(/at most 256/);
   });
 });
 
@@ -430,30 +433,30 @@ describe('retention (issue 14, item 6)', () => {
     const DAY = 86_400_000;
     const start = now;
     try {
-      const gone = s.tokens.mint({ orgId: org.id, userId: 'gone', ttlSeconds: 600 });
-      const revoked = s.tokens.mint({ orgId: org.id, userId: 'revoked-user', ttlSeconds: 600 });
-      s.tokens.revoke(org.id, revoked.tokenId);
-      s.store.history.appendBatch(s.store.db, [{ orgId: org.id, topic: 'h/old', payload: Buffer.from('old'), qos: 0, at: now }]);
+      const gone = await s.tokens.mint({ orgId: org.id, userId: 'gone', ttlSeconds: 600 });
+      const revoked = await s.tokens.mint({ orgId: org.id, userId: 'revoked-user', ttlSeconds: 600 });
+      await s.tokens.revoke(org.id, revoked.tokenId);
+      await s.store.history.appendBatch([{ orgId: org.id, topic: 'h/old', payload: Buffer.from('old'), qos: 0, at: now }]);
       now = start + 31 * DAY;
-      const stays = s.tokens.mint({ orgId: org.id, userId: 'stays', ttlSeconds: 600 });
-      s.store.history.appendBatch(s.store.db, [{ orgId: org.id, topic: 'h/new', payload: Buffer.from('new'), qos: 0, at: now }]);
-      const auditBefore = s.store.audit.query({ orgId: org.id, limit: 1000 }).length;
-      const counts = s.retention.purge();
+      const stays = await s.tokens.mint({ orgId: org.id, userId: 'stays', ttlSeconds: 600 });
+      await s.store.history.appendBatch([{ orgId: org.id, topic: 'h/new', payload: Buffer.from('new'), qos: 0, at: now }]);
+      const auditBefore = (await s.store.audit.query({ orgId: org.id, limit: 1000 })).length;
+      const counts = await s.retention.purge();
       expect(counts.tokens).toBeGreaterThanOrEqual(2);
-      expect(s.store.tokens.get(gone.tokenId)).toBeUndefined();
-      expect(s.store.tokens.get(revoked.tokenId)).toBeUndefined();
-      expect(s.store.tokens.get(stays.tokenId)).toBeDefined();
-      expect(s.tokens.findUser(org.id, 'gone')).toBeUndefined();
-      expect(s.tokens.findUser(org.id, 'stays')).toBeDefined();
-      expect(s.store.history.read(org.id, 'h/old', 10)).toEqual([]);
-      expect(s.store.history.read(org.id, 'h/new', 10)).toHaveLength(1);
+      expect(await s.store.tokens.get(gone.tokenId)).toBeUndefined();
+      expect(await s.store.tokens.get(revoked.tokenId)).toBeUndefined();
+      expect(await s.store.tokens.get(stays.tokenId)).toBeDefined();
+      expect(await s.tokens.findUser(org.id, 'gone')).toBeUndefined();
+      expect(await s.tokens.findUser(org.id, 'stays')).toBeDefined();
+      expect(await s.store.history.read(org.id, 'h/old', 10)).toEqual([]);
+      expect(await s.store.history.read(org.id, 'h/new', 10)).toHaveLength(1);
       // the audit trail is kept for SIGNALGATE_AUDIT_RETENTION_DAYS (365 by default)
-      expect(s.store.audit.query({ orgId: org.id, limit: 1000 }).length).toBe(auditBefore);
+      expect((await s.store.audit.query({ orgId: org.id, limit: 1000 })).length).toBe(auditBefore);
       now = start + 366 * DAY;
-      s.retention.purge();
-      expect(s.store.audit.query({ orgId: org.id, limit: 1000 }).filter((e) => e.at < start + DAY)).toEqual([]);
+      await s.retention.purge();
+      expect((await s.store.audit.query({ orgId: org.id, limit: 1000 })).filter((e) => e.at < start + DAY)).toEqual([]);
       // the newest change row always stays: a broker starting later reads its position from it
-      expect(s.store.changes.lastSeq()).toBeGreaterThan(0);
+      expect(await s.store.changes.lastSeq()).toBeGreaterThan(0);
     } finally {
       now = start;
     }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  applyState, appOrgFromEnv, createServices, exportState, loadConfig, orgIdFromUuid, orgUuidFromId, parseStateFile,
+  applyState, appOrgFromEnv, exportState, loadConfig, openServices, orgIdFromUuid, orgUuidFromId, parseStateFile,
   stateToYaml, StateFileError, withAppOrg, type Services,
 } from '@signalgate/shared';
 
@@ -92,10 +92,10 @@ describe('reading a state file', () => {
 
 describe('applying and exporting', () => {
   let s: Services;
-  beforeAll(() => {
-    s = createServices(loadConfig({ SIGNALGATE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-state-')) }));
+  beforeAll(async () => {
+    s = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-state-')) }));
   });
-  afterAll(() => s?.store.close());
+  afterAll(async () => { await s?.store.close(); });
 
   test('a first apply makes everything; the same file again changes nothing; the key works; ids are as declared or derived', async () => {
     const state = parseStateFile(FILE, { env });
@@ -104,45 +104,45 @@ describe('applying and exporting', () => {
       'org_k7xm4pqr2n5t: created', "org_k7xm4pqr2n5t: rule set 'readonly' created", "org_k7xm4pqr2n5t: integration 'web' created",
       "org_k7xm4pqr2n5t: provider 'supabase' added", expect.stringMatching(/^org_k7xm4pqr2n5t: secret key key_\w+ \(sk_declared…\) imported$/),
     ]));
-    const auditRows = s.store.audit.query({ limit: 1000 }).length;
+    const auditRows = (await s.store.audit.query({ limit: 1000 })).length;
     expect((await applyState(s, state)).changes).toEqual([]);
-    expect(s.store.audit.query({ limit: 1000 }).length).toBe(auditRows); // nothing written
+    expect((await s.store.audit.query({ limit: 1000 })).length).toBe(auditRows); // nothing written
     expect((await s.keys.verify(KEY)).orgId).toBe('org_k7xm4pqr2n5t');
-    const byUuid = s.orgs.get('3f2504e0-4f89-41d3-9a0c-0305e82c3301');
+    const byUuid = await s.orgs.get('3f2504e0-4f89-41d3-9a0c-0305e82c3301');
     expect(byUuid.id).toBe(orgIdFromUuid('3f2504e0-4f89-41d3-9a0c-0305e82c3301'));
-    expect(s.orgs.get('org_k7xm4pqr2n5t').uuid).toBe(orgUuidFromId('org_k7xm4pqr2n5t'));
-    expect(s.orgs.get('org_k7xm4pqr2n5t')).toMatchObject({ minTtlSeconds: 5, limits: { maxConnections: 50, maxRetainedMessages: null } });
+    expect((await s.orgs.get('org_k7xm4pqr2n5t')).uuid).toBe(orgUuidFromId('org_k7xm4pqr2n5t'));
+    expect(await s.orgs.get('org_k7xm4pqr2n5t')).toMatchObject({ minTtlSeconds: 5, limits: { maxConnections: 50, maxRetainedMessages: null } });
   });
 
   test('export round-trips: its YAML applied changes nothing, and it holds no secret', async () => {
-    const yaml = stateToYaml(exportState(s));
+    const yaml = stateToYaml(await exportState(s));
     expect(yaml).not.toContain(KEY);
     expect(yaml).not.toContain(env.HS_SECRET);
     expect((await applyState(s, parseStateFile(yaml, { env: {} }))).changes).toEqual([]);
-    expect(s.store.providers.get('org_k7xm4pqr2n5t', 'supabase')!.secret).toBe(env.HS_SECRET); // kept
+    expect((await s.store.providers.get('org_k7xm4pqr2n5t', 'supabase'))!.secret).toBe(env.HS_SECRET); // kept
   });
 
   test('a changed file changes exactly what changed; sections it lists are the truth, what it omits stays', async () => {
-    const readonlyId = s.rules.get('org_k7xm4pqr2n5t', 'readonly').id;
+    const readonlyId = (await s.rules.get('org_k7xm4pqr2n5t', 'readonly')).id;
     const changed = FILE
       .replace("subscribe: ['news/#']", "subscribe: ['news/#', 'sport/#']")
       .replace("      - integration_id: web\n        rule_set: readonly\n", '      - integration_id: web\n        rule_set: default\n')
       .replace(/    providers:\n[\s\S]*?HS_SECRET\}\n/, '');
     const report = await applyState(s, parseStateFile(changed, { env }));
     expect(report.changes.sort()).toEqual(["org_k7xm4pqr2n5t: integration 'web' updated", "org_k7xm4pqr2n5t: rule set 'readonly' updated"]);
-    expect(s.rules.get('org_k7xm4pqr2n5t', 'readonly')).toMatchObject({ id: readonlyId, subscribe: ['news/#', 'sport/#'] });
-    expect(s.providers.list('org_k7xm4pqr2n5t')).toHaveLength(1); // the section is gone from the file: not managed
+    expect(await s.rules.get('org_k7xm4pqr2n5t', 'readonly')).toMatchObject({ id: readonlyId, subscribe: ['news/#', 'sport/#'] });
+    expect(await s.providers.list('org_k7xm4pqr2n5t')).toHaveLength(1); // the section is gone from the file: not managed
     const dropped = changed.replace(/    rule_sets:\n[\s\S]*?news\/secret'\]\n/, '    rule_sets: []\n');
     expect((await applyState(s, parseStateFile(dropped, { env }))).changes).toEqual(["org_k7xm4pqr2n5t: rule set 'readonly' deleted"]);
   });
 
   test('contradicting the store is refused before anything is written', async () => {
-    const before = s.store.audit.query({ limit: 1000 }).length;
+    const before = (await s.store.audit.query({ limit: 1000 })).length;
     await expect(applyState(s, parseStateFile('organizations:\n  - id: org_k7xm4pqr2n5t\n    uuid: 3f2504e0-4f89-41d3-9a0c-0305e82c3301\n', { env }))).rejects.toThrow(/two different organizations/);
     const other = 'organizations:\n  - id: org_aaaaaaaaaaaa\n    secret_keys:\n      - secret: ${ACME_KEY}\n';
     await expect(applyState(s, parseStateFile(other, { env }))).rejects.toThrow(/is a key of another organization/);
-    expect(s.store.orgs.get('org_aaaaaaaaaaaa')).toBeUndefined();
-    expect(s.store.audit.query({ limit: 1000 }).length).toBe(before);
+    expect(await s.store.orgs.get('org_aaaaaaaaaaaa')).toBeUndefined();
+    expect((await s.store.audit.query({ limit: 1000 })).length).toBe(before);
   });
 });
 
@@ -172,17 +172,17 @@ describe("an app's CloudSignal settings", () => {
 
 describe('what the hostile review of declared state found (each held here)', () => {
   let s: Services;
-  beforeAll(() => {
-    s = createServices(loadConfig({ SIGNALGATE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-state-review-')) }));
+  beforeAll(async () => {
+    s = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-state-review-')) }));
   });
-  afterAll(() => s?.store.close());
+  afterAll(async () => { await s?.store.close(); });
   const apply = (text: string, e: Record<string, string> = env) => applyState(s, parseStateFile(text, { env: e }));
 
   test('${NAME} is read from the environment in secret fields only: a name or filter keeps it as text, so export → apply is exact', async () => {
     const state = parseStateFile("organizations:\n  - id: org_txtxtxtxtxtx\n    name: 'Team ${DB_PASSWORD}'\n    default_rules: {publish: ['x/$notenv/y'], subscribe: []}\n", { env: { DB_PASSWORD: 'hunter2' } });
     expect(state.organizations[0]!.name).toBe('Team ${DB_PASSWORD}');
     await applyState(s, state);
-    const yaml = stateToYaml(exportState(s, ['org_txtxtxtxtxtx']));
+    const yaml = stateToYaml(await exportState(s, ['org_txtxtxtxtxtx']));
     expect(yaml).not.toContain('hunter2');
     expect((await applyState(s, parseStateFile(yaml, { env: {} }))).changes).toEqual([]);
   });
@@ -191,7 +191,7 @@ describe('what the hostile review of declared state found (each held here)', () 
     const state = withAppOrg(parseStateFile('organizations:\n  - id: org_dupkeydupkey\n    secret_keys: [{secret: "${K}"}]\n', { env: { K: 'sk_sharedsharedshared000001' } }),
       appOrgFromEnv({ CLOUDSIGNAL_ORG_ID: 'org_otherotherot', CLOUDSIGNAL_SECRET_KEY: 'sk_sharedsharedshared000001' }));
     await expect(applyState(s, state)).rejects.toThrow('the secret key sk_sharedsh… is declared for org_dupkeydupkey and for org_otherotherot');
-    expect(s.store.orgs.get('org_dupkeydupkey')).toBeUndefined();
+    expect(await s.store.orgs.get('org_dupkeydupkey')).toBeUndefined();
   });
 
   test("the app settings naming a declared org by its UUID add their key to it: one org, its own name kept, idempotent", async () => {
@@ -205,14 +205,14 @@ describe('what the hostile review of declared state found (each held here)', () 
 
   test('an HMAC provider exports as hmac: true without its secret; applied where the secret is not stored it is refused, not turned into a JWKS provider', async () => {
     await apply("organizations:\n  - id: org_hmachmachmac\n    providers: [{type: supabase, issuer: 'https://abc.supabase.co/auth/v1', secret: '${HS_SECRET}'}]\n");
-    const yaml = stateToYaml(exportState(s, ['org_hmachmachmac']));
+    const yaml = stateToYaml(await exportState(s, ['org_hmachmachmac']));
     expect(yaml).toContain('hmac: true');
     expect((await applyState(s, parseStateFile(yaml, { env: {} }))).changes).toEqual([]);
-    const fresh = createServices(loadConfig({ SIGNALGATE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-state-fresh-')) }));
+    const fresh = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-state-fresh-')) }));
     try {
       await expect(applyState(fresh, parseStateFile(yaml, { env: {} }))).rejects.toThrow(/provider 'supabase' verifies with a shared secret/);
     } finally {
-      fresh.store.close();
+      await fresh.store.close();
     }
   });
 

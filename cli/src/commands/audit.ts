@@ -16,14 +16,14 @@ export function registerAudit(program: Command, ctx: CliContext): void {
     .option('--event <event>', 'only this event (e.g. token.minted, token.revoked, key.created)')
     .option('--limit <n>', 'at most this many records (max 1000)', positiveInt, 100)
     .action((opts: JsonOption & { org?: string; user?: string; event?: string; limit: number }) =>
-      withServices(ctx, opts, ({ services, out }) => {
+      withServices(ctx, opts, async ({ services, out }) => {
         let user = opts.user;
         if (opts.org !== undefined) {
-          requireOrg(services, opts.org);
+          await requireOrg(services, opts.org);
           // Within one org an email also names the user; the trail records user_id and user_ref.
-          if (user !== undefined) user = services.tokens.findUser(opts.org, user)?.userRef ?? user;
+          if (user !== undefined) user = (await services.tokens.findUser(opts.org, user))?.userRef ?? user;
         }
-        const entries = services.store.audit.query({ orgId: opts.org, userId: user, event: opts.event, limit: opts.limit });
+        const entries = await services.store.audit.query({ orgId: opts.org, userId: user, event: opts.event, limit: opts.limit });
         out.list(
           entries.map(auditView),
           [{ key: 'id' }, { key: 'at' }, { key: 'event' }, { key: 'organization_id', header: 'org' }, { key: 'user_id' }, { key: 'token_id' }, { key: 'detail' }],
@@ -38,11 +38,11 @@ export function registerAudit(program: Command, ctx: CliContext): void {
     .option('--org <id>', 'only this organisation')
     .option('--before <time>', 'only records written before this ISO time (e.g. what the next purge removes)')
     .action((opts: { org?: string; before?: string }) =>
-      withServices(ctx, opts, ({ services }) => {
-        if (opts.org !== undefined) requireOrg(services, opts.org);
+      withServices(ctx, opts, async ({ services }) => {
+        if (opts.org !== undefined) await requireOrg(services, opts.org);
         const before = opts.before === undefined ? null : Date.parse(opts.before);
         if (before !== null && Number.isNaN(before)) throw new SignalGateError('invalid_request', `--before: not a time: ${opts.before}`);
-        for (const e of services.store.audit.all({ orgId: opts.org ?? null, before })) ctx.stdout.write(`${JSON.stringify(auditView(e))}\n`);
+        for (const e of await services.store.audit.all({ orgId: opts.org ?? null, before })) ctx.stdout.write(`${JSON.stringify(auditView(e))}\n`);
       }),
     );
 }
@@ -50,8 +50,8 @@ export function registerAudit(program: Command, ctx: CliContext): void {
 export function registerPurge(program: Command, ctx: CliContext): void {
   withJson(program.command('purge').description('delete what retention no longer keeps (SIGNALGATE_RETENTION_DAYS, _AUDIT_, _HISTORY_); the token API does it every hour'))
     .action((opts: JsonOption) =>
-      withServices(ctx, opts, ({ services, out }) => {
-        out.record({ ...services.retention.purge(), ...services.retention.settings });
+      withServices(ctx, opts, async ({ services, out }) => {
+        out.record({ ...(await services.retention.purge()), ...services.retention.settings });
       }),
     );
 }

@@ -31,10 +31,10 @@ export function registerKey(program: Command, ctx: CliContext): void {
   withJson(key.command('list').description('list keys (prefix, status, created, last used)'))
     .requiredOption('--org <id>', 'organisation id')
     .action((opts: JsonOption & { org: string }) =>
-      withServices(ctx, opts, ({ services, out, now }) => {
-        requireOrg(services, opts.org);
+      withServices(ctx, opts, async ({ services, out, now }) => {
+        await requireOrg(services, opts.org);
         out.list(
-          services.keys.list(opts.org).map((k) => keyView(k, now)),
+          (await services.keys.list(opts.org)).map((k) => keyView(k, now)),
           [{ key: 'key_id' }, { key: 'prefix' }, { key: 'status' }, { key: 'name' }, { key: 'created_at' }, { key: 'last_used_at' }, { key: 'expires_at' }],
           'no keys',
         );
@@ -46,9 +46,9 @@ export function registerKey(program: Command, ctx: CliContext): void {
     .requiredOption('--key <key_id>', 'key id (see key list)')
     .option('--keep-tokens', 'let the tokens the key minted live to their expiry')
     .action((opts: KeyOptions) =>
-      withServices(ctx, opts, ({ services, out, now }) => {
-        const revoked = services.keys.revoke(opts.org, opts.key);
-        const tokens = opts.keepTokens ? [] : services.tokens.revokeMintedBy(opts.org, opts.key);
+      withServices(ctx, opts, async ({ services, out, now }) => {
+        const revoked = await services.keys.revoke(opts.org, opts.key);
+        const tokens = opts.keepTokens ? [] : await services.tokens.revokeMintedBy(opts.org, opts.key);
         out.record({ ...keyView(revoked, now), revoked_token_ids: tokens });
       }),
     );

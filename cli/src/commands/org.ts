@@ -47,8 +47,8 @@ export function registerOrg(program: Command, ctx: CliContext): void {
     );
 
   withJson(org.command('list').description('list organisations')).action((opts: JsonOption) =>
-    withServices(ctx, opts, ({ services, out }) => {
-      out.list(services.orgs.list().map(orgView), ORG_COLUMNS, 'no organisations yet');
+    withServices(ctx, opts, async ({ services, out }) => {
+      out.list((await services.orgs.list()).map(orgView), ORG_COLUMNS, 'no organisations yet');
     }),
   );
 
@@ -62,7 +62,7 @@ export function registerOrg(program: Command, ctx: CliContext): void {
   for (const l of ORG_LIMITS) update.option(optionOf(l.field), l.help, limitValue);
   update
     .action((opts: UpdateOptions) =>
-      withServices(ctx, opts, ({ services, out }) => {
+      withServices(ctx, opts, async ({ services, out }) => {
         const limits: Partial<Record<keyof OrgLimits, number | null>> = {};
         for (const l of ORG_LIMITS) {
           const given = opts[l.key] as number | typeof NO_LIMIT | undefined;
@@ -74,7 +74,7 @@ export function registerOrg(program: Command, ctx: CliContext): void {
         if (opts.minTtl !== undefined) settings.minTtlSeconds = opts.minTtl;
         if (opts.maxTtl !== undefined) settings.maxTtlSeconds = opts.maxTtl;
         if (opts.maxTokenLifetime !== undefined) settings.maxTokenLifetimeSeconds = opts.maxTokenLifetime;
-        out.record(orgView(services.orgs.update(opts.org, settings)));
+        out.record(orgView(await services.orgs.update(opts.org, settings)));
       }),
     );
 
@@ -93,10 +93,10 @@ export function registerOrg(program: Command, ctx: CliContext): void {
     .option('--history', 'allow the history permission')
     .option('--no-history', 'deny the history permission')
     .action((opts: DefaultRulesOptions) =>
-      withServices(ctx, opts, ({ services, out }) => {
-        requireOrg(services, opts.org);
-        const current = services.rules.getDefault(opts.org);
-        const updated = services.rules.setDefault(opts.org, {
+      withServices(ctx, opts, async ({ services, out }) => {
+        await requireOrg(services, opts.org);
+        const current = await services.rules.getDefault(opts.org);
+        const updated = await services.rules.setDefault(opts.org, {
           publish: opts.publish ?? current.publish,
           subscribe: opts.subscribe ?? current.subscribe,
           denyPublish: opts.denyPublish ?? current.denyPublish ?? [],

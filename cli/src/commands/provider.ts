@@ -25,11 +25,11 @@ export function registerProvider(program: Command, ctx: CliContext): void {
     .option('--user-id-claim <claim>', 'claim holding the user id (default: sub)')
     .option('--email-claim <claim>', 'claim holding the email (default: email)')
     .action((opts: AddOptions) =>
-      withServices(ctx, opts, ({ services, out }) => {
+      withServices(ctx, opts, async ({ services, out }) => {
         if (opts.secret !== undefined && opts.secretFile !== undefined) throw new SignalGateError('invalid_request', 'give --secret or --secret-file, not both');
         const secret = opts.secretFile !== undefined ? fs.readFileSync(opts.secretFile, 'utf8').replace(/\r?\n$/, '') : opts.secret;
-        requireOrg(services, opts.org);
-        out.record(providerView(services.providers.add(opts.org, {
+        await requireOrg(services, opts.org);
+        out.record(providerView(await services.providers.add(opts.org, {
           name: opts.name, type: opts.type, issuer: opts.issuer, jwksUrl: opts.jwksUrl, secret,
           audience: opts.audience, userIdClaim: opts.userIdClaim, emailClaim: opts.emailClaim,
         })));
@@ -39,10 +39,10 @@ export function registerProvider(program: Command, ctx: CliContext): void {
   withJson(provider.command('list').description('list identity providers (never secrets)'))
     .requiredOption('--org <id>', 'organisation id (org_… or UUID)')
     .action((opts: JsonOption & { org: string }) =>
-      withServices(ctx, opts, ({ services, out }) => {
-        requireOrg(services, opts.org);
+      withServices(ctx, opts, async ({ services, out }) => {
+        await requireOrg(services, opts.org);
         out.list(
-          services.providers.list(opts.org).map(providerView),
+          (await services.providers.list(opts.org)).map(providerView),
           [{ key: 'provider' }, { key: 'type' }, { key: 'issuer' }, { key: 'verification' }, { key: 'audience' }],
           'no identity providers',
         );
@@ -53,9 +53,9 @@ export function registerProvider(program: Command, ctx: CliContext): void {
     .requiredOption('--org <id>', 'organisation id (org_… or UUID)')
     .requiredOption('--name <name>', 'the provider name (see list)')
     .action((opts: JsonOption & { org: string; name: string }) =>
-      withServices(ctx, opts, ({ services, out }) => {
-        requireOrg(services, opts.org);
-        services.providers.remove(opts.org, opts.name);
+      withServices(ctx, opts, async ({ services, out }) => {
+        await requireOrg(services, opts.org);
+        await services.providers.remove(opts.org, opts.name);
         out.record({ deleted: true, provider: opts.name });
       }),
     );

@@ -28,9 +28,9 @@ export function registerRuleset(program: Command, ctx: CliContext): void {
     .option('--presence', 'allow the presence permission', false)
     .option('--history', 'allow the history permission', false)
     .action((opts: CreateOptions) =>
-      withServices(ctx, opts, ({ services, out }) => {
-        requireOrg(services, opts.org);
-        const created = services.rules.create(opts.org, opts.name, {
+      withServices(ctx, opts, async ({ services, out }) => {
+        await requireOrg(services, opts.org);
+        const created = await services.rules.create(opts.org, opts.name, {
           publish: opts.publish ?? [],
           subscribe: opts.subscribe ?? [],
           denyPublish: opts.denyPublish ?? [],
@@ -45,10 +45,10 @@ export function registerRuleset(program: Command, ctx: CliContext): void {
   withJson(ruleset.command('list').description('list rule sets, the default one first'))
     .requiredOption('--org <id>', 'organisation id')
     .action((opts: JsonOption & { org: string }) =>
-      withServices(ctx, opts, ({ services, out }) => {
-        requireOrg(services, opts.org);
+      withServices(ctx, opts, async ({ services, out }) => {
+        await requireOrg(services, opts.org);
         out.list(
-          services.rules.list(opts.org).map(ruleSetView),
+          (await services.rules.list(opts.org)).map(ruleSetView),
           [{ key: 'rule_set_id' }, { key: 'name' }, { key: 'is_default', header: 'default' }, { key: 'presence' }, { key: 'history' }, { key: 'publish' }, { key: 'subscribe' }, { key: 'deny_publish', header: 'deny publish' }, { key: 'deny_subscribe', header: 'deny subscribe' }],
         );
       }),
@@ -58,10 +58,10 @@ export function registerRuleset(program: Command, ctx: CliContext): void {
     .requiredOption('--org <id>', 'organisation id')
     .requiredOption('--name <name|id>', 'rule set name or id')
     .action((opts: JsonOption & { org: string; name: string }) =>
-      withServices(ctx, opts, ({ services, out }) => {
-        requireOrg(services, opts.org);
-        const rs = services.rules.get(opts.org, opts.name);
-        services.rules.delete(opts.org, rs.id);
+      withServices(ctx, opts, async ({ services, out }) => {
+        await requireOrg(services, opts.org);
+        const rs = await services.rules.get(opts.org, opts.name);
+        await services.rules.delete(opts.org, rs.id);
         out.record({ deleted: true, rule_set_id: rs.id, name: rs.name });
       }),
     );

@@ -26,8 +26,8 @@ export function registerState(program: Command, ctx: CliContext): void {
     .option('--org <id>', 'only this organisation (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('-o, --output <file>', 'write here instead of standard output')
     .action((opts: { org?: string[]; output?: string }) =>
-      withServices(ctx, {}, ({ services }) => {
-        const yaml = stateToYaml(exportState(services, opts.org));
+      withServices(ctx, {}, async ({ services }) => {
+        const yaml = stateToYaml(await exportState(services, opts.org));
         if (opts.output === undefined) ctx.stdout.write(yaml);
         else fs.writeFileSync(opts.output, yaml, { mode: 0o600 });
       }),

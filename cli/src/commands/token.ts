@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { SignalGateError } from '@signalgate/shared';
 import { withServices, type CliContext } from '../context.js';
 import { tokenView } from '../views.js';
-import { CLI_AUDIT_CONTEXT, requireOrg, usageError, withJson, type JsonOption } from './common.js';
+import { CLI_AUDIT_CONTEXT, requireOrg, usageError, usersByRef, withJson, type JsonOption } from './common.js';
 
 export function registerToken(program: Command, ctx: CliContext): void {
   const token = program.command('token').description('issued tokens (MQTT credentials)');
@@ -13,11 +13,12 @@ export function registerToken(program: Command, ctx: CliContext): void {
     .option('--user <user>', 'only this user (user_id, email or user_ref)')
     .option('--live', 'only tokens that are neither expired nor revoked')
     .action((opts: JsonOption & { org: string; user?: string; live?: boolean }) =>
-      withServices(ctx, opts, ({ services, out, now }) => {
-        requireOrg(services, opts.org);
-        const tokens = services.tokens.list(opts.org, { user: opts.user, liveOnly: opts.live === true });
+      withServices(ctx, opts, async ({ services, out, now }) => {
+        await requireOrg(services, opts.org);
+        const tokens = await services.tokens.list(opts.org, { user: opts.user, liveOnly: opts.live === true });
+        const users = await usersByRef(services, opts.org, tokens);
         out.list(
-          tokens.map((t) => tokenView(t, services.store.users.byRef(t.orgId, t.userRef), now)),
+          tokens.map((t) => tokenView(t, users.get(t.userRef), now)),
           [{ key: 'token_id' }, { key: 'user_id' }, { key: 'state' }, { key: 'integration_id', header: 'integration' }, { key: 'issued_at' }, { key: 'expires_at' }],
           'no tokens',
         );
@@ -31,16 +32,16 @@ export function registerToken(program: Command, ctx: CliContext): void {
     .option('--reason <text>', 'recorded in the audit trail', 'revoked')
     .action((opts: JsonOption & { org: string; token?: string; user?: string; reason: string }, cmd: Command) => {
       if ((opts.token === undefined) === (opts.user === undefined)) usageError(cmd, 'give exactly one of --token or --user');
-      return withServices(ctx, opts, ({ services, out, now }) => {
-        requireOrg(services, opts.org);
+      return withServices(ctx, opts, async ({ services, out, now }) => {
+        await requireOrg(services, opts.org);
         if (opts.token !== undefined) {
-          const t = services.tokens.revoke(opts.org, opts.token, opts.reason, CLI_AUDIT_CONTEXT);
-          out.record(tokenView(t, services.store.users.byRef(t.orgId, t.userRef), now));
+          const t = await services.tokens.revoke(opts.org, opts.token, opts.reason, CLI_AUDIT_CONTEXT);
+          out.record(tokenView(t, await services.store.users.byRef(t.orgId, t.userRef), now));
           return;
         }
-        const user = services.tokens.findUser(opts.org, opts.user!);
+        const user = await services.tokens.findUser(opts.org, opts.user!);
         if (!user) throw new SignalGateError('not_found', `user '${opts.user}' not found in ${opts.org}`);
-        const revoked = services.tokens.revokeUser(opts.org, user.userRef, opts.reason, CLI_AUDIT_CONTEXT);
+        const revoked = await services.tokens.revokeUser(opts.org, user.userRef, opts.reason, CLI_AUDIT_CONTEXT);
         out.record({ user_id: user.userId, user_ref: user.userRef, revoked_token_ids: revoked });
       });
     });

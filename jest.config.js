@@ -1,5 +1,8 @@
 // ESM TypeScript through @swc/jest; type-checking is `tsc -b`, run before jest by `npm test`.
-export default {
+// Two projects: every suite on the embedded SQLite store, and the API, broker and cluster suites
+// again on PostgreSQL (tests/support/database.ts gives each data dir a fresh database). One suite
+// alone on one store: `--selectProjects sqlite` (or postgres).
+const base = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'es6' } }] },
@@ -7,8 +10,23 @@ export default {
     '^@signalgate/(shared|token-api|broker|cli|client)$': '<rootDir>/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
-  testMatch: ['<rootDir>/{shared,token-api,broker,cli,client}/test/**/*.test.ts', '<rootDir>/tests/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+};
+
+export default {
+  projects: [
+    {
+      ...base,
+      displayName: 'sqlite',
+      testMatch: ['<rootDir>/{shared,token-api,broker,cli,client}/test/**/*.test.ts', '<rootDir>/tests/**/*.test.ts'],
+    },
+    {
+      ...base,
+      displayName: 'postgres',
+      testMatch: ['<rootDir>/{token-api,broker}/test/**/*.test.ts', '<rootDir>/tests/cluster/**/*.test.ts'],
+      setupFiles: ['<rootDir>/tests/support/onPostgres.cjs'],
+    },
+  ],
   testTimeout: 20000,
   // Suites mostly wait on sockets and timers, so a third worker keeps both cores busy.
   maxWorkers: 3,

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { loadConfig, openServices, type Services } from '@signalgate/shared';
+import { storeEnv } from '../../tests/support/database.js';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
 import { call, tempDataDir } from './support/server.js';
 
@@ -14,7 +15,8 @@ let api: TokenApiHandle;
 let services: Services;
 
 beforeAll(async () => {
-  const config = loadConfig({ SIGNALGATE_DATA_DIR: tempDataDir('logging'), SIGNALGATE_API_PORT: '0' });
+  const dataDir = tempDataDir('logging');
+  const config = loadConfig({ SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_API_PORT: '0', ...(await storeEnv(dataDir)) });
   services = await openServices(config);
   const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
   api = await startTokenApi({ config, services, logger: pino({ level: 'trace' }, sink) });
@@ -74,7 +76,8 @@ test('refusals are sampled per address and status, with the count so far; a long
 });
 
 test('past SIGNALGATE_MAX_CONNECTIONS_PER_IP open sockets, a new one is closed before HTTP reads it', async () => {
-  const config = loadConfig({ SIGNALGATE_DATA_DIR: tempDataDir('logging-sockets'), SIGNALGATE_API_PORT: '0', SIGNALGATE_MAX_CONNECTIONS_PER_IP: '3' });
+  const dataDir = tempDataDir('logging-sockets');
+  const config = loadConfig({ SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_API_PORT: '0', SIGNALGATE_MAX_CONNECTIONS_PER_IP: '3', ...(await storeEnv(dataDir)) });
   const svc = await openServices(config);
   const small = await startTokenApi({ config, services: svc, logger: pino({ level: 'silent' }) });
   try {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLogger, loadConfig, openServices, type Config, type Services } from '@signalgate/shared';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
+import { storeEnv } from '../../../tests/support/database.js';
 
 export const ADMIN_KEY = 'adm_test-admin-key-0123456789abcdefghijklmnop';
 
@@ -28,6 +29,7 @@ export async function startApi(label: string, env: Record<string, string> = {}, 
     SIGNALGATE_ADMIN_KEY: ADMIN_KEY,
     // Suites send many deliberate failures from one address; the rate-limit suite lowers these.
     SIGNALGATE_AUTH_FAILURES_PER_IP: '100000',
+    ...(await storeEnv(dataDir)),
     ...env,
   });
   const services = await openServices(config);

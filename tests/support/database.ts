@@ -1,0 +1,37 @@
+// Which store a suite runs on. The `postgres` jest project (jest.config.js) runs the API, broker
+// and cluster suites again with SIGNALGATE_TEST_STORE=postgres: every data dir a harness makes then
+// gets its own fresh database in one private PostgreSQL cluster per suite file (started on first
+// use, 0.3-2 s depending on load; stopped after the file's tests). Two processes given one data dir (a restart,
+// the nodes of a cluster) get the same database, as they would share the SQLite file.
+import { afterAll } from '@jest/globals';
+import { startPostgres, type PrivatePostgres } from './postgres.js';
+
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.SIGNALGATE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+let cluster: Promise<PrivatePostgres> | undefined;
+const databases = new Map<string, Promise<string>>();
+
+if (TEST_STORE === 'postgres') {
+  afterAll(async () => {
+    if (cluster) await (await cluster).stop();
+    cluster = undefined;
+    databases.clear();
+  });
+}
+
+/** The suite's PostgreSQL cluster (started on first use); only in the postgres project. */
+export function suitePostgres(): Promise<PrivatePostgres> {
+  cluster ??= startPostgres('suite');
+  return cluster;
+}
+
+/** Environment that puts the store of `dataDir` where this run keeps stores: {} on SQLite. */
+export async function storeEnv(dataDir: string): Promise<Record<string, string>> {
+  if (TEST_STORE === 'sqlite') return {};
+  let url = databases.get(dataDir);
+  if (!url) {
+    url = suitePostgres().then((pg) => pg.newDatabase());
+    databases.set(dataDir, url);
+  }
+  return { SIGNALGATE_DATABASE_URL: await url };
+}

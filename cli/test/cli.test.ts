@@ -1,7 +1,7 @@
 // The `signalgate` CLI, run as a separate process over a temp data dir. Each behaviour is checked
 // by its effect on the data dir (read back through the shared services, like another process would).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { loadConfig, openServices, type Services } from '@signalgate/shared';
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -13,14 +13,14 @@ interface Items<T = Record<string, unknown>> { items: T[] }
 const dataDir = tempDataDir('main');
 let services: Services;
 
-beforeAll(() => {
+beforeAll(async () => {
   buildCli();
   // Opened before the CLI creates the schema too: either side may come first.
-  services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_KEY_CACHE_SECONDS: '0' }));
+  services = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_KEY_CACHE_SECONDS: '0' }));
 }, 180_000);
 
-afterAll(() => {
-  services?.store.close();
+afterAll(async () => {
+  await services?.store.close();
 });
 
 const cli = (args: string[]) => runCli(dataDir, args);
@@ -30,7 +30,7 @@ const createOrg = (name: string) => json<OrgCreated>(['org', 'create', '--name',
 describe('signalgate audit export and purge (issue 14, item 6)', () => {
   test('audit export writes every record of an org as JSON lines, oldest first; purge reports what it removed', async () => {
     const { organization_id: org } = await createOrg('Exported');
-    services.tokens.mint({ orgId: org, userId: 'exported-user' });
+    await services.tokens.mint({ orgId: org, userId: 'exported-user' });
     const r = await cli(['audit', 'export', '--org', org]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -96,17 +96,17 @@ describe('signalgate org', () => {
     expect(updated).toMatchObject({ organization_id: org, default_ttl_seconds: 600, min_ttl_seconds: 120, max_ttl_seconds: 7200,
       max_connections: 10, max_messages_per_second: 50, max_bytes_per_second: 5000, max_payload_bytes: 2048, token_messages_per_second: 5,
       max_connects_per_second: 20 });
-    expect(services.orgs.get(org)).toMatchObject({ defaultTtlSeconds: 600, minTtlSeconds: 120, maxTtlSeconds: 7200,
+    expect(await services.orgs.get(org)).toMatchObject({ defaultTtlSeconds: 600, minTtlSeconds: 120, maxTtlSeconds: 7200,
       limits: { maxConnections: 10, maxConnectsPerSecond: 20 } });
     await json(['org', 'update', '--org', org, '--max-connections', 'none']);
-    expect(services.orgs.get(org).limits).toMatchObject({ maxConnections: null, maxMessagesPerSecond: 50, maxConnectsPerSecond: 20 });
+    expect((await services.orgs.get(org)).limits).toMatchObject({ maxConnections: null, maxMessagesPerSecond: 50, maxConnectsPerSecond: 20 });
     expect(await json(['org', 'update', '--org', org, '--max-connects-per-second', 'none'])).toMatchObject({ max_connects_per_second: null });
-    expect(services.orgs.get(org).limits).toMatchObject({ maxConnectsPerSecond: null, maxMessagesPerSecond: 50 });
+    expect((await services.orgs.get(org)).limits).toMatchObject({ maxConnectsPerSecond: null, maxMessagesPerSecond: 50 });
     // Quotas come with defaults and take the same forms.
     expect(await json(['org', 'update', '--org', org, '--max-retained-messages', '25', '--max-subscriptions-per-connection', 'none']))
       .toMatchObject({ max_retained_messages: 25, max_subscriptions_per_connection: null, max_retained_bytes: 64 * 1024 * 1024 });
     // the org's TTL bounds now apply to mints
-    expect(() => services.tokens.mint({ orgId: org, userId: 'u1', ttlSeconds: 60 })).toThrow(/120-7200/);
+    await expect(services.tokens.mint({ orgId: org, userId: 'u1', ttlSeconds: 60 })).rejects.toThrow(/120-7200/);
   });
 
   test('org update refuses a default TTL outside the bounds (exit 1) and a non-number (exit 2)', async () => {
@@ -126,22 +126,22 @@ describe('signalgate org', () => {
       expect([bad, r.code]).toEqual([bad, 2]);
       expect(r.stderr).toMatch(/--max-connects-per-second/);
     }
-    expect(services.orgs.get(org).limits.maxConnectsPerSecond).toBeNull();
+    expect((await services.orgs.get(org)).limits.maxConnectsPerSecond).toBeNull();
   });
 
   test('--org takes the UUID as well as the short id, for every noun', async () => {
     const { organization_id: org } = await createOrg('Uuid Everywhere');
-    const uuid = services.orgs.get(org).uuid;
-    services.tokens.mint({ orgId: org, userId: 'uuid-user' });
+    const uuid = (await services.orgs.get(org)).uuid;
+    await services.tokens.mint({ orgId: org, userId: 'uuid-user' });
     const byId = await json<Items>(['token', 'list', '--org', org]);
     expect(byId.items).toHaveLength(1);
     expect(await json<Items>(['token', 'list', '--org', uuid])).toEqual(byId);
     expect((await json<Items>(['key', 'list', '--org', uuid])).items).toHaveLength(1);
     expect((await json<Items>(['audit', 'list', '--org', uuid])).items.length).toBeGreaterThan(0);
     expect((await cli(['ruleset', 'create', '--org', uuid, '--name', 'by-uuid', '--publish', 'a/#'])).code).toBe(0);
-    expect(services.rules.get(org, 'by-uuid').publish).toEqual(['a/#']);
+    expect((await services.rules.get(org, 'by-uuid')).publish).toEqual(['a/#']);
     expect((await cli(['token', 'revoke', '--org', uuid, '--user', 'uuid-user'])).code).toBe(0);
-    expect(services.tokens.list(org, { liveOnly: true })).toEqual([]);
+    expect(await services.tokens.list(org, { liveOnly: true })).toEqual([]);
   });
 
   test('an unknown organisation is reported as not found (exit 1)', async () => {
@@ -152,18 +152,18 @@ describe('signalgate org', () => {
 
   test('org set-default-rules replaces the default rule set; left-out options keep their value', async () => {
     const { organization_id: org } = await createOrg('Rules');
-    const before = services.store.changes.lastSeq();
+    const before = await services.store.changes.lastSeq();
     const rs = await json(['org', 'set-default-rules', '--org', org, '--publish', 'chat/#', 'users/${user_id}/#', '--subscribe', 'chat/#', '--no-history']);
     expect(rs).toMatchObject({ is_default: true, publish: ['chat/#', 'users/${user_id}/#'], subscribe: ['chat/#'], presence: true, history: false });
-    expect(services.rules.getDefault(org)).toMatchObject({ publish: ['chat/#', 'users/${user_id}/#'], subscribe: ['chat/#'], presence: true, history: false });
+    expect(await services.rules.getDefault(org)).toMatchObject({ publish: ['chat/#', 'users/${user_id}/#'], subscribe: ['chat/#'], presence: true, history: false });
     // brokers in other processes learn of it from the change feed
-    expect(services.store.changes.since(before)).toContainEqual(expect.objectContaining({ kind: 'rules.changed', orgId: org }));
+    expect(await services.store.changes.since(before)).toContainEqual(expect.objectContaining({ kind: 'rules.changed', orgId: org }));
 
     await json(['org', 'set-default-rules', '--org', org, '--subscribe', 'news/+', '--no-presence']);
-    expect(services.rules.getDefault(org)).toMatchObject({ publish: ['chat/#', 'users/${user_id}/#'], subscribe: ['news/+'], presence: false, history: false });
+    expect(await services.rules.getDefault(org)).toMatchObject({ publish: ['chat/#', 'users/${user_id}/#'], subscribe: ['news/+'], presence: false, history: false });
 
     // and the narrowed default now caps what a token may ask for
-    expect(() => services.tokens.mint({ orgId: org, userId: 'u1', acl: { publish: ['alerts/x'], subscribe: [] } })).toThrow(/alerts\/x/);
+    await expect(services.tokens.mint({ orgId: org, userId: 'u1', acl: { publish: ['alerts/x'], subscribe: [] } })).rejects.toThrow(/alerts\/x/);
   });
 
   test('deny filters: --deny-publish/--deny-subscribe on set-default-rules and ruleset create; left out, they are kept', async () => {
@@ -171,7 +171,7 @@ describe('signalgate org', () => {
     const set = await json<{ deny_publish: string[]; deny_subscribe: string[] }>(['org', 'set-default-rules', '--org', org, '--deny-publish', 'admin/#', '--deny-subscribe', 'admin/#', 'ops/+/secrets']);
     expect(set).toMatchObject({ deny_publish: ['admin/#'], deny_subscribe: ['admin/#', 'ops/+/secrets'] });
     await json(['org', 'set-default-rules', '--org', org, '--publish', 'chat/#']);
-    expect(services.rules.getDefault(org)).toMatchObject({ publish: ['chat/#'], denyPublish: ['admin/#'], denySubscribe: ['admin/#', 'ops/+/secrets'] });
+    expect(await services.rules.getDefault(org)).toMatchObject({ publish: ['chat/#'], denyPublish: ['admin/#'], denySubscribe: ['admin/#', 'ops/+/secrets'] });
     const created = await json<{ deny_publish: string[] }>(['ruleset', 'create', '--org', org, '--name', 'no-admin', '--publish', '#', '--deny-publish', 'admin/#']);
     expect(created.deny_publish).toEqual(['admin/#']);
     const bad = await cli(['ruleset', 'create', '--org', org, '--name', 'bad-deny', '--publish', '#', '--deny-subscribe', '$SYS/#']);
@@ -184,7 +184,7 @@ describe('signalgate org', () => {
     const r = await cli(['org', 'set-default-rules', '--org', org, '--publish', 'a/#/b']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("'a/#/b'");
-    expect(services.rules.getDefault(org).publish).toEqual(['#', '$notifications/#', '$spaces/#']);
+    expect((await services.rules.getDefault(org)).publish).toEqual(['#', '$notifications/#', '$spaces/#']);
   });
 });
 
@@ -273,7 +273,7 @@ describe('signalgate ruleset and integration', () => {
     const reserved = await cli(['ruleset', 'create', '--org', org, '--name', 'y', '--subscribe', '$SYS/#']);
     expect(reserved.code).toBe(1);
     expect(reserved.stderr).toMatch(/reserved/);
-    expect(services.rules.list(org)).toHaveLength(1);
+    expect(await services.rules.list(org)).toHaveLength(1);
   });
 
   test('an integration binds tokens to its rule set; in-use rule sets and the default cannot be deleted', async () => {
@@ -284,10 +284,10 @@ describe('signalgate ruleset and integration', () => {
     expect((await json<Items<{ integration_id: string }>>(['integration', 'list', '--org', org])).items.map((i) => i.integration_id)).toEqual(['web-widget']);
 
     // minting with the integration gets its rule set as a layer
-    const issued = services.tokens.mint({ orgId: org, userId: 'alice', integrationId: 'web-widget' });
-    const layers = services.connect.layersOf(services.tokens.get(org, issued.tokenId));
+    const issued = await services.tokens.mint({ orgId: org, userId: 'alice', integrationId: 'web-widget' });
+    const layers = await services.connect.layersOf(await services.tokens.get(org, issued.tokenId));
     expect(layers[1]).toMatchObject({ publish: ['widget/${user_id}'], subscribe: ['widget/#'] });
-    expect(() => services.tokens.mint({ orgId: org, userId: 'alice', integrationId: 'web-widget', acl: { publish: ['other'] } })).toThrow(/integration 'web-widget'/);
+    await expect(services.tokens.mint({ orgId: org, userId: 'alice', integrationId: 'web-widget', acl: { publish: ['other'] } })).rejects.toThrow(/integration 'web-widget'/);
 
     const inUse = await cli(['ruleset', 'delete', '--org', org, '--name', 'widget']);
     expect(inUse.code).toBe(1);
@@ -296,12 +296,12 @@ describe('signalgate ruleset and integration', () => {
     expect(dflt.code).toBe(1);
     expect(dflt.stderr).toMatch(/default rule set cannot be deleted/);
 
-    const before = services.store.changes.lastSeq();
+    const before = await services.store.changes.lastSeq();
     expect(await json(['integration', 'delete', '--org', org, '--id', 'web-widget'])).toMatchObject({ deleted: true, integration_id: 'web-widget' });
-    expect(services.store.changes.since(before)).toContainEqual(expect.objectContaining({ kind: 'rules.changed', orgId: org }));
+    expect(await services.store.changes.since(before)).toContainEqual(expect.objectContaining({ kind: 'rules.changed', orgId: org }));
     expect((await json<Items>(['integration', 'list', '--org', org])).items).toEqual([]);
     expect(await json(['ruleset', 'delete', '--org', org, '--name', 'widget'])).toMatchObject({ deleted: true, name: 'widget' });
-    expect(services.rules.list(org).map((r) => r.name)).toEqual(['default']);
+    expect((await services.rules.list(org)).map((r) => r.name)).toEqual(['default']);
   });
 
   test('integration create with an unknown rule set, a duplicate id or a bad id fails (exit 1)', async () => {
@@ -322,8 +322,8 @@ describe('signalgate ruleset and integration', () => {
 describe('signalgate token', () => {
   test('token list shows minted tokens without any password; --user and --live filter', async () => {
     const { organization_id: org } = await createOrg('Tokens');
-    const a = services.tokens.mint({ orgId: org, userId: 'alice', userEmail: 'alice@example.com' });
-    const b = services.tokens.mint({ orgId: org, userId: 'bob' });
+    const a = await services.tokens.mint({ orgId: org, userId: 'alice', userEmail: 'alice@example.com' });
+    const b = await services.tokens.mint({ orgId: org, userId: 'bob' });
     const r = await cli(['token', 'list', '--org', org, '--json']);
     const { items } = JSON.parse(r.stdout) as Items<{ token_id: string; user_id: string; state: string; username: string }>;
     expect(items.map((t) => t.token_id).sort()).toEqual([a.tokenId, b.tokenId].sort());
@@ -340,15 +340,15 @@ describe('signalgate token', () => {
 
   test('token revoke ends the credential (CONNECT gets 5), feeds the change log and the audit', async () => {
     const { organization_id: org } = await createOrg('Revoke');
-    const t = services.tokens.mint({ orgId: org, userId: 'dave' });
-    expect(services.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
-    const before = services.store.changes.lastSeq();
+    const t = await services.tokens.mint({ orgId: org, userId: 'dave' });
+    expect(await services.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
+    const before = await services.store.changes.lastSeq();
 
     const revoked = await json<{ token_id: string; state: string; revoke_reason: string }>(['token', 'revoke', '--org', org, '--token', t.tokenId, '--reason', 'lost laptop']);
     expect(revoked).toMatchObject({ token_id: t.tokenId, state: 'revoked', revoke_reason: 'lost laptop' });
-    expect(services.connect.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
-    expect(services.store.changes.since(before)).toContainEqual(expect.objectContaining({ kind: 'token.revoked', orgId: org, ref: t.tokenId }));
-    expect(services.store.audit.query({ orgId: org, event: 'token.revoked' })[0]).toMatchObject({ tokenId: t.tokenId, userAgent: 'signalgate-cli' });
+    expect(await services.connect.checkConnect(t.username, t.password)).toEqual({ ok: false, reason: 'revoked' });
+    expect(await services.store.changes.since(before)).toContainEqual(expect.objectContaining({ kind: 'token.revoked', orgId: org, ref: t.tokenId }));
+    expect((await services.store.audit.query({ orgId: org, event: 'token.revoked' }))[0]).toMatchObject({ tokenId: t.tokenId, userAgent: 'signalgate-cli' });
 
     const live = await json<Items>(['token', 'list', '--org', org, '--live']);
     expect(live.items).toEqual([]);
@@ -356,23 +356,23 @@ describe('signalgate token', () => {
 
   test('token revoke --user revokes every live token of that user only', async () => {
     const { organization_id: org } = await createOrg('Revoke user');
-    const e1 = services.tokens.mint({ orgId: org, userId: 'erin' });
-    const e2 = services.tokens.mint({ orgId: org, userId: 'erin' });
-    const f = services.tokens.mint({ orgId: org, userId: 'frank' });
+    const e1 = await services.tokens.mint({ orgId: org, userId: 'erin' });
+    const e2 = await services.tokens.mint({ orgId: org, userId: 'erin' });
+    const f = await services.tokens.mint({ orgId: org, userId: 'frank' });
     const out = await json<{ revoked_token_ids: string[] }>(['token', 'revoke', '--org', org, '--user', 'erin']);
     expect(out.revoked_token_ids.sort()).toEqual([e1.tokenId, e2.tokenId].sort());
-    expect(services.connect.checkConnect(e1.username, e1.password)).toMatchObject({ ok: false, reason: 'revoked' });
-    expect(services.connect.checkConnect(f.username, f.password)).toMatchObject({ ok: true });
+    expect(await services.connect.checkConnect(e1.username, e1.password)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(await services.connect.checkConnect(f.username, f.password)).toMatchObject({ ok: true });
   });
 
   test('revoking a token of another organisation fails and leaves it live', async () => {
     const a = await createOrg('Token owner');
     const b = await createOrg('Token thief');
-    const t = services.tokens.mint({ orgId: a.organization_id, userId: 'gina' });
+    const t = await services.tokens.mint({ orgId: a.organization_id, userId: 'gina' });
     const r = await cli(['token', 'revoke', '--org', b.organization_id, '--token', t.tokenId]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/token_not_found/);
-    expect(services.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
+    expect(await services.connect.checkConnect(t.username, t.password)).toMatchObject({ ok: true });
   });
 
   test('token revoke needs exactly one of --token or --user (usage error)', async () => {
@@ -386,20 +386,20 @@ describe('signalgate token', () => {
 describe('signalgate session', () => {
   test('session list shows what brokers registered; kick asks the broker through the change feed and audits it', async () => {
     const { organization_id: org } = await createOrg('Sessions');
-    const t = services.tokens.mint({ orgId: org, userId: 'hank' });
+    const t = await services.tokens.mint({ orgId: org, userId: 'hank' });
     const now = Date.now();
     // what a broker writes on CONNECT
-    services.store.sessions.upsert({ brokerId: 'b-test', orgId: org, clientId: 'hank-phone', userRef: t.userRef, tokenId: t.tokenId,
+    await services.store.sessions.upsert({ brokerId: 'b-test', orgId: org, clientId: 'hank-phone', userRef: t.userRef, tokenId: t.tokenId,
       address: '10.0.0.7', protocol: 'mqtt', connectedAt: now, expiresAt: t.expiresAt });
 
     const { items } = await json<Items<{ client_id: string; user_id: string; token_id: string }>>(['session', 'list', '--org', org]);
     expect(items).toEqual([expect.objectContaining({ client_id: 'hank-phone', user_id: 'hank', token_id: t.tokenId })]);
 
-    const before = services.store.changes.lastSeq();
+    const before = await services.store.changes.lastSeq();
     const kicked = await json(['session', 'kick', '--org', org, '--client', 'hank-phone']);
     expect(kicked).toMatchObject({ kicked: true, client_id: 'hank-phone' });
-    expect(services.store.changes.since(before)).toEqual([expect.objectContaining({ kind: 'session.kick', orgId: org, ref: 'hank-phone' })]);
-    expect(services.store.audit.query({ orgId: org, event: 'session.kicked' })).toEqual([
+    expect(await services.store.changes.since(before)).toEqual([expect.objectContaining({ kind: 'session.kick', orgId: org, ref: 'hank-phone' })]);
+    expect(await services.store.audit.query({ orgId: org, event: 'session.kicked' })).toEqual([
       expect.objectContaining({ userRef: t.userRef, tokenId: t.tokenId, userAgent: 'signalgate-cli', detail: { client_id: 'hank-phone' } }),
     ]);
   });
@@ -407,14 +407,14 @@ describe('signalgate session', () => {
   test('kicking a client that is not connected (or of another org) fails and appends nothing', async () => {
     const a = await createOrg('Sessions A');
     const b = await createOrg('Sessions B');
-    const t = services.tokens.mint({ orgId: a.organization_id, userId: 'ivy' });
-    services.store.sessions.upsert({ brokerId: 'b-test', orgId: a.organization_id, clientId: 'ivy-1', userRef: t.userRef, tokenId: t.tokenId,
+    const t = await services.tokens.mint({ orgId: a.organization_id, userId: 'ivy' });
+    await services.store.sessions.upsert({ brokerId: 'b-test', orgId: a.organization_id, clientId: 'ivy-1', userRef: t.userRef, tokenId: t.tokenId,
       address: null, protocol: 'ws', connectedAt: Date.now(), expiresAt: t.expiresAt });
-    const before = services.store.changes.lastSeq();
+    const before = await services.store.changes.lastSeq();
     const r = await cli(['session', 'kick', '--org', b.organization_id, '--client', 'ivy-1']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no session with client id 'ivy-1'/);
-    expect(services.store.changes.since(before)).toEqual([]);
+    expect(await services.store.changes.since(before)).toEqual([]);
     expect((await json<Items>(['session', 'list', '--org', b.organization_id])).items).toEqual([]);
   });
 });
@@ -423,9 +423,9 @@ describe('signalgate audit', () => {
   test('audit list filters by org, event, user and limit, newest first, and never shows a secret', async () => {
     const created = await createOrg('Audit');
     const org = created.organization_id;
-    const t1 = services.tokens.mint({ orgId: org, userId: 'jack', userEmail: 'jack@example.com' }, { ip: '192.0.2.1', userAgent: 'test-agent' });
-    const t2 = services.tokens.mint({ orgId: org, userId: 'kate' });
-    services.tokens.refresh(t2.tokenId, t2.password);
+    const t1 = await services.tokens.mint({ orgId: org, userId: 'jack', userEmail: 'jack@example.com' }, { ip: '192.0.2.1', userAgent: 'test-agent' });
+    const t2 = await services.tokens.mint({ orgId: org, userId: 'kate' });
+    await services.tokens.refresh(t2.tokenId, t2.password);
 
     const minted = await json<Items<{ event: string; token_id: string; ip: string; user_agent: string; user_id: string }>>(['audit', 'list', '--org', org, '--event', 'token.minted']);
     expect(minted.items.map((e) => e.token_id)).toEqual([t2.tokenId, t1.tokenId]);
@@ -457,7 +457,7 @@ describe('signalgate provider', () => {
 
   test('provider add fills the preset, takes the org UUID, and never prints the shared secret; list and remove', async () => {
     const { organization_id: org } = await createOrg('Providers Inc');
-    const uuid = services.orgs.get(org).uuid;
+    const uuid = (await services.orgs.get(org)).uuid;
     const add = await cli(['provider', 'add', '--org', uuid, '--type', 'supabase', '--issuer', 'https://ref.supabase.co/auth/v1', '--secret', SECRET, '--json']);
     expect([add.code, add.stderr]).toEqual([0, '']);
     expect(JSON.parse(add.stdout)).toMatchObject({ provider: 'supabase', organization_id: org, verification: 'secret', audience: 'authenticated' });
@@ -470,9 +470,9 @@ describe('signalgate provider', () => {
     ]);
     const human = await cli(['provider', 'list', '--org', org]);
     expect(human.stdout).not.toContain(SECRET);
-    expect(services.providers.list(org).map((p) => p.name)).toEqual(['auth0', 'supabase']);
+    expect((await services.providers.list(org)).map((p) => p.name)).toEqual(['auth0', 'supabase']);
     expect((await cli(['provider', 'remove', '--org', org, '--name', 'auth0'])).code).toBe(0);
-    expect(services.providers.list(org).map((p) => p.name)).toEqual(['supabase']);
+    expect((await services.providers.list(org)).map((p) => p.name)).toEqual(['supabase']);
   });
 
   test('--secret-file keeps the secret off the command line', async () => {
@@ -481,7 +481,7 @@ describe('signalgate provider', () => {
     fs.writeFileSync(file, `${SECRET}\n`, { mode: 0o600 });
     const add = await cli(['provider', 'add', '--org', org, '--type', 'supabase', '--issuer', 'https://file.supabase.co/auth/v1', '--secret-file', file]);
     expect(add.code).toBe(0);
-    expect(services.providers.get(org, 'supabase').secret).toBe(SECRET);
+    expect((await services.providers.get(org, 'supabase')).secret).toBe(SECRET);
   });
 
   test('an unknown type is a usage error (exit 2); a bad issuer or a short secret is refused naming the field (exit 1)', async () => {
@@ -496,7 +496,7 @@ describe('signalgate provider', () => {
     expect(secret.code).toBe(1);
     expect(secret.stderr).toMatch(/secret/);
     expect(secret.stderr).not.toContain('short');
-    expect(services.providers.list(org)).toEqual([]);
+    expect(await services.providers.list(org)).toEqual([]);
   });
 });
 

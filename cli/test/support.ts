@@ -98,6 +98,6 @@ export function startCli(dataDir: string, args: string[], extraEnv: Record<strin
         reject(new Error(`start printed a first line that is not JSON: ${out.slice(0, nl)}`));
       }
     });
-    exited.then((code) => { clearTimeout(timer); reject(new Error(`start exited with ${code} before its summary; stderr:\n${err}`)); });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`start exited with ${code} before its summary; stderr:\n${err}`)); });
   });
 }

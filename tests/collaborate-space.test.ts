@@ -23,7 +23,7 @@ test('four members exchange 33 Hz cursors on $spaces/s1/#; a dropped member’s 
   const names = ['ann', 'ben', 'cat', 'dan'];
   const received = new Map<string, { from: string; seq: number }[]>();
   for (const name of names) {
-    const t = stack.services.tokens.mint({ orgId, userId: name });
+    const t = await stack.services.tokens.mint({ orgId, userId: name });
     const c = await connectClient(stack.wsUrl, {
       protocolVersion: 5, clean: false, clientId: `cs_${name}`, username: t.username, password: t.password,
       properties: { sessionExpiryInterval: 60 },

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { loadConfig, openServices, type Services } from '@signalgate/shared';
 import { buildCli, startCli, tempDataDir, type RunningCli } from '../cli/test/support.js';
 
 let dataDir: string;
@@ -18,14 +18,14 @@ let key: string;
 beforeAll(async () => {
   buildCli();
   dataDir = tempDataDir('rest-processes');
-  services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  services = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
   ({ org: { id: orgId }, secretKey: key } = await services.orgs.create('Two Processes'));
   api = await startCli(dataDir, ['--api-only'], { SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
 }, 180_000);
 afterAll(async () => {
   await broker?.stop();
   await api?.stop();
-  services?.store.close();
+  await services?.store.close();
 });
 
 const publish = async (topic: string, payload: unknown) => {
@@ -45,7 +45,7 @@ describe('API and broker in two processes', () => {
   test('a broker started beside the API receives what the API publishes, and is found again after a restart', async () => {
     for (const round of [1, 2]) {
       broker = await startCli(dataDir, ['--broker-only'], { SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
-      const t = services.tokens.mint({ orgId, userId: `reader-${round}` });
+      const t = await services.tokens.mint({ orgId, userId: `reader-${round}` });
       const c = await mqtt.connectAsync(broker.summary.mqtt_url!, { username: t.username, password: t.password, reconnectPeriod: 0 });
       await c.subscribeAsync('orders/#', { qos: 1 });
       const got = new Promise<string>((resolve) => c.once('message', (_t, p) => resolve(p.toString())));
@@ -62,7 +62,7 @@ describe('API and broker in two processes', () => {
 
   test('a bulk request as large as the API accepts reaches the broker whole (its endpoint takes what the API took)', async () => {
     broker = await startCli(dataDir, ['--broker-only'], { SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
-    const t = services.tokens.mint({ orgId, userId: 'bulk-reader' });
+    const t = await services.tokens.mint({ orgId, userId: 'bulk-reader' });
     const c = await mqtt.connectAsync(broker.summary.mqtt_url!, { username: t.username, password: t.password, reconnectPeriod: 0 });
     await c.subscribeAsync('orders/#', { qos: 1 });
     let received = 0;

@@ -18,7 +18,7 @@ beforeAll(async () => {
   orgId = created.org.id;
   key = created.secretKey;
   // The notifications package's rules: each user reads their own inbox.
-  stack.services.rules.setDefault(orgId, {
+  await stack.services.rules.setDefault(orgId, {
     publish: ['#', '$notifications/#'], subscribe: ['orders/#', '$notifications/${user_id}/inbox/#'], presence: false, history: false,
     denyPublish: ['admin/#'],
   });
@@ -35,7 +35,7 @@ const publish = async (body: unknown, secret = key, path = '/v1/publish') => {
 };
 
 async function userClient(userId: string): Promise<MqttClient> {
-  const t = stack.services.tokens.mint({ orgId, userId });
+  const t = await stack.services.tokens.mint({ orgId, userId });
   const c = await connectClient(stack.wsUrl, { protocolVersion: 5, username: t.username, password: t.password, clientId: `cs_${userId}` });
   clients.push(c);
   return c;
@@ -86,12 +86,12 @@ describe('POST /v1/publish', () => {
   });
 
   test("a payload over the organisation's limit is 413; bad bodies are 400 naming the field; a bad key is 401", async () => {
-    stack.services.orgs.update(orgId, { limits: { maxPayloadBytes: 64 } });
+    await stack.services.orgs.update(orgId, { limits: { maxPayloadBytes: 64 } });
     try {
       const big = await publish({ topic: 'orders/big', payload: 'x'.repeat(100) });
       expect([big.status, big.body.error]).toEqual([413, 'payload_too_large']);
     } finally {
-      stack.services.orgs.update(orgId, { limits: { maxPayloadBytes: null } });
+      await stack.services.orgs.update(orgId, { limits: { maxPayloadBytes: null } });
     }
     const cases: [unknown, RegExp][] = [
       [{ payload: 1 }, /^body\.topic|^topic: /],
@@ -122,7 +122,7 @@ describe('packet size', () => {
 describe('retained quota', () => {
   test("retained messages past the organisation's max_retained_messages: 403 quota_exceeded, the bulk refused whole", async () => {
     const created = await stack.services.orgs.create('Retain Co');
-    stack.services.orgs.update(created.org.id, { limits: { maxRetainedMessages: 2 } });
+    await stack.services.orgs.update(created.org.id, { limits: { maxRetainedMessages: 2 } });
     const retainedKey = created.secretKey;
     const ok = await publish({ topic: 'state/1', payload: 1, retain: true }, retainedKey);
     expect(ok.status).toBe(200);
@@ -191,11 +191,11 @@ describe('rate limit per key', () => {
 describe("the organisation's message limits", () => {
   test('apply to REST messages as to clients: past max_messages_per_second the request is refused whole (429)', async () => {
     const { org, secretKey } = await stack.services.orgs.create('Limited Rest');
-    const t = stack.services.tokens.mint({ orgId: org.id, userId: 'watcher' });
+    const t = await stack.services.tokens.mint({ orgId: org.id, userId: 'watcher' });
     const watcher = await connectClient(stack.mqttUrl, { username: t.username, password: t.password });
     clients.push(watcher);
     await watcher.subscribeAsync('#');
-    stack.services.orgs.update(org.id, { limits: { maxMessagesPerSecond: 5 } });
+    await stack.services.orgs.update(org.id, { limits: { maxMessagesPerSecond: 5 } });
     await new Promise((r) => setTimeout(r, 400)); // the broker re-reads the org's limits from the change feed
     const got: string[] = [];
     watcher.on('message', (_t, p) => got.push(p.toString()));

@@ -139,7 +139,7 @@ describe('refresh continuity (the SDK reconnects with its first password)', () =
       passwords.push(creds.mqtt_credentials.password);
     }
     const username = creds.mqtt_credentials.username as string;
-    const opens = passwords.map((pw) => stack.services.connect.checkConnect(username, pw).ok);
+    const opens = (await Promise.all(passwords.map((pw) => stack.services.connect.checkConnect(username, pw)))).map((v) => v.ok);
     // 11 passwords: the first, then 3 pruned, then the newest 7.
     expect(opens).toEqual([true, false, false, false, true, true, true, true, true, true, true]);
   });
@@ -155,7 +155,7 @@ describe('replace_existing: true, as the SDK sends on every connect', () => {
     await new Promise((r) => setTimeout(r, 400)); // past the broker's revoke poll: nothing may end
     expect([c1.connected, c2.connected]).toEqual([true, true]);
     expect(await dropAndAwaitReconnect(c1)).toEqual({ reconnected: true });
-    expect(stack.services.tokens.get(orgId, tab1.token_id).revokedAt).toBeNull();
+    expect((await stack.services.tokens.get(orgId, tab1.token_id)).revokedAt).toBeNull();
   });
 
   test('a tab that dropped a moment ago keeps its token while reconnecting (the grace covers a session that just ended)', async () => {
@@ -164,17 +164,18 @@ describe('replace_existing: true, as the SDK sends on every connect', () => {
     c1.options.reconnectPeriod = 0;
     c1.end(true);
     // The session row goes within the broker's write-behind window; the token keeps "last used".
-    await eventually(() => stack.services.store.sessions.ofUser(orgId, stack.services.store.tokens.get(tab1.token_id)!.userRef).length === 0);
+    const { userRef } = (await stack.services.store.tokens.get(tab1.token_id))!;
+    await eventually(async () => (await stack.services.store.sessions.ofUser(orgId, userRef)).length === 0);
     await sdkCreate('dropping-tab@example.com');
-    expect(stack.services.tokens.get(orgId, tab1.token_id).revokedAt).toBeNull();
+    expect((await stack.services.tokens.get(orgId, tab1.token_id)).revokedAt).toBeNull();
   });
 
   test('what it retires: a token no session uses and nothing touched within the grace', async () => {
     const idle = await sdkCreate('idle-tab@example.com');
     await new Promise((r) => setTimeout(r, 2200)); // past SIGNALGATE_REPLACE_GRACE_SECONDS=2
     const fresh = await sdkCreate('idle-tab@example.com');
-    expect(stack.services.tokens.get(orgId, idle.token_id)).toMatchObject({ revokeReason: 'replaced' });
-    expect(stack.services.tokens.get(orgId, fresh.token_id).revokedAt).toBeNull();
+    expect(await stack.services.tokens.get(orgId, idle.token_id)).toMatchObject({ revokeReason: 'replaced' });
+    expect((await stack.services.tokens.get(orgId, fresh.token_id)).revokedAt).toBeNull();
     const err = await connectClient(wsRoot, {
       protocolVersion: 5, clientId: sdkClientId(), username: idle.mqtt_credentials.username, password: idle.mqtt_credentials.password,
     }).then(() => null, (e: { code?: number }) => e.code);
@@ -188,7 +189,7 @@ describe('replace_existing: true, as the SDK sends on every connect', () => {
     await sdkCreate('long-lived-tab@example.com');
     await new Promise((r) => setTimeout(r, 400));
     expect(c1.connected).toBe(true);
-    expect(stack.services.tokens.get(orgId, tab1.token_id).revokedAt).toBeNull();
+    expect((await stack.services.tokens.get(orgId, tab1.token_id)).revokedAt).toBeNull();
   });
 });
 

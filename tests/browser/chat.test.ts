@@ -39,7 +39,7 @@ beforeAll(async () => {
 
   stack = await startStack('browser');
   ({ org: { id: orgId }, secretKey } = await stack.services.orgs.create('Browser Chat Co'));
-  stack.services.orgs.update(orgId, { minTtlSeconds: 1 });
+  await stack.services.orgs.update(orgId, { minTtlSeconds: 1 });
   const app = createChatApp({
     organizationId: orgId,
     secretKey,
@@ -126,7 +126,7 @@ describe('seed 002 live chat in Chromium', () => {
     const page = await context.newPage();
     const fromPage = await page.request.post(`${chatUrl}/api/mqtt-token`, { data: { userEmail: 'x@example.com' } });
     expect(fromPage.status()).toBe(401);
-    expect(stack.services.tokens.list(orgId)).toEqual([]);
+    expect(await stack.services.tokens.list(orgId)).toEqual([]);
   }, 60_000);
 
   test('two pages join one room and each sees the other’s messages', async () => {
@@ -171,14 +171,14 @@ describe('seed 002 live chat in Chromium', () => {
   });
 
   test('an expiring token is refreshed without the user noticing', async () => {
-    stack.services.orgs.update(orgId, { defaultTtlSeconds: SHORT_TTL });
+    await stack.services.orgs.update(orgId, { defaultTtlSeconds: SHORT_TTL });
     let carol: Page;
     try {
       carol = await signIn('carol');
     } finally {
-      stack.services.orgs.update(orgId, { defaultTtlSeconds: 3600 });
+      await stack.services.orgs.update(orgId, { defaultTtlSeconds: 3600 });
     }
-    const [token] = liveTokensOf('carol@chat.example');
+    const [token] = await liveTokensOf('carol@chat.example');
     expect(token!.expiresAt - token!.issuedAt).toBe(SHORT_TTL * 1000);
     const firstExpiry = token!.expiresAt;
     // Record every status the page shows from now on.
@@ -192,7 +192,7 @@ describe('seed 002 live chat in Chromium', () => {
     await say(carol, 'before refresh');
     await waitForMessage(alice, 'carol', 'before refresh');
     await carol.waitForFunction((t) => Date.now() > t + 500, firstExpiry, { timeout: 15_000 });
-    const refreshed = stack.services.tokens.get(orgId, token!.id);
+    const refreshed = await stack.services.tokens.get(orgId, token!.id);
     expect(refreshed.refreshedAt).not.toBeNull();
     expect(refreshed.expiresAt).toBeGreaterThan(firstExpiry);
     await say(alice, 'after refresh');
@@ -206,7 +206,7 @@ describe('seed 002 live chat in Chromium', () => {
   }, 60_000);
 
   test('a revoked user is disconnected and the page shows it', async () => {
-    const tokens = liveTokensOf('bob@chat.example');
+    const tokens = await liveTokensOf('bob@chat.example');
     expect(tokens.length).toBeGreaterThan(0);
     for (const t of tokens) {
       const res = await fetch(`${stack.api.url}/v2/tokens/${t.id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${secretKey}` } });

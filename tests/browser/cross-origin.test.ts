@@ -52,7 +52,7 @@ interface Setup { stack: Stack; orgUuid: string; secretKey: string; page: Page }
 async function setUp(label: string, env: Record<string, string> = {}): Promise<Setup> {
   const stack = await startStack(label, env);
   const created = await stack.services.orgs.create('Cross Origin Co');
-  stack.services.providers.add(created.org.id, { type: 'supabase', issuer: ISSUER, secret: JWT_SECRET });
+  await stack.services.providers.add(created.org.id, { type: 'supabase', issuer: ISSUER, secret: JWT_SECRET });
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${appOrigin}/`);
   return { stack, orgUuid: created.org.uuid, secretKey: created.secretKey, page };

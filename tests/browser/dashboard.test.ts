@@ -106,7 +106,7 @@ describe('an org admin at work', () => {
     expect(await editor.getByRole('alert').count()).toBe(0);
     await editor.getByRole('button', { name: 'Create rule set' }).click();
     await page.locator('summary').getByText('chat-only', { exact: true }).waitFor(WAIT);
-    expect(stack.services.rules.get(orgA.id, 'chat-only')).toMatchObject({ publish: ['chat/#'], subscribe: ['chat/#'], denyPublish: ['chat/admin/#'] });
+    expect(await stack.services.rules.get(orgA.id, 'chat-only')).toMatchObject({ publish: ['chat/#'], subscribe: ['chat/#'], denyPublish: ['chat/admin/#'] });
 
     await page.getByLabel('Integration id').fill('web-app');
     await page.getByLabel('Integration rule set').selectOption({ label: 'chat-only' });
@@ -205,17 +205,17 @@ describe('an org admin at work', () => {
     await row.getByText('authenticated').waitFor(WAIT);
     expect(await page.getByLabel('Shared secret').inputValue()).toBe('');
     expect(await page.content()).not.toContain(secret);
-    expect(stack.services.providers.list(orgA.id)).toEqual([expect.objectContaining({ name: 'supabase', secret })]);
+    expect(await stack.services.providers.list(orgA.id)).toEqual([expect.objectContaining({ name: 'supabase', secret })]);
     await shot('providers');
     // A bad issuer is explained on the page and nothing is added.
     await page.getByLabel('Provider type').selectOption('oidc');
     await page.getByLabel('Issuer').fill('not a url');
     await page.getByTestId('add-provider').click();
     await page.getByRole('alert').getByText(/issuer: must be an absolute/).waitFor(WAIT);
-    expect(stack.services.providers.list(orgA.id)).toHaveLength(1);
+    expect(await stack.services.providers.list(orgA.id)).toHaveLength(1);
     await page.getByTestId('providers-table').getByRole('button', { name: 'Remove' }).click();
     await page.getByText('No identity providers').waitFor(WAIT);
-    expect(stack.services.providers.list(orgA.id)).toEqual([]);
+    expect(await stack.services.providers.list(orgA.id)).toEqual([]);
   });
 
   test('the audit log lists mints, revokes and kicks, filterable by event', async () => {
@@ -276,7 +276,7 @@ fetch(${JSON.stringify(`${target}/keys`)}, { method: 'POST', mode: 'no-cors', cr
   });
 
   test('cannot create a key with the signed-in admin’s cookie (403, nothing changed)', async () => {
-    const keysBefore = stack.services.keys.list(orgA.id).length;
+    const keysBefore = (await stack.services.keys.list(orgA.id)).length;
     const attacker = await browser.context.newPage();
     const statuses: number[] = [];
     attacker.on('response', (r) => {
@@ -287,7 +287,7 @@ fetch(${JSON.stringify(`${target}/keys`)}, { method: 'POST', mode: 'no-cors', cr
     await formDone;
     expect(statuses.length).toBeGreaterThanOrEqual(2);
     expect(statuses.every((s) => s === 403)).toBe(true);
-    expect(stack.services.keys.list(orgA.id).length).toBe(keysBefore);
+    expect((await stack.services.keys.list(orgA.id)).length).toBe(keysBefore);
     await attacker.screenshot({ path: artifactPath('dashboard-csrf-refused.png') });
     await attacker.close();
   });
@@ -313,7 +313,7 @@ describe('the operator', () => {
       await p.getByLabel('max_connections').fill('');
       await p.getByRole('button', { name: 'Save limits' }).click();
       await p.getByText('Saved').waitFor(WAIT);
-      expect(stack.services.orgs.get(orgB.id).limits).toMatchObject({ maxRetainedMessages: 25, maxConnections: null, maxSubscriptionsPerConnection: 1000 });
+      expect((await stack.services.orgs.get(orgB.id)).limits).toMatchObject({ maxRetainedMessages: 25, maxConnections: null, maxSubscriptionsPerConnection: 1000 });
       await p.screenshot({ path: artifactPath('dashboard-org-limits.png'), fullPage: true });
     } finally {
       await admin.close();

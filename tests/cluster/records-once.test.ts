@@ -31,12 +31,12 @@ afterAll(() => cluster?.stop());
 /** A fresh organisation (its own history and usage rows) whose rules let everyone publish, subscribe and keep history; and its secret key. */
 async function newOrg(name: string): Promise<{ orgId: string; key: string }> {
   const { org, secretKey } = await services.orgs.create(name);
-  services.rules.setDefault(org.id, { publish: ['#'], subscribe: ['#'], presence: false, history: true });
+  await services.rules.setDefault(org.id, { publish: ['#'], subscribe: ['#'], presence: false, history: true });
   return { orgId: org.id, key: secretKey };
 }
 
 async function client(node: RunningCli, orgId: string, userId: string, opts: Parameters<typeof connectClient>[1] = {}): Promise<MqttClient> {
-  const t = services.tokens.mint({ orgId, userId });
+  const t = await services.tokens.mint({ orgId, userId });
   const c = await connectClient(node.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5, ...opts });
   clients.push(c);
   return c;
@@ -74,10 +74,10 @@ describe('recorded once across nodes', () => {
     const { orgId, key } = await newOrg('Records Usage');
     const from = Date.now() - 1000;
     await publishAcross(orgId, 'metered/x', 3);
-    const counted = () => services.store.usage.since(orgId, from).reduce((n, s) => n + s.messages, 0);
-    await eventually(() => counted() >= 3, 5000);
+    const counted = async () => (await services.store.usage.since(orgId, from)).reduce((n, s) => n + s.messages, 0);
+    await eventually(async () => (await counted()) >= 3, 5000);
     await sleep(SETTLE_MS);
-    expect(counted()).toBe(3);
+    expect(await counted()).toBe(3);
     const usage = await getJson<{ bucket_seconds: number; points: { messages_per_second: number }[] }>(`/v2/admin/orgs/${orgId}/usage?minutes=1`, key);
     const messages = usage.points.reduce((n, p) => n + p.messages_per_second * usage.bucket_seconds, 0);
     expect(messages).toBeCloseTo(3, 1);

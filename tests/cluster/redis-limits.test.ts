@@ -26,12 +26,12 @@ afterAll(() => cluster?.stop());
 
 async function orgWith(name: string, limits: Partial<OrgLimits>): Promise<string> {
   const orgId = (await services.orgs.create(name)).org.id;
-  services.orgs.update(orgId, { limits });
+  await services.orgs.update(orgId, { limits });
   return orgId;
 }
 
 async function connectTo(node: number, orgId: string, userId: string, clientId?: string): Promise<MqttClient> {
-  const t = services.tokens.mint({ orgId, userId });
+  const t = await services.tokens.mint({ orgId, userId });
   const c = await connectClient(nodes[node]!.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5, reconnectPeriod: 0, ...(clientId ? { clientId } : {}) });
   clients.push(c);
   return c;
@@ -78,7 +78,7 @@ describe('rate limits hold across the cluster', () => {
 
   test('token_messages_per_second: one token connected on A and B gets no more than its limit', async () => {
     const orgId = await orgWith('Cluster Token Rates', { tokenMessagesPerSecond: 20 });
-    const t = services.tokens.mint({ orgId, userId: 'two-devices' });
+    const t = await services.tokens.mint({ orgId, userId: 'two-devices' });
     const on = async (node: number, clientId: string) => {
       const c = await connectClient(nodes[node]!.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5, reconnectPeriod: 0, clientId });
       clients.push(c);

@@ -28,7 +28,7 @@ afterAll(() => cluster?.stop());
 
 /** A connected mqtt.js client of `orgId` on `node` (a fresh token per client). */
 async function client(node: RunningCli, orgId: string, opts: Parameters<typeof connectClient>[1] = {}): Promise<MqttClient> {
-  const t = services.tokens.mint({ orgId, userId: `u${clients.length}` });
+  const t = await services.tokens.mint({ orgId, userId: `u${clients.length}` });
   const c = await connectClient(urlOf(node), { username: t.username, password: t.password, protocolVersion: 5, ...opts });
   clients.push(c);
   return c;
@@ -64,7 +64,7 @@ describe('messages across nodes', () => {
   });
 
   test('a persistent session left on A resumes on B with what was queued meanwhile', async () => {
-    const t = services.tokens.mint({ orgId: orgA, userId: 'roamer' });
+    const t = await services.tokens.mint({ orgId: orgA, userId: 'roamer' });
     const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clean: false, clientId: 'roamer-1', properties: { sessionExpiryInterval: 600 } };
     const first = await connectClient(urlOf(nodes[0]!), opts);
     await first.subscribeAsync('inbox/roamer', { qos: 1 });

@@ -25,7 +25,7 @@ beforeAll(async () => {
 afterAll(() => cluster?.stop());
 
 async function client(node: RunningCli, userId: string, opts: Parameters<typeof connectClient>[1] = {}) {
-  const t = services.tokens.mint({ orgId, userId });
+  const t = await services.tokens.mint({ orgId, userId });
   const c = await connectClient(node.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5, ...opts });
   clients.push(c);
   return { c, t };
@@ -33,12 +33,12 @@ async function client(node: RunningCli, userId: string, opts: Parameters<typeof 
 
 describe('operations', () => {
   test('revoking a token ends its sessions on every node (DISCONNECT 0x87 under MQTT 5)', async () => {
-    const t = services.tokens.mint({ orgId, userId: 'revoked-user' });
+    const t = await services.tokens.mint({ orgId, userId: 'revoked-user' });
     const onA = await connectClient(nodes[0]!.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5 });
     const onB = await connectClient(nodes[1]!.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5 });
     clients.push(onA, onB);
     const reasons = Promise.all([onA, onB].map((c) => new Promise<number | undefined>((resolve) => c.once('disconnect', (p) => resolve(p.reasonCode)))));
-    services.tokens.revoke(orgId, t.tokenId);
+    await services.tokens.revoke(orgId, t.tokenId);
     expect(await reasons).toEqual([0x87, 0x87]);
   });
 
@@ -69,7 +69,7 @@ describe('operations', () => {
 
   test('a node leaving (SIGTERM) tells its MQTT 5 clients DISCONNECT 0x8B; a persistent session then resumes on another node with what was queued', async () => {
     const leaving = await startCli(cluster.dataDir, ['--broker-only', '--workers', '1'], { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
-    const t = services.tokens.mint({ orgId, userId: 'drained' });
+    const t = await services.tokens.mint({ orgId, userId: 'drained' });
     const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clean: false, clientId: 'drained-1', properties: { sessionExpiryInterval: 600 } };
     const onLeaving = await connectClient(leaving.summary.mqtt_url!, opts);
     clients.push(onLeaving);

@@ -21,7 +21,7 @@ afterAll(() => cluster?.stop());
 describe('a Redis outage', () => {
   test('a client publishing through it is cut off past the bound; the node stays up and serves again after', async () => {
     const node = cluster.nodes[0]!;
-    const t = services.tokens.mint({ orgId, userId: 'flooder' });
+    const t = await services.tokens.mint({ orgId, userId: 'flooder' });
     const flooder = await connectClient(node.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5 });
     cluster.clients.push(flooder);
     await cluster.redis.down();
@@ -37,7 +37,7 @@ describe('a Redis outage', () => {
     expect(node.child.exitCode).toBeNull();
 
     await cluster.redis.up();
-    const again = services.tokens.mint({ orgId, userId: 'after' });
+    const again = await services.tokens.mint({ orgId, userId: 'after' });
     const c = await connectClient(node.summary.mqtt_url!, { username: again.username, password: again.password, protocolVersion: 5 });
     cluster.clients.push(c);
     await c.subscribeAsync('after/x', { qos: 1 });

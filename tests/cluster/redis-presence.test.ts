@@ -29,7 +29,7 @@ beforeAll(async () => {
 afterAll(() => cluster?.stop());
 
 async function client(node: RunningCli, userId: string): Promise<MqttClient> {
-  const t = services.tokens.mint({ orgId, userId });
+  const t = await services.tokens.mint({ orgId, userId });
   const c = await connectClient(node.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5, reconnectPeriod: 0 });
   cluster.clients.push(c);
   return c;

@@ -35,13 +35,13 @@ beforeAll(async () => {
   [A, B] = cluster.nodes as [RunningCli, RunningCli];
   const orgId = (await services.orgs.create('Cluster Restart Acked')).org.id;
 
-  const st = services.tokens.mint({ orgId, userId: 'keeper' });
+  const st = await services.tokens.mint({ orgId, userId: 'keeper' });
   subOpts = { username: st.username, password: st.password, protocolVersion: 5, clean: false, clientId: 'keeper-1', properties: { sessionExpiryInterval: 600 } };
   const sub = await connectClient(B.summary.mqtt_url!, subOpts);
   clients.push(sub);
   await sub.subscribeAsync('feed/#', { qos: 1 });
   sub.on('message', (_t, payload) => live.add(Number(payload.toString())));
-  const pt = services.tokens.mint({ orgId, userId: 'feeder' });
+  const pt = await services.tokens.mint({ orgId, userId: 'feeder' });
   const pub = await connectClient(A.summary.mqtt_url!, { username: pt.username, password: pt.password, protocolVersion: 5 });
   clients.push(pub);
 

@@ -25,7 +25,7 @@ afterAll(() => cluster?.stop());
 
 describe('one client id, one connection, cluster-wide', () => {
   test('a client reconnecting on the other node takes its session over: the old connection gets DISCONNECT 0x8E', async () => {
-    const t = services.tokens.mint({ orgId, userId: 'mover' });
+    const t = await services.tokens.mint({ orgId, userId: 'mover' });
     const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clientId: 'mover-1' };
     const first = await connectClient(nodes[0]!.summary.mqtt_url!, opts);
     clients.push(first);
@@ -38,7 +38,7 @@ describe('one client id, one connection, cluster-wide', () => {
   });
 
   test('two CONNECTs with one client id at the same instant on two nodes leave exactly one connected (20 trials)', async () => {
-    const t = services.tokens.mint({ orgId, userId: 'racer' });
+    const t = await services.tokens.mint({ orgId, userId: 'racer' });
     const outcomes: number[] = [];
     for (let trial = 0; trial < 20; trial++) {
       const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clientId: `racer-${trial}`, reconnectPeriod: 0 };
@@ -51,8 +51,8 @@ describe('one client id, one connection, cluster-wide', () => {
   }, 60_000);
 
   test("another user of the org cannot take a client id held on another node (CONNACK 0x85), while its owner can", async () => {
-    const owner = services.tokens.mint({ orgId, userId: 'owner' });
-    const intruder = services.tokens.mint({ orgId, userId: 'intruder' });
+    const owner = await services.tokens.mint({ orgId, userId: 'owner' });
+    const intruder = await services.tokens.mint({ orgId, userId: 'intruder' });
     const held = await connectClient(nodes[0]!.summary.mqtt_url!, { username: owner.username, password: owner.password, protocolVersion: 5, clientId: 'owned-1' });
     clients.push(held);
     await expect(connectClient(nodes[1]!.summary.mqtt_url!, { username: intruder.username, password: intruder.password, protocolVersion: 5, clientId: 'owned-1' }))
@@ -66,7 +66,7 @@ describe('one client id, one connection, cluster-wide', () => {
   });
 
   test('the connection left is a working one: it receives what is published for it', async () => {
-    const t = services.tokens.mint({ orgId, userId: 'worker' });
+    const t = await services.tokens.mint({ orgId, userId: 'worker' });
     const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clientId: 'worker-1', reconnectPeriod: 0 };
     const pair = await Promise.all(nodes.map((n) => connectClient(n.summary.mqtt_url!, opts)));
     clients.push(...pair);
@@ -74,7 +74,7 @@ describe('one client id, one connection, cluster-wide', () => {
     const alive = pair.filter((c) => c.connected);
     expect(alive).toHaveLength(1);
     await alive[0]!.subscribeAsync('work/1', { qos: 1 });
-    const pubToken = services.tokens.mint({ orgId, userId: 'boss' });
+    const pubToken = await services.tokens.mint({ orgId, userId: 'boss' });
     const pub = await connectClient(nodes[0]!.summary.mqtt_url!, { username: pubToken.username, password: pubToken.password, protocolVersion: 5 });
     clients.push(pub);
     const got = nextMessage(alive[0]!);
@@ -86,9 +86,9 @@ describe('one client id, one connection, cluster-wide', () => {
 describe('max_connections across nodes', () => {
   test('an org at its limit is refused on every node (CONNACK 0x97 under MQTT 5); a closed connection frees its place; a takeover of an id held on another node is not counted twice', async () => {
     const limited = (await services.orgs.create('Cluster Limited')).org.id;
-    services.orgs.update(limited, { limits: { maxConnections: 2 } });
-    const conn = (node: number, userId: string, clientId: string) => {
-      const t = services.tokens.mint({ orgId: limited, userId });
+    await services.orgs.update(limited, { limits: { maxConnections: 2 } });
+    const conn = async (node: number, userId: string, clientId: string) => {
+      const t = await services.tokens.mint({ orgId: limited, userId });
       return connectClient(nodes[node]!.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5, clientId, reconnectPeriod: 0 });
     };
     const a = await conn(0, 'la', 'lim-a');

@@ -28,7 +28,7 @@ afterAll(() => cluster?.stop());
 const urlOf = (n: RunningCli) => n.summary.mqtt_url!;
 
 async function client(node: RunningCli, userId: string, opts: IClientOptions = {}, acl?: { publish: string[]; subscribe: string[] }, org = orgId): Promise<MqttClient> {
-  const t = services.tokens.mint({ orgId: org, userId, ...(acl ? { acl } : {}) });
+  const t = await services.tokens.mint({ orgId: org, userId, ...(acl ? { acl } : {}) });
   const c = await connectClient(urlOf(node), { username: t.username, password: t.password, protocolVersion: 5, ...opts });
   cluster.clients.push(c);
   return c;
@@ -52,8 +52,8 @@ function heard(c: MqttClient): { topic: string; payload: string; at: number }[] 
 }
 
 /** Connects again with a stored session; resolves with CONNACK's session present flag. */
-function resume(node: RunningCli, userId: string, opts: IClientOptions): Promise<{ c: MqttClient; sessionPresent: boolean }> {
-  const t = services.tokens.mint({ orgId, userId });
+async function resume(node: RunningCli, userId: string, opts: IClientOptions): Promise<{ c: MqttClient; sessionPresent: boolean }> {
+  const t = await services.tokens.mint({ orgId, userId });
   const c = mqtt.connect(urlOf(node), { username: t.username, password: t.password, protocolVersion: 5, reconnectPeriod: 0, clean: false, ...opts });
   cluster.clients.push(c);
   return new Promise((resolve, reject) => {
@@ -77,7 +77,7 @@ describe('a node killed with SIGKILL', () => {
     // Its rules do not let it publish there: the will is not published.
     await client(a, 'narrow', { will: { topic: 'status/narrow', payload: Buffer.from('gone'), qos: 1, retain: false } }, { publish: ['ok/#'], subscribe: ['ok/#'] });
     // Its token is revoked before the node dies: no rights left, no will.
-    const revokedToken = services.tokens.mint({ orgId, userId: 'revoked' });
+    const revokedToken = await services.tokens.mint({ orgId, userId: 'revoked' });
     const revoked = await connectClient(urlOf(a), {
       username: revokedToken.username, password: revokedToken.password, protocolVersion: 5, reconnectPeriod: 0,
       will: { topic: 'status/revoked', payload: Buffer.from('gone'), qos: 1, retain: false },
@@ -86,7 +86,7 @@ describe('a node killed with SIGKILL', () => {
     // The other org's device uses the same topic: only that org's listener hears it.
     await client(a, 'other-device', { will: { topic: 'status/other-device', payload: Buffer.from('gone'), qos: 1, retain: false } }, undefined, otherOrgId);
     // The revoke ends the session on A; the will it published then is the live path's business, not this test's.
-    services.tokens.revoke(orgId, revokedToken.tokenId);
+    await services.tokens.revoke(orgId, revokedToken.tokenId);
     await eventually(() => !revoked.connected, 3000);
     got.length = 0;
 

@@ -29,7 +29,7 @@ beforeAll(async () => {
 afterAll(() => cluster?.stop());
 
 async function client(node: RunningCli, opts: Parameters<typeof connectClient>[1] = {}): Promise<MqttClient> {
-  const t = services.tokens.mint({ orgId, userId: `u${clients.length}` });
+  const t = await services.tokens.mint({ orgId, userId: `u${clients.length}` });
   const c = await connectClient(node.summary.mqtt_url!, { username: t.username, password: t.password, protocolVersion: 5, ...opts });
   clients.push(c);
   return c;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { MqttClient } from 'mqtt';
-import { createServices, loadConfig } from '@signalgate/shared';
+import { loadConfig, openServices } from '@signalgate/shared';
 import { buildCli, REPO } from '../../cli/test/support.js';
 import { connectClient, eventually, postJson } from '../support/stack.js';
 import { startRedis, type PrivateRedis } from '../support/redis.js';
@@ -45,12 +45,12 @@ describe('--workers', () => {
       }));
       const conns = await Promise.all(creds.map((c) => connectClient(s.mqtt_url, { username: c.mqtt_credentials.username, password: c.mqtt_credentials.password, protocolVersion: 5 })));
       clients.push(...conns);
-      const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: s.data_dir }));
+      const services = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: s.data_dir }));
       try {
         // Round robin: both brokers hold sessions.
-        await eventually(() => services.store.sessions.brokerIds().length === 2, 5000);
+        await eventually(async () => (await services.store.sessions.brokerIds()).length === 2, 5000);
       } finally {
-        services.store.close();
+        await services.store.close();
       }
       // Every connection hears a message published on any of them, whichever worker holds it.
       await Promise.all(conns.map((c) => c.subscribeAsync('all/#', { qos: 1 })));

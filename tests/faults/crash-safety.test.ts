@@ -6,20 +6,20 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { MqttClient } from 'mqtt';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { loadConfig, openServices, type Services } from '@signalgate/shared';
 import { connectClient, eventually, postJson, tempDataDir } from '../support/stack.js';
 import { buildCli, integrityCheck, seededRandom, sleep, startSignalgate, type Running } from './support/processes.js';
 
 const random = seededRandom(0x5eed);
 const running: Running[] = [];
-const openServices: Services[] = [];
+const opened: Services[] = [];
 const clients: MqttClient[] = [];
 
 beforeAll(() => buildCli());
 afterAll(async () => {
   for (const c of clients) c.end(true);
   for (const r of running) if (r.child.exitCode === null && r.child.signalCode === null) await r.kill9();
-  for (const s of openServices) s.store.close();
+  for (const s of opened) await s.store.close();
 });
 
 async function start(dataDir: string, args: string[], env: Record<string, string> = {}): Promise<Running> {
@@ -28,9 +28,9 @@ async function start(dataDir: string, args: string[], env: Record<string, string
   return r;
 }
 
-function servicesOn(dataDir: string): Services {
-  const s = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'silent' }));
-  openServices.push(s);
+async function servicesOn(dataDir: string): Promise<Services> {
+  const s = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'silent' }));
+  opened.push(s);
   return s;
 }
 
@@ -75,8 +75,9 @@ describe('the token API killed with SIGKILL during a mint storm', () => {
     expect(minted.length).toBeGreaterThanOrEqual(20);
 
     // On a fresh Store (as a restarted broker would read it): every acknowledged credential is there and live.
-    const services = servicesOn(dataDir);
-    const refused = minted.filter((m) => !services.connect.checkConnect(m.username, m.password).ok).map((m) => m.token_id);
+    const services = await servicesOn(dataDir);
+    const verdicts = await Promise.all(minted.map((m) => services.connect.checkConnect(m.username, m.password)));
+    const refused = minted.filter((_, i) => !verdicts[i]!.ok).map((m) => m.token_id);
     expect(refused).toEqual([]);
 
     // And a broker started on the data dir accepts a sample of them on a real CONNECT.
@@ -97,9 +98,9 @@ describe('the broker killed with SIGKILL under publish load', () => {
   test('the database is intact and, after a restart, the sessions table holds only live sessions', async () => {
     const dataDir = tempDataDir('crash-broker');
     fs.mkdirSync(dataDir, { recursive: true });
-    const services = servicesOn(dataDir);
+    const services = await servicesOn(dataDir);
     const { org } = await services.orgs.create('Crash Co');
-    const creds = Array.from({ length: 6 }, (_, i) => services.tokens.mint({ orgId: org.id, userId: `pub${i}`, ttlSeconds: 86_400 }));
+    const creds = await Promise.all(Array.from({ length: 6 }, (_, i) => services.tokens.mint({ orgId: org.id, userId: `pub${i}`, ttlSeconds: 86_400 })));
 
     for (let round = 0; round < 2; round++) {
       const broker = await start(dataDir, ['--broker-only'], { SIGNALGATE_HISTORY_PER_TOPIC: '50' });
@@ -108,8 +109,8 @@ describe('the broker killed with SIGKILL under publish load', () => {
       clients.push(...pubs);
       for (const c of pubs) c.on('error', () => {});
       await Promise.all(pubs.map((c) => c.subscribeAsync('load/#', { qos: 1 })));
-      await eventually(() => services.sessions.list(org.id).length === creds.length);
-      expect(services.sessions.list(org.id).map((s) => s.clientId).sort()).toEqual(creds.map((_, i) => `pub-${i}`));
+      await eventually(async () => (await services.sessions.list(org.id)).length === creds.length);
+      expect((await services.sessions.list(org.id)).map((s) => s.clientId).sort()).toEqual(creds.map((_, i) => `pub-${i}`));
 
       // Publish load: every publisher sends QoS 1 as fast as acknowledgements come back.
       let stop = false;
@@ -129,21 +130,21 @@ describe('the broker killed with SIGKILL under publish load', () => {
       for (const c of pubs) c.end(true);
       expect(integrityCheck(dataDir)).toBe('ok');
       // History was being written up to the kill; what was committed reads back whole.
-      const kept = services.store.history.read(org.id, 'load/0', 50);
+      const kept = await services.store.history.read(org.id, 'load/0', 50);
       expect(kept.length).toBeGreaterThan(0);
       for (const m of kept) expect(m.payload.toString()).toMatch(/^m\d+$/);
     }
 
     // A restarted broker owns no sessions yet: the killed broker's rows must not show as live.
     const broker = await start(dataDir, ['--broker-only']);
-    expect(services.sessions.list(org.id)).toEqual([]);
-    expect(services.sessions.presence(org.id)).toEqual([]);
+    expect(await services.sessions.list(org.id)).toEqual([]);
+    expect(await services.sessions.presence(org.id)).toEqual([]);
 
     // Clients come back, and the table shows exactly them.
     const back = await Promise.all(creds.slice(0, 3).map((t, i) => connectClient(broker.summary.mqtt_url!, { username: t.username, password: t.password, clientId: `pub-${i}`, clean: false })));
     clients.push(...back);
-    await eventually(() => services.sessions.list(org.id).length === 3);
-    expect(services.sessions.list(org.id).map((s) => s.clientId).sort()).toEqual(['pub-0', 'pub-1', 'pub-2']);
+    await eventually(async () => (await services.sessions.list(org.id)).length === 3);
+    expect((await services.sessions.list(org.id)).map((s) => s.clientId).sort()).toEqual(['pub-0', 'pub-1', 'pub-2']);
     expect(integrityCheck(dataDir)).toBe('ok');
   }, 60_000);
 });

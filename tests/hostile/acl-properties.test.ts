@@ -15,13 +15,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import {
-  clientTopic, createServices, EffectiveRights, expandLayer, filterProblem, internalTopic, isFilterCovered, isFilterCoveredBySet,
-  explainDecision, filtersOverlap, layersFromRequest, topicNameProblem, loadConfig, placeholderValuesOf, reservedRootOf, SignalGateError, topicAllowedBySet, topicMatchesFilter,
+  clientTopic, EffectiveRights, expandLayer, filterProblem, internalTopic, isFilterCovered, isFilterCoveredBySet,
+  explainDecision, filtersOverlap, layersFromRequest, topicNameProblem, loadConfig, openServices, placeholderValuesOf, reservedRootOf, SignalGateError, topicAllowedBySet, topicMatchesFilter,
   type MintRequest, type Permission, type RuleLayer, type Rules, type Services,
 } from '@signalgate/shared';
 
 const SEED = 20240404;
-const run = <T>(prop: fc.IProperty<T> | fc.IAsyncProperty<T>, numRuns: number) => fc.assert(prop as fc.IProperty<T>, { seed: SEED, numRuns });
+const run = <T>(prop: fc.IProperty<T>, numRuns: number) => fc.assert(prop, { seed: SEED, numRuns });
+const runAsync = <T>(prop: fc.IAsyncProperty<T>, numRuns: number): Promise<void> => fc.assert(prop, { seed: SEED, numRuns });
 
 /** Every topic of 1..depth levels over `levels`. */
 function topicsOver(levels: readonly string[], depth: number): string[] {
@@ -52,11 +53,11 @@ describe('the rights a connection gets never exceed any operand of the intersect
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-hostile-acl-'));
-    services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'silent' }));
+    services = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'silent' }));
     orgId = (await services.orgs.create('Property Co')).org.id;
   });
-  afterAll(() => {
-    services.store.close();
+  afterAll(async () => {
+    await services.store.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -101,33 +102,33 @@ describe('the rights a connection gets never exceed any operand of the intersect
   let counter = 0;
   let connected = 0;
 
-  test('publish, subscribe, presence and history of a minted token, read back at CONNECT', () => {
-    run(
-      fc.property(rulesArb, fc.option(rulesArb, { nil: null }), requestArb, userArb, clientIdArb, fc.array(probeFilter, { minLength: 8, maxLength: 8 }),
-        (orgRules, integrationRules, request, user, clientId, probes) => {
+  test('publish, subscribe, presence and history of a minted token, read back at CONNECT', async () => {
+    await runAsync(
+      fc.asyncProperty(rulesArb, fc.option(rulesArb, { nil: null }), requestArb, userArb, clientIdArb, fc.array(probeFilter, { minLength: 8, maxLength: 8 }),
+        async (orgRules, integrationRules, request, user, clientId, probes) => {
           const n = ++counter;
           let integrationId: string | undefined;
           let issued;
           try {
             // Rule sets the rule validation refuses (e.g. a first level starting with '$') stop here.
-            services.rules.setDefault(orgId, orgRules);
+            await services.rules.setDefault(orgId, orgRules);
             if (integrationRules) {
-              services.rules.create(orgId, `rs-${n}`, integrationRules);
+              await services.rules.create(orgId, `rs-${n}`, integrationRules);
               integrationId = `int-${n}`;
-              services.integrations.create(orgId, integrationId, `rs-${n}`);
+              await services.integrations.create(orgId, integrationId, `rs-${n}`);
             }
             const req: MintRequest = { orgId, ...user, ...request, ...(integrationId ? { integrationId } : {}) };
-            issued = services.tokens.mint(req);
+            issued = await services.tokens.mint(req);
           } catch (err) {
             // Only a refusal the API maps to 400/403 is acceptable, never another failure.
             if (err instanceof SignalGateError && (err.status === 400 || err.status === 403)) return true;
             throw err;
           }
-          const verdict = services.connect.checkConnect(issued.username, issued.password);
+          const verdict = await services.connect.checkConnect(issued.username, issued.password);
           if (!verdict.ok) throw new Error(`a fresh token was refused: ${verdict.reason}`);
           connected++;
           const values = placeholderValuesOf(verdict.user, clientId);
-          const granted = new EffectiveRights(services.connect.layersOf(verdict.token).map((l) => expandLayer(l, values)));
+          const granted = new EffectiveRights((await services.connect.layersOf(verdict.token)).map((l) => expandLayer(l, values)));
 
           // The operands, each alone, expanded once with the full values.
           const operands: RuleLayer[] = [orgRules, ...(integrationRules ? [integrationRules] : []), ...layersFromRequest(request)].map((l) => expandLayer(l, values));

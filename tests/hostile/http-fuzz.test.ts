@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { createServices, loadConfig, type PublishChannelHolder, type Services } from '@signalgate/shared';
+import { loadConfig, openServices, type PublishChannelHolder, type Services } from '@signalgate/shared';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
 import { startBroker, type BrokerHandle } from '@signalgate/broker';
 import { tempDataDir } from '../support/stack.js';
@@ -50,7 +50,7 @@ beforeAll(async () => {
     SIGNALGATE_MQTTS_PORT: 'off',
     SIGNALGATE_WSS_PORT: 'off',
   });
-  services = createServices(config);
+  services = await openServices(config);
   const sink = new Writable({ write(chunk, _enc, done) { logLines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
   // No redaction here: the API itself must keep secrets out of what it logs, at every level.
   const logger = pino({ level: 'trace' }, sink);
@@ -76,8 +76,8 @@ beforeAll(async () => {
   const fresh = JSON.parse(refreshed.text) as { password: string };
   secrets.push(...minted.map((m) => m.password), fresh.password);
 
-  services.rules.create(victim.org.id, 'support', { publish: ['a/#'], subscribe: ['a/#'], presence: false, history: false });
-  services.integrations.create(victim.org.id, 'web-app', 'support');
+  await services.rules.create(victim.org.id, 'support', { publish: ['a/#'], subscribe: ['a/#'], presence: false, history: false });
+  await services.integrations.create(victim.org.id, 'web-app', 'support');
 
   Object.assign(known, {
     org_id: [victim.org.id, other.org.id],
@@ -112,7 +112,7 @@ afterAll(async () => {
   agent.destroy();
   await broker?.close();
   await api?.close();
-  services?.store.close();
+  await services?.store.close();
 });
 
 function send(method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<{ status: number; text: string }> {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   // A small packet cap makes "huge" fields cross it cheaply; the connect timeout stays at its default.
   stack = await startStack('mqtt-fuzz', { SIGNALGATE_MAX_PACKET_BYTES: '65536' });
   fuzzOrg = (await stack.services.orgs.create('Fuzz Co')).org.id;
-  const t = stack.services.tokens.mint({ orgId: fuzzOrg, userId: 'fuzzer' });
+  const t = await stack.services.tokens.mint({ orgId: fuzzOrg, userId: 'fuzzer' });
   fuzzCreds = { username: t.username, password: t.password };
 });
 afterAll(async () => stack?.stop());
@@ -212,7 +212,7 @@ describe('MQTT fuzz over TCP and WebSocket', () => {
 
     // Fuzz connections are all gone: no session row of the fuzz org is left behind.
     await new Promise((r) => setTimeout(r, 500));
-    expect(stack.services.store.sessions.list(fuzzOrg)).toEqual([]);
+    expect(await stack.services.store.sessions.list(fuzzOrg)).toEqual([]);
 
     const after = footprint();
     // Generous bounds: a leak of even a few KiB per case (2600 cases) or a socket per case shows up.
@@ -220,7 +220,7 @@ describe('MQTT fuzz over TCP and WebSocket', () => {
     expect(after.fds - before.fds).toBeLessThan(40);
 
     // And a fresh client still gets in and is served.
-    const fresh = await connectClient(stack.mqttUrl, (({ username, password }) => ({ username, password }))(stack.services.tokens.mint({ orgId: homeOrg, userId: 'late' })));
+    const fresh = await connectClient(stack.mqttUrl, (({ username, password }) => ({ username, password }))(await stack.services.tokens.mint({ orgId: homeOrg, userId: 'late' })));
     await fresh.subscribeAsync('alive/late');
     const got = nextMessage(fresh);
     await fresh.publishAsync('alive/late', 'still here');

@@ -324,7 +324,7 @@ interface Witness {
 }
 
 async function witness(): Promise<Witness> {
-  const t = stack.services.tokens.mint({ orgId: targetOrg, userId: 'witness' });
+  const t = await stack.services.tokens.mint({ orgId: targetOrg, userId: 'witness' });
   const client = await connectClient(stack.mqttUrl, { username: t.username, password: t.password, protocolVersion: 5, clientId: nextClientId('witness') });
   const w: Witness = {
     client, messages: [], closes: 0, errors: [],
@@ -374,9 +374,9 @@ beforeAll(async () => {
   stack = await startStack('mqtt5-fuzz', { SIGNALGATE_MAX_PACKET_BYTES: String(MAX_PACKET) });
   targetOrg = (await stack.services.orgs.create('Hostile v5 Co')).org.id;
   fuzzOrg = (await stack.services.orgs.create('Fuzz v5 Co')).org.id;
-  const t = stack.services.tokens.mint({ orgId: targetOrg, userId: 'hostile' });
+  const t = await stack.services.tokens.mint({ orgId: targetOrg, userId: 'hostile' });
   targetCreds = { username: t.username, password: t.password };
-  const f = stack.services.tokens.mint({ orgId: fuzzOrg, userId: 'fuzzer' });
+  const f = await stack.services.tokens.mint({ orgId: fuzzOrg, userId: 'fuzzer' });
   fuzzCreds = { username: f.username, password: f.password };
   const homeOrg = (await stack.services.orgs.create('Bystanders v5')).org.id;
   bystanders = [await bystander(stack, stack.mqttUrl, homeOrg, 'bystander-tcp', 5), await bystander(stack, stack.wsUrl, homeOrg, 'bystander-ws', 5)];
@@ -751,7 +751,7 @@ describe('MQTT 5 DISCONNECT with hostile properties', () => {
         // Nothing was kept: a resume finds no session.
         expect(await resume(t, clientId)).toBe(false);
       }));
-      await eventually(() => stack.services.store.sessions.list(targetOrg).every((r) => !r.clientId.startsWith('ephemeral')));
+      await eventually(async () => (await stack.services.store.sessions.list(targetOrg)).every((r) => !r.clientId.startsWith('ephemeral')));
     }));
 
   test('a Session Expiry Interval given twice on DISCONNECT (after a CONNECT with one) neither crashes the broker nor keeps a session', () =>
@@ -763,16 +763,16 @@ describe('MQTT 5 DISCONNECT with hostile properties', () => {
         w.send(connect5({ clientId, properties: props(P.sessionExpiry(30)) }));
         expect(codeOf((await w.waitFor((p) => p.cmd === 'connack'))!)).toBe(0);
         // Rows are written behind (sessionRows.ts): wait for this one, so that its removal is what is checked.
-        await eventually(() => stack.services.store.sessions.list(targetOrg).some((r) => r.clientId === clientId));
+        await eventually(async () => (await stack.services.store.sessions.list(targetOrg)).some((r) => r.clientId === clientId));
         w.send(disconnect5(0x00, props(P.sessionExpiry(10), P.sessionExpiry(20))));
         await Promise.race([w.closed, sleep(3000)]);
         expect(w.isClosed()).toBe(true);
         clientIds.push(clientId);
       }));
       // The session is over: its row is removed (and with it the org's connection count and presence).
-      const left = () => stack.services.store.sessions.list(targetOrg).filter((r) => clientIds.includes(r.clientId)).map((r) => r.clientId);
-      await eventually(() => left().length === 0).catch(() => undefined);
-      expect(left()).toEqual([]);
+      const left = async () => (await stack.services.store.sessions.list(targetOrg)).filter((r) => clientIds.includes(r.clientId)).map((r) => r.clientId);
+      await eventually(async () => (await left()).length === 0).catch(() => undefined);
+      expect(await left()).toEqual([]);
     }));
 
   test('DISCONNECT 0x04 (with will) publishes the will; a normal DISCONNECT does not', () =>
@@ -968,8 +968,8 @@ describe('MQTT 5 fuzz over TCP and WebSocket', () => {
     // Fuzz connections are all gone: no session row of the fuzz org is left behind (rows are written
     // behind, in windows of 50 ms: one written after a missed removal shows up by then).
     await sleep(500);
-    await eventually(() => stack.services.store.sessions.list(fuzzOrg).length === 0).catch(() => undefined);
-    expect(stack.services.store.sessions.list(fuzzOrg)).toEqual([]);
+    await eventually(async () => (await stack.services.store.sessions.list(fuzzOrg)).length === 0).catch(() => undefined);
+    expect(await stack.services.store.sessions.list(fuzzOrg)).toEqual([]);
 
     const after = footprint();
     // Generous bounds, as in mqtt-fuzz.test.ts (about 17 MiB is measured): a leak of ~100 KiB per case
@@ -995,7 +995,7 @@ describe('after every case of this file', () => {
     expect(bystanders[0]!.sent).toBeGreaterThan(50);
     // Only witnesses may still be connected in the target org, and they are ended by now.
     await sleep(500);
-    await eventually(() => stack.services.store.sessions.list(targetOrg).length === 0).catch(() => undefined);
-    expect(stack.services.store.sessions.list(targetOrg).map((r) => r.clientId)).toEqual([]);
+    await eventually(async () => (await stack.services.store.sessions.list(targetOrg)).length === 0).catch(() => undefined);
+    expect((await stack.services.store.sessions.list(targetOrg)).map((r) => r.clientId)).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
 // --workers 1` with SIGNALGATE_REDIS_URL) over one SQLite data dir, and the services of that data
 // dir in this process for orgs and tokens, as an API beside the brokers would have them.
 import type { MqttClient } from 'mqtt';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { loadConfig, openServices, type Services } from '@signalgate/shared';
 import { buildCli, startCli, tempDataDir, type RunningCli } from '../../cli/test/support.js';
 import { startRedis, type PrivateRedis } from './redis.js';
 
@@ -25,7 +25,7 @@ export async function startCluster(
   buildCli();
   const redis = await startRedis({ durable });
   const dataDir = tempDataDir(label);
-  const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  const services = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
   const nodeEnv = { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', ...env };
   const started = await Promise.all(Array.from({ length: nodes }, () => startCli(dataDir, ['--broker-only', '--workers', '1'], nodeEnv)));
   const apiProcess = api ? await startCli(dataDir, ['--api-only', '--workers', '1'], nodeEnv) : null;
@@ -35,7 +35,7 @@ export async function startCluster(
     async stop() {
       for (const c of clients) c.end(true);
       await Promise.all([...started, ...(apiProcess ? [apiProcess] : [])].map((n) => n.stop()));
-      services.store.close();
+      await services.store.close();
       await redis.stop();
     },
   };

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { createLogger, createServices, loadConfig, type Config, type PublishChannelHolder, type Services } from '@signalgate/shared';
+import { createLogger, loadConfig, openServices, type Config, type PublishChannelHolder, type Services } from '@signalgate/shared';
 import { startTokenApi, type TokenApiHandle } from '@signalgate/token-api';
 import { startBroker, type BrokerHandle } from '@signalgate/broker';
 
@@ -34,7 +34,7 @@ export async function startStack(label: string, env: Record<string, string> = {}
     SIGNALGATE_LOG_LEVEL: 'silent',
     ...env,
   });
-  const services = createServices(config);
+  const services = await openServices(config);
   const logger = createLogger(config.logLevel);
   const publisher: PublishChannelHolder = { current: null };
   const api = await startTokenApi({ config, services, logger, publisher });
@@ -47,7 +47,7 @@ export async function startStack(label: string, env: Record<string, string> = {}
     async stop() {
       await broker.close();
       await api.close();
-      services.store.close();
+      await services.store.close();
     },
   };
 }

@@ -57,7 +57,7 @@ export function startSignalgate(dataDir: string, args: string[], env: Record<str
         stop: async () => { child.kill('SIGTERM'); return exited; },
       });
     });
-    exited.then((code) => { clearTimeout(timer); reject(new Error(`start exited with ${code} before its summary; stderr:\n${err}`)); });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`start exited with ${code} before its summary; stderr:\n${err}`)); });
   });
 }
 

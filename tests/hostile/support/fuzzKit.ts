@@ -41,7 +41,7 @@ export interface Bystander {
 }
 
 export async function bystander(stack: Stack, url: string, orgId: string, name: string, protocolVersion: 4 | 5): Promise<Bystander> {
-  const t = stack.services.tokens.mint({ orgId, userId: name });
+  const t = await stack.services.tokens.mint({ orgId, userId: name });
   const client = await connectClient(url, { username: t.username, password: t.password, clientId: name, protocolVersion });
   const b: Bystander = { client, sent: 0, received: new Set(), closes: 0 };
   client.on('close', () => b.closes++);

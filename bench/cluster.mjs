@@ -275,7 +275,7 @@ async function measureRevoke({ node, services, orgId, creds, tag }) {
   const revokedAt = new Array(creds.length).fill(NaN);
   for (let i = 0; i < creds.length; i++) {
     revokedAt[i] = performance.now();
-    services.tokens.revoke(orgId, creds[i].tokenId);
+    await services.tokens.revoke(orgId, creds[i].tokenId);
     await sleep(REVOKE_SPACING_MS);
   }
   const until = Date.now() + 5000;
@@ -406,8 +406,10 @@ export async function runCluster({ seconds = 3, rounds = 3, window = 500, revoke
   const sg = await prepareSignalGate({ tokens: 101, label: 'cluster' });
   const { services, orgId, creds, dataDir } = sg;
   const connectCount = CONNECT_WARMUP + connectRounds * connects; // a token per CONNECT measured
-  const connectCreds = Object.fromEntries(['single', 'node', 'workers2'].map((name) => [name, mintCredentials(services, orgId, connectCount, 3600, `connect-${name}`)]));
-  const idleCreds = Object.fromEntries(['single', 'A+B', 'workers2'].map((name) => [name, mintCredentials(services, orgId, idle, 3600, `idle-${name.replace('+', '')}`)]));
+  const connectCreds = {};
+  for (const name of ['single', 'node', 'workers2']) connectCreds[name] = await mintCredentials(services, orgId, connectCount, 3600, `connect-${name}`);
+  const idleCreds = {};
+  for (const name of ['single', 'A+B', 'workers2']) idleCreds[name] = await mintCredentials(services, orgId, idle, 3600, `idle-${name.replace('+', '')}`);
   const mosqCreds = mosquittoCredentials(connectCount);
   const single = await startBroker({ name: 'single', dataDir });
   const A = await startBroker({ name: 'A', dataDir, redisUrl: redis.url });
@@ -486,7 +488,7 @@ export async function runCluster({ seconds = 3, rounds = 3, window = 500, revoke
       }
       for (const where of rotate(['single', 'B'], r)) {
         const node = where === 'single' ? single : B;
-        const revokeCreds = mintCredentials(services, orgId, revokes, 3600, `revoke-${where}-${r}`);
+        const revokeCreds = await mintCredentials(services, orgId, revokes, 3600, `revoke-${where}-${r}`);
         const m = await within(60_000, `revoke ${where}`, () => measureRevoke({ node, services, orgId, creds: revokeCreds, tag: `${where}-${r}` }));
         revokeRuns[where].push(m);
         console.error(`round ${r + 1} revoke on ${where}: p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms, still open ${m.stillOpen}`);
@@ -501,7 +503,7 @@ export async function runCluster({ seconds = 3, rounds = 3, window = 500, revoke
     stopping = true;
     for (const s of [single, A, B, node, workers2, mosquitto]) await s.stop();
     for (const r of [redis, redisNode, redisWorkers]) await r.stop();
-    services.store.close();
+    await services.store.close();
   }
 
   // Medians over rounds; ratio cluster ÷ single per round, then the median.

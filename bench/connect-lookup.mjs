@@ -6,8 +6,9 @@
 // same data. Every lookup reads a token no earlier lookup read (as every CONNECT of bench/connect.mjs
 // does), in blocks of 500 that alternate old, new, old, … so drift hits both alike; the figure is the
 // median of the per-block µs per lookup. Also: the build's own ConnectRecordReader.byPasswordHash
-// (statement + row mapping), and the cost of what issue 12 added to a session's end, the
-// `tokens.last_used_at` touch, batched in transactions of 100 as the broker's row writer does.
+// (statement + row mapping, each call awaited through the asynchronous store), and the cost of what
+// issue 12 added to a session's end, the `tokens.last_used_at` touch, batched in transactions of
+// 100 as the broker's row writer does.
 //   node bench/connect-lookup.mjs [--tokens 60000]
 import crypto from 'node:crypto';
 import path from 'node:path';
@@ -58,6 +59,20 @@ function alternate(kinds, items) {
   return Object.fromEntries(names.map((n) => [n, { us: round(median(perBlock[n]), 1), blocks: perBlock[n].length }]));
 }
 
+/** `alternate` for asynchronous calls (the store's repositories), each awaited before the next. */
+async function alternateAwaited(kinds, items) {
+  const perBlock = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]));
+  const names = Object.keys(kinds);
+  for (let b = 0; b * BLOCK < items.length; b++) {
+    const name = names[b % names.length];
+    const block = items.slice(b * BLOCK, (b + 1) * BLOCK);
+    const t0 = process.hrtime.bigint();
+    for (const x of block) if ((await kinds[name](x)) === undefined) throw new Error(`${name}: no row`);
+    perBlock[name].push(Number(process.hrtime.bigint() - t0) / block.length / 1000);
+  }
+  return Object.fromEntries(names.map((n) => [n, { us: round(median(perBlock[n]), 1), blocks: perBlock[n].length }]));
+}
+
 export async function runConnectLookup({ tokens = 60_000 } = {}) {
   const load = [loadAverage()];
   const sg = await prepareSignalGate({ tokens, label: 'lookup' });
@@ -72,7 +87,7 @@ export async function runConnectLookup({ tokens = 60_000 } = {}) {
   const rest = hashes.slice(200);
   const third = Math.floor(rest.length / 3);
   const statements = alternate({ before: (h) => before.get(h), after: (h) => after.get(h) }, rest.slice(0, 2 * third));
-  const reader = alternate({ connectRecordsByPasswordHash: (h) => services.store.connectRecords.byPasswordHash(h) }, rest.slice(2 * third));
+  const reader = await alternateAwaited({ connectRecordsByPasswordHash: (h) => services.store.connectRecords.byPasswordHash(h) }, rest.slice(2 * third));
   // Hot: the same 500 tokens again (pages cached), old and new alternating.
   const hot = alternate({ before: (h) => before.get(h), after: (h) => after.get(h) }, Array.from({ length: 20 }, () => hashes.slice(0, BLOCK)).flat());
 
@@ -83,7 +98,7 @@ export async function runConnectLookup({ tokens = 60_000 } = {}) {
     const batch = ids.slice(i, i + 100);
     const at = Date.now();
     const t0 = process.hrtime.bigint();
-    services.store.transaction(() => { for (const id of batch) services.store.tokens.touch(id, at); });
+    await services.store.transaction(async (tx) => { for (const id of batch) await tx.tokens.touch(id, at); });
     touchBlocks.push(Number(process.hrtime.bigint() - t0) / batch.length / 1000);
   }
   const result = {
@@ -96,7 +111,7 @@ export async function runConnectLookup({ tokens = 60_000 } = {}) {
     load: [...load, loadAverage()],
   };
   db.close();
-  services.store.close();
+  await services.store.close();
   return result;
 }
 

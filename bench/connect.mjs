@@ -19,12 +19,12 @@ export async function runConnect({ clients = 1500, concurrency = 100, rounds = 5
   const load = [loadAverage()];
   const perServer = clients * rounds * protocols.length; // every CONNECT measured uses a credential never used before
   const sg = await prepareSignalGate({ tokens: perServer, label: 'connect' });
-  sg.services.store.close();
+  await sg.services.store.close();
   const mosq = mosquittoCredentials(perServer);
   let old = null;
   if (before) {
     old = await prepareSignalGate({ tokens: perServer, label: 'connect-before' });
-    old.services.store.close();
+    await old.services.store.close();
     old.root = before;
   }
   const servers = await startPeers({ sg, mosq, before: old });

@@ -12,7 +12,7 @@
 //   node bench/disconnect.mjs [--sessions 250] [--spacing 10]
 import { arg, latencySummary, loadAverage, saveResult, sleep, within } from './lib/env.mjs';
 import { closeAll, connectMany, connectPacket } from './lib/mqttLoad.mjs';
-import { mintCredentials, prepareSignalGate, sharedPackage, startSignalGate } from './lib/servers.mjs';
+import { mintCredentials, openBuildServices, prepareSignalGate, startSignalGate } from './lib/servers.mjs';
 
 async function connectAll(server, creds, prefix) {
   const res = await connectMany({ port: server.port, concurrency: 50, connects: creds.map((c, i) => connectPacket({ clientId: `${prefix}${i}`, username: c.username, password: c.password })) });
@@ -60,19 +60,18 @@ export async function runDisconnect({ sessions = 250, spacingMs = 10 } = {}) {
 
     // --- expiry → disconnect
     const ttlSeconds = 60;
-    const { createServices, loadConfig } = await sharedPackage();
     let fakeNow = null;
-    sg.services.store.close();
-    const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: sg.dataDir }), () => fakeNow ?? Date.now());
+    await sg.services.store.close();
+    const services = await openBuildServices({ SIGNALGATE_DATA_DIR: sg.dataDir }, () => fakeNow ?? Date.now());
     const firstIn = 3000 + sessions * 2; // time to connect them all first
     const base = Date.now() + firstIn;
     const expCreds = [];
     for (let i = 0; i < sessions; i++) {
       fakeNow = base + i * spacingMs - ttlSeconds * 1000;
-      expCreds.push(...mintCredentials(services, sg.orgId, 1, ttlSeconds, `exp-${i}`));
+      expCreds.push(...(await mintCredentials(services, sg.orgId, 1, ttlSeconds, `exp-${i}`)));
     }
     fakeNow = null;
-    services.store.close();
+    await services.store.close();
     const expClients = await connectAll(server, expCreds, 'e');
     const connectedBeforeExpiry = Date.now() < base;
     const expClosed = await closeTimes(expClients, firstIn + sessions * spacingMs + 10_000);

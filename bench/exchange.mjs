@@ -174,9 +174,9 @@ export async function runExchange({ seconds = 5, connections = 32, rounds = 3, u
 
   const setUp = async (label) => {
     const sg = await prepareSignalGate({ label });
-    const hs256 = sg.services.providers.add(sg.orgId, { name: 'supabase', type: 'supabase', issuer: SUPABASE_ISSUER, secret: SUPABASE_SECRET }, 'operator');
-    const rs256 = sg.services.providers.add(sg.orgId, { name: 'oidc', type: 'oidc', issuer: jwks.issuer, jwksUrl: jwks.jwksUrl, audience: OIDC_AUDIENCE }, 'operator');
-    sg.services.store.close();
+    const hs256 = await sg.services.providers.add(sg.orgId, { name: 'supabase', type: 'supabase', issuer: SUPABASE_ISSUER, secret: SUPABASE_SECRET }, 'operator');
+    const rs256 = await sg.services.providers.add(sg.orgId, { name: 'oidc', type: 'oidc', issuer: jwks.issuer, jwksUrl: jwks.jwksUrl, audience: OIDC_AUDIENCE }, 'operator');
+    await sg.services.store.close();
     return { ...sg, providers: { hs256, rs256 } };
   };
   const sg = await setUp('exchange');

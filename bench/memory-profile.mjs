@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arg, root, round, saveResult, sleep, tempDir } from './lib/env.mjs';
 import { closeAll, connectMany, connectPacket } from './lib/mqttLoad.mjs';
-import { BENCH_RULES, mintCredentials, sharedPackage } from './lib/servers.mjs';
+import { BENCH_RULES, mintCredentials, openBuildServices, sharedPackage } from './lib/servers.mjs';
 
 const self = fileURLToPath(import.meta.url);
 
@@ -35,13 +35,14 @@ async function serve(target, dataDir, snapDir) {
   session.post('Debugger.enable');
   let port;
   if (target === 'signalgate') {
-    const { createLogger, createServices, loadConfig } = await sharedPackage();
-    const config = loadConfig({
+    const { createLogger, loadConfig } = await sharedPackage();
+    const env = {
       SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'warn', SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false',
       SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: 'off', SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off', SIGNALGATE_API_PORT: 'off',
       SIGNALGATE_MAX_CONNECTIONS_PER_IP: process.env.SIGNALGATE_MAX_CONNECTIONS_PER_IP ?? '10000000',
-    });
-    const services = createServices(config);
+    };
+    const config = loadConfig(env);
+    const services = await openBuildServices(env);
     const { startBroker } = await import(path.join(root, 'broker', 'dist', 'index.js')); // the build under test (BENCH_ROOT)
     const broker = await startBroker({ config, services, logger: createLogger('warn') });
     port = broker.ports.mqtt;
@@ -189,13 +190,12 @@ async function main() {
   const snapDir = keep ?? tempDir('snapshots');
   fs.mkdirSync(snapDir, { recursive: true });
   const warm = 20;
-  const { createServices, loadConfig } = await sharedPackage();
   const dataDir = tempDir('memprofile');
-  const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  const services = await openBuildServices({ SIGNALGATE_DATA_DIR: dataDir });
   const { org } = await services.orgs.create('bench');
-  services.rules.setDefault(org.id, BENCH_RULES);
-  const creds = mintCredentials(services, org.id, connections + warm);
-  services.store.close();
+  await services.rules.setDefault(org.id, BENCH_RULES);
+  const creds = await mintCredentials(services, org.id, connections + warm);
+  await services.store.close();
   const out = { params: { connections, protocol, warmup: warm, maxConnectionsPerIp: process.env.SIGNALGATE_MAX_CONNECTIONS_PER_IP ?? '10000000' }, targets: {} };
   for (const target of targets) {
     const child = fork(self, ['--serve', target, dataDir, snapDir], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

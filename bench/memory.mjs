@@ -19,7 +19,7 @@ export async function runMemory({ connections = 10_000, settleSeconds = 3, proto
   const steps = [...STEPS.filter((n) => n < connections), connections].filter((n, i, a) => a.indexOf(n) === i); // smoke runs: --connections 3000 → 1k, 3k
   const load = [loadAverage()];
   const sg = await prepareSignalGate({ tokens: connections, label: 'memory' });
-  sg.services.store.close();
+  await sg.services.store.close();
   const mosq = mosquittoCredentials(connections);
   const starters = Object.fromEntries(Object.entries(peerStarters({ sg, mosq })).filter(([name]) => !peers || peers.includes(name)));
   const byProtocol = Object.fromEntries(protocols.map((v) => [v, { figures: {} }]));

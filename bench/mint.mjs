@@ -15,7 +15,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import autocannon from 'autocannon';
 import { arg, benchDir, loadAverage, median, round, saveResult, tempDir } from './lib/env.mjs';
-import { ensureDebianPackage, prepareSignalGate, sharedPackage, startSignalGate, track } from './lib/servers.mjs';
+import { ensureDebianPackage, openBuildServices, prepareSignalGate, startSignalGate, track } from './lib/servers.mjs';
 
 const WRK = '/usr/bin/wrk';
 
@@ -76,18 +76,17 @@ async function startBareExpress() {
 }
 
 async function verifyCost() {
-  const { createServices, loadConfig } = await sharedPackage();
   const dataDir = tempDir('verify');
   const out = {};
   for (const [label, cacheSeconds] of [['cachedUs', '300'], ['uncachedUs', '0']]) {
-    const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: path.join(dataDir, label), SIGNALGATE_KEY_CACHE_SECONDS: cacheSeconds }));
+    const services = await openBuildServices({ SIGNALGATE_DATA_DIR: path.join(dataDir, label), SIGNALGATE_KEY_CACHE_SECONDS: cacheSeconds });
     const { secretKey } = await services.orgs.create('verify');
     await services.keys.verify(secretKey); // warm-up (argon2 first call, statement caches)
     const n = label === 'cachedUs' ? 20_000 : 50;
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) await services.keys.verify(secretKey);
     out[label] = round(Number(process.hrtime.bigint() - t0) / n / 1000, 1);
-    services.store.close();
+    await services.store.close();
   }
   fs.rmSync(dataDir, { recursive: true, force: true });
   return out;
@@ -98,13 +97,13 @@ export async function runMint({ seconds = 5, connections = 32, rounds = 3, befor
   const load = [loadAverage()];
   const verify = await verifyCost();
   const sg = await prepareSignalGate({ label: 'mint' });
-  sg.services.store.close();
+  await sg.services.store.close();
   const server = await startSignalGate({ dataDir: sg.dataDir, api: true, env: { SIGNALGATE_MQTT_PORT: 'off' } });
   const bare = await startBareExpress();
   let old = null;
   if (before) {
     const sgOld = await prepareSignalGate({ label: 'mint-before' });
-    sgOld.services.store.close();
+    await sgOld.services.store.close();
     old = { ...sgOld, server: await startSignalGate({ dataDir: sgOld.dataDir, api: true, env: { SIGNALGATE_MQTT_PORT: 'off' }, buildRoot: before }) };
   }
   const runs = { signalgate: [], express: [], before: [] };

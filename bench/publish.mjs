@@ -99,12 +99,12 @@ export async function runPublish({ seconds = 3, rounds = 3, window = 500, protoc
   const scenarios = only ? SCENARIOS.filter((sc) => only.split(',').includes(sc.id)) : SCENARIOS;
   const load = [loadAverage()];
   const sg = await prepareSignalGate({ tokens: 101, label: 'publish' });
-  sg.services.store.close();
+  await sg.services.store.close();
   const mosq = mosquittoCredentials(101);
   let old = null;
   if (before) {
     old = await prepareSignalGate({ tokens: 101, label: 'publish-before' });
-    old.services.store.close();
+    await old.services.store.close();
     old.root = before;
   }
   const servers = await startPeers({ sg, mosq, before: old });

@@ -78,8 +78,8 @@ async function startServer(label, dataDir, mode) {
 /** A data dir with the bench org (limits raised), two tokens, and the setup's server processes. */
 async function setUp(name) {
   const sg = await prepareSignalGate({ tokens: 2, label: `rest-${name}` });
-  const org = sg.services.orgs.update(sg.orgId, { limits: ORG_LIMITS });
-  sg.services.store.close();
+  const org = await sg.services.orgs.update(sg.orgId, { limits: ORG_LIMITS });
+  await sg.services.store.close();
   let api;
   let broker;
   if (name === 'one') {

@@ -49,7 +49,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqttPacket from 'mqtt-packet';
 import { cpuMs, latencySummary, loadAverage, root, round, saveResult, sleep, tempDir } from './lib/env.mjs';
-import { sharedPackage, track } from './lib/servers.mjs';
+import { openBuildServices, track } from './lib/servers.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const VECTORS = ['retained', 'queue', 'subs', 'denied', 'refused', 'idle', 'api', 'history'];
@@ -479,23 +479,22 @@ async function attackerRole() {
 /** Two organisations on a fresh data dir (the shared services, as prepareSignalGate does) and their credentials. */
 async function prepare(label) {
   const dataDir = tempDir(label);
-  const { createServices, loadConfig } = await sharedPackage();
-  const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  const services = await openBuildServices({ SIGNALGATE_DATA_DIR: dataDir });
   const a = await services.orgs.create('attacker');
   const b = await services.orgs.create('victim');
-  const mint = (orgId, userId, extra = {}) => {
-    const t = services.tokens.mint({ orgId, userId, ttlSeconds: 3600, ...extra });
+  const mint = async (orgId, userId, extra = {}) => {
+    const t = await services.tokens.mint({ orgId, userId, ttlSeconds: 3600, ...extra });
     return { username: t.username, password: t.password };
   };
   const creds = {
-    victim: { sub: mint(b.org.id, 'victim-sub'), pub: mint(b.org.id, 'victim-pub') },
+    victim: { sub: await mint(b.org.id, 'victim-sub'), pub: await mint(b.org.id, 'victim-pub') },
     attacker: {
-      full: mint(a.org.id, 'attacker'),
-      sess: mint(a.org.id, 'attacker-session'),
-      subscribeOnly: mint(a.org.id, 'attacker-readonly', { acl: { subscribe: ['#'] } }),
+      full: await mint(a.org.id, 'attacker'),
+      sess: await mint(a.org.id, 'attacker-session'),
+      subscribeOnly: await mint(a.org.id, 'attacker-readonly', { acl: { subscribe: ['#'] } }),
     },
   };
-  services.store.close();
+  await services.store.close();
   return { dataDir, orgA: a.org.id, orgB: b.org.id, keyPrefixA: a.secretKey.slice(0, 11), keyLength: a.secretKey.length, creds };
 }
 

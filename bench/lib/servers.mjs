@@ -69,19 +69,39 @@ export async function sharedPackage() {
  */
 export async function prepareSignalGate({ tokens = 0, ttlSeconds = 3600, label = 'sg' } = {}) {
   const dataDir = tempDir(label);
-  const { createServices, loadConfig } = await sharedPackage();
-  const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: dataDir }));
+  const services = await openBuildServices({ SIGNALGATE_DATA_DIR: dataDir });
   const { org, secretKey } = await services.orgs.create('bench');
-  services.rules.setDefault(org.id, BENCH_RULES);
-  const creds = mintCredentials(services, org.id, tokens, ttlSeconds);
+  await services.rules.setDefault(org.id, BENCH_RULES);
+  const creds = await mintCredentials(services, org.id, tokens, ttlSeconds);
   return { dataDir, orgId: org.id, secretKey, creds, services };
 }
 
-export function mintCredentials(services, orgId, count, ttlSeconds = 3600, prefix = 'user') {
-  return services.store.transaction(() => Array.from({ length: count }, (_, i) => {
-    const t = services.tokens.mint({ orgId, userId: `${prefix}-${i}`, ttlSeconds });
-    return { username: t.username, password: t.password, tokenId: t.tokenId, expiresAt: t.expiresAt };
-  }));
+/**
+ * The build's services over the store `env` names (its `store.close()` is awaited either way). A
+ * build from before the asynchronous store (BENCH_ROOT at an older checkout, as connect-abab.mjs
+ * runs it) has a synchronous createServices(config) instead of openServices.
+ */
+export async function openBuildServices(env, clock) {
+  const shared = await sharedPackage();
+  const config = shared.loadConfig(env);
+  return shared.openServices ? shared.openServices(config, clock) : shared.createServices(config, clock);
+}
+
+/** `count` tokens minted in one transaction (the services' mints joined to it: services.within). */
+export async function mintCredentials(services, orgId, count, ttlSeconds = 3600, prefix = 'user') {
+  const credential = (t) => ({ username: t.username, password: t.password, tokenId: t.tokenId, expiresAt: t.expiresAt });
+  if (!services.within) {
+    // A build from before the asynchronous store: a synchronous transaction body, synchronous mints.
+    return services.store.transaction(() => Array.from({ length: count }, (_, i) => credential(services.tokens.mint({ orgId, userId: `${prefix}-${i}`, ttlSeconds }))));
+  }
+  return services.store.transaction(async (tx) => {
+    const inTx = services.within(tx);
+    const creds = [];
+    for (let i = 0; i < count; i++) {
+      creds.push(credential(await inTx.tokens.mint({ orgId, userId: `${prefix}-${i}`, ttlSeconds })));
+    }
+    return creds;
+  });
 }
 
 /** BENCH_PROFILE_DIR=dir: the node servers write a V8 CPU profile (`<name>-….cpuprofile`) when they stop. */

@@ -147,7 +147,7 @@ describe("the cluster's gauges on every node's /metrics", () => {
     for (const c of clients.splice(0)) c.end(true);
     // A third node with the token API beside its broker, whose /metrics this test reads.
     const withApi = await startCli(cluster.dataDir, ['--workers', '1'], {
-      SIGNALGATE_REDIS_URL: cluster.redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', SIGNALGATE_CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS),
+      ...cluster.storeEnv, SIGNALGATE_REDIS_URL: cluster.redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', SIGNALGATE_CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS),
     });
     try {
       nodes = [...cluster.nodes, withApi];

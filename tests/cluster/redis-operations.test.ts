@@ -68,7 +68,7 @@ describe('operations', () => {
   }, 30_000);
 
   test('a node leaving (SIGTERM) tells its MQTT 5 clients DISCONNECT 0x8B; a persistent session then resumes on another node with what was queued', async () => {
-    const leaving = await startCli(cluster.dataDir, ['--broker-only', '--workers', '1'], { SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
+    const leaving = await startCli(cluster.dataDir, ['--broker-only', '--workers', '1'], { ...cluster.storeEnv, SIGNALGATE_REDIS_URL: redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false' });
     const t = await services.tokens.mint({ orgId, userId: 'drained' });
     const opts = { username: t.username, password: t.password, protocolVersion: 5 as const, clean: false, clientId: 'drained-1', properties: { sessionExpiryInterval: 600 } };
     const onLeaving = await connectClient(leaving.summary.mqtt_url!, opts);

@@ -37,7 +37,7 @@ async function client(node: RunningCli, userId: string, opts: IClientOptions = {
 /** One more node for a test that needs to lose one. */
 async function extraNode(): Promise<RunningCli> {
   const node = await startCli(cluster.dataDir, ['--broker-only', '--workers', '1'], {
-    SIGNALGATE_REDIS_URL: cluster.redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', SIGNALGATE_CLUSTER_HEARTBEAT_MS: '300', SIGNALGATE_CHANGE_POLL_MS: '50',
+    ...cluster.storeEnv, SIGNALGATE_REDIS_URL: cluster.redis.url, SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false', SIGNALGATE_CLUSTER_HEARTBEAT_MS: '300', SIGNALGATE_CHANGE_POLL_MS: '50',
   });
   cluster.nodes.push(node);
   await new Promise((r) => setTimeout(r, 400)); // its first beat: known to the others

@@ -11,6 +11,7 @@ import { registerSession } from './commands/session.js';
 import { registerAudit, registerPurge } from './commands/audit.js';
 import { registerStart } from './commands/start.js';
 import { registerState } from './commands/state.js';
+import { registerStore } from './commands/store.js';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('signalgate')
@@ -30,6 +31,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerAudit(program, ctx);
   registerPurge(program, ctx);
   registerState(program, ctx);
+  registerStore(program, ctx);
   registerStart(program, ctx);
   return program;
 }

@@ -21,3 +21,9 @@ export async function openStore(config: StoreConfig, log?: Pick<Logger, 'warn'>)
   }
   return SqliteStore.open(config.dataDir, options);
 }
+
+/** `signalgate store copy`: the SQLite store of `dataDir` into the empty PostgreSQL database at `url` (postgres/copyFromSqlite.ts). */
+export async function copySqliteStoreToPostgres(dataDir: string, url: string): Promise<Record<string, number>> {
+  const { copySqliteToPostgres } = await import('./postgres/copyFromSqlite.js');
+  return copySqliteToPostgres(dataDir, url);
+}

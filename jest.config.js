@@ -24,7 +24,7 @@ export default {
       ...base,
       displayName: 'postgres',
       testMatch: ['<rootDir>/{token-api,broker}/test/**/*.test.ts', '<rootDir>/tests/cluster/**/*.test.ts'],
-      setupFiles: ['<rootDir>/tests/support/onPostgres.cjs'],
+      testEnvironment: '<rootDir>/tests/support/postgresEnvironment.mjs',
     },
   ],
   testTimeout: 20000,

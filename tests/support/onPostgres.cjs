@@ -1,2 +1,0 @@
-// setupFiles of the `postgres` jest project: the harnesses read this (tests/support/database.ts).
-process.env.SIGNALGATE_TEST_STORE = 'postgres';

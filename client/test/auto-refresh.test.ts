@@ -15,7 +15,7 @@ const raw: MqttClient[] = [];
 beforeAll(async () => {
   stack = await startStack('sdk-refresh');
   org = await newOrg(stack, 'Refresh Co');
-  stack.services.orgs.update(org.orgId, { minTtlSeconds: 1, defaultTtlSeconds: TTL });
+  await stack.services.orgs.update(org.orgId, { minTtlSeconds: 1, defaultTtlSeconds: TTL });
 });
 
 afterAll(async () => {
@@ -54,9 +54,9 @@ describe('auto-refresh', () => {
     client.onMessage(inbox.push);
     await client.connectWithToken({ host: stack.wsUrl, organizationId: org.orgId, externalToken: minted.access_token });
     await client.subscribe('chat/refresh/in');
-    const sessionOf = () => stack.services.sessions.list(org.orgId).find((x) => x.clientId === 'refresh-external');
-    await eventually(() => sessionOf() !== undefined, 'session row');
-    const firstConnectedAt = sessionOf()!.connectedAt;
+    const sessionOf = async () => (await stack.services.sessions.list(org.orgId)).find((x) => x.clientId === 'refresh-external');
+    await eventually(async () => (await sessionOf()) !== undefined, 'session row');
+    const firstConnectedAt = (await sessionOf())!.connectedAt;
 
     const bob = await peer('bob');
     await bob.subscribeAsync('chat/refresh/out', { qos: 1 });
@@ -81,14 +81,14 @@ describe('auto-refresh', () => {
     expect(events.filter((e) => e.startsWith('error'))).toEqual([]);
     expect(events[0]).toBe('expiring');
     expect(refreshed[0]!.tokenId).toBe(minted.token_id);
-    const record = stack.services.tokens.get(org.orgId, minted.token_id);
+    const record = await stack.services.tokens.get(org.orgId, minted.token_id);
     expect(record.refreshedAt).not.toBeNull();
     expect(record.expiresAt).toBeGreaterThan(Date.parse(minted.expires_at));
     expect(client.isConnected).toBe(true);
     // The live session carried on past the first token's expiry (the broker moved its end): no reconnect.
-    expect(sessionOf()!.connectedAt).toBe(firstConnectedAt);
+    expect((await sessionOf())!.connectedAt).toBe(firstConnectedAt);
     // The first password still opens the refreshed token (the official SDK's mqtt.js reconnects with it).
-    expect(stack.services.connect.checkConnect(minted.username, minted.password)).toMatchObject({ ok: true, token: { id: minted.token_id } });
+    expect(await stack.services.connect.checkConnect(minted.username, minted.password)).toMatchObject({ ok: true, token: { id: minted.token_id } });
   }, 30_000);
 
   test('reconnectOnRefresh: the session moves to the new password; QoS 1 publishes during the switch and the subscription survive', async () => {
@@ -100,9 +100,9 @@ describe('auto-refresh', () => {
     client.onMessage(inbox.push);
     await client.connectWithToken({ host: stack.mqttUrl, organizationId: org.orgId, externalToken: minted.access_token });
     await client.subscribe('chat/switch/in');
-    const sessionOf = () => stack.services.sessions.list(org.orgId).find((x) => x.clientId === 'refresh-reconnect');
-    await eventually(() => sessionOf() !== undefined, 'session row');
-    const firstConnectedAt = sessionOf()!.connectedAt;
+    const sessionOf = async () => (await stack.services.sessions.list(org.orgId)).find((x) => x.clientId === 'refresh-reconnect');
+    await eventually(async () => (await sessionOf()) !== undefined, 'session row');
+    const firstConnectedAt = (await sessionOf())!.connectedAt;
 
     const bob = await peer('switch-watcher');
     await bob.subscribeAsync('chat/switch/out', { qos: 1 });
@@ -116,7 +116,7 @@ describe('auto-refresh', () => {
     }
     await Promise.all(sends);
     await eventually(() => fromClient.size === n, `all ${n} publishes made across two switches (have ${fromClient.size})`);
-    expect(sessionOf()!.connectedAt).toBeGreaterThan(firstConnectedAt);
+    expect((await sessionOf())!.connectedAt).toBeGreaterThan(firstConnectedAt);
 
     await bob.publishAsync('chat/switch/in', JSON.stringify({ after: 'switch' }), { qos: 1 });
     await inbox.waitFor('chat/switch/in');
@@ -153,7 +153,7 @@ describe('auto-refresh', () => {
     await client.connectWithToken({ host: stack.mqttUrl, externalToken: minted.access_token, organizationId: org.orgId });
     await eventually(() => client.status === 'auth_failed', 'auth_failed after expiry', 10_000);
     expect(expiring).toBe(1);
-    expect(stack.services.tokens.get(org.orgId, minted.token_id).refreshedAt).toBeNull();
+    expect((await stack.services.tokens.get(org.orgId, minted.token_id)).refreshedAt).toBeNull();
     expect(authErrors.length).toBeGreaterThanOrEqual(1);
     expect(authErrors.at(-1)!.message).toMatch(/expired|revoked|refused/i);
     expect(statuses).toContain('reconnecting');

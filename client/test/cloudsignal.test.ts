@@ -47,9 +47,9 @@ describe('seed 001: secretKey in Node', () => {
     const client = sdk({ autoRefresh: true });
     await client.connectWithToken({ host: stack.mqttUrl, organizationId: org.orgId, secretKey: org.secretKey, userEmail: 'user-123' });
     expect(client.isConnected).toBe(true);
-    const token = stack.services.tokens.list(org.orgId, { user: 'user-123' });
+    const token = await stack.services.tokens.list(org.orgId, { user: 'user-123' });
     expect(token).toHaveLength(1);
-    expect(stack.services.tokens.findUser(org.orgId, 'user-123')).toMatchObject({ userId: 'user-123', userEmail: null });
+    expect(await stack.services.tokens.findUser(org.orgId, 'user-123')).toMatchObject({ userId: 'user-123', userEmail: null });
 
     const inbox = new Inbox();
     client.onMessage(inbox.push);
@@ -63,13 +63,13 @@ describe('seed 001: secretKey in Node', () => {
   test('an email address in userEmail is minted as user_email', async () => {
     const client = sdk();
     await client.connectWithToken({ host: stack.mqttUrl, organizationId: org.orgId, secretKey: org.secretKey, userEmail: 'grace@example.com' });
-    expect(stack.services.tokens.findUser(org.orgId, 'grace@example.com')?.userEmail).toBe('grace@example.com');
+    expect((await stack.services.tokens.findUser(org.orgId, 'grace@example.com'))?.userEmail).toBe('grace@example.com');
   });
 
   test('without userEmail the token is for the client id (seed 001 second example)', async () => {
     const client = sdk({ clientId: 'backend-worker-1' });
     await client.connectWithToken({ host: stack.mqttUrl, organizationId: org.orgId, secretKey: org.secretKey });
-    expect(stack.services.tokens.findUser(org.orgId, 'backend-worker-1')?.userId).toBe('backend-worker-1');
+    expect((await stack.services.tokens.findUser(org.orgId, 'backend-worker-1'))?.userId).toBe('backend-worker-1');
   });
 
   test('refuses a secret key when window or document exist, before any network call', async () => {
@@ -81,7 +81,7 @@ describe('seed 001: secretKey in Node', () => {
       expect(err).toBeInstanceOf(CloudSignalError);
       expect((err as CloudSignalError).code).toBe('secret_key_in_browser');
       expect((err as Error).message).toMatch(/externalToken/);
-      expect(stack.services.tokens.findUser(org.orgId, 'x@example.com')).toBeUndefined();
+      expect(await stack.services.tokens.findUser(org.orgId, 'x@example.com')).toBeUndefined();
     } finally {
       delete g.window;
     }

@@ -34,13 +34,13 @@ interface Call {
 beforeAll(async () => {
   stack = await startStack('sdk-exchange');
   org = await newOrg(stack, 'Exchange Co');
-  orgUuid = stack.services.orgs.get(org.orgId).uuid;
-  stack.services.rules.update(org.orgId, 'default', {
+  orgUuid = (await stack.services.orgs.get(org.orgId)).uuid;
+  await stack.services.rules.update(org.orgId, 'default', {
     publish: ['rooms/#', 'users/${user_id}/#'], subscribe: ['rooms/#', 'users/${user_id}/#'], presence: true, history: true,
   });
   await addSupabaseProvider(org);
   shortOrg = await newOrg(stack, 'Short TTL Co');
-  stack.services.orgs.update(shortOrg.orgId, { minTtlSeconds: 1, defaultTtlSeconds: REFRESH_TTL });
+  await stack.services.orgs.update(shortOrg.orgId, { minTtlSeconds: 1, defaultTtlSeconds: REFRESH_TTL });
   await addSupabaseProvider(shortOrg);
   tap = await WireTap.start(stack.broker.ports.mqtt!);
 });
@@ -118,7 +118,7 @@ describe('externalToken: an identity provider JWT', () => {
     expect(connect.protocolVersion).toBe(protocolVersion);
     expect(connect.username).toBe(client.tokenInfo!.username);
     // The JWT's sub is the user, so ${user_id} in the default rules is the sub.
-    expect(stack.services.tokens.findUser(org.orgId, sub)).toMatchObject({ userId: sub, userEmail: `${sub}@example.com` });
+    expect(await stack.services.tokens.findUser(org.orgId, sub)).toMatchObject({ userId: sub, userEmail: `${sub}@example.com` });
 
     const other = await peer(org);
     const fromClient = new Inbox();
@@ -175,7 +175,7 @@ describe('externalToken: an identity provider JWT', () => {
     // The second refresh proved possession of the password the first one returned, not the first password.
     expect(refreshCalls[1]!.body!.current_token_password).not.toBe(refreshCalls[0]!.body!.current_token_password);
     expect(calls.filter((c) => c.path === '/v2/tokens/exchange')).toHaveLength(1);
-    expect(stack.services.tokens.get(shortOrg.orgId, first.tokenId).expiresAt).toBeGreaterThan(first.expiresAt.getTime());
+    expect((await stack.services.tokens.get(shortOrg.orgId, first.tokenId)).expiresAt).toBeGreaterThan(first.expiresAt.getTime());
 
     expect(client.isConnected).toBe(true);
     const other = await peer(shortOrg);
@@ -190,7 +190,7 @@ describe('externalToken: an identity provider JWT', () => {
     const authErrors: CloudSignalError[] = [];
     client.onAuthError = (err) => authErrors.push(err);
     await client.connectWithToken({ host: stack.mqttUrl, organizationId: org.orgId, externalToken: await supabaseJwt(`sb-revoked-${n++}`) });
-    stack.services.tokens.revoke(org.orgId, client.tokenInfo!.tokenId);
+    await stack.services.tokens.revoke(org.orgId, client.tokenInfo!.tokenId);
     await eventually(() => client.status === 'auth_failed', 'auth_failed after the revocation', 10_000);
     expect(authErrors.at(-1)).toMatchObject({ code: 'token_revoked', status: 401, type: TOKEN_ERRORS.AUTH_FAILED });
     expect(authErrors.at(-1)!.message).toMatch(/revoked/);
@@ -232,7 +232,7 @@ describe('exchange failures, classified as the official SDK does', () => {
     expect(tokenErrors).toEqual([['provider_not_found', 'PROVIDER_NOT_FOUND']]);
     // No user, so no token and no session: the refused exchange minted nothing. (Counting the
     // org's session rows instead raced the write-behind of earlier tests' sessions.)
-    expect(stack.services.tokens.findUser(org.orgId, 'sb-stranger')).toBeUndefined();
+    expect(await stack.services.tokens.findUser(org.orgId, 'sb-stranger')).toBeUndefined();
   });
 
   test('an expired JWT: token_expired / TOKEN_EXPIRED', async () => {
@@ -241,13 +241,13 @@ describe('exchange failures, classified as the official SDK does', () => {
     expect(err).toMatchObject({ code: 'token_expired', status: 401, type: TOKEN_ERRORS.TOKEN_EXPIRED });
     expect(err.message).toMatch(/expired/i);
     expect(tokenErrors).toEqual([['token_expired', 'TOKEN_EXPIRED']]);
-    expect(stack.services.tokens.findUser(org.orgId, 'sb-late')).toBeUndefined();
+    expect(await stack.services.tokens.findUser(org.orgId, 'sb-late')).toBeUndefined();
   });
 
   test('a JWT signed with another secret: invalid_token / AUTH_FAILED', async () => {
     const { err } = await failure({ organizationId: org.orgId, externalToken: await supabaseJwt('sb-forger', { secret: 'not-the-project-secret-but-32-bytes-or-more' }) });
     expect(err).toMatchObject({ code: 'invalid_token', status: 401, type: TOKEN_ERRORS.AUTH_FAILED });
-    expect(stack.services.tokens.findUser(org.orgId, 'sb-forger')).toBeUndefined();
+    expect(await stack.services.tokens.findUser(org.orgId, 'sb-forger')).toBeUndefined();
   });
 
   test('an unknown organization: organization_not_found / ORG_NOT_FOUND', async () => {

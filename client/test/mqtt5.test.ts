@@ -94,7 +94,7 @@ describe('persistent sessions under MQTT 5', () => {
   async function dropNetwork(client: CloudSignal): Promise<void> {
     tap.sever();
     await eventually(() => client.status === 'reconnecting', 'the SDK notices the drop');
-    await eventually(() => !stack.services.sessions.list(org.orgId).some((s) => s.clientId === client.clientId), 'the broker notices the drop');
+    await eventually(async () => !(await stack.services.sessions.list(org.orgId)).some((s) => s.clientId === client.clientId), 'the broker notices the drop');
   }
 
   test('after a network drop the session is still there: messages published meanwhile arrive, nothing is resubscribed', async () => {
@@ -160,7 +160,7 @@ describe('broker refusals under MQTT 5 (seed 004)', () => {
     await connectThroughTap(client, 'revoked5@example.com');
     await client.subscribe('chat/revoked5');
     const first = client.tokenInfo!.tokenId;
-    stack.services.tokens.revoke(org.orgId, first);
+    await stack.services.tokens.revoke(org.orgId, first);
     await eventually(() => client.status === 'connected' && client.tokenInfo!.tokenId !== first, 'recovered with a new token', 10_000);
     const connacks = tap.connections.slice(before).map((c) => c.fromBroker[0] as IConnackPacket | undefined);
     expect(connacks.map((p) => p?.reasonCode)).toContain(0x87);

@@ -19,7 +19,7 @@ let n = 0;
 beforeAll(async () => {
   stack = await startStack('sdk-realtime');
   org = await newOrg(stack, 'Realtime Co');
-  stack.services.orgs.update(org.orgId, { minTtlSeconds: 1 });
+  await stack.services.orgs.update(org.orgId, { minTtlSeconds: 1 });
   brokerPort = stack.broker.ports.mqtt!;
 });
 
@@ -122,7 +122,7 @@ describe.each([
       await pub.subscribeAsync('rt/during', { qos: 1 });
       const got: string[] = [];
       pub.on('message', (_t, p) => got.push(p.toString()));
-      stack.services.tokens.revoke(org.orgId, ep.tokenId);
+      await stack.services.tokens.revoke(org.orgId, ep.tokenId);
       await eventually(() => c.status !== 'connected', 'disconnect after revoke');
       const sent = c.publish('rt/during', 'queued while recovering');
       await sent;
@@ -141,7 +141,7 @@ describe.each([
         },
       });
       await c.connect();
-      stack.services.tokens.revoke(org.orgId, ep.tokenId);
+      await stack.services.tokens.revoke(org.orgId, ep.tokenId);
       await eventually(() => c.status === 'refreshing_credentials', 'recovery started by the broker refusal');
       const runs = [c.recoverAuth(), c.recoverAuth(), c.recoverAuth()];
       expect(runs[0]).toBe(runs[1]);
@@ -165,7 +165,7 @@ describe.each([
       });
       c.on('authRetry', ({ delayMs }) => delays.push(delayMs));
       await c.connect();
-      stack.services.tokens.revoke(org.orgId, ep.tokenId);
+      await stack.services.tokens.revoke(org.orgId, ep.tokenId);
       await eventually(() => c.status === 'connected' && calls === 6, 'recovery after 5 failures', 10_000);
       expect(delays).toEqual([10, 20, 40, 40, 40]);
     });
@@ -185,7 +185,7 @@ describe.each([
       });
       c.on('authRetry', ({ delayMs }) => delays.push(delayMs));
       await c.connect();
-      stack.services.tokens.revoke(org.orgId, ep.tokenId);
+      await stack.services.tokens.revoke(org.orgId, ep.tokenId);
       await eventually(() => c.status === 'connected' && calls === 2, 'second attempt connects', 10_000);
       expect(delays).toEqual([10]);
     });
@@ -194,7 +194,7 @@ describe.each([
       const ep = await freshEndpoint('quitter@example.com');
       const c = realtime({ endpoint: ep, onAuthFailure: async () => null });
       await c.connect();
-      stack.services.tokens.revoke(org.orgId, ep.tokenId);
+      await stack.services.tokens.revoke(org.orgId, ep.tokenId);
       await eventually(() => c.status === 'auth_failed', 'auth_failed');
       await expect(c.publish('rt/x', 'late')).rejects.toMatchObject({ code: 'auth_failed' });
       await expect(c.subscribe('rt/x')).rejects.toMatchObject({ code: 'auth_failed' });
@@ -202,7 +202,7 @@ describe.each([
 
     test('the first connect recovers too when its credential is already dead', async () => {
       const ep = await freshEndpoint('late@example.com');
-      stack.services.tokens.revoke(org.orgId, ep.tokenId);
+      await stack.services.tokens.revoke(org.orgId, ep.tokenId);
       const c = realtime({ endpoint: ep, onAuthFailure: async () => freshEndpoint('late@example.com') });
       await c.connect();
       expect(c.status).toBe('connected');
@@ -220,12 +220,12 @@ describe.each([
       await c.connect();
       await c.subscribe('rt/clean/a');
       await c.subscribe('rt/clean/+/b');
-      await eventually(() => stack.services.sessions.list(org.orgId).some((x) => x.clientId === own('rt-clean')), 'session row');
-      stack.services.sessions.kick(org.orgId, own('rt-clean'));
+      await eventually(async () => (await stack.services.sessions.list(org.orgId)).some((x) => x.clientId === own('rt-clean')), 'session row');
+      await stack.services.sessions.kick(org.orgId, own('rt-clean'));
       await eventually(() => connects.length === 2 && c.status === 'connected', 'reconnected after the kick');
       expect(connects).toEqual([false, false]);
       const pub = await publisher();
-      await eventually(() => stack.services.sessions.list(org.orgId).some((x) => x.clientId === own('rt-clean')), 'session row');
+      await eventually(async () => (await stack.services.sessions.list(org.orgId)).some((x) => x.clientId === own('rt-clean')), 'session row');
       // The resubscription is in flight right after CONNACK: publish until it is effective.
       for (let i = 0; i < 50 && inbox.on('rt/clean/a').length === 0; i++) {
         await pub.publishAsync('rt/clean/a', '1', { qos: 1 });
@@ -251,7 +251,7 @@ describe.each([
       await c.subscribe('rt/switch');
       const statuses: string[] = [];
       c.on('status', (s) => statuses.push(s));
-      const next = stack.services.tokens.refresh(ep.tokenId, ep.password!);
+      const next = await stack.services.tokens.refresh(ep.tokenId, ep.password!);
       await c.switchEndpoint({ password: next.password });
       expect(statuses).toEqual([]); // a planned switch never shows as a drop
       await c.switchEndpoint({ password: 'tkn_refused-refused-refused-refused-refused' });
@@ -297,8 +297,8 @@ describe.each([
       await c.connect();
       expect(served).toBe(1);
       const username = (await creds.get()).username!;
-      const token = stack.services.tokens.list(org.orgId, { user: own('remote@example.com'), liveOnly: true });
-      for (const t of token) stack.services.tokens.revoke(org.orgId, t.id);
+      const token = await stack.services.tokens.list(org.orgId, { user: own('remote@example.com'), liveOnly: true });
+      for (const t of token) await stack.services.tokens.revoke(org.orgId, t.id);
       await eventually(() => served >= 3 && c.status === 'connected', 'reconnected with served credentials', 10_000);
       expect(username).toMatch(/@org_/);
     });
@@ -309,7 +309,7 @@ describe.each([
       const c = realtime({ endpoint: ep, onAuthFailure: () => creds.get() });
       await c.connect();
       const before = served;
-      stack.services.tokens.revoke(org.orgId, ep.tokenId);
+      await stack.services.tokens.revoke(org.orgId, ep.tokenId);
       await eventually(() => served === before + 1 && c.status === 'connected', 'recovered through RemoteCredentials');
       await expect(new RemoteCredentials(url.replace('/mqtt/token', '/down'), mapper).get()).rejects.toMatchObject({ code: 'http_503', status: 503 });
     });
@@ -322,11 +322,11 @@ describe.each([
         return null;
       } });
       await c.connect();
-      const next = stack.services.tokens.refresh(ep.tokenId, ep.password!);
+      const next = await stack.services.tokens.refresh(ep.tokenId, ep.password!);
       c.updateEndpoint({ ...ep, password: next.password });
       // A network-level drop: the broker kicks the session, mqtt.js reconnects on its own.
-      await eventually(() => stack.services.sessions.list(org.orgId).some((x) => x.clientId === own('rt-updater')), 'session row');
-      stack.services.sessions.kick(org.orgId, own('rt-updater'));
+      await eventually(async () => (await stack.services.sessions.list(org.orgId)).some((x) => x.clientId === own('rt-updater')), 'session row');
+      await stack.services.sessions.kick(org.orgId, own('rt-updater'));
       await eventually(() => c.status !== 'connected', 'kicked');
       await eventually(() => c.status === 'connected', 'reconnected with the updated password');
       expect(authFailures).toBe(0);

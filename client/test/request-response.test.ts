@@ -17,7 +17,7 @@ beforeAll(async () => {
   org = await newOrg(stack, 'Agents Co');
   // Only the request/response topics: nothing here relies on the allow-all default rules.
   const topics = ['request/#', 'response/#'];
-  stack.services.rules.setDefault(org.orgId, { publish: topics, subscribe: topics, presence: false, history: false });
+  await stack.services.rules.setDefault(org.orgId, { publish: topics, subscribe: topics, presence: false, history: false });
 });
 
 afterAll(async () => {

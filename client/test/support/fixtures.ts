@@ -23,9 +23,9 @@ export async function mintLikeSeed002(stack: Stack, org: Org, userEmail: string,
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Resolves when `predicate` holds, polling; rejects after `timeoutMs` with `what`. */
-export async function eventually(predicate: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 8000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await sleep(20);
   }

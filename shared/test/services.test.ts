@@ -1,21 +1,33 @@
 // Organisations, API keys and the token lifecycle against a real SQLite file, driven at chosen
-// instants through an injected clock (no sleeping, no timing in assertions).
+// instants through an injected clock (no sleeping, no timing in assertions); two processes on one
+// data dir; the promise that no secret ever reaches the audit table.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_REPLACE_GRACE_SECONDS, loadConfig, openServices, SignalGateError, type Services } from '@signalgate/shared';
+import { DB_FILE_NAME, DEFAULT_REPLACE_GRACE_SECONDS, loadConfig, openServices, SignalGateError, type Services } from '@signalgate/shared';
 
 let now = Date.UTC(2026, 2, 27, 13, 0, 0);
 const clock = () => now;
 let s: Services;
+/** Services opened by a test on a data dir of its own (the real clock), as another process would. */
+const opened: Services[] = [];
+
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-services-'));
+const openOn = async (dir: string): Promise<Services> => {
+  const services = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: dir }));
+  opened.push(services);
+  return services;
+};
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalgate-services-'));
-  s = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: dir }), clock);
+  s = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: tempDir() }), clock);
 });
 afterAll(async () => {
   await s?.store.close();
+  for (const o of opened) await o.store.close();
 });
 
 const newOrg = async (name = 'Org') => s.orgs.create(name);
@@ -147,6 +159,42 @@ describe('secret API keys', () => {
     await expect(s.keys.rotate(a.org.id, a.key.id, 0)).rejects.toMatchObject({ code: 'conflict' });
     expect(await codeOf(async () => s.keys.revoke(a.org.id, b.key.id))).toBe('api_key_not_found');
     expect((await s.keys.verify(b.secretKey)).id).toBe(b.key.id);
+  });
+});
+
+describe('two connections on one data dir (API and broker in different processes)', () => {
+  test('a key revoked through another connection is refused even while cached as verified', async () => {
+    const dir = tempDir();
+    const api = await openOn(dir);
+    const admin = await openOn(dir);
+    const { org, secretKey, key } = await api.orgs.create('Cache');
+    await api.keys.verify(secretKey); // now cached in `api`; its change feed is not followed, so the row is read again
+    await admin.keys.revoke(org.id, key.id);
+    await expect(api.keys.verify(secretKey)).rejects.toMatchObject({ code: 'invalid_api_key' });
+  });
+
+  test('with the change feed followed, the cache is trusted and a revoke through another connection is refused within a poll', async () => {
+    const dir = tempDir();
+    const api = await openOn(dir);
+    const admin = await openOn(dir);
+    const warnings: string[] = [];
+    await api.changes.start(50, (_err, message) => warnings.push(message));
+    try {
+      const { org, secretKey, key } = await api.orgs.create('Followed cache');
+      await api.keys.verify(secretKey);
+      await admin.keys.revoke(org.id, key.id);
+      // Bounded: the 50 ms poll finds the revoke; 2 s leaves room for a loaded machine.
+      const deadline = Date.now() + 2000;
+      let refusal: unknown;
+      while (refusal === undefined && Date.now() < deadline) {
+        refusal = await api.keys.verify(secretKey).then(() => undefined, (err: unknown) => err);
+        if (refusal === undefined) await sleep(10);
+      }
+      expect(refusal).toMatchObject({ code: 'invalid_api_key' });
+      expect(warnings).toEqual([]);
+    } finally {
+      api.changes.stop();
+    }
   });
 });
 
@@ -459,6 +507,54 @@ describe('retention (issue 14, item 6)', () => {
       expect(await s.store.changes.lastSeq()).toBeGreaterThan(0);
     } finally {
       now = start;
+    }
+  });
+});
+
+describe('the audit trail never holds a secret', () => {
+  test('no column of any audit row contains a password, an sk_ key or their hashes', async () => {
+    const dir = tempDir();
+    const s = await openOn(dir);
+    const secrets: string[] = [];
+    const { org, secretKey, key } = await s.orgs.create('Audit');
+    secrets.push(secretKey);
+    const second = await s.keys.create(org.id, 'second');
+    secrets.push(second.secretKey);
+    const rotated = await s.keys.rotate(org.id, key.id, 0);
+    secrets.push(rotated.secretKey);
+
+    const t = await s.tokens.mint({ orgId: org.id, userEmail: 'a@example.com' }, { ip: '198.51.100.4', userAgent: 'agent/1' });
+    secrets.push(t.password);
+    const r = await s.tokens.refresh(t.tokenId, t.password, { ip: '198.51.100.4' });
+    secrets.push(r.password);
+    await expect(s.tokens.refresh(t.tokenId, t.password)).rejects.toThrow(); // old password: a refresh_failed row
+    const t2 = await s.tokens.mint({ orgId: org.id, userId: 'x', replaceExisting: true });
+    secrets.push(t2.password);
+    await s.tokens.revoke(org.id, t2.tokenId);
+
+    // Every column as stored, read from the file (the store's API answers mapped entries).
+    const db = new Database(path.join(dir, DB_FILE_NAME), { readonly: true });
+    let hashes: string[];
+    let rows: Record<string, unknown>[];
+    try {
+      hashes = db.prepare('SELECT password_hash FROM tokens UNION ALL SELECT hash FROM api_keys').pluck().all() as string[];
+      rows = db.prepare('SELECT * FROM audit').all() as Record<string, unknown>[];
+    } finally {
+      db.close();
+    }
+    expect(rows.length).toBeGreaterThanOrEqual(9);
+    const events = new Set(rows.map((r) => r.event));
+    for (const e of ['org.created', 'key.created', 'key.rotated', 'token.minted', 'token.refreshed', 'token.refresh_failed', 'token.revoked']) expect(events).toContain(e);
+    for (const row of rows) {
+      for (const [column, value] of Object.entries(row)) {
+        if (value === null || typeof value === 'number') continue;
+        const text = String(value);
+        for (const secret of [...secrets, ...hashes]) {
+          if (text.includes(secret)) throw new Error(`audit.${column} of a ${String(row.event)} row holds a secret`);
+        }
+        expect(text).not.toMatch(/tkn_[A-Za-z0-9_-]{20}/);
+        expect(text).not.toMatch(/sk_[A-Za-z0-9_-]{20}/);
+      }
     }
   });
 });

@@ -10,6 +10,7 @@ const rules = {
 const plugins = { '@typescript-eslint': tseslint.plugin };
 
 export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**'] },
   {
     files: ['{shared,token-api,broker,cli}/src/**/*.ts'],
     languageOptions: { parser: tseslint.parser, parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
@@ -18,7 +19,7 @@ export default tseslint.config(
   },
   {
     // The suites are type-checked by tsconfig.tests.json (no package tsconfig covers them).
-    files: ['{shared,token-api,broker,cli}/test/**/*.ts', 'tests/**/*.ts'],
+    files: ['{shared,token-api,broker,cli,client}/test/**/*.ts', 'tests/**/*.ts'],
     languageOptions: { parser: tseslint.parser, parserOptions: { project: './tsconfig.tests.json', tsconfigRootDir: import.meta.dirname } },
     plugins,
     rules,

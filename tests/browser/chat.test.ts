@@ -14,7 +14,6 @@ import { createChatApp } from '../../examples/chat/src/app.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 // Functions passed to page.evaluate/waitForFunction run inside Chromium; the test tsconfig has no DOM typings.
-/* eslint-disable @typescript-eslint/no-explicit-any */
 declare const document: any, window: any, localStorage: any, sessionStorage: any, MutationObserver: any;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

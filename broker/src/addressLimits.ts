@@ -10,7 +10,7 @@ import { ConnectionsPerAddress, FailureBudget, LogSampler, type ConnectRefusal }
  * against its address: a busy organisation must not lock its users' addresses out.
  */
 const NOT_THE_CLIENTS_FAULT: ReadonlySet<ConnectRefusal> = new Set([
-  'org_connection_limit', 'org_connect_rate', 'server_busy', 'connection_closed', 'internal_error', 'auth_failure_budget',
+  'org_connection_limit', 'org_connect_rate', 'server_busy', 'connection_closed', 'store_unavailable', 'internal_error', 'auth_failure_budget',
   // someone else holds the id: the refused client is its victim, not its attacker
   'client_id_taken',
 ]);

@@ -1,69 +1,111 @@
 // Revokes, refreshes, rule edits and kicks reach the broker through the change feed, whether they
-// were made in this process or by another one on the same SQLite file: polling `changes` every
-// SIGNALGATE_CHANGE_POLL_MS keeps "ended within 1 s" true for both with one code path.
-import { keySessionId, KEY_SESSION_NO_EXPIRY, type Change, type Logger, type Store } from '@signalgate/shared';
+// were made in this process or by another one on the same database. The process reads the feed
+// once (services.changes, a ChangeFollower: every SIGNALGATE_CHANGE_POLL_MS, and at once when the
+// store pushes); this applies what it reads to the sessions here, one batch after another, which
+// keeps "ended within 1 s" true for both with one code path.
+//
+// The follower has moved past a batch once it is handed over, so a change whose store reads fail
+// because the database cannot answer (a refresh's new expiry, an org's new rules) is kept and
+// applied again with the next batch, or after a poll interval if none comes.
+import { keySessionId, KEY_SESSION_NO_EXPIRY, SignalGateError, type Change, type ChangeFollower, type Logger, type Store } from '@signalgate/shared';
 import type { SessionRegistry } from './sessions.js';
 import type { SessionOwners } from './sessionOwners.js';
 
+const isStoreUnavailable = (err: unknown) => err instanceof SignalGateError && err.code === 'store_unavailable';
+
 export class ChangeWatcher {
-  private lastSeq: number;
-  private timer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private stopped = false;
+  /** Batches are applied one after another (a retry between two of them too). Never rejects. */
+  private applying: Promise<void> = Promise.resolve();
+  /** Changes whose store reads failed for want of the database. */
+  private retryChanges: Change[] = [];
+  /** Orgs whose re-evaluation failed for want of the database. */
+  private readonly retryOrgs = new Set<string>();
+  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: Store,
+    private readonly follower: ChangeFollower,
     private readonly sessions: SessionRegistry,
     private readonly owners: SessionOwners,
     private readonly logger: Logger,
     private readonly pollMs: number,
-  ) {
-    this.lastSeq = store.changes.lastSeq();
+  ) {}
+
+  /** Follows the changes appended from now on (before any client: none is missed). */
+  async start(): Promise<void> {
+    this.unsubscribe = this.follower.subscribe((batch) => this.enqueue(batch));
+    await this.follower.start(this.pollMs, (err, message) => this.logger.warn({ err }, message));
   }
 
-  start(): void {
-    this.timer = setInterval(() => this.poll(), this.pollMs);
-    this.timer.unref();
+  /** Stops following; resolves once a batch being applied is done. */
+  async stop(): Promise<void> {
+    if (this.stopped) return this.applying;
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.follower.stop();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    await this.applying;
   }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+  private enqueue(batch: readonly Change[]): Promise<void> {
+    this.applying = this.applying
+      .then(() => (this.stopped ? undefined : this.apply(batch)))
+      .catch((err: unknown) => this.logger.error({ err }, 'could not apply changes'));
+    return this.applying;
   }
 
-  poll(): void {
-    let changes: Change[];
-    try {
-      changes = this.store.changes.since(this.lastSeq);
-    } catch (err) {
-      this.logger.warn({ err }, 'could not read the change feed; retrying');
-      return;
-    }
-    const orgsToRefresh = new Set<string>();
+  private async apply(batch: readonly Change[]): Promise<void> {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const changes = [...this.retryChanges, ...batch];
+    this.retryChanges = [];
+    const orgsToRefresh = new Set(this.retryOrgs);
+    this.retryOrgs.clear();
     for (const c of changes) {
-      this.lastSeq = c.seq;
+      this.sessions.changeMarks.changed(c.orgId);
       try {
-        this.apply(c, orgsToRefresh);
+        await this.applyOne(c, orgsToRefresh);
       } catch (err) {
-        this.logger.error({ err, change: c }, 'could not apply a change');
+        if (isStoreUnavailable(err)) {
+          this.retryChanges.push(c);
+          this.logger.warn({ err, change: c }, 'could not apply a change for want of the database; retrying');
+        } else {
+          this.logger.error({ err, change: c }, 'could not apply a change');
+        }
       }
     }
-    for (const orgId of orgsToRefresh) {
+    await Promise.all([...orgsToRefresh].map(async (orgId) => {
       try {
-        this.sessions.refreshOrg(orgId);
+        await this.sessions.refreshOrg(orgId);
       } catch (err) {
+        if (isStoreUnavailable(err)) this.retryOrgs.add(orgId);
         this.logger.error({ err, org: orgId }, 'could not re-evaluate the sessions of an organisation');
       }
-      this.owners.narrowStored(orgId).catch((err: unknown) => this.logger.error({ err, org: orgId }, 'could not narrow the stored sessions of an organisation'));
+      try {
+        await this.owners.narrowStored(orgId);
+      } catch (err) {
+        if (isStoreUnavailable(err)) this.retryOrgs.add(orgId);
+        this.logger.error({ err, org: orgId }, 'could not narrow the stored sessions of an organisation');
+      }
+    }));
+    if ((this.retryChanges.length > 0 || this.retryOrgs.size > 0) && !this.stopped) {
+      this.retryTimer = setTimeout(() => void this.enqueue([]), this.pollMs);
+      this.retryTimer.unref();
     }
   }
 
-  private apply(c: Change, orgsToRefresh: Set<string>): void {
+  private async applyOne(c: Change, orgsToRefresh: Set<string>): Promise<void> {
     switch (c.kind) {
       // A revoked token's sessions end, and the stored sessions it last held are wiped.
       case 'token.revoked':
         if (c.ref) this.revoke(c.ref);
         break;
       case 'token.refreshed': {
-        const token = c.ref ? this.store.tokens.get(c.ref) : undefined;
+        const token = c.ref ? await this.store.tokens.get(c.ref) : undefined;
         if (token) this.sessions.setExpiry(token.id, token.expiresAt);
         break;
       }
@@ -72,12 +114,14 @@ export class ChangeWatcher {
         if (c.ref) this.revoke(keySessionId(c.ref));
         break;
       case 'key.rotated': {
-        const key = c.ref ? this.store.apiKeys.get(c.ref) : undefined;
+        const key = c.ref ? await this.store.apiKeys.get(c.ref) : undefined;
         if (key) this.sessions.setExpiry(keySessionId(key.id), key.expiresAt ?? KEY_SESSION_NO_EXPIRY);
         break;
       }
+      // A user's email is a placeholder value (`${user_email}`): their sessions' rights are read anew.
       case 'rules.changed':
       case 'org.changed':
+      case 'user.changed':
         orgsToRefresh.add(c.orgId);
         break;
       case 'session.kick': {

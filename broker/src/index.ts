@@ -62,7 +62,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   const shared: SharedGroups = new SharedGroups((client) => sessions.get(client), metrics);
   const owners: SessionOwners = new SessionOwners(
     config.maxStoredSessions,
-    (tokenId, orgId, userRef, clientId) => services.connect.liveRightsOf(tokenId, orgId, userRef, clientId),
+    async (orgId, stored) => (await services.connect.liveRightsOfOrg(orgId, stored)).rights,
     (client): string | undefined => sessions.get(client)?.userRef,
   );
   const sessions = new SessionRegistry(services, brokerId, metrics, logger, presence, shared, owners);
@@ -83,13 +83,13 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     config, services, logger, metrics, brokerId, sessions, shared, owners, addresses, retained, usage, holders: cluster?.holders ?? null,
     orgConnections: cluster?.connections ?? null, nodes: cluster?.nodes ?? null, clusterRetained: clusterLimits?.retained ?? null,
   };
-  const history = new HistoryRecorder(
-    services.store, metrics, logger, config.historyPerTopic > 0, (orgId) => sessions.recordsHistory(orgId), (orgId) => sessions.limitsOf(orgId),
-  );
-  const changes = new ChangeWatcher(services.store, sessions, owners, logger, config.changePollMs);
+  const history = new HistoryRecorder(services.store, metrics, logger, config.historyPerTopic > 0, sessions);
+  // Followed from here on, before any client: a change made from now on reaches every session.
+  const changes = new ChangeWatcher(services.store, services.changes, sessions, owners, logger, config.changePollMs);
+  await changes.start();
 
   // Rows left by brokers that died without closing (kill -9, crash) would show ghosts as online.
-  for (const id of services.store.sessions.brokerIds()) if (isDeadBroker(id)) services.store.sessions.clearBroker(id);
+  for (const id of await services.store.sessions.brokerIds()) if (isDeadBroker(id)) await services.store.sessions.clearBroker(id);
   const aedes = await Aedes.createBroker({
     id: brokerId,
     ...(cluster ? { mq: cluster.mq as never, persistence: cluster.persistence as never } : {}),
@@ -158,6 +158,7 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await cluster?.close();
+    await changes.stop();
     throw err;
   }
   const publisher = createServerPublisher(aedes, sessions, shared, retained);
@@ -165,7 +166,6 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
   // topics as the same JSON text, with a few bytes of framing per message of a bulk of 100.
   const publishEndpoint = await openPublishEndpoint(config.dataDir, brokerId, publisher, Math.ceil(config.apiBodyLimit * 1.4) + 100 * 128 + 65_536, logger);
   history.start();
-  changes.start();
   usage.start();
   logger.info({ broker_id: brokerId, ports: listeners.ports }, 'broker started');
 
@@ -177,8 +177,8 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
     publisher,
     close: () =>
       (closing ??= (async () => {
-        changes.stop();
-        sessions.beginShutdown();
+        const watcherStopped = changes.stop();
+        const rowsStopped = sessions.beginShutdown();
         // aedes first: it tells each MQTT 5 client why (DISCONNECT 0x8B) before the sockets go. A
         // client that does not read could hold that write until aedes' drain timeout (60 s), so the
         // sockets are destroyed after a short grace whatever is left.
@@ -190,9 +190,14 @@ export async function startBroker({ config, services, logger: parentLogger }: Br
         // it): with Redis down that is for ever, so the wait is bounded and the connections cut.
         await (cluster ? Promise.race([aedesClosed, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]) : aedesClosed);
         await cluster?.close();
-        history.stop();
-        usage.stop();
-        services.store.sessions.clearBroker(brokerId);
+        // The last writes, then this broker's rows go (after any flush of them: none lands later).
+        await Promise.all([watcherStopped, rowsStopped, history.stop(), usage.stop()]);
+        try {
+          await services.store.sessions.clearBroker(brokerId);
+        } catch (err) {
+          // The next broker to start clears them (isDeadBroker).
+          logger.warn({ err, broker_id: brokerId }, "could not clear this broker's session rows");
+        }
         releaseBrokerId(brokerId);
         logger.info({ broker_id: brokerId }, 'broker stopped');
       })()),

@@ -12,6 +12,10 @@
 // through outgoingUpdate, and removes only through outgoingClearMessageId. An entry's size is
 // remembered under the message until its id is known, then under the id, so a PUBREL that replaced
 // it gives back what the PUBLISH took.
+//
+// An organisation's limits are known at once while it has a session here; for one with none (its
+// sessions are all offline) they are read first, and the enqueues waiting on that read go on in
+// the order they came.
 import type { Aedes, Client } from 'aedes';
 import type { OrgLimits } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
@@ -46,16 +50,26 @@ function remember(set: Set<string>, key: string, max = SKIPPED_KEPT): void {
   if (set.size > max) set.delete(set.values().next().value!);
 }
 
-export function installQueueQuota(aedes: Aedes, limitsOf: (orgId: string) => Pick<OrgLimits, 'maxQueuedMessages' | 'maxQueuedBytes'> | undefined, metrics: BrokerMetrics): void {
+type QueueLimits = Pick<OrgLimits, 'maxQueuedMessages' | 'maxQueuedBytes'> | undefined;
+
+/**
+ * `limitsOf`: the org's limits, or a Promise of them while they are read (SessionRegistry.limitsOf;
+ * it never rejects).
+ */
+export function installQueueQuota(aedes: Aedes, limitsOf: (orgId: string) => QueueLimits | Promise<QueueLimits>, metrics: BrokerMetrics): void {
   const broker = aedes as unknown as { persistence: Persistence; clients: Record<string, Client | undefined> };
   const persistence = broker.persistence;
   const queues = new Map<string, Queue>();
   /** Per connected client: messages (messageKey) and then their ids (idKey) sent without a queued copy. */
   const skipped = new Map<string, Set<string>>();
 
-  /** Whether `packet` fits `clientId`'s queue; counts it when it does. */
-  const fits = (clientId: string, packet: Queued): boolean => {
+  /** Whether `packet` fits `clientId`'s queue; counts it when it does. A Promise while the limits are read. */
+  const fits = (clientId: string, packet: Queued): boolean | Promise<boolean> => {
     const limits = limitsOf(orgOf(clientId));
+    return limits instanceof Promise ? limits.then((l) => fitsWithin(clientId, packet, l)) : fitsWithin(clientId, packet, limits);
+  };
+
+  const fitsWithin = (clientId: string, packet: Queued, limits: QueueLimits): boolean => {
     const q = queues.get(clientId) ?? { count: 0, bytes: 0, sizes: new Map() };
     const size = sizeOf(packet);
     if (limits && ((limits.maxQueuedMessages !== null && q.count + 1 > limits.maxQueuedMessages) || (limits.maxQueuedBytes !== null && q.bytes + size > limits.maxQueuedBytes))) {
@@ -77,11 +91,14 @@ export function installQueueQuota(aedes: Aedes, limitsOf: (orgId: string) => Pic
 
   const enqueue = persistence.outgoingEnqueue.bind(persistence);
   persistence.outgoingEnqueue = async (sub, packet) => {
-    if (fits(sub.clientId, packet)) await enqueue(sub, packet);
+    const fit = fits(sub.clientId, packet);
+    if (typeof fit === 'boolean' ? fit : await fit) await enqueue(sub, packet);
   };
   const enqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
   persistence.outgoingEnqueueCombi = async (subs, packet) => {
-    const kept = subs.filter((sub) => fits(sub.clientId, packet));
+    const fit = subs.map((sub) => fits(sub.clientId, packet));
+    const verdicts = fit.some((f) => f instanceof Promise) ? await Promise.all(fit.map((f) => Promise.resolve(f))) : (fit as boolean[]);
+    const kept = subs.filter((_, i) => verdicts[i]);
     if (kept.length > 0) await enqueueCombi(kept, packet);
   };
 

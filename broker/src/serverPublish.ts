@@ -49,8 +49,8 @@ export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry, s
    * Retained messages of the request within max_retained_messages / max_retained_bytes, all or none:
    * a request with one that does not fit is refused whole (403 quota_exceeded).
    */
-  const admitRetained = (orgId: string, messages: readonly OutgoingMessage[]): (() => void)[] => {
-    const limits = sessions.limitsOf(orgId);
+  const admitRetained = async (orgId: string, messages: readonly OutgoingMessage[]): Promise<(() => void)[]> => {
+    const limits = await sessions.limitsOf(orgId);
     const undo: (() => void)[] = [];
     if (!limits) return undo;
     for (const m of messages) {
@@ -67,7 +67,7 @@ export function createServerPublisher(aedes: Aedes, sessions: SessionRegistry, s
 
   return {
     async publish(orgId: string, messages: readonly OutgoingMessage[]) {
-      const undo = admitRetained(orgId, messages);
+      const undo = await admitRetained(orgId, messages);
       try {
         chargeOrgLimits(orgId, messages);
       } catch (err) {

@@ -20,7 +20,7 @@
 // will, so nothing keeps queuing for a device whose access was taken away. When an organisation's
 // rules narrow, its stored sessions lose the subscriptions the owner's rights no longer cover.
 import type { Aedes, Client } from 'aedes';
-import { clientTopic, type EffectiveRights } from '@signalgate/shared';
+import { clientTopic, type EffectiveRights, type LiveSession } from '@signalgate/shared';
 import { GroupedBy } from './groupedBy.js';
 
 type SessionClient = Client & { clean: boolean; sessionExpiryInterval?: number };
@@ -35,8 +35,8 @@ type Persistence = {
 };
 type Broker = { id: string; persistence: Persistence; clearSessionExpiry(id: string): void; clients: Record<string, SessionClient | undefined> };
 
-/** Rights of a stored session's owner now (null: the token is gone). */
-export type RightsOf = (tokenId: string, orgId: string, userRef: string, clientId: string) => EffectiveRights | null;
+/** Rights now of the owners of stored sessions of `orgId`, in order (null: the token is gone). */
+export type RightsOf = (orgId: string, sessions: readonly LiveSession[]) => Promise<(EffectiveRights | null)[]>;
 
 interface Owner {
   userRef: string;
@@ -135,14 +135,18 @@ export class SessionOwners {
   async narrowStored(orgId: string): Promise<void> {
     const persistence = this.broker?.persistence;
     if (!persistence) return;
-    for (const [id, owner] of [...this.byId]) {
-      if (owner.holder !== null || !id.startsWith(`${orgId}/`)) continue;
+    const stored = [...this.byId].filter(([id, owner]) => owner.holder === null && id.startsWith(`${orgId}/`));
+    if (stored.length === 0) return;
+    // The owners' rights in one go (each token, user and rule set read once).
+    const rightsNow = await this.rightsOf(orgId, stored.map(([id, owner]) => ({ tokenId: owner.tokenId, userRef: owner.userRef, clientId: id.slice(orgId.length + 1) })));
+    for (const [i, [id, owner]] of stored.entries()) {
+      if (this.byId.get(id) !== owner || owner.holder !== null) continue; // resumed or gone meanwhile
       // A token that expired (not revoked: that wipes) leaves its session for the user's next token,
       // whose rights are checked when it resumes.
-      const rights = this.rightsOf(owner.tokenId, orgId, owner.userRef, id.slice(orgId.length + 1));
+      const rights = rightsNow[i];
       if (!rights) continue;
-      const stored = await persistence.subscriptionsByClient({ id });
-      const gone = stored.map((s) => s.topic).filter((t) => {
+      const subscriptions = await persistence.subscriptionsByClient({ id });
+      const gone = subscriptions.map((s) => s.topic).filter((t) => {
         const visible = clientTopic(orgId, t);
         return visible === null || !rights.canSubscribe(visible);
       });

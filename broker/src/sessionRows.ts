@@ -6,6 +6,9 @@
 // closes within a window is never inserted, only its (indexed, batched) removal runs: whether an
 // older row of its client id exists is not tracked per connection (a set of written keys was ~90
 // bytes of every idle connection). The price: the list lags the broker by ≤ flushMs.
+//
+// One flush at a time: two windows' transactions in flight could commit in either order (on
+// PostgreSQL), and an upsert committed after the removal that followed it would leave a ghost row.
 import type { Logger, SessionRecord, Store } from '@signalgate/shared';
 
 type Pending = { upsert: SessionRecord } | { remove: { orgId: string; clientId: string; connectedAt: number } };
@@ -18,6 +21,8 @@ export class SessionRowWriter {
   /** Tokens whose session ended, and when (tokens.last_used_at: replace_existing spares them a while). */
   private ended = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  /** The flush under way, if any (the next one is scheduled when it ends). */
+  private flushing: Promise<void> | null = null;
   private stopped = false;
 
   constructor(
@@ -57,56 +62,71 @@ export class SessionRowWriter {
     if (p === undefined || ('upsert' in p ? p.upsert.connectedAt === row.connectedAt : p.remove.connectedAt < row.connectedAt)) this.upsert(row);
   }
 
-  flush(): void {
+  /** Writes what is pending now (after the flush under way, if one is); resolves when written or given up. Never rejects. */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    while (this.flushing) await this.flushing;
     if (this.pending.size === 0 && this.ended.size === 0) return;
+    this.flushing = this.write().finally(() => {
+      this.flushing = null;
+      this.schedule(); // what came meanwhile, or what failed
+    });
+    return this.flushing;
+  }
+
+  private async write(): Promise<void> {
     const batch = this.pending;
     const ended = this.ended;
     this.pending = new Map();
     this.ended = new Map();
     try {
-      this.store.transaction(() => {
-        for (const [tokenId, at] of ended) this.store.tokens.touch(tokenId, at);
+      await this.store.transaction(async (tx) => {
+        for (const [tokenId, at] of ended) await tx.tokens.touch(tokenId, at);
         for (const change of batch.values()) {
-          if ('upsert' in change) this.store.sessions.upsert(change.upsert);
-          else this.store.sessions.removeUpTo(change.remove.orgId, change.remove.clientId, this.brokerId, change.remove.connectedAt);
+          if ('upsert' in change) await tx.sessions.upsert(change.upsert);
+          else await tx.sessions.removeUpTo(change.remove.orgId, change.remove.clientId, this.brokerId, change.remove.connectedAt);
         }
       });
     } catch (err) {
+      if (this.stopped) return; // the broker clears its rows anyway
       // Kept for the next window (changes that arrived since win: they are newer).
       for (const [key, change] of batch) if (!this.pending.has(key)) this.pending.set(key, change);
       for (const [tokenId, at] of ended) if (!this.ended.has(tokenId)) this.ended.set(tokenId, at);
       this.logger.warn({ err, rows: batch.size }, 'could not write session rows; retrying');
-      this.schedule();
-      return;
     }
   }
 
-  /** Marks these tokens as used now, synchronously (the broker is about to stop writing). */
-  touchNow(tokenIds: string[]): void {
+  /** Marks these tokens as used now (the broker is about to stop writing). Never rejects. */
+  async touchNow(tokenIds: string[]): Promise<void> {
     if (tokenIds.length === 0) return;
     const at = Date.now();
     try {
-      this.store.transaction(() => {
-        for (const id of tokenIds) this.store.tokens.touch(id, at);
+      await this.store.transaction(async (tx) => {
+        for (const id of tokenIds) await tx.tokens.touch(id, at);
       });
     } catch (err) {
       this.logger.warn({ err, tokens: tokenIds.length }, 'could not record the last use of tokens at shutdown');
     }
   }
 
-  /** The broker is closing and clears all its rows in one go: pending changes are moot. */
-  stop(): void {
+  /**
+   * The broker is closing and clears all its rows in one go: pending changes are moot. Resolves
+   * when a flush under way has ended (its rows must not land after the broker's are cleared).
+   */
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.pending.clear();
     this.ended.clear();
+    while (this.flushing) await this.flushing;
   }
 
   private schedule(): void {
-    if (this.timer || this.stopped) return;
-    this.timer = setTimeout(() => this.flush(), this.flushMs);
+    if (this.timer || this.flushing || this.stopped) return;
+    if (this.pending.size === 0 && this.ended.size === 0) return;
+    this.timer = setTimeout(() => void this.flush(), this.flushMs);
     this.timer.unref();
   }
 }

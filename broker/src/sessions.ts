@@ -1,10 +1,17 @@
 // Live sessions of this broker: per-client state (who, which token, what rights, until when),
 // per-organisation counters and rate buckets, the sessions table, presence, and ending a session
 // (expiry, revoke, kick). Hooks read from here; the change watcher and timers write.
+//
+// The store is asynchronous, and hooks must answer at once: what an organisation's default rules
+// grant (history, presence) and its limits are kept in memory per org with a session here, filled
+// from what its first CONNECT read (no second read) and refreshed on its `rules.changed` and
+// `org.changed` changes. For an org with no session here (a late will, a REST publish, messages
+// queued for offline sessions) they are fetched before anything is decided on them, and kept a
+// second.
 import type { Client } from 'aedes';
 import {
   bucketFor, clientTopic, clipped, EffectiveRights, SESSION_ENDS,
-  type ConnectRefusal, type Logger, type Org, type OrgLimits, type Services, type SessionEnd, type SessionRecord, type TokenBucket,
+  type ConnectRefusal, type Logger, type Org, type OrgLimits, type Rules, type Services, type SessionEnd, type SessionRecord, type TokenBucket,
 } from '@signalgate/shared';
 import type { BrokerMetrics } from './metrics.js';
 import type { ConnectionInfo, Protocol } from './context.js';
@@ -17,6 +24,7 @@ import { Deadlines } from './deadlines.js';
 import { grantedFilters, heldFilters } from './grantedQos.js';
 import { forgetStoredSubscriptions } from './storedSubscriptions.js';
 import type { ClusterRates, RateOf } from './cluster/orgRates.js';
+import { OrgChangeMarks } from './changeMarks.js';
 
 /** A rate limit's bucket: this process's own, or in a cluster the cluster's (cluster/orgRates.ts). */
 export type RateBucket = Pick<TokenBucket, 'available' | 'take'>;
@@ -51,6 +59,30 @@ export interface ClientSession {
   heapIndex: number;
 }
 
+/** What an org's default rule set grants beyond topics: without it, no token of the org has it. */
+interface DefaultGrants {
+  history: boolean;
+  presence: boolean;
+}
+
+const grantsOf = (rules: Pick<Rules, 'history' | 'presence'> | undefined): DefaultGrants => ({ history: rules?.history ?? false, presence: rules?.presence ?? false });
+
+/** An organisation with no session here, as read (limits undefined: the org is gone). */
+interface AbsentOrg extends DefaultGrants {
+  limits: OrgLimits | undefined;
+}
+
+/** How long what was read of an org with no session here is used. */
+const ABSENT_ORG_MS = 1000;
+
+/** What a CONNECT's check read, for the session it admits. */
+export interface Admission {
+  /** The org's default rules as the check read them (their grants are kept while the org has sessions here). */
+  defaultRules: Rules | undefined;
+  /** OrgChangeMarks.mark() taken before the check. */
+  mark: number;
+}
+
 interface OrgState {
   limits: OrgLimits;
   clients: Set<Client>;
@@ -69,8 +101,12 @@ export class SessionRegistry {
   private readonly byClient = new WeakMap<Client, ClientSession>();
   private readonly connections = new WeakMap<object, ConnectionInfo>();
   private readonly orgs = new Map<string, OrgState>();
-  /** Limits of orgs with no session here, as last read (limitsOf). */
-  private readonly absentOrgLimits = new Map<string, { limits: OrgLimits | undefined; at: number }>();
+  /** Orgs with no session here, as last read or being read (absentOrg). */
+  private readonly absent = new Map<string, { org: AbsentOrg | Promise<AbsentOrg>; at: number }>();
+  /** Changes the watcher applied, against which a CONNECT checked meanwhile is compared (changeMarks.ts). */
+  readonly changeMarks = new OrgChangeMarks();
+  /** Re-evaluations under way per org, and whether another one was asked for meanwhile (refreshOrg). */
+  private readonly refreshes = new Map<string, { again: boolean; done: Promise<void> }>();
   private readonly byToken = new GroupedBy<string, Client>();
   private readonly tokenBuckets = new Map<string, { bucket: RateBucket; users: number }>();
   /** Orgs with a max_connects_per_second: one entry per such org, for the broker's lifetime. */
@@ -158,10 +194,10 @@ export class SessionRegistry {
     return this.lastConnectedAt;
   }
 
-  open(client: AedesClient, s: ClientSession, org: Org): void {
+  open(client: AedesClient, s: ClientSession, org: Org, admission: Admission): void {
     this.byClient.set(client, s);
     this.connections.delete(client.conn); // the session holds it from here on
-    const state = this.orgState(org);
+    const state = this.orgState(org, admission.defaultRules);
     state.clients.add(client);
     this.byToken.add(s.tokenId, client);
     const limit = org.limits.tokenMessagesPerSecond;
@@ -174,6 +210,8 @@ export class SessionRegistry {
     this.metrics.connections.inc({ protocol: s.protocol });
     this.metrics.connects.inc({ protocol: s.protocol });
     if (!s.server) this.presence.connected(s);
+    // A change of the org applied while this CONNECT was checked did not reach this session.
+    if (this.changeMarks.changedSince(org.id, admission.mark)) this.refreshOrgLogged(org.id);
   }
 
   /**
@@ -188,7 +226,6 @@ export class SessionRegistry {
     this.expiries.delete(s);
     const org = this.orgs.get(s.orgId);
     org?.clients.delete(client);
-    if (org && org.clients.size === 0) this.orgs.delete(s.orgId);
     this.byToken.delete(s.tokenId, client);
     const tb = this.tokenBuckets.get(s.tokenId);
     if (tb && --tb.users === 0) this.tokenBuckets.delete(s.tokenId);
@@ -197,9 +234,12 @@ export class SessionRegistry {
     this.metrics.connections.dec({ protocol: s.protocol });
     this.metrics.disconnects.inc({ reason });
     this.logger.debug({ org: s.orgId, client: s.clientId, reason }, 'mqtt session ended');
-    if (this.shuttingDown) return; // close() clears this broker's rows at once; the broker no longer publishes
-    this.rows.remove(s.orgId, s.clientId, s.connectedAt, s.tokenId);
-    if (!s.server) this.presence.disconnected(s);
+    // close() clears this broker's rows at once; the broker no longer publishes
+    if (!this.shuttingDown) {
+      this.rows.remove(s.orgId, s.clientId, s.connectedAt, s.tokenId);
+      if (!s.server) this.presence.disconnected(s); // while the org's state says whether presence is wanted
+    }
+    if (org && org.clients.size === 0) this.orgs.delete(s.orgId);
   }
 
   /**
@@ -213,11 +253,12 @@ export class SessionRegistry {
     s.endReason = reason;
     this.logger.info({ org: s.orgId, client: s.clientId, user: s.userId, token_id: s.tokenId, reason, disconnect: SESSION_ENDS[reason] }, 'ending mqtt session');
     const tell = () => client.disconnect({ reasonCode: SESSION_ENDS[reason], properties: { reasonString: reason } }, () => {});
-    // Between its CONNACK and the end of its queued-message delivery a client is not `connected`
-    // for aedes, which then closes it without a DISCONNECT: the reason would be lost (a window of
-    // a Redis round trip in a cluster). Wait for it.
-    const c = client as AedesClient & { connected: boolean };
-    if (!c.connected && c.connackSent && !client.closed) client.once('connected', tell);
+    // From its admission (the session opens before the CONNACK) to the end of its queued-message
+    // delivery a client is not `connected` for aedes, which then closes it without a DISCONNECT,
+    // or before any CONNACK: the reason would be lost (a window of a Redis round trip in a
+    // cluster; a store's round trip when a change re-evaluates a session just admitted). Wait for it.
+    const c = client as AedesClient & { connected: boolean; connecting: boolean };
+    if (!c.connected && (c.connackSent || c.connecting) && !client.closed) client.once('connected', tell);
     else tell();
   }
 
@@ -261,63 +302,120 @@ export class SessionRegistry {
   }
 
   /**
-   * The org's limits: as kept for an org with a session here, else read from the store (a late will,
-   * a REST publish, messages queued for offline sessions), remembered for a second.
+   * The org's limits: as kept for an org with a session here (at once), else read from the store (a
+   * late will, a REST publish, messages queued for offline sessions), remembered for a second; a
+   * Promise only while that read is under way. Never rejects (absentOrg).
    */
-  limitsOf(orgId: string): OrgLimits | undefined {
+  limitsOf(orgId: string): OrgLimits | undefined | Promise<OrgLimits | undefined> {
     const live = this.orgs.get(orgId)?.limits;
     if (live) return live;
-    const now = Date.now();
-    const known = this.absentOrgLimits.get(orgId);
-    if (known && now - known.at < 1000) return known.limits;
-    const limits = this.services.store.orgs.get(orgId)?.limits;
-    if (this.absentOrgLimits.size >= 10_000) this.absentOrgLimits.clear();
-    this.absentOrgLimits.set(orgId, { limits, at: now });
-    return limits;
+    const absent = this.absentOrg(orgId);
+    return absent instanceof Promise ? absent.then((a) => a.limits) : absent.limits;
+  }
+
+  /**
+   * An org with no session here, as read at most ABSENT_ORG_MS ago; a Promise while it is read (one
+   * read at a time per org: callers meanwhile share it, in order). A failed read is logged and
+   * answers what was known before, else no limits and no grants, for ABSENT_ORG_MS.
+   */
+  private absentOrg(orgId: string): AbsentOrg | Promise<AbsentOrg> {
+    const known = this.absent.get(orgId);
+    if (known && (known.org instanceof Promise || Date.now() - known.at < ABSENT_ORG_MS)) return known.org;
+    const before = known?.org as AbsentOrg | undefined;
+    const entry: { org: AbsentOrg | Promise<AbsentOrg>; at: number } = { at: Date.now(), org: undefined as never };
+    const { store } = this.services;
+    entry.org = Promise.all([store.orgs.get(orgId), store.ruleSets.getDefault(orgId)]).then(
+      ([org, rules]): AbsentOrg => ({ limits: org?.limits, ...grantsOf(rules) }),
+      (err: unknown): AbsentOrg => {
+        this.logger.warn({ err, org: orgId }, 'could not read an organisation; using what was known of it');
+        return before ?? { limits: undefined, history: false, presence: false };
+      },
+    ).then((read) => {
+      if (this.absent.get(orgId) === entry) this.absent.set(orgId, { org: read, at: Date.now() });
+      return read;
+    });
+    if (this.absent.size >= 10_000) this.absent.clear();
+    this.absent.set(orgId, entry);
+    return entry.org;
   }
 
   tokenBucket(tokenId: string): RateBucket | undefined {
     return this.tokenBuckets.get(tokenId)?.bucket;
   }
 
-  /** The org's rules or settings changed: new limits, and rights recomputed from the store for each client. */
-  refreshOrg(orgId: string): void {
-    const org = this.services.store.orgs.get(orgId);
-    const clients = this.clientsOfOrg(orgId);
+  /**
+   * The org's rules or settings changed: new grants and limits, and rights re-read for each client
+   * (in one go: ConnectService.liveRightsOfOrg). One re-evaluation at a time per org: one asked for
+   * while another runs runs after it (its reads could otherwise land after newer ones).
+   */
+  refreshOrg(orgId: string): Promise<void> {
+    const running = this.refreshes.get(orgId);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const entry = { again: true, done: Promise.resolve() };
+    entry.done = (async () => {
+      try {
+        while (entry.again) {
+          entry.again = false;
+          await this.reevaluateOrg(orgId);
+        }
+      } finally {
+        this.refreshes.delete(orgId);
+      }
+    })();
+    this.refreshes.set(orgId, entry);
+    return entry.done;
+  }
+
+  private refreshOrgLogged(orgId: string): void {
+    this.refreshOrg(orgId).catch((err: unknown) => this.logger.error({ err, org: orgId }, 'could not re-evaluate the sessions of an organisation'));
+  }
+
+  private async reevaluateOrg(orgId: string): Promise<void> {
+    this.absent.delete(orgId);
+    const state = this.orgs.get(orgId);
+    if (!state) return; // no session here: nothing to re-evaluate
+    const sessions = [...state.clients].map((c) => this.byClient.get(c)!);
+    const [org, { defaultRules, rights }] = await Promise.all([
+      this.services.store.orgs.get(orgId),
+      this.services.connect.liveRightsOfOrg(orgId, sessions),
+    ]);
+    // (Sessions may have opened or closed meanwhile: the org's state and clients are taken anew.)
     if (!org) {
-      for (const c of clients) this.end(c, 'revoked');
+      for (const c of this.clientsOfOrg(orgId)) this.end(c, 'revoked');
       return;
     }
-    const state = this.orgs.get(orgId);
-    if (state) {
-      const granted = this.defaultGrants(orgId);
-      state.history = granted.history;
-      const announce = granted.presence && !state.presence;
-      state.presence = granted.presence; // before announcing: announce() asks whether presence is wanted
-      if (announce) this.presence.announceOrg(orgId, clients.map((c) => this.byClient.get(c)!).filter((s) => !s.server));
-    }
-    if (state && JSON.stringify(state.limits) !== JSON.stringify(org.limits)) {
-      const now = Date.now();
-      state.limits = org.limits;
-      state.messages = this.rateBucket('org_messages', orgId, org.limits.maxMessagesPerSecond, now);
-      state.bytes = this.rateBucket('org_bytes', orgId, org.limits.maxBytesPerSecond, now);
-      this.endBeyondConnectionLimit(org.id, state);
-      const tokens = new Set(clients.map((c) => this.byClient.get(c)!.tokenId));
-      for (const t of tokens) {
-        const users = this.clientsOfToken(t).length;
-        if (org.limits.tokenMessagesPerSecond === null) this.tokenBuckets.delete(t);
-        else this.tokenBuckets.set(t, { bucket: this.rateBucket('token', t, org.limits.tokenMessagesPerSecond, now)!, users });
-      }
-    }
-    for (const c of clients) {
-      const s = this.byClient.get(c)!;
-      const rights = this.services.connect.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
-      if (!rights) {
-        this.end(c, 'revoked');
-        continue;
-      }
-      s.rights = rights;
-      this.dropUncoveredSubscriptions(c as AedesClient, s);
+    const current = this.orgs.get(orgId);
+    if (current) this.applyOrg(org, current, grantsOf(defaultRules));
+    sessions.forEach((s, i) => {
+      if (s.closed) return;
+      const r = rights[i];
+      if (!r) return this.end(s.client, 'revoked');
+      s.rights = r;
+      this.dropUncoveredSubscriptions(s.client as AedesClient, s);
+    });
+  }
+
+  /** New grants and limits of an org with sessions here. */
+  private applyOrg(org: Org, state: OrgState, granted: DefaultGrants): void {
+    const clients = [...state.clients];
+    state.history = granted.history;
+    const announce = granted.presence && !state.presence;
+    state.presence = granted.presence; // before announcing: announce() asks whether presence is wanted
+    if (announce) this.presence.announceOrg(org.id, clients.map((c) => this.byClient.get(c)!).filter((s) => !s.server));
+    if (JSON.stringify(state.limits) === JSON.stringify(org.limits)) return;
+    const now = Date.now();
+    state.limits = org.limits;
+    state.messages = this.rateBucket('org_messages', org.id, org.limits.maxMessagesPerSecond, now);
+    state.bytes = this.rateBucket('org_bytes', org.id, org.limits.maxBytesPerSecond, now);
+    this.endBeyondConnectionLimit(org.id, state);
+    const tokens = new Set(clients.map((c) => this.byClient.get(c)!.tokenId));
+    for (const t of tokens) {
+      const users = this.clientsOfToken(t).length;
+      if (org.limits.tokenMessagesPerSecond === null) this.tokenBuckets.delete(t);
+      else this.tokenBuckets.set(t, { bucket: this.rateBucket('token', t, org.limits.tokenMessagesPerSecond, now)!, users });
     }
   }
 
@@ -352,35 +450,47 @@ export class SessionRegistry {
     forgetStoredSubscriptions(client, gone, (err) => this.logger.warn({ err, client: s.clientId }, 'could not remove stored subscriptions'));
   }
 
-  /** Stops presence and row writes for the broker's own shutdown (the rows are cleared in one go). */
-  beginShutdown(): void {
+  /**
+   * Stops presence and row writes for the broker's own shutdown (the rows are cleared in one go).
+   * Resolves once this registry's last writes are done: the tokens' last use, a flush under way.
+   */
+  beginShutdown(): Promise<void> {
     this.shuttingDown = true;
     // The sessions end now: their tokens count as just used (replace_existing spares them while
     // their clients reconnect, here after a restart or to another broker).
-    this.rows.touchNow([...this.byToken.keys()]);
-    this.rows.stop();
+    const touched = this.rows.touchNow([...this.byToken.keys()]);
+    const stopped = this.rows.stop();
+    return Promise.all([touched, stopped]).then(() => {});
   }
 
   /**
    * Whether messages of `orgId` are worth recording for the history API: only if its default rule
-   * set (the upper bound of every token's rights) grants `history`. Kept per connected org and
-   * re-read on rule changes; an org with no session here (a late will) is looked up.
+   * set (the upper bound of every token's rights) grants `history`. Known at once for an org with a
+   * session here (or read less than a second ago); undefined otherwise (a late will, a REST
+   * publish): the recorder then decides with historyWanted before it writes.
    */
-  recordsHistory(orgId: string): boolean {
-    return this.orgs.get(orgId)?.history ?? this.defaultGrants(orgId).history;
+  recordsHistory(orgId: string): boolean | undefined {
+    const live = this.orgs.get(orgId);
+    if (live) return live.history;
+    const absent = this.absent.get(orgId);
+    return absent && !(absent.org instanceof Promise) && Date.now() - absent.at < ABSENT_ORG_MS ? absent.org.history : undefined;
   }
 
-  /** Whether presence of `orgId` is published: only if its default rule set grants `presence` (as for history). */
+  /** recordsHistory, read from the store when not known here. Never rejects (absentOrg). */
+  async historyWanted(orgId: string): Promise<boolean> {
+    return this.orgs.get(orgId)?.history ?? (await this.absentOrg(orgId)).history;
+  }
+
+  /**
+   * Whether presence of `orgId` is published: only if its default rule set grants `presence` (as
+   * for history). Asked only for an org with a session here (its sessions' opening and closing).
+   */
   publishesPresence(orgId: string): boolean {
-    return this.orgs.get(orgId)?.presence ?? this.defaultGrants(orgId).presence;
+    return this.orgs.get(orgId)?.presence ?? false;
   }
 
-  private defaultGrants(orgId: string): { history: boolean; presence: boolean } {
-    const rules = this.services.store.ruleSets.getDefault(orgId);
-    return { history: rules?.history ?? false, presence: rules?.presence ?? false };
-  }
-
-  private orgState(org: Org): OrgState {
+  /** The org's state, created for its first session here with the default rules its CONNECT read. */
+  private orgState(org: Org, defaultRules: Rules | undefined): OrgState {
     let state = this.orgs.get(org.id);
     if (!state) {
       const now = Date.now();
@@ -388,9 +498,10 @@ export class SessionRegistry {
         limits: org.limits, clients: new Set(),
         messages: this.rateBucket('org_messages', org.id, org.limits.maxMessagesPerSecond, now),
         bytes: this.rateBucket('org_bytes', org.id, org.limits.maxBytesPerSecond, now),
-        ...this.defaultGrants(org.id),
+        ...grantsOf(defaultRules),
       };
       this.orgs.set(org.id, state);
+      this.absent.delete(org.id);
     }
     return state;
   }

@@ -8,6 +8,8 @@ export class UsageSampler {
   private messages = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private lastSampleAt = Date.now();
+  /** The writes of samples, one after another (stop waits for the last). */
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: Store,
@@ -25,31 +27,34 @@ export class UsageSampler {
   start(): void {
     if (this.timer) return;
     this.lastSampleAt = Date.now();
-    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.timer = setInterval(() => void this.sample(), this.intervalMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Takes a last sample; resolves once every sample is written (or given up). */
+  stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.sample();
+    return this.sample();
   }
 
-  /** Writes one row for every org that had connections or messages since the last sample. */
-  sample(now = Date.now()): void {
+  /**
+   * Writes one row for every org that had connections or messages since the last sample (counted
+   * now, written after the samples before it). Never rejects: a failed write is logged.
+   */
+  sample(now = Date.now()): Promise<void> {
     const counted = this.messages;
     this.messages = new Map();
     const intervalMs = Math.max(1, now - this.lastSampleAt);
     this.lastSampleAt = now;
     const orgs = new Set([...counted.keys(), ...this.sessions.orgIds()]);
-    if (orgs.size === 0) return;
+    if (orgs.size === 0) return this.writes;
     const samples: UsageSample[] = [...orgs].map((orgId) => ({
       orgId, brokerId: this.brokerId, at: now, intervalMs, connections: this.sessions.clientsOfOrg(orgId).length, messages: counted.get(orgId) ?? 0,
     }));
-    try {
-      this.store.usage.record(samples, now);
-    } catch (err) {
+    this.writes = this.writes.then(() => this.store.usage.record(samples, now)).catch((err: unknown) => {
       this.logger.error({ err }, 'usage sample not written');
-    }
+    });
+    return this.writes;
   }
 }

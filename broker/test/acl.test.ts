@@ -1,5 +1,6 @@
 // Authorisation of every SUBSCRIBE and PUBLISH against the effective rights.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import mqtt from 'mqtt';
 import { register } from 'prom-client';
 import { inbox, onTopic, startTestBroker, subackCodes, whenClosed, type TestBroker } from './support/harness.js';
 
@@ -27,34 +28,34 @@ afterAll(async () => tb?.stop());
 
 describe('SUBSCRIBE', () => {
   test('chat/# is refused (0x80) against a right on chat/room1, while chat/room1 in the same packet is granted', async () => {
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'escalator'));
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'escalator'));
     const granted = await subackCodes(c, [['chat/#', 1], ['chat/room1', 1], '#', 'chat/+', 'chat/general/+/x']);
     expect(granted).toEqual([128, 1, 128, 128, 0]);
     expect(c.connected).toBe(true);
   });
 
   test('$SYS/# and other $ topics are never granted; $presence needs the presence permission', async () => {
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sys-curious'));
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'sys-curious'));
     expect(await subackCodes(c, ['$SYS/#', '$SYS/broker/uptime', '$other/#', '$presence/#'])).toEqual([128, 128, 128, 0]);
-    const noPresence = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'no-presence', { permissions: ['subscribe', 'publish'] }));
+    const noPresence = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'no-presence', { permissions: ['subscribe', 'publish'] }));
     expect(await subackCodes(noPresence, ['$presence/#', '$presence/alice'])).toEqual([128, 128]);
   });
 
   test('a ${client_id} rule grants nothing to a client id holding +, # or /', async () => {
     for (const clientId of ['dev+', 'dev#', 'a/b', '+', '#']) {
-      const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, `placeholder-${clientId.length}`), { clientId });
+      const c = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, `placeholder-${clientId.length}`), { clientId });
       // what a naive substitution would have granted: devices/+/#, devices/#/#, devices/a/b/#…
       expect(await subackCodes(c, ['devices/#', 'devices/+/#', 'devices/+/state', 'devices/a/b/#', 'devices/a/#'])).toEqual([128, 128, 128, 128, 128]);
       await c.publishAsync('devices/a/b/state', 'x', { qos: 1 }); // denied (dropped), connection stays
       expect(c.connected).toBe(true);
       c.end(true);
     }
-    const fair = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'placeholder-fair'), { clientId: 'dev1' });
+    const fair = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'placeholder-fair'), { clientId: 'dev1' });
     expect(await subackCodes(fair, ['devices/dev1/#', 'devices/dev2/#'])).toEqual([0, 128]);
   });
 
   test('UNSUBSCRIBE stops delivery (filters are found in the org namespace)', async () => {
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'unsubscriber'));
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'unsubscriber'));
     const box = inbox(c);
     await c.subscribeAsync(['chat/general/a', 'chat/general/b']);
     await c.unsubscribeAsync('chat/general/a');
@@ -68,11 +69,11 @@ describe('SUBSCRIBE', () => {
 describe('PUBLISH', () => {
   test('a denied QoS 1 publish gets its PUBACK, is not delivered, and is counted; the connection stays', async () => {
     const before = await counterValue('signalgate_broker_publishes_denied_total', { reason: 'acl' });
-    const pub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-pub'));
-    const sub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-sub', { acl: { subscribe: ['chat/general/#'], publish: [] } }));
+    const pub = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'denied-pub'));
+    const sub = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'denied-sub', { acl: { subscribe: ['chat/general/#'], publish: [] } }));
     const box = inbox(sub);
     await sub.subscribeAsync('chat/general/#');
-    const pubWithTopics = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-pub-2', { topics: ['chat/room1'], permissions: ['publish'] }));
+    const pubWithTopics = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'denied-pub-2', { topics: ['chat/room1'], permissions: ['publish'] }));
     // PUBACK arrives although the topic is not allowed (publishAsync resolves on PUBACK)
     await pubWithTopics.publishAsync('chat/general/x', 'not allowed for this token', { qos: 1 });
     await pub.publishAsync('secret/elsewhere', 'not allowed for anyone', { qos: 1 });
@@ -84,21 +85,21 @@ describe('PUBLISH', () => {
   });
 
   test('a denied QoS 2 publish completes its handshake and is not delivered', async () => {
-    const pub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-qos2'));
+    const pub = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'denied-qos2'));
     await pub.publishAsync('nope/qos2', 'x', { qos: 2 });
     expect(pub.connected).toBe(true);
   });
 
   test('publishing into $SYS or $presence is denied, and a denied retained publish stores nothing', async () => {
-    const pub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sys-writer'));
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sys-watcher'));
+    const pub = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'sys-writer'));
+    const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'sys-watcher'));
     const box = inbox(watcher);
     await watcher.subscribeAsync('$presence/#');
     await pub.publishAsync('$SYS/broker/fake', 'x', { qos: 1 });
     await pub.publishAsync('$presence/sys-writer', '{"status":"offline"}', { qos: 1, retain: true });
     await pub.publishAsync('users/sys-writer/out', 'allowed', { qos: 1 });
     // the watcher's own presence topics only ever carry broker-made JSON
-    const late = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sys-late'));
+    const late = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'sys-late'));
     const lateBox = inbox(late);
     await late.subscribeAsync(['$presence/sys-writer', 'users/sys-late/#']);
     await late.publishAsync('users/sys-late/out', 'sentinel');
@@ -109,8 +110,8 @@ describe('PUBLISH', () => {
   });
 
   test('${user_id} rules: a user publishes to their own address only', async () => {
-    const alice = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'alice'));
-    const bob = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'bob'));
+    const alice = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'alice'));
+    const bob = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'bob'));
     const box = inbox(bob);
     expect(await subackCodes(bob, ['users/bob/#', 'users/alice/#'])).toEqual([0, 128]);
     await alice.publishAsync('users/bob/out', 'impersonating bob', { qos: 1 });
@@ -123,12 +124,12 @@ describe('PUBLISH', () => {
 describe('rights change while connected', () => {
   test('narrowed org rules remove subscriptions they no longer cover and deny publishes', async () => {
     const narrowing = await tb.newOrg();
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(narrowing, 'narrowed'));
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(narrowing, 'narrowed'));
     const box = inbox(c);
     await c.subscribeAsync(['news/#', 'keep/#']);
     await c.publishAsync('news/probe', 'before the change');
     await box.waitFor(onTopic('news/probe', 'before the change'));
-    tb.services.rules.setDefault(narrowing, { publish: ['keep/#', 'news/#'], subscribe: ['keep/#'], presence: false, history: false });
+    await tb.services.rules.setDefault(narrowing, { publish: ['keep/#', 'news/#'], subscribe: ['keep/#'], presence: false, history: false });
     // the broker applies the change within a poll; then news/# is gone for this client
     for (let i = 0; ; i++) {
       await c.publishAsync('news/probe', `probe ${i}`);
@@ -150,7 +151,7 @@ describe('denied publish in disconnect mode', () => {
 
   test('SIGNALGATE_DENIED_PUBLISH=disconnect closes the connection on a denied publish', async () => {
     const org = await strict.newOrg({ rules: { publish: ['ok/#'], subscribe: ['ok/#'], presence: false, history: false } });
-    const c = await strict.connect(strict.urls.mqtt, strict.mint(org, 'strict-user'));
+    const c = await strict.connect(strict.urls.mqtt, await strict.mint(org, 'strict-user'));
     await c.publishAsync('ok/fine', 'allowed', { qos: 1 });
     expect(c.connected).toBe(true);
     c.publish('not/ok', 'denied', { qos: 1 });
@@ -164,7 +165,7 @@ describe('deny rules', () => {
     const org = await tb.newOrg({
       rules: { publish: ['#'], subscribe: ['#'], presence: false, history: false, denyPublish: ['admin/#'], denySubscribe: ['admin/#', 'users/+/private'] },
     });
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'deny-user'), { protocolVersion: 5 });
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'deny-user'), { protocolVersion: 5 });
     // '#' and '+/x' could receive an admin topic: refused; 'chat/#' and 'users/u1/public' cannot.
     expect(await subackCodes(c, ['chat/#', '#', '+/x', 'admin/#', 'users/+/private', 'users/u1/public', 'users/u1/#'])).toEqual([0, 0x87, 0x87, 0x87, 0x87, 0, 0x87]);
     const box = inbox(c);
@@ -177,9 +178,9 @@ describe('deny rules', () => {
     const org = await tb.newOrg({
       rules: { publish: ['#'], subscribe: ['#'], presence: false, history: false, denySubscribe: ['mail/${user_email}/#'] },
     });
-    const noEmail = await tb.connect(tb.urls.mqtt, tb.mint(org, 'no-email'));
+    const noEmail = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'no-email'));
     expect(await subackCodes(noEmail, ['mail/anyone@example.com/inbox', 'chat/#'])).toEqual([0x80, 0]);
-    const withEmail = await tb.connect(tb.urls.mqtt, tb.mint(org, 'with-email', { userEmail: 'me@example.com' }));
+    const withEmail = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'with-email', { userEmail: 'me@example.com' }));
     expect(await subackCodes(withEmail, ['mail/me@example.com/inbox', 'mail/other@example.com/inbox'])).toEqual([0x80, 0]);
   });
 });
@@ -187,7 +188,7 @@ describe('deny rules', () => {
 describe('rights at delivery', () => {
   test('a deny added while a persistent session is offline also holds back what was queued for it', async () => {
     const org = await tb.newOrg({ rules: { publish: ['#'], subscribe: ['#'], presence: false, history: false } });
-    const t = tb.mint(org, 'offline-reader');
+    const t = await tb.mint(org, 'offline-reader');
     const first = await tb.connect(tb.urls.mqtt, t, { clean: false, clientId: 'offline-reader-1' });
     await first.subscribeAsync('#', { qos: 1 });
     await first.endAsync();
@@ -197,22 +198,31 @@ describe('rights at delivery', () => {
       { topic: 'admin/secret', payload: Buffer.from('TOP SECRET'), qos: 1, retain: false },
       { topic: 'orders/1', payload: Buffer.from('fine'), qos: 1, retain: false },
     ]);
-    tb.services.rules.setDefault(org, { publish: ['#'], subscribe: ['#'], presence: false, history: false, denySubscribe: ['admin/#'] });
+    await tb.services.rules.setDefault(org, { publish: ['#'], subscribe: ['#'], presence: false, history: false, denySubscribe: ['admin/#'] });
     await new Promise((r) => setTimeout(r, 400)); // the broker re-reads the rules from the change feed
-    const again = await tb.connect(tb.urls.mqtt, t, { clean: false, clientId: 'offline-reader-1' });
+    const again = mqtt.connect(tb.urls.mqtt, { username: t.username, password: t.password, clean: false, clientId: 'offline-reader-1', reconnectPeriod: 0 });
+    // Listening before the CONNACK: the queued messages may arrive in the same read as it.
     const box = inbox(again);
-    await box.waitFor(onTopic('orders/1', 'fine'));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(box.messages.map((m) => m.topic)).toEqual(['orders/1']);
+    try {
+      await new Promise((resolve, reject) => {
+        again.once('connect', resolve);
+        again.once('error', reject);
+      });
+      await box.waitFor(onTopic('orders/1', 'fine'));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(box.messages.map((m) => m.topic)).toEqual(['orders/1']);
+    } finally {
+      again.end(true);
+    }
   });
 });
 
 describe('ill-formed UTF-8 on the wire (issue 14, item 7)', () => {
   test('a topic whose bytes are not UTF-8 is refused (MQTT 5: PUBACK 0x90), not delivered as its U+FFFD form', async () => {
-    const sub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'fffd-reader'));
+    const sub = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'fffd-reader'));
     await sub.subscribeAsync('chat/general/#');
     const box = inbox(sub);
-    const pub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'fffd-writer'), { protocolVersion: 5 });
+    const pub = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'fffd-writer'), { protocolVersion: 5 });
     // mqtt.js writes the topic as given: a Buffer topic carries raw bytes
     const stream = (pub as unknown as { stream: { write(b: Buffer): void } }).stream;
     const { rawPacket, str, u16 } = await import('../../tests/hostile/support/fuzzKit.js');

@@ -5,9 +5,10 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import { pino } from 'pino';
-import { createServices, loadConfig, type Services } from '@signalgate/shared';
+import { loadConfig, openServices, type Services } from '@signalgate/shared';
 import { startBroker, type BrokerHandle } from '@signalgate/broker';
 import { connackCode, eventually, sleep, tempDir } from './support/harness.js';
+import { storeEnv } from '../../tests/support/database.js';
 
 let broker: BrokerHandle | undefined;
 let services: Services | undefined;
@@ -15,18 +16,19 @@ const lines: Record<string, unknown>[] = [];
 
 afterEach(async () => {
   await broker?.close();
-  services?.store.close();
+  await services?.store.close();
   broker = undefined;
   services = undefined;
   lines.length = 0;
 });
 
 async function start(env: Record<string, string>): Promise<string> {
+  const dataDir = tempDir('address-limits');
   const config = loadConfig({
-    SIGNALGATE_DATA_DIR: tempDir('address-limits'), SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: '0',
-    SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off', ...env,
+    SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: '0',
+    SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off', ...(await storeEnv(dataDir)), ...env,
   });
-  services = createServices(config);
+  services = await openServices(config);
   const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l)); done(); } });
   broker = await startBroker({ config, services, logger: pino({ level: 'info' }, sink) });
   return `mqtt://127.0.0.1:${broker.ports.mqtt}`;

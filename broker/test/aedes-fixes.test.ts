@@ -28,10 +28,10 @@ async function published(raw: RawClient, messageId: number, payload: string) {
 
 describe('GHSA-p8r9-qf8w-p73r: inbound QoS 2 state ends with a clean session', () => {
   test.each([4, 5] as const)('a clean client that left a QoS 2 flow open can publish the same message id after reconnecting (level %i)', async (level) => {
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(orgId, `qos2-watcher-${level}`));
+    const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, `qos2-watcher-${level}`));
     const box = inbox(watcher);
     await watcher.subscribeAsync('fixes/qos2', { qos: 2 });
-    const creds = tb.mint(orgId, `qos2-${level}`);
+    const creds = await tb.mint(orgId, `qos2-${level}`);
     const first = await rawSession(tb.broker.ports.mqtt!, level, creds, { clientId: `qos2-same-${level}`, clean: true });
     await published(first, 1, `first-${level}`);
     first.end(); // no PUBREL: the flow stays open
@@ -45,10 +45,10 @@ describe('GHSA-p8r9-qf8w-p73r: inbound QoS 2 state ends with a clean session', (
   });
 
   test('a persistent (3.1.1 clean=false) session keeps it: a resent PUBLISH after reconnect is a duplicate, not a second message', async () => {
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'qos2-persist-watcher'));
+    const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'qos2-persist-watcher'));
     const box = inbox(watcher);
     await watcher.subscribeAsync('fixes/qos2/persist', { qos: 2 });
-    const creds = tb.mint(orgId, 'qos2-persist');
+    const creds = await tb.mint(orgId, 'qos2-persist');
     const first = await rawSession(tb.broker.ports.mqtt!, 4, creds, { clientId: 'qos2-persistent', clean: false });
     first.send(qos2(9, 'once', 'fixes/qos2/persist'));
     await first.waitFor((p) => p.cmd === 'pubrec');
@@ -68,7 +68,7 @@ describe('GHSA-p8r9-qf8w-p73r: inbound QoS 2 state ends with a clean session', (
 
 describe('GHSA-5jvp-3p2v-5qgf: QoS 2 messages awaiting PUBREL are bounded (SIGNALGATE_RECEIVE_MAXIMUM=5)', () => {
   test('MQTT 5: the sixth unreleased message ends the session with DISCONNECT 0x93', async () => {
-    const raw = await rawSession(tb.broker.ports.mqtt!, 5, tb.mint(orgId, 'flood-5'));
+    const raw = await rawSession(tb.broker.ports.mqtt!, 5, await tb.mint(orgId, 'flood-5'));
     for (let id = 1; id <= 5; id++) await published(raw, id, 'held');
     raw.send(qos2(6, 'one too many'));
     expect(await raw.waitFor((p) => p.cmd === 'disconnect')).toMatchObject({ reasonCode: 0x93 });
@@ -76,7 +76,7 @@ describe('GHSA-5jvp-3p2v-5qgf: QoS 2 messages awaiting PUBREL are bounded (SIGNA
   });
 
   test('3.1.1: the sixth unreleased message closes the connection', async () => {
-    const raw = await rawSession(tb.broker.ports.mqtt!, 4, tb.mint(orgId, 'flood-4'));
+    const raw = await rawSession(tb.broker.ports.mqtt!, 4, await tb.mint(orgId, 'flood-4'));
     for (let id = 1; id <= 5; id++) await published(raw, id, 'held');
     raw.send(qos2(6, 'one too many'));
     await raw.closed;
@@ -84,7 +84,7 @@ describe('GHSA-5jvp-3p2v-5qgf: QoS 2 messages awaiting PUBREL are bounded (SIGNA
   });
 
   test('released messages free their place: 50 QoS 2 messages in a row with PUBREL each pass', async () => {
-    const raw = await rawSession(tb.broker.ports.mqtt!, 5, tb.mint(orgId, 'orderly'));
+    const raw = await rawSession(tb.broker.ports.mqtt!, 5, await tb.mint(orgId, 'orderly'));
     for (let id = 1; id <= 50; id++) {
       await published(raw, id, 'ok');
       raw.send({ cmd: 'pubrel', messageId: id });
@@ -95,7 +95,7 @@ describe('GHSA-5jvp-3p2v-5qgf: QoS 2 messages awaiting PUBREL are bounded (SIGNA
   });
 
   test('a resent (DUP) message already held does not take a second place', async () => {
-    const raw = await rawSession(tb.broker.ports.mqtt!, 5, tb.mint(orgId, 'resender'));
+    const raw = await rawSession(tb.broker.ports.mqtt!, 5, await tb.mint(orgId, 'resender'));
     for (let id = 1; id <= 5; id++) await published(raw, id, 'held');
     raw.send({ ...qos2(5, 'held'), dup: true });
     await raw.waitFor((p) => p.cmd === 'pubrec' && raw.received.filter((q) => q.cmd === 'pubrec').length === 6);
@@ -104,11 +104,11 @@ describe('GHSA-5jvp-3p2v-5qgf: QoS 2 messages awaiting PUBREL are bounded (SIGNA
   });
 
   test('two PUBRELs of one message in one read are answered and the broker carries on', async () => {
-    const raw = await rawSession(tb.broker.ports.mqtt!, 5, tb.mint(orgId, 'double-pubrel'));
+    const raw = await rawSession(tb.broker.ports.mqtt!, 5, await tb.mint(orgId, 'double-pubrel'));
     await published(raw, 3, 'x');
     raw.sendTogether({ cmd: 'pubrel', messageId: 3 }, { cmd: 'pubrel', messageId: 3 });
     await raw.waitFor((p) => p.cmd === 'pubcomp' && raw.received.filter((q) => q.cmd === 'pubcomp').length === 2);
-    const other = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'after-double-pubrel'));
+    const other = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'after-double-pubrel'));
     expect(other.connected).toBe(true);
     raw.end();
   });
@@ -119,7 +119,7 @@ describe('GHSA-52qw-whmv-87c5: client ids that are Object.prototype members', ()
 
   test('through SignalGate: each connects, is taken over by its second connection, and the broker carries on', async () => {
     for (const clientId of ids) {
-      const t = tb.mint(orgId, `proto-${clientId}`);
+      const t = await tb.mint(orgId, `proto-${clientId}`);
       const first = await tb.connect(tb.urls.mqtt, t, { clientId, protocolVersion: 5 });
       const second = await tb.connect(tb.urls.mqtt, t, { clientId, protocolVersion: 5 });
       expect(second.connected).toBe(true);

@@ -24,9 +24,9 @@ afterAll(async () => tb?.stop());
 
 describe('$notifications', () => {
   test("a user receives their inbox; another user may not subscribe to it; a '#' subscriber never sees it", async () => {
-    const backend = await tb.connect(tb.urls.mqtt, tb.mint(org, 'notify-backend'));
-    const user123 = await tb.connect(tb.urls.ws, tb.mint(org, 'user-123'), { protocolVersion: 5 });
-    const user456 = await tb.connect(tb.urls.mqtt, tb.mint(org, 'user-456'));
+    const backend = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'notify-backend'));
+    const user123 = await tb.connect(tb.urls.ws, await tb.mint(org, 'user-123'), { protocolVersion: 5 });
+    const user456 = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'user-456'));
     expect(await subackCodes(user123, [['$notifications/user-123/inbox/#', 1]])).toEqual([1]);
     expect(await subackCodes(user456, ['$notifications/user-123/inbox/#', '$notifications/#', '#', 'chat/#'])).toEqual([0x80, 0x80, 0x80, 0]);
     const box123 = inbox(user123);
@@ -39,16 +39,16 @@ describe('$notifications', () => {
   });
 
   test('another organisation never receives it, even on the same $ topic', async () => {
-    const backend = await tb.connect(tb.urls.mqtt, tb.mint(org, 'iso-backend'));
-    const witness = await tb.connect(tb.urls.mqtt, tb.mint(org, 'user-777'));
+    const backend = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'iso-backend'));
+    const witness = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'user-777'));
     await witness.subscribeAsync('$notifications/user-777/inbox/#');
-    const outsider = await tb.connect(tb.urls.mqtt, tb.mint(other, 'user-777'));
+    const outsider = await tb.connect(tb.urls.mqtt, await tb.mint(other, 'user-777'));
     expect(await subackCodes(outsider, ['$notifications/#', '$notifications/user-777/inbox/#'])).toEqual([0, 0]);
     const outsiderBox = inbox(outsider);
     const witnessBox = inbox(witness);
     await backend.publishAsync('$notifications/user-777/inbox/x', 'private');
     await witnessBox.waitFor(onTopic('$notifications/user-777/inbox/x', 'private'));
-    const sentinelSender = await tb.connect(tb.urls.mqtt, tb.mint(other, 'other-sender'));
+    const sentinelSender = await tb.connect(tb.urls.mqtt, await tb.mint(other, 'other-sender'));
     await sentinelSender.publishAsync('$notifications/user-777/inbox/sentinel', 'own org');
     await outsiderBox.waitFor(onTopic('$notifications/user-777/inbox/sentinel', 'own org'));
     expect(outsiderBox.messages.map((m) => m.payload)).toEqual(['own org']);
@@ -57,8 +57,8 @@ describe('$notifications', () => {
 
 describe('$spaces', () => {
   test('members of a space exchange cursors, and a dropped member’s Last Will on $spaces/…/presence is delivered', async () => {
-    const a = await tb.connect(tb.urls.ws, tb.mint(org, 'space-a'), { protocolVersion: 5 });
-    const b = await tb.connect(tb.urls.mqtt, tb.mint(org, 'space-b'), {
+    const a = await tb.connect(tb.urls.ws, await tb.mint(org, 'space-a'), { protocolVersion: 5 });
+    const b = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'space-b'), {
       will: { topic: '$spaces/s1/presence', payload: Buffer.from(JSON.stringify({ user: 'space-b', status: 'left' })), qos: 1, retain: false },
     });
     await a.subscribeAsync('$spaces/s1/#', { qos: 1 });
@@ -73,19 +73,19 @@ describe('$spaces', () => {
 
 describe('reserved $ spaces', () => {
   test('$SYS stays refused to subscribers, also shared; $presence needs the presence permission', async () => {
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'reserved-sub'));
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'reserved-sub'));
     expect(await subackCodes(c, ['$SYS/#', '$share/g/$SYS/#', '$share/g/$share/h/chat/#', '$presence/#'])).toEqual([0x80, 0x80, 0x80, 0]);
   });
 
   test('a client cannot publish into $presence or $SYS, even with a rule for every $ space it knows', async () => {
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(org, 'presence-watcher'));
+    const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'presence-watcher'));
     await watcher.subscribeAsync('$presence/#');
     const box = inbox(watcher);
-    const forger = await tb.connect(tb.urls.mqtt, tb.mint(org, 'forger'), { protocolVersion: 5 });
+    const forger = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'forger'), { protocolVersion: 5 });
     await expect(forger.publishAsync('$presence/users/someone', 'online', { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
     await expect(forger.publishAsync('$SYS/broker/clients', 'x', { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
     // A real presence event (this client's own arrival) is what the watcher sees, never the forgery.
-    await tb.connect(tb.urls.mqtt, tb.mint(org, 'arrives-later'));
+    await tb.connect(tb.urls.mqtt, await tb.mint(org, 'arrives-later'));
     await box.waitFor((m) => m.topic.startsWith('$presence/') && m.payload.includes('arrives-later'));
     expect(box.messages.some((m) => m.payload === 'online' && m.topic === '$presence/users/someone')).toBe(false);
     expect(forger.connected).toBe(true);

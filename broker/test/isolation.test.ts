@@ -29,10 +29,10 @@ async function assertNotLeaked(watcherInbox: ReturnType<typeof inbox>, sentinelS
 
 describe('cross-organisation isolation', () => {
   test('identical topic names and # subscriptions: messages stay in their organisation', async () => {
-    const aPub = await tb.connect(tb.urls.mqtt, tb.mint(orgA, 'a-pub'));
-    const aWitness = await tb.connect(tb.urls.mqtt, tb.mint(orgA, 'a-witness'));
-    const bAll = await tb.connect(tb.urls.ws, tb.mint(orgB, 'b-all'));
-    const bPub = await tb.connect(tb.urls.mqtt, tb.mint(orgB, 'b-pub'));
+    const aPub = await tb.connect(tb.urls.mqtt, await tb.mint(orgA, 'a-pub'));
+    const aWitness = await tb.connect(tb.urls.mqtt, await tb.mint(orgA, 'a-witness'));
+    const bAll = await tb.connect(tb.urls.ws, await tb.mint(orgB, 'b-all'));
+    const bPub = await tb.connect(tb.urls.mqtt, await tb.mint(orgB, 'b-pub'));
     const witness = inbox(aWitness);
     const bInbox = inbox(bAll);
     await aWitness.subscribeAsync('chat/general/messages');
@@ -45,13 +45,13 @@ describe('cross-organisation isolation', () => {
   });
 
   test('retained messages are per organisation', async () => {
-    const aPub = await tb.connect(tb.urls.mqtt, tb.mint(orgA, 'a-retainer'));
-    const bPub = await tb.connect(tb.urls.mqtt, tb.mint(orgB, 'b-retainer'));
+    const aPub = await tb.connect(tb.urls.mqtt, await tb.mint(orgA, 'a-retainer'));
+    const bPub = await tb.connect(tb.urls.mqtt, await tb.mint(orgB, 'b-retainer'));
     await aPub.publishAsync('status/device1', 'A retained', { retain: true, qos: 1 });
     await bPub.publishAsync('status/device1', 'B retained', { retain: true, qos: 1 });
 
-    const aLate = await tb.connect(tb.urls.mqtt, tb.mint(orgA, 'a-late'));
-    const bLate = await tb.connect(tb.urls.mqtt, tb.mint(orgB, 'b-late'));
+    const aLate = await tb.connect(tb.urls.mqtt, await tb.mint(orgA, 'a-late'));
+    const bLate = await tb.connect(tb.urls.mqtt, await tb.mint(orgB, 'b-late'));
     const aIn = inbox(aLate);
     const bIn = inbox(bLate);
     await aLate.subscribeAsync('#');
@@ -63,16 +63,16 @@ describe('cross-organisation isolation', () => {
   });
 
   test('presence of another organisation is invisible, and # never matches $presence', async () => {
-    const bWatcher = await tb.connect(tb.urls.mqtt, tb.mint(orgB, 'b-presence-watcher'));
-    const bHash = await tb.connect(tb.urls.mqtt, tb.mint(orgB, 'b-hash'));
-    const bPub = await tb.connect(tb.urls.mqtt, tb.mint(orgB, 'b-presence-pub'));
+    const bWatcher = await tb.connect(tb.urls.mqtt, await tb.mint(orgB, 'b-presence-watcher'));
+    const bHash = await tb.connect(tb.urls.mqtt, await tb.mint(orgB, 'b-hash'));
+    const bPub = await tb.connect(tb.urls.mqtt, await tb.mint(orgB, 'b-presence-pub'));
     const wIn = inbox(bWatcher);
     const hIn = inbox(bHash);
     await bWatcher.subscribeAsync('$presence/#');
     await bHash.subscribeAsync('#');
-    await tb.connect(tb.urls.mqtt, tb.mint(orgA, 'a-comes-online'));
+    await tb.connect(tb.urls.mqtt, await tb.mint(orgA, 'a-comes-online'));
     // B's own user appears (so presence flows), A's never does.
-    await tb.connect(tb.urls.mqtt, tb.mint(orgB, 'b-comes-online'));
+    await tb.connect(tb.urls.mqtt, await tb.mint(orgB, 'b-comes-online'));
     await wIn.waitFor(onTopic('$presence/b-comes-online'));
     expect(wIn.messages.some((m) => m.topic === '$presence/a-comes-online')).toBe(false);
     await bPub.publishAsync('after/presence', 'x');
@@ -81,8 +81,8 @@ describe('cross-organisation isolation', () => {
   });
 
   test('the same client id in two organisations is two sessions (no takeover across orgs)', async () => {
-    const a = await tb.connect(tb.urls.mqtt, tb.mint(orgA, 'same-id-a'), { clientId: 'shared-id' });
-    const b = await tb.connect(tb.urls.mqtt, tb.mint(orgB, 'same-id-b'), { clientId: 'shared-id' });
+    const a = await tb.connect(tb.urls.mqtt, await tb.mint(orgA, 'same-id-a'), { clientId: 'shared-id' });
+    const b = await tb.connect(tb.urls.mqtt, await tb.mint(orgB, 'same-id-b'), { clientId: 'shared-id' });
     const aIn = inbox(a);
     await a.subscribeAsync('ping');
     await a.publishAsync('ping', 'still here', { qos: 1 });
@@ -91,7 +91,7 @@ describe('cross-organisation isolation', () => {
   });
 
   test('the same client id in one organisation takes the older session over (MQTT-3.1.4-2)', async () => {
-    const t = tb.mint(orgA, 'taker');
+    const t = await tb.mint(orgA, 'taker');
     const first = await tb.connect(tb.urls.mqtt, t, { clientId: 'taken' });
     const closed = new Promise<void>((r) => first.once('close', () => r()));
     await tb.connect(tb.urls.mqtt, t, { clientId: 'taken' });

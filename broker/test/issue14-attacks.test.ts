@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import Database from 'better-sqlite3';
-import { createServices, loadConfig, newSecretKey } from '@signalgate/shared';
+import { loadConfig, newSecretKey, openServices } from '@signalgate/shared';
 import { DashboardSessionStore, MAX_SESSIONS, MAX_SESSIONS_PER_CALLER } from '../../token-api/src/dashboard/sessionStore.js';
 import { call, startApi } from '../../token-api/test/support/server.js';
 import { rawClient, type RawClient } from './support/raw.js';
@@ -70,7 +70,7 @@ describe('max_subscriptions_per_connection', () => {
   // 42 packets, times the filters a 1 MB packet holds, instead of the quota).
   test('SUBSCRIBEs sent together with the CONNECT (decided before aedes handled any) stay within the quota', async () => {
     const org = await tb.newOrg({ limits: { maxSubscriptionsPerConnection: 2 } });
-    const t = tb.mint(org, 'burst-pre');
+    const t = await tb.mint(org, 'burst-pre');
     const c = await raw(port, 4);
     c.sendTogether(connectPacket(t, 'burst-pre', 4), subscribePacket(1, ['a/1', 'a/2']), subscribePacket(2, ['a/3', 'a/4']), subscribePacket(3, ['a/5', 'a/6']));
     await subackFor(c, 3);
@@ -85,7 +85,7 @@ describe('max_subscriptions_per_connection', () => {
   // decided but not yet handled, minus UNSUBSCRIBE/narrowing), not aedes' map.
   test('SUBSCRIBEs of a persistent session in one write stay within the quota', async () => {
     const org = await tb.newOrg({ limits: { maxSubscriptionsPerConnection: 2 } });
-    const c = await rawSession(tb.mint(org, 'burst-persist'), 'burst-persist', 4, { clean: false });
+    const c = await rawSession(await tb.mint(org, 'burst-persist'), 'burst-persist', 4, { clean: false });
     c.sendTogether(subscribePacket(1, ['b/1', 'b/2'], 1), subscribePacket(2, ['b/3', 'b/4'], 1), subscribePacket(3, ['b/5', 'b/6'], 1));
     await subackFor(c, 3);
     expect(heldBy(org, 'burst-persist').length).toBeLessThanOrEqual(2);
@@ -94,7 +94,7 @@ describe('max_subscriptions_per_connection', () => {
 
   test('SUBSCRIBEs of a clean session in one write stay within the quota', async () => {
     const org = await tb.newOrg({ limits: { maxSubscriptionsPerConnection: 2 } });
-    const c = await rawSession(tb.mint(org, 'burst-clean'), 'burst-clean', 4);
+    const c = await rawSession(await tb.mint(org, 'burst-clean'), 'burst-clean', 4);
     c.sendTogether(subscribePacket(1, ['c/1', 'c/2']), subscribePacket(2, ['c/3', 'c/4']), subscribePacket(3, ['c/5', 'c/6']));
     await subackFor(c, 3);
     expect(heldBy(org, 'burst-clean').length).toBeLessThanOrEqual(2);
@@ -110,7 +110,7 @@ describe('max_subscriptions_per_connection', () => {
   // answer them after aedes (or rewrite the SUBACK from SignalGate's own per-position decisions).
   test('duplicate filters in one SUBSCRIBE: one code per filter, the quota code on the filter refused for the quota', async () => {
     const org = await tb.newOrg({ rules: { publish: ['#'], subscribe: ['ok/#'], presence: false, history: false }, limits: { maxSubscriptionsPerConnection: 2 } });
-    const c = await rawSession(tb.mint(org, 'dups'), 'dups', 5);
+    const c = await rawSession(await tb.mint(org, 'dups'), 'dups', 5);
     // ok/x twice (one subscription), denied/1 (ACL), ok/y (2nd), ok/z (quota), denied/2 (ACL)
     c.send(subscribePacket(7, ['ok/x', 'ok/x', 'denied/1', 'ok/y', 'ok/z', 'denied/2']));
     const ack = await subackFor(c, 7);
@@ -122,7 +122,7 @@ describe('max_subscriptions_per_connection', () => {
 describe('max_queued_messages / max_queued_bytes', () => {
   /** A persistent raw 3.1.1 session subscribed to `filter` at QoS 2. */
   async function qos2Session(org: string, user: string, clientId: string, filter: string) {
-    const token = tb.mint(org, user);
+    const token = await tb.mint(org, user);
     const sub = await rawSession(token, clientId, 4, { clean: false });
     sub.send(subscribePacket(1, [filter], 2));
     await subackFor(sub, 1);
@@ -147,7 +147,7 @@ describe('max_queued_messages / max_queued_bytes', () => {
   test('QoS 2 deliveries to a persistent session give their bytes back (the queue is not starved by traffic it already acknowledged)', async () => {
     const org = await tb.newOrg({ limits: { maxQueuedBytes: 1000 } });
     const { token, sub } = await qos2Session(org, 'q2', 'q2-device', 'q2/#');
-    const pub = await tb.connect(tb.urls.mqtt, tb.mint(org, 'q2-pub'));
+    const pub = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'q2-pub'));
     const body = (i: number) => `${i}`.padEnd(290, '.');
     // #0 is received and left unacknowledged: the session keeps holding one message.
     await pub.publishAsync('q2/x', body(0), { qos: 2 });
@@ -175,7 +175,7 @@ describe('max_queued_messages / max_queued_bytes', () => {
   test('a connected persistent session past its quota keeps its connection through a QoS 2 flow', async () => {
     const org = await tb.newOrg({ limits: { maxQueuedMessages: 1 } });
     const { sub } = await qos2Session(org, 'q2b', 'q2b-device', 'q2b/#');
-    const pub = await tb.connect(tb.urls.mqtt, tb.mint(org, 'q2b-pub'));
+    const pub = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'q2b-pub'));
     await pub.publishAsync('q2b/x', 'held', { qos: 2 }); // fills the quota of 1 (left unacknowledged)
     await sub.waitFor((p) => p.cmd === 'publish' && payloadOf(p) === 'held');
     await pub.publishAsync('q2b/x', 'past-quota', { qos: 2 }); // sent live, not queued
@@ -186,16 +186,16 @@ describe('max_queued_messages / max_queued_bytes', () => {
 
   test('a revoked token\'s wiped session gives its queue back: the next session of that client id queues its full quota', async () => {
     const org = await tb.newOrg({ limits: { maxQueuedMessages: 3 } });
-    const first = tb.mint(org, 'wiped');
+    const first = await tb.mint(org, 'wiped');
     const c = await tb.connect(tb.urls.mqtt, first, { clientId: 'wiped-device', clean: false });
     await c.subscribeAsync('w/#', { qos: 1 });
     c.end(true);
     await whenClosed(c);
-    const pub = await tb.connect(tb.urls.mqtt, tb.mint(org, 'wiped-pub'));
+    const pub = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'wiped-pub'));
     for (let i = 0; i < 3; i++) await pub.publishAsync('w/x', `old${i}`, { qos: 1 }); // the queue is full
-    tb.services.tokens.revoke(org, first.tokenId);
+    await tb.services.tokens.revoke(org, first.tokenId);
     await sleep(200);
-    const second = tb.mint(org, 'wiped');
+    const second = await tb.mint(org, 'wiped');
     const again = await tb.connect(tb.urls.mqtt, second, { clientId: 'wiped-device', clean: false });
     await again.subscribeAsync('w/#', { qos: 1 });
     again.end(true);
@@ -218,11 +218,11 @@ describe('retained ledger', () => {
   test('a REST bulk refused by the org message rate (429) leaves no phantom retained messages in the quota', async () => {
     const org = await tb.newOrg({ limits: { maxRetainedMessages: 2, maxMessagesPerSecond: 1 } });
     // a session makes the org's rate buckets live on this broker
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'rest-holder'), { protocolVersion: 5 });
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'rest-holder'), { protocolVersion: 5 });
     const msg = (topic: string) => ({ topic, payload: Buffer.from('x'), qos: 1 as const, retain: true });
     await expect(tb.broker.publisher.publish(org, [msg('p/1'), msg('p/2')])).rejects.toMatchObject({ code: 'rate_limited' });
     // The rate goes away (so a 0x97 below can only be the retained quota); nothing was retained.
-    tb.services.orgs.update(org, { limits: { maxMessagesPerSecond: null } });
+    await tb.services.orgs.update(org, { limits: { maxMessagesPerSecond: null } });
     await sleep(200);
     expect(await pubackCode(c, 'p/3', 'x', true)).toBe(0);
     expect(await pubackCode(c, 'p/4', 'x', true)).toBe(0);
@@ -241,7 +241,7 @@ describe('narrowed rights and stored sessions', () => {
   test('an offline session whose subscription rights were narrowed does not keep queuing on it (its quota stays for what it may read)', async () => {
     const rules = { publish: ['#'], subscribe: ['chat/#', 'users/${user_id}/#'], presence: false, history: false };
     const org = await tb.newOrg({ rules, limits: { maxQueuedMessages: 2 } });
-    const token = tb.mint(org, 'nina');
+    const token = await tb.mint(org, 'nina');
     const c = await tb.connect(tb.urls.mqtt, token, { clientId: 'nina-desk', clean: false });
     await c.subscribeAsync({ 'chat/#': { qos: 1 }, 'users/nina/#': { qos: 1 } });
     c.end(true);
@@ -249,9 +249,9 @@ describe('narrowed rights and stored sessions', () => {
     // The broker has seen the close too: the session is away, not live, when the rules change.
     await eventually(() => !(tb.broker.aedes as unknown as { clients: Record<string, unknown> }).clients[`${org}/nina-desk`]);
     await sleep(50);
-    tb.services.rules.setDefault(org, { ...rules, subscribe: ['users/${user_id}/#'] });
+    await tb.services.rules.setDefault(org, { ...rules, subscribe: ['users/${user_id}/#'] });
     await sleep(200);
-    const p = await tb.connect(tb.urls.mqtt, tb.mint(org, 'pub'));
+    const p = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'pub'));
     await p.publishAsync('chat/x', 'no longer hers 1', { qos: 1 });
     await p.publishAsync('chat/x', 'no longer hers 2', { qos: 1 });
     await p.publishAsync('users/nina/inbox', 'hers', { qos: 1 });
@@ -266,8 +266,8 @@ describe('session owners', () => {
 
   test('a backend (server@) cannot take a user\'s client id, nor a user a backend\'s: CONNACK 0x85 both ways, the holder stays', async () => {
     const { org, secretKey } = await tb.services.orgs.create('owners-backend');
-    tb.services.rules.setDefault(org.id, RULES);
-    const user = await tb.connect(tb.urls.mqtt, tb.mint(org.id, 'olga'), { clientId: 'olga-phone', clean: false });
+    await tb.services.rules.setDefault(org.id, RULES);
+    const user = await tb.connect(tb.urls.mqtt, await tb.mint(org.id, 'olga'), { clientId: 'olga-phone', clean: false });
     await user.subscribeAsync('inbox/olga', { qos: 1 });
     const backend = { username: `server@${org.id}`, password: secretKey };
     const asBackend = await raw(port, 5);
@@ -275,7 +275,7 @@ describe('session owners', () => {
     expect(connackOf(await asBackend.waitFor((p) => p.cmd === 'connack'))).toBe(0x85);
     const api = await tb.connect(tb.urls.mqtt, backend, { clientId: 'notify-api', protocolVersion: 5 });
     const asUser = await raw(port, 5);
-    asUser.send(connectPacket(tb.mint(org.id, 'olga'), 'notify-api', 5));
+    asUser.send(connectPacket(await tb.mint(org.id, 'olga'), 'notify-api', 5));
     expect(connackOf(await asUser.waitFor((p) => p.cmd === 'connack'))).toBe(0x85);
     await sleep(50);
     expect([user.connected, api.connected]).toEqual([true, true]);
@@ -290,8 +290,8 @@ describe('session owners', () => {
 
   test('an MQTT 5 session frees its client id when it expires, and at once when its DISCONNECT sets the expiry to 0', async () => {
     const org = await tb.newOrg({ rules: RULES });
-    const owner = tb.mint(org, 'ursula');
-    const other = tb.mint(org, 'victor');
+    const owner = await tb.mint(org, 'ursula');
+    const other = await tb.mint(org, 'victor');
     const v5 = (clientId: string, expiry: number) => ({ clientId, protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: expiry } });
     const a = await tb.connect(tb.urls.mqtt, owner, v5('exp-1', 1));
     await a.subscribeAsync('x/#', { qos: 1 });
@@ -325,7 +325,7 @@ describe('session owners', () => {
   // clients still reachable after GC (0 of 200 for clean sessions).
   test('closed 3.1.1 persistent sessions that stored nothing are not kept in memory', async () => {
     const org = await tb.newOrg({ rules: RULES });
-    const t = tb.mint(org, 'churner');
+    const t = await tb.mint(org, 'churner');
     const refs: WeakRef<object>[] = [];
     const track = (c: object) => refs.push(new WeakRef(c));
     tb.broker.aedes.on('client', track);
@@ -357,7 +357,7 @@ function forceGc(): void {
 describe('quota defences that hold', () => {
   test('shared subscriptions count once per subscription: a re-SUBSCRIBE is not new, another group is, UNSUBSCRIBE gives room', async () => {
     const org = await tb.newOrg({ limits: { maxSubscriptionsPerConnection: 2 } });
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'sharer'), { protocolVersion: 5 });
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'sharer'), { protocolVersion: 5 });
     expect(await subackCodes(c, ['$share/g/a', 'a'])).toEqual([0, 0]);
     expect(await subackCodes(c, [['$share/g/a', 1]])).toEqual([1]);
     expect(await subackCodes(c, ['$share/h/a'])).toEqual([0x97]);
@@ -367,12 +367,12 @@ describe('quota defences that hold', () => {
 
   test('retained QoS 0 past the count is not kept; a replacement past the bytes is refused and the old message stays', async () => {
     const org = await tb.newOrg({ limits: { maxRetainedMessages: 1, maxRetainedBytes: 1000 } });
-    const p = await tb.connect(tb.urls.mqtt, tb.mint(org, 'r0'), { protocolVersion: 5 });
+    const p = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'r0'), { protocolVersion: 5 });
     await p.publishAsync('r0/a', Buffer.alloc(500, 0x61), { qos: 0, retain: true });
     await p.publishAsync('r0/b', 'second', { qos: 0, retain: true });
     expect(await pubackCode(p, 'r0/a', Buffer.alloc(1200, 0x62), true)).toBe(0x97);
     expect(await pubackCode(p, 'r0/a', Buffer.alloc(900, 0x63), true)).toBe(0);
-    const s = await tb.connect(tb.urls.mqtt, tb.mint(org, 'r0-reader'));
+    const s = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'r0-reader'));
     const box = inbox(s);
     await s.subscribeAsync('r0/#');
     await box.waitFor(onTopic('r0/a'));
@@ -406,7 +406,7 @@ describe('CONNACK / SUBACK corrections', () => {
       client.end(true);
       // ...while SignalGate's connections in the same process are corrected.
       const org = await tb.newOrg();
-      const { client: ours, connack: ourAck } = await connectWithConnack(tb.urls.mqtt, { ...tb.mint(org, 'corrected'), protocolVersion: 5 });
+      const { client: ours, connack: ourAck } = await connectWithConnack(tb.urls.mqtt, { ...(await tb.mint(org, 'corrected')), protocolVersion: 5 });
       expect(ourAck.properties?.sharedSubscriptionAvailable).toBe(true);
       ours.end(true);
     } finally {
@@ -456,7 +456,7 @@ describe('per-address limits (SIGNALGATE_MAX_CONNECTIONS_PER_IP=3, SIGNALGATE_CO
     expect(held.map((h) => h.open())).toEqual([true, true, true]);
     expect(fourth.open()).toBe(false);
     const org = await lim.newOrg();
-    const elsewhere = await rawOn(mqttPort, lim.mint(org, 'elsewhere'), 'elsewhere', '127.0.0.22');
+    const elsewhere = await rawOn(mqttPort, await lim.mint(org, 'elsewhere'), 'elsewhere', '127.0.0.22');
     expect(elsewhere.code).toBe(0);
     elsewhere.c.end();
     for (const h of held) h.socket.destroy();
@@ -472,20 +472,20 @@ describe('per-address limits (SIGNALGATE_MAX_CONNECTIONS_PER_IP=3, SIGNALGATE_CO
   test('a squatted client id does not lock the victim\'s address out', async () => {
     const mqttPort = lim.broker.ports.mqtt!;
     const org = await lim.newOrg();
-    const squat = await rawOn(mqttPort, lim.mint(org, 'mallory'), 'device-7', '127.0.0.23', { clean: false });
+    const squat = await rawOn(mqttPort, await lim.mint(org, 'mallory'), 'device-7', '127.0.0.23', { clean: false });
     expect(squat.code).toBe(0);
     // a stored session holds something (one that stores nothing keeps no owner)
     squat.c.send(subscribePacket(1, ['squat/#']));
     await squat.c.waitFor((x) => x.cmd === 'suback', 4000);
     squat.c.end();
-    const victim = lim.mint(org, 'victim');
+    const victim = await lim.mint(org, 'victim');
     for (let i = 0; i < 4; i++) {
       const r = await rawOn(mqttPort, victim, 'device-7', '127.0.0.24');
       expect(r.code).toBe(2);
       r.c.end();
     }
     // Another user behind the same address, with a free client id and a valid token:
-    const neighbour = await rawOn(mqttPort, lim.mint(org, 'neighbour'), 'neighbour-1', '127.0.0.24');
+    const neighbour = await rawOn(mqttPort, await lim.mint(org, 'neighbour'), 'neighbour-1', '127.0.0.24');
     expect(neighbour.code).toBe(0);
     neighbour.c.end();
   });
@@ -612,7 +612,7 @@ describe('database files', () => {
   // SQLite only gives *new* journal files the database file's mode. The WAL holds the latest writes
   // (key and token hashes, audit rows) and stays world-readable until a clean close deletes it.
   // Fix: chmod the -wal and -shm files too when they exist (and the data dir to 0700).
-  test('WAL files an older version left world-readable are narrowed to 0600', () => {
+  test('WAL files an older version left world-readable are narrowed to 0600', async () => {
     const dir = tempDir('issue14-modes');
     const crashed = tempDir('issue14-modes-crashed');
     const old = new Database(path.join(dir, 'signalgate.db'));
@@ -625,13 +625,13 @@ describe('database files', () => {
     }
     old.close();
     expect(fs.readdirSync(crashed).sort()).toEqual(['signalgate.db', 'signalgate.db-shm', 'signalgate.db-wal']);
-    const services = createServices(loadConfig({ SIGNALGATE_DATA_DIR: crashed, SIGNALGATE_LOG_LEVEL: 'silent' }));
+    const services = await openServices(loadConfig({ SIGNALGATE_DATA_DIR: crashed, SIGNALGATE_LOG_LEVEL: 'silent' }));
     try {
       const modes = Object.fromEntries(fs.readdirSync(crashed).map((f) => [f, fs.statSync(path.join(crashed, f)).mode & 0o777]));
       expect(modes['signalgate.db']).toBe(0o600);
       expect([modes['signalgate.db-wal'], modes['signalgate.db-shm']]).toEqual([0o600, 0o600]);
     } finally {
-      services.store.close();
+      await services.store.close();
     }
   });
 });

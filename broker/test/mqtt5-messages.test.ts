@@ -52,7 +52,7 @@ function packets(c: MqttClient): IPublishPacket[] {
 
 describe('refused PUBLISH', () => {
   test('MQTT 5: PUBACK and PUBREC carry 0x87 for a topic outside the rules; the connection stays', async () => {
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-5'), v5);
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'denied-5'), v5);
     expect(await ackCode(c, 'admin/secrets', 1)).toBe(0x87);
     expect(await ackCode(c, 'admin/secrets', 2)).toBe(0x87);
     expect(await ackCode(c, 'chat/ok', 1)).toBe(0);
@@ -61,7 +61,7 @@ describe('refused PUBLISH', () => {
 
   test('MQTT 5: a payload over the org limit gets 0x97 (quota exceeded)', async () => {
     const org = await tb.newOrg({ limits: { maxPayloadBytes: 10 }, rules: { publish: ['#'], subscribe: ['#'], presence: false, history: false } });
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(org, 'big-payload'), v5);
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'big-payload'), v5);
     const code = await (async () => {
       try {
         await c.publishAsync('t', 'x'.repeat(11), { qos: 1 });
@@ -74,8 +74,8 @@ describe('refused PUBLISH', () => {
   });
 
   test('3.1.1 keeps its behaviour: a plain PUBACK/PUBCOMP, the message dropped, nothing delivered', async () => {
-    const sender = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'denied-4'));
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'watcher-4'));
+    const sender = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'denied-4'));
+    const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'watcher-4'));
     const box = inbox(watcher);
     await watcher.subscribeAsync('chat/#');
     await sender.publishAsync('admin/x', 'no', { qos: 1 });
@@ -87,7 +87,7 @@ describe('refused PUBLISH', () => {
   });
 
   test('a refused QoS 2 publish leaves nothing awaiting PUBREL (a PUBREL for it is still answered)', async () => {
-    const raw = await rawSession(tb.broker.ports.mqtt!, 5, tb.mint(orgId, 'raw-denied-qos2'));
+    const raw = await rawSession(tb.broker.ports.mqtt!, 5, await tb.mint(orgId, 'raw-denied-qos2'));
     raw.send({ cmd: 'publish', topic: 'admin/x', payload: Buffer.from('x'), qos: 2, messageId: 7, retain: false, dup: false });
     expect(await raw.waitFor((p) => p.cmd === 'pubrec')).toMatchObject({ messageId: 7, reasonCode: 0x87 });
     raw.send({ cmd: 'pubrel', messageId: 7 });
@@ -98,20 +98,20 @@ describe('refused PUBLISH', () => {
 
 describe('SUBSCRIBE', () => {
   test('MQTT 5: 0x87 for each filter outside the rules, granted QoS for the others', async () => {
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sub-5'), v5);
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'sub-5'), v5);
     expect(await subackCodes(c, [['chat/#', 1], ['admin/#', 1], ['#', 0], ['chat/a', 2]])).toEqual([1, 0x87, 0x87, 2]);
   });
 
   test('3.1.1: 0x80 as before', async () => {
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'sub-4'));
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'sub-4'));
     expect(await subackCodes(c, [['chat/#', 1], ['admin/#', 1]])).toEqual([1, 0x80]);
   });
 });
 
 describe('PUBLISH properties', () => {
   test('responseTopic, correlationData, userProperties, contentType, payloadFormatIndicator and messageExpiryInterval reach the subscriber unchanged', async () => {
-    const sender = await tb.connect(tb.urls.ws, tb.mint(orgId, 'props-sender'), { ...v5, clientId: 'props-sender' });
-    const receiver = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'props-receiver'), v5);
+    const sender = await tb.connect(tb.urls.ws, await tb.mint(orgId, 'props-sender'), { ...v5, clientId: 'props-sender' });
+    const receiver = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'props-receiver'), v5);
     const got = packets(receiver);
     await receiver.subscribeAsync('chat/props', { qos: 1 });
     const properties = {
@@ -132,11 +132,11 @@ describe('PUBLISH properties', () => {
   });
 
   test('a retained message keeps its properties, and is not delivered once its expiry has passed', async () => {
-    const sender = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'retain-sender'), v5);
+    const sender = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'retain-sender'), v5);
     await sender.publishAsync('chat/retained/kept', 'kept', { qos: 1, retain: true, properties: { contentType: 'text/plain', messageExpiryInterval: 60 } });
     await sender.publishAsync('chat/retained/brief', 'brief', { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } });
     await sleep(1100);
-    const late = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'retain-late'), v5);
+    const late = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'retain-late'), v5);
     const got = packets(late);
     await late.subscribeAsync('chat/retained/#', { qos: 1 });
     await sleep(200);
@@ -148,8 +148,8 @@ describe('PUBLISH properties', () => {
 
 describe("request/response (the official SDK's agent preset)", () => {
   async function agentPair(org: string, requesterId: string) {
-    const requester = await tb.connect(tb.urls.ws, tb.mint(org, `requester-${requesterId}`), { ...v5, clientId: requesterId, clean: false });
-    const responder = await tb.connect(tb.urls.mqtt, tb.mint(org, 'bot'), { ...v5, clientId: `bot-${requesterId}` });
+    const requester = await tb.connect(tb.urls.ws, await tb.mint(org, `requester-${requesterId}`), { ...v5, clientId: requesterId, clean: false });
+    const responder = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'bot'), { ...v5, clientId: `bot-${requesterId}` });
     await requester.subscribeAsync(`response/${requesterId}`, { qos: 1 });
     await responder.subscribeAsync('agents/bot/requests', { qos: 1 });
     return { requester, responder };
@@ -200,8 +200,8 @@ describe("request/response (the official SDK's agent preset)", () => {
 
 describe('topic aliases', () => {
   test('an alias registered with a topic is resolved on later publishes, within the org', async () => {
-    const sender = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'alias-sender'), v5);
-    const receiver = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'alias-receiver'), v5);
+    const sender = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'alias-sender'), v5);
+    const receiver = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'alias-receiver'), v5);
     const box = inbox(receiver);
     await receiver.subscribeAsync('chat/alias', { qos: 1 });
     await sender.publishAsync('chat/alias', 'first', { qos: 1, properties: { topicAlias: 1 } });
@@ -211,14 +211,14 @@ describe('topic aliases', () => {
   });
 
   test.each([0, 4])('alias %i (0, or past the announced maximum of 3) ends the connection with DISCONNECT 0x94', async (alias) => {
-    const raw = await rawSession(tb.broker.ports.mqtt!, 5, tb.mint(orgId, `alias-bad-${alias}`));
+    const raw = await rawSession(tb.broker.ports.mqtt!, 5, await tb.mint(orgId, `alias-bad-${alias}`));
     raw.send({ cmd: 'publish', topic: 'chat/a', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { topicAlias: alias } });
     expect(await raw.waitFor((p) => p.cmd === 'disconnect')).toMatchObject({ reasonCode: 0x94 });
     await raw.closed;
   });
 
   test('an alias never registered ends the connection (0x94)', async () => {
-    const raw = await rawSession(tb.broker.ports.mqtt!, 5, tb.mint(orgId, 'alias-unknown'));
+    const raw = await rawSession(tb.broker.ports.mqtt!, 5, await tb.mint(orgId, 'alias-unknown'));
     raw.send({ cmd: 'publish', topic: '', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { topicAlias: 2 } });
     expect(await raw.waitFor((p) => p.cmd === 'disconnect')).toMatchObject({ reasonCode: 0x94 });
   });
@@ -226,15 +226,15 @@ describe('topic aliases', () => {
 
 describe('packet sizes', () => {
   test('a packet over the maximum ends an MQTT 5 session with DISCONNECT 0x95', async () => {
-    const c = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'oversize-5'), v5);
+    const c = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'oversize-5'), v5);
     const gone = serverDisconnect(c);
     c.publish('big/x', Buffer.alloc(9000), { qos: 0 });
     expect((await gone).reasonCode).toBe(0x95);
   });
 
   test("a message over the subscriber's own Maximum Packet Size is not sent to it; smaller ones are", async () => {
-    const sender = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'size-sender'), v5);
-    const small = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'size-small'), { ...v5, properties: { maximumPacketSize: 200 } });
+    const sender = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'size-sender'), v5);
+    const small = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'size-small'), { ...v5, properties: { maximumPacketSize: 200 } });
     const box = inbox(small);
     await small.subscribeAsync('big/#', { qos: 1 });
     await sender.publishAsync('big/one', Buffer.alloc(1000), { qos: 1 });
@@ -247,8 +247,8 @@ describe('packet sizes', () => {
 
 describe('delivered QoS never exceeds the granted QoS [MQTT-3.8.4-6]', () => {
   test.each([4, 5] as const)('a wildcard subscription granted QoS 1 receives a QoS 2 message at QoS 1 (protocol level %i)', async (level) => {
-    const sender = await tb.connect(tb.urls.mqtt, tb.mint(orgId, `qos-sender-${level}`), { protocolVersion: level });
-    const sub = await tb.connect(tb.urls.mqtt, tb.mint(orgId, `qos-sub-${level}`), { protocolVersion: level });
+    const sender = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, `qos-sender-${level}`), { protocolVersion: level });
+    const sub = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, `qos-sub-${level}`), { protocolVersion: level });
     const box = inbox(sub);
     await sub.subscribeAsync(`qos/${level}/+`, { qos: 1 });
     await sub.subscribeAsync(`qos/${level}/zero/#`, { qos: 0 });

@@ -16,13 +16,13 @@ afterAll(async () => tb?.stop());
 
 /** Connects user `user` as `clientId`, resolving with the client and whether the broker had a session. */
 async function session(user: string, clientId: string, opts: IClientOptions) {
-  const t = tb.mint(orgId, user);
+  const t = await tb.mint(orgId, user);
   const { client, connack } = await connectWithConnack(tb.urls.mqtt, { username: t.username, password: t.password, protocolVersion: 5, clientId, ...opts });
   return { client, sessionPresent: connack.sessionPresent };
 }
 
 async function sender() {
-  return tb.connect(tb.urls.mqtt, tb.mint(orgId, `sender-${Math.random()}`), { protocolVersion: 5 });
+  return tb.connect(tb.urls.mqtt, await tb.mint(orgId, `sender-${Math.random()}`), { protocolVersion: 5 });
 }
 
 describe('Session Expiry Interval', () => {
@@ -108,7 +108,7 @@ describe('SIGNALGATE_MAX_STORED_SESSIONS', () => {
     const small = await startTestBroker('mqtt5-stored', { SIGNALGATE_MAX_STORED_SESSIONS: '2' });
     try {
       const org = await small.newOrg();
-      const t = small.mint(org, 'many-sessions');
+      const t = await small.mint(org, 'many-sessions');
       const open = (clientId: string) =>
         connectWithConnack(small.urls.mqtt, { username: t.username, password: t.password, protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 600 } });
       for (const id of ['kept-1', 'kept-2', 'over-3']) {

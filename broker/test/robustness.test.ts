@@ -3,7 +3,8 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import mqttPacket from 'mqtt-packet';
 import WebSocket from 'ws';
-import { inbox, onTopic, startTestBroker, type TestBroker } from './support/harness.js';
+import { storeUnavailable } from '@signalgate/shared';
+import { eventually, inbox, onTopic, startTestBroker, whenClosed, type TestBroker } from './support/harness.js';
 import { rawExchange } from './support/raw.js';
 
 let tb: TestBroker;
@@ -23,13 +24,35 @@ const connectPacket = (username: string, password: string) =>
 
 /** The broker still works: a fresh pair of clients exchanges a message. */
 async function stillServes() {
-  const a = await tb.connect(tb.urls.mqtt, tb.mint(orgId, `alive-${Math.random()}`));
+  const a = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, `alive-${Math.random()}`));
   const box = inbox(a);
   await a.subscribeAsync('alive');
   await a.publishAsync('alive', 'yes');
   await box.waitFor(onTopic('alive', 'yes'));
   a.end(true);
 }
+
+describe('a database that cannot answer for a moment', () => {
+  test('the change feed unreadable for a while: the broker keeps serving, and a revoke made meanwhile is applied once it answers', async () => {
+    const t = await tb.mint(orgId, 'outage-revoked');
+    const c = await tb.connect(tb.urls.mqtt, t);
+    const changes = tb.services.store.changes as { since: (seq: number) => Promise<unknown> };
+    const since = changes.since;
+    let refused = 0;
+    changes.since = () => {
+      refused++;
+      return Promise.reject(storeUnavailable(new Error('connection lost')));
+    };
+    try {
+      await tb.services.tokens.revoke(orgId, t.tokenId);
+      await eventually(() => refused >= 3); // polls kept coming, each refused
+    } finally {
+      changes.since = since;
+    }
+    await whenClosed(c, 1500);
+    await stillServes();
+  });
+});
 
 describe('malformed MQTT', () => {
   test('garbage bytes close the socket', async () => {
@@ -46,7 +69,7 @@ describe('malformed MQTT', () => {
   test('a packet declared larger than SIGNALGATE_MAX_PACKET_BYTES closes the socket before its body arrives', async () => {
     // well before the 1 s connect timeout could be what closes it
     await rawSession([Buffer.from([0x10, 0x80, 0x80, 0x04])], 500); // CONNECT announcing 65 536 bytes
-    const t = tb.mint(orgId, 'big-publisher');
+    const t = await tb.mint(orgId, 'big-publisher');
     const socket = net.connect(tb.broker.ports.mqtt!, '127.0.0.1');
     socket.on('error', () => {});
     const connack = await new Promise<Buffer>((r) => socket.once('data', r).write(connectPacket(t.username, t.password)));
@@ -62,7 +85,7 @@ describe('malformed MQTT', () => {
   });
 
   test('a truncated frame is closed by the connect timeout', async () => {
-    const t = tb.mint(orgId, 'truncated');
+    const t = await tb.mint(orgId, 'truncated');
     await rawSession([connectPacket(t.username, t.password).subarray(0, 10)]);
     await stillServes();
   });
@@ -72,17 +95,17 @@ describe('malformed MQTT', () => {
   });
 
   test('a second CONNECT and a packet before CONNECT close the connection', async () => {
-    const t = tb.mint(orgId, 'double');
+    const t = await tb.mint(orgId, 'double');
     await rawSession([connectPacket(t.username, t.password), connectPacket(t.username, t.password)]);
     await rawSession([mqttPacket.generate({ cmd: 'pingreq' })]);
     await stillServes();
   });
 
   test('a will with a wildcard topic is not published anywhere', async () => {
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(orgId, 'will-wild-watcher'));
+    const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(orgId, 'will-wild-watcher'));
     const box = inbox(watcher);
     await watcher.subscribeAsync('#');
-    const t = tb.mint(orgId, 'will-wild');
+    const t = await tb.mint(orgId, 'will-wild');
     const withWill = mqttPacket.generate({
       cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'wild', keepalive: 30, username: t.username,
       password: Buffer.from(t.password), will: { topic: 'wild/#', payload: Buffer.from('w'), qos: 0, retain: false },

@@ -27,7 +27,7 @@ interface TestOrg { id: string; uuid: string; secretKey: string; keyId: string }
 
 async function newOrg(rules?: Rules): Promise<TestOrg> {
   const { org, secretKey, key } = await tb.services.orgs.create(`server-login ${Math.random()}`);
-  if (rules) tb.services.rules.setDefault(org.id, rules);
+  if (rules) await tb.services.rules.setDefault(org.id, rules);
   return { id: org.id, uuid: org.uuid, secretKey, keyId: key.id };
 }
 
@@ -70,7 +70,7 @@ afterAll(async () => {
 describe('a backend logs in with the org secret key', () => {
   test.each([['3.1.1', v4], ['5', v5]] as const)('server@<org_id> over MQTT %s publishes to a topic a token user receives', async (_level, version) => {
     const org = await newOrg();
-    const user = await tb.connect(tb.urls.ws, tb.mint(org.id, 'user-1'));
+    const user = await tb.connect(tb.urls.ws, await tb.mint(org.id, 'user-1'));
     await user.subscribeAsync('chat/user-1', { qos: 1 });
     const box = inbox(user);
     const api = await backend(org.id, org.secretKey, version);
@@ -80,7 +80,7 @@ describe('a backend logs in with the org secret key', () => {
 
   test("server@<the org's UUID> works as the short id does", async () => {
     const org = await newOrg();
-    const user = await tb.connect(tb.urls.mqtt, tb.mint(org.id, 'uuid-user'));
+    const user = await tb.connect(tb.urls.mqtt, await tb.mint(org.id, 'uuid-user'));
     await user.subscribeAsync('chat/#');
     const box = inbox(user);
     const api = await backend(org.uuid.toUpperCase(), org.secretKey, v5, tb.urls.ws);
@@ -90,8 +90,8 @@ describe('a backend logs in with the org secret key', () => {
 
   test('the notifications flow: connect, publish to $notifications/user-123/inbox/orders, disconnect; user-123 receives it, user-456 cannot subscribe', async () => {
     const org = await newOrg(NOTIFICATION_RULES);
-    const user123 = await tb.connect(tb.urls.ws, tb.mint(org.id, 'user-123'), v5);
-    const user456 = await tb.connect(tb.urls.mqtt, tb.mint(org.id, 'user-456'));
+    const user123 = await tb.connect(tb.urls.ws, await tb.mint(org.id, 'user-123'), v5);
+    const user456 = await tb.connect(tb.urls.mqtt, await tb.mint(org.id, 'user-456'));
     expect(await subackCodes(user123, [['$notifications/user-123/inbox/#', 1]])).toEqual([1]);
     expect(await subackCodes(user456, ['$notifications/user-123/inbox/#'])).toEqual([0x80]);
     const box = inbox(user123);
@@ -103,7 +103,7 @@ describe('a backend logs in with the org secret key', () => {
 
   test("a new organisation's default rule set lets its backend publish on $notifications/# out of the box", async () => {
     const org = await newOrg();
-    const user = await tb.connect(tb.urls.mqtt, tb.mint(org.id, 'fresh-user'));
+    const user = await tb.connect(tb.urls.mqtt, await tb.mint(org.id, 'fresh-user'));
     await user.subscribeAsync('$notifications/fresh-user/inbox/#');
     const box = inbox(user);
     const api = await backend(org.id, org.secretKey, v5);
@@ -123,7 +123,7 @@ describe('a backend logs in with the org secret key', () => {
     const org = await newOrg({ publish: ['a/#', 'b/#'], subscribe: [], presence: false, history: false });
     const api = await backend(org.id, org.secretKey, v5);
     expect(await ackCode(api, 'b/x')).toBe(0);
-    tb.services.rules.setDefault(org.id, { publish: ['a/#'], subscribe: [], presence: false, history: false });
+    await tb.services.rules.setDefault(org.id, { publish: ['a/#'], subscribe: [], presence: false, history: false });
     const ended = serverDisconnect(api, 2000).then((p) => p.reasonCode, () => null);
     await eventuallyTrue(async () => (await ackCode(api, 'b/x')) === 0x87, 2000);
     expect(await ended).toBeNull();
@@ -138,7 +138,7 @@ describe('refused logins', () => {
   test.each([4, 5] as const)('at level %i: wrong key, another org’s key, a token password, a token username with the key, an unknown org, a revoked and a rotated-out key', async (level) => {
     const org = await newOrg();
     const other = await newOrg();
-    const t = tb.mint(org.id, `tok-${level}`);
+    const t = await tb.mint(org.id, `tok-${level}`);
     const opts = { protocolVersion: level };
     const bad = code(level, 'bad_credentials');
     expect(bad).toBe(level === 5 ? 0x86 : 4);
@@ -153,7 +153,7 @@ describe('refused logins', () => {
 
     const revoked = await tb.services.keys.create(org.id, 'to revoke');
     expect(await connackCode(tb.urls.mqtt, `server@${org.id}`, revoked.secretKey, opts)).toBe(0);
-    tb.services.keys.revoke(org.id, revoked.key.id);
+    await tb.services.keys.revoke(org.id, revoked.key.id);
     expect(await connackCode(tb.urls.mqtt, `server@${org.id}`, revoked.secretKey, opts)).toBe(bad);
 
     const rotated = await tb.services.keys.create(org.id, 'to rotate');
@@ -164,9 +164,9 @@ describe('refused logins', () => {
 
   test("a backend session counts against the organisation's max_connections like any session", async () => {
     const org = await newOrg();
-    tb.services.orgs.update(org.id, { limits: { maxConnections: 1 } });
+    await tb.services.orgs.update(org.id, { limits: { maxConnections: 1 } });
     const api = await backend(org.id, org.secretKey);
-    const t = tb.mint(org.id, 'crowded-out');
+    const t = await tb.mint(org.id, 'crowded-out');
     expect(await connackCode(tb.urls.mqtt, t.username, t.password, v5)).toBe(CONNECT_REFUSALS.org_connection_limit.v5);
     await api.endAsync();
     await eventuallyTrue(async () => (await connackCode(tb.urls.mqtt, `server@${org.id}`, org.secretKey, v5)) === 0);
@@ -180,7 +180,7 @@ describe('a key that stops working ends its sessions', () => {
     const four = await backend(org.id, org.secretKey, v4);
     const gone = serverDisconnect(five, 1500);
     const closed = whenClosed(four, 1500);
-    tb.services.keys.revoke(org.id, org.keyId);
+    await tb.services.keys.revoke(org.id, org.keyId);
     expect((await gone).reasonCode).toBe(SESSION_ENDS.revoked);
     expect(SESSION_ENDS.revoked).toBe(0x87);
     await closed;
@@ -205,20 +205,20 @@ describe('a key that stops working ends its sessions', () => {
 describe('a backend is not a user', () => {
   test('no presence event for a backend session; the API lists its session as key:<key_id>, not as someone online', async () => {
     const org = await newOrg(NOTIFICATION_RULES);
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(org.id, 'presence-watcher'));
+    const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(org.id, 'presence-watcher'));
     await watcher.subscribeAsync('$presence/+');
     const box = inbox(watcher);
     await box.waitFor(onTopic('$presence/presence-watcher'));
     const api = await backend(org.id, org.secretKey, { ...v5, clientId: 'backend-presence' });
-    const rows = await eventually(() => {
-      const list = tb.services.sessions.list(org.id).filter((s) => s.clientId === 'backend-presence');
+    const rows = await eventually(async () => {
+      const list = (await tb.services.sessions.list(org.id)).filter((s) => s.clientId === 'backend-presence');
       return list.length > 0 && list;
     });
     expect(rows[0]).toMatchObject({ userRef: 'server', tokenId: `key:${org.keyId}` });
-    expect(tb.services.sessions.presence(org.id).map((p) => p.user.userId)).toEqual(['presence-watcher']);
+    expect((await tb.services.sessions.presence(org.id)).map((p) => p.user.userId)).toEqual(['presence-watcher']);
     await api.endAsync();
     // A user arriving after the backend left: its presence is the sentinel that everything before it was seen.
-    await tb.connect(tb.urls.mqtt, tb.mint(org.id, 'after-backend'));
+    await tb.connect(tb.urls.mqtt, await tb.mint(org.id, 'after-backend'));
     await box.waitFor(onTopic('$presence/after-backend'));
     expect(box.messages.map((m) => m.topic)).toEqual(['$presence/presence-watcher', '$presence/after-backend']);
   });
@@ -239,7 +239,7 @@ describe('guessing keys', () => {
       expect(await connackCode(guarded.urls.mqtt, `server@${org.id}`, secretKey, v5)).toBe(CONNECT_REFUSALS.auth_failure_budget.v5);
       expect(argon2Runs()).toBe(3);
       expect(CONNECT_REFUSALS.auth_failure_budget).toEqual({ v3: 3, v5: 0x9f });
-      const t = guarded.mint(org.id, 'token-user');
+      const t = await guarded.mint(org.id, 'token-user');
       expect(await connackCode(guarded.urls.mqtt, t.username, t.password, v5)).toBe(0);
     } finally {
       await guarded.stop();

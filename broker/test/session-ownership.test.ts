@@ -24,7 +24,7 @@ const storedFor = async (internal: string) =>
   ((await (tb.broker.aedes as unknown as { persistence: { subscriptionsByTopic(t: string): Promise<{ clientId: string }[]> } }).persistence.subscriptionsByTopic(internal))).map((s) => s.clientId);
 
 async function publishQos1(topic: string, payload: string): Promise<void> {
-  const p = await tb.connect(tb.urls.mqtt, tb.mint(org, 'publisher'));
+  const p = await tb.connect(tb.urls.mqtt, await tb.mint(org, 'publisher'));
   await p.publishAsync(topic, payload, { qos: 1 });
   p.end(true);
 }
@@ -32,17 +32,17 @@ async function publishQos1(topic: string, payload: string): Promise<void> {
 describe.each([4, 5] as const)('MQTT level %i', (level) => {
   test("another user cannot resume a user's stored session, nor read its queue; the owner can, with a new token", async () => {
     const clientId = `alice-phone-${level}`;
-    const alice = await tb.connect(tb.urls.mqtt, tb.mint(org, `alice-${level}`), persistent(clientId, level));
+    const alice = await tb.connect(tb.urls.mqtt, await tb.mint(org, `alice-${level}`), persistent(clientId, level));
     await alice.subscribeAsync(`users/alice-${level}/#`, { qos: 1 });
     alice.end(true);
     await whenClosed(alice);
     await publishQos1(`users/alice-${level}/inbox`, 'private');
 
-    const mallory = tb.mint(org, `mallory-${level}`);
+    const mallory = await tb.mint(org, `mallory-${level}`);
     expect(await connackCode(tb.urls.mqtt, mallory.username, mallory.password, persistent(clientId, level))).toBe(level === 5 ? 0x85 : 2);
     expect(await connackCode(tb.urls.mqtt, mallory.username, mallory.password, { ...persistent(clientId, level), clean: true })).toBe(level === 5 ? 0x85 : 2);
 
-    const { client: back, connack } = await connectWithConnack(tb.urls.mqtt, { ...tb.mint(org, `alice-${level}`), ...persistent(clientId, level) });
+    const { client: back, connack } = await connectWithConnack(tb.urls.mqtt, { ...(await tb.mint(org, `alice-${level}`)), ...persistent(clientId, level) });
     expect(connack.sessionPresent).toBe(true);
     const box = inbox(back);
     await box.waitFor(onTopic(`users/alice-${level}/inbox`, 'private'));
@@ -51,13 +51,13 @@ describe.each([4, 5] as const)('MQTT level %i', (level) => {
 
   test("another user cannot take over a user's live connection", async () => {
     const clientId = `bob-laptop-${level}`;
-    const bob = await tb.connect(tb.urls.mqtt, tb.mint(org, `bob-${level}`), { clientId, protocolVersion: level });
-    const eve = tb.mint(org, `eve-${level}`);
+    const bob = await tb.connect(tb.urls.mqtt, await tb.mint(org, `bob-${level}`), { clientId, protocolVersion: level });
+    const eve = await tb.mint(org, `eve-${level}`);
     expect(await connackCode(tb.urls.mqtt, eve.username, eve.password, { clientId, protocolVersion: level })).toBe(level === 5 ? 0x85 : 2);
     await sleep(100);
     expect(bob.connected).toBe(true);
     // Bob's own second device with the same id takes over, as MQTT says [MQTT-3.1.4-2].
-    const bob2 = await tb.connect(tb.urls.mqtt, tb.mint(org, `bob-${level}`), { clientId, protocolVersion: level });
+    const bob2 = await tb.connect(tb.urls.mqtt, await tb.mint(org, `bob-${level}`), { clientId, protocolVersion: level });
     await whenClosed(bob);
     expect(bob2.connected).toBe(true);
     bob2.end(true);
@@ -65,11 +65,11 @@ describe.each([4, 5] as const)('MQTT level %i', (level) => {
 
   test('a client id is free again once its session is gone (clean session ended)', async () => {
     const clientId = `kiosk-${level}`;
-    const first = await tb.connect(tb.urls.mqtt, tb.mint(org, `kiosk-a-${level}`), { clientId, protocolVersion: level });
+    const first = await tb.connect(tb.urls.mqtt, await tb.mint(org, `kiosk-a-${level}`), { clientId, protocolVersion: level });
     first.end(true);
     await whenClosed(first);
     await eventually(async () => {
-      const t = tb.mint(org, `kiosk-b-${level}`);
+      const t = await tb.mint(org, `kiosk-b-${level}`);
       return (await connackCode(tb.urls.mqtt, t.username, t.password, { clientId, protocolVersion: level })) === 0;
     });
   });
@@ -78,15 +78,15 @@ describe.each([4, 5] as const)('MQTT level %i', (level) => {
 describe('rights and revocation', () => {
   test('narrowing rights removes the stored subscription: nothing queues on it, nothing is restored', async () => {
     const org2 = await tb.newOrg({ rules: RULES });
-    const token = tb.mint(org2, 'carol');
+    const token = await tb.mint(org2, 'carol');
     const c = await tb.connect(tb.urls.mqtt, token, persistent('carol-desk'));
     await c.subscribeAsync('chat/#', { qos: 1 });
     expect(await storedFor(`${org2}/chat/x`)).toEqual([`${org2}/carol-desk`]);
-    tb.services.rules.setDefault(org2, { ...RULES, subscribe: ['users/${user_id}/#'] });
+    await tb.services.rules.setDefault(org2, { ...RULES, subscribe: ['users/${user_id}/#'] });
     await eventually(async () => (await storedFor(`${org2}/chat/x`)).length === 0);
     c.end(true);
     await whenClosed(c);
-    const p = await tb.connect(tb.urls.mqtt, tb.mint(org2, 'pub'));
+    const p = await tb.connect(tb.urls.mqtt, await tb.mint(org2, 'pub'));
     await p.publishAsync('chat/x', 'not for carol', { qos: 1 });
     const back = await tb.connect(tb.urls.mqtt, token, persistent('carol-desk'));
     const box = inbox(back);
@@ -99,15 +99,15 @@ describe('rights and revocation', () => {
 
   test('rights narrowed while the session is away: its stored subscription goes at once, nothing queues on it, what was queued is not delivered', async () => {
     const org3 = await tb.newOrg({ rules: RULES });
-    const token = tb.mint(org3, 'dave');
+    const token = await tb.mint(org3, 'dave');
     const c = await tb.connect(tb.urls.mqtt, token, persistent('dave-desk'));
     await c.subscribeAsync('chat/#', { qos: 1 });
     await c.subscribeAsync('users/dave/#', { qos: 1 });
     c.end(true);
     await whenClosed(c);
-    const p = await tb.connect(tb.urls.mqtt, tb.mint(org3, 'pub'));
+    const p = await tb.connect(tb.urls.mqtt, await tb.mint(org3, 'pub'));
     await p.publishAsync('chat/x', 'queued before', { qos: 1 });
-    tb.services.rules.setDefault(org3, { ...RULES, subscribe: ['users/${user_id}/#'] });
+    await tb.services.rules.setDefault(org3, { ...RULES, subscribe: ['users/${user_id}/#'] });
     await eventually(async () => (await storedFor(`${org3}/chat/x`)).length === 0);
     expect(await storedFor(`${org3}/users/dave/x`)).toEqual([`${org3}/dave-desk`]);
     await p.publishAsync('chat/x', 'queued after', { qos: 1 });
@@ -122,16 +122,16 @@ describe('rights and revocation', () => {
 
   test("revoking a user's token wipes the stored session it held: nothing queues, a new token starts clean", async () => {
     const org4 = await tb.newOrg({ rules: RULES });
-    const first = tb.mint(org4, 'erin');
+    const first = await tb.mint(org4, 'erin');
     const c = await tb.connect(tb.urls.mqtt, first, persistent('erin-phone'));
     await c.subscribeAsync('users/erin/#', { qos: 1 });
     c.end(true);
     await whenClosed(c);
-    tb.services.tokens.revoke(org4, first.tokenId);
+    await tb.services.tokens.revoke(org4, first.tokenId);
     await eventually(async () => (await storedFor(`${org4}/users/erin/x`)).length === 0);
-    const p = await tb.connect(tb.urls.mqtt, tb.mint(org4, 'pub'));
+    const p = await tb.connect(tb.urls.mqtt, await tb.mint(org4, 'pub'));
     await p.publishAsync('users/erin/x', 'after revoke', { qos: 1 });
-    const { client: back, connack } = await connectWithConnack(tb.urls.mqtt, { ...tb.mint(org4, 'erin'), ...persistent('erin-phone') });
+    const { client: back, connack } = await connectWithConnack(tb.urls.mqtt, { ...(await tb.mint(org4, 'erin')), ...persistent('erin-phone') });
     expect(connack.sessionPresent).toBe(false);
     const box = inbox(back);
     await back.subscribeAsync('users/erin/#', { qos: 1 });
@@ -143,13 +143,13 @@ describe('rights and revocation', () => {
 
   test('a token revoked during its session: the session ends and is wiped', async () => {
     const org5 = await tb.newOrg({ rules: RULES });
-    const first = tb.mint(org5, 'frank');
+    const first = await tb.mint(org5, 'frank');
     const c = await tb.connect(tb.urls.mqtt, first, persistent('frank-phone', 5));
     await c.subscribeAsync('users/frank/#', { qos: 1 });
-    tb.services.tokens.revokeUser(org5, first.userRef);
+    await tb.services.tokens.revokeUser(org5, first.userRef);
     await whenClosed(c);
     await eventually(async () => (await storedFor(`${org5}/users/frank/x`)).length === 0);
-    const { client: back, connack } = await connectWithConnack(tb.urls.mqtt, { ...tb.mint(org5, 'frank'), ...persistent('frank-phone', 5) });
+    const { client: back, connack } = await connectWithConnack(tb.urls.mqtt, { ...(await tb.mint(org5, 'frank')), ...persistent('frank-phone', 5) });
     expect(connack.sessionPresent).toBe(false);
     back.end(true);
   });

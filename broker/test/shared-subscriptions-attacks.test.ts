@@ -37,7 +37,7 @@ const uid = (label: string) => `${label}-${++seq}`;
 
 async function client(org: string, label: string, opts: IClientOptions = {}): Promise<MqttClient> {
   const id = uid(label);
-  return tb.connect(tb.urls.mqtt, tb.mint(org, id), { clientId: id, ...opts });
+  return tb.connect(tb.urls.mqtt, await tb.mint(org, id), { clientId: id, ...opts });
 }
 
 /** Listeners aedes' emitter holds for messages on `internalTopic` (groups' dispatchers and plain subscriptions). */
@@ -142,7 +142,8 @@ function openRaw(v: 4 | 5): Promise<Raw> {
   });
 }
 
-async function rawSession(v: 4 | 5, org: string, clientId: string, clean = true, token = tb.mint(org, clientId)): Promise<Raw> {
+async function rawSession(v: 4 | 5, org: string, clientId: string, clean = true, given?: { username: string; password: string }): Promise<Raw> {
+  const token = given ?? (await tb.mint(org, clientId));
   const raw = await openRaw(v);
   raw.send(rawConnect(v, token, clientId, clean));
   const connack = await raw.waitFor((p) => p.cmd === 'connack');
@@ -270,13 +271,13 @@ describe('nothing reaches a member around its group', () => {
 describe('a member whose session ends', () => {
   test('a revoked member takes no more turns: after its session ends the other member takes every message', async () => {
     const id = uid('revoked');
-    const token = tb.mint(orgA, id);
+    const token = await tb.mint(orgA, id);
     const revoked = await tb.connect(tb.urls.mqtt, token, { clientId: id, protocolVersion: 5 });
     const stays = await client(orgA, 'revoke-stays');
     for (const m of [revoked, stays]) await m.subscribeAsync('$share/rv/rv/#', { qos: 1 });
     const boxR = inbox(revoked);
     const boxS = inbox(stays);
-    tb.services.tokens.revoke(orgA, token.tokenId);
+    await tb.services.tokens.revoke(orgA, token.tokenId);
     await whenClosed(revoked);
     const producer = await client(orgA, 'revoke-p');
     for (let i = 0; i < 6; i++) await producer.publishAsync('rv/x', `rv-${i}`, { qos: 1 });
@@ -291,7 +292,7 @@ describe('a member whose session ends', () => {
 describe('persistent members', () => {
   test('an unacknowledged QoS 1 message is redelivered to the same member on reconnect, once, and never to another; gone after PUBACK', async () => {
     const id = uid('unacked');
-    const token = tb.mint(orgA, id);
+    const token = await tb.mint(orgA, id);
     const other = await client(orgA, 'unacked-other');
     await other.subscribeAsync('$share/ua/ua/#', { qos: 1 });
     const otherBox = inbox(other);
@@ -328,7 +329,7 @@ describe('persistent members', () => {
 
   test('MQTT 5: once the Session Expiry Interval passes the member is out of the group, subscription and queue included', async () => {
     const id = uid('expiry');
-    const token = tb.mint(orgA, id);
+    const token = await tb.mint(orgA, id);
     const opts = { clientId: id, protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 1 } };
     const first = await tb.connect(tb.urls.mqtt, token, opts);
     await first.subscribeAsync('$share/se/se/#', { qos: 1 });
@@ -352,7 +353,7 @@ describe('persistent members', () => {
 
   test('20 takeovers of a persistent member: only the newest connection is in the group, one dispatcher on the filter', async () => {
     const id = uid('takeover');
-    const token = tb.mint(orgA, id);
+    const token = await tb.mint(orgA, id);
     const opts = { clientId: id, clean: false, reconnectPeriod: 0 };
     const base = listenersOn(`${orgA}/to/x`); // groups of earlier tests on `#` match it too
     const old: MqttClient[] = [await tb.connect(tb.urls.mqtt, token, opts)];
@@ -380,7 +381,7 @@ describe('persistent members', () => {
 
   test('a persistent member that unsubscribed is not back in the group when it reconnects', async () => {
     const id = uid('unsub-persist');
-    const token = tb.mint(orgA, id);
+    const token = await tb.mint(orgA, id);
     const opts = { clientId: id, clean: false, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 60 } };
     const first = await tb.connect(tb.urls.mqtt, token, opts);
     await first.subscribeAsync('$share/up/up/#', { qos: 1 });
@@ -402,7 +403,7 @@ describe('persistent members', () => {
 
   test('QoS 2 through a group of persistent members: each message exactly once, nothing again after reconnect', async () => {
     const ids = [uid('q2'), uid('q2')];
-    const tokens = ids.map((id) => tb.mint(orgA, id));
+    const tokens = await Promise.all(ids.map((id) => tb.mint(orgA, id)));
     const members = await Promise.all(ids.map((id, i) => tb.connect(tb.urls.mqtt, tokens[i]!, { clientId: id, clean: false, protocolVersion: i ? 5 : 4, properties: i ? { sessionExpiryInterval: 60 } : {} })));
     for (const m of members) await m.subscribeAsync('$share/q2/q2/#', { qos: 2 });
     const boxes = members.map(inbox);
@@ -429,7 +430,7 @@ describe('persistent members', () => {
    */
   async function burstAtPersistent(label: string, filters: string[], n = 6) {
     const id = uid(label);
-    const token = tb.mint(orgA, id);
+    const token = await tb.mint(orgA, id);
     const x = await tb.connect(tb.urls.mqtt, token, { clientId: id, clean: false, reconnectPeriod: 0 });
     let closedByBroker = false;
     x.on('close', () => (closedByBroker = true));
@@ -657,7 +658,7 @@ describe('malformed shared filters over raw bytes', () => {
 describe('CONNACK', () => {
   test('MQTT 5 over WebSocket announces shared subscriptions; a bare aedes in the same process still says no and refuses `$share` with 0x9E', async () => {
     const id = uid('ws-announce');
-    const { client: ws, connack } = await connectWithConnack(tb.urls.ws, { ...tb.mint(orgA, id), clientId: id, protocolVersion: 5 });
+    const { client: ws, connack } = await connectWithConnack(tb.urls.ws, { ...(await tb.mint(orgA, id)), clientId: id, protocolVersion: 5 });
     expect(connack.properties?.sharedSubscriptionAvailable).toBe(true);
     ws.end(true);
 

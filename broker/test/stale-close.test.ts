@@ -50,8 +50,8 @@ function raw(port: number, version: 4 | 5): Promise<Raw> {
 }
 
 const encode = (p: Record<string, unknown>, v: 4 | 5) => mqttPacket.generate(p as unknown as Packet, { protocolVersion: v });
-const connect = (clientId: string, userId: string, v: 4 | 5, clean = true) => {
-  const t = tb.mint(org, userId);
+const connect = async (clientId: string, userId: string, v: 4 | 5, clean = true) => {
+  const t = await tb.mint(org, userId);
   return encode({
     cmd: 'connect', protocolId: 'MQTT', protocolVersion: v, clean, clientId, keepalive: 60, username: t.username, password: Buffer.from(t.password),
     ...(v === 5 ? { properties: { sessionExpiryInterval: clean ? 0 : 600 } } : {}),
@@ -67,22 +67,23 @@ describe.each([4, 5] as const)('MQTT %i: the owner reconnects in the same instan
     for (let i = 0; i < 20; i++) {
       const id = `dev-${v}-${i}`;
       const old = await raw(port, v);
-      old.sock.write(connect(id, 'alice', v));
+      old.sock.write(await connect(id, 'alice', v));
       await old.next('connack');
       old.sock.write(encode({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'chat/x', qos: 0 }] }, v));
       await old.next('suback');
       const fresh = await raw(port, v);
+      const freshConnect = await connect(id, 'alice', v);
       // DISCONNECT or the socket's end, before or after the new CONNECT, in the same tick.
       const end = () => (i % 2 === 0 ? old.sock.write(encode({ cmd: 'disconnect' }, v)) : old.sock.destroy());
-      if (i % 4 < 2) { end(); fresh.sock.write(connect(id, 'alice', v)); } else { fresh.sock.write(connect(id, 'alice', v)); end(); }
+      if (i % 4 < 2) { end(); fresh.sock.write(freshConnect); } else { fresh.sock.write(freshConnect); end(); }
       expect(codeOf(await fresh.next('connack'))).toBe(0);
       await sleep(30); // the old connection's close has finished
 
       const mallory = await raw(port, v);
-      mallory.sock.write(connect(id, 'mallory', v, false));
+      mallory.sock.write(await connect(id, 'mallory', v, false));
       const refused = codeOf(await mallory.next('connack'));
       const again = await raw(port, v);
-      again.sock.write(connect(id, 'alice', v));
+      again.sock.write(await connect(id, 'alice', v));
       const owner = codeOf(await again.next('connack'));
       outcomes.push(`${i}: registered=${clients[`${org}/${id}`] !== undefined} mallory=${refused} alice=${owner}`);
       for (const s of [old, fresh, mallory, again]) s.sock.destroy();

@@ -21,7 +21,7 @@ const drop = (c: MqttClient) => (c.stream as unknown as { destroy(): void }).des
 
 /** A client of the victim org watching `filter`, with a marker published after the attack to know when to stop waiting. */
 async function victimWatching(filter: string) {
-  const watcher = await tb.connect(tb.urls.mqtt, tb.mint(victimOrg, `watcher-${Math.random()}`), { protocolVersion: 5 });
+  const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(victimOrg, `watcher-${Math.random()}`), { protocolVersion: 5 });
   const box = inbox(watcher);
   await watcher.subscribeAsync([filter, 'marker'], { qos: 1 });
   return {
@@ -37,7 +37,7 @@ describe('wills', () => {
   test.each([4, 5] as const)('a will outside the rights is not published, neither inside nor outside the org (level %i)', async (level) => {
     const watch = await victimWatching('cmd/#');
     for (const topic of [`${victimOrg}/cmd/open`, `cmd/open`, `$SYS/x/new/clients`, 'admin/x']) {
-      const t = tb.mint(attackerOrg, `mallory-${level}`);
+      const t = await tb.mint(attackerOrg, `mallory-${level}`);
       const { client } = await connectWithConnack(tb.urls.mqtt, {
         username: t.username, password: t.password, protocolVersion: level, will: { topic, payload: Buffer.from(`${victimOrg}/kick-me`), qos: 1, retain: true },
       });
@@ -54,10 +54,10 @@ describe('wills', () => {
   });
 
   test('a will inside the rights is published, in the org', async () => {
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(attackerOrg, 'will-watcher'));
+    const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(attackerOrg, 'will-watcher'));
     const box = inbox(watcher);
     await watcher.subscribeAsync('mine/#');
-    const t = tb.mint(attackerOrg, 'honest');
+    const t = await tb.mint(attackerOrg, 'honest');
     const { client } = await connectWithConnack(tb.urls.mqtt, { username: t.username, password: t.password, will: { topic: 'mine/will', payload: Buffer.from('bye'), qos: 0, retain: false } });
     drop(client);
     await box.waitFor(onTopic('mine/will', 'bye'));
@@ -65,10 +65,10 @@ describe('wills', () => {
 
   /** A watcher of `mine/#`, and an MQTT 5 client that drops its connection leaving a will on `mine/alert` delayed by 1 s. */
   async function leaveWithDelayedWill(name: string, payload: string) {
-    const watcher = await tb.connect(tb.urls.mqtt, tb.mint(attackerOrg, `${name}-watcher`));
+    const watcher = await tb.connect(tb.urls.mqtt, await tb.mint(attackerOrg, `${name}-watcher`));
     const box = inbox(watcher);
     await watcher.subscribeAsync('mine/#');
-    const t = tb.mint(attackerOrg, name);
+    const t = await tb.mint(attackerOrg, name);
     const { client } = await connectWithConnack(tb.urls.mqtt, {
       username: t.username, password: t.password, protocolVersion: 5, clientId: name, clean: false, properties: { sessionExpiryInterval: 60 },
       will: { topic: 'mine/alert', payload: Buffer.from(payload), qos: 1, retain: false, properties: { willDelayInterval: 1 } },
@@ -80,7 +80,7 @@ describe('wills', () => {
   test('a delayed will (MQTT 5) is not published when the token was revoked during the delay', async () => {
     const { watcher, box, tokenId } = await leaveWithDelayedWill('leaver-1', 'after-revoke');
     await sleep(100);
-    tb.services.tokens.revoke(attackerOrg, tokenId);
+    await tb.services.tokens.revoke(attackerOrg, tokenId);
     await sleep(1300);
     await watcher.publishAsync('mine/marker', 'end');
     await box.waitFor(onTopic('mine/marker', 'end'));
@@ -95,7 +95,7 @@ describe('wills', () => {
 
 describe('the persistent-session store', () => {
   test('a SUBSCRIBE mixing granted and refused filters stores only namespaced filters', async () => {
-    const t = tb.mint(attackerOrg, 'hoover');
+    const t = await tb.mint(attackerOrg, 'hoover');
     const c = await tb.connect(tb.urls.mqtt, t, { protocolVersion: 5, clientId: 'hoover', clean: false, properties: { sessionExpiryInterval: 600 } });
     expect(await subackCodes(c, [['mine/ok', 1], ['#', 1], [`${victimOrg}/#`, 1], ['+/#', 1]])).toEqual([1, 0x87, 0x87, 0x87]);
     const persistence = (tb.broker.aedes as unknown as { persistence: { subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[]> } }).persistence;
@@ -107,9 +107,9 @@ describe('the persistent-session store', () => {
 
 describe('retained messages on SUBSCRIBE', () => {
   test('come at no more than the QoS of the wildcard filter that fetched them', async () => {
-    const pub = await tb.connect(tb.urls.mqtt, tb.mint(attackerOrg, 'retainer'));
+    const pub = await tb.connect(tb.urls.mqtt, await tb.mint(attackerOrg, 'retainer'));
     await pub.publishAsync('mine/retained/q', 'kept', { qos: 1, retain: true });
-    const sub = await tb.connect(tb.urls.mqtt, tb.mint(attackerOrg, 'retained-reader'), { protocolVersion: 5 });
+    const sub = await tb.connect(tb.urls.mqtt, await tb.mint(attackerOrg, 'retained-reader'), { protocolVersion: 5 });
     const box = inbox(sub);
     await sub.subscribeAsync('mine/retained/+', { qos: 0 });
     expect((await box.waitFor(onTopic('mine/retained/q', 'kept'))).qos).toBe(0);

@@ -110,7 +110,7 @@ export function redisBackends(url: string, heartbeatMs: number, nodeId: string, 
     async ready() {
       let lastError = 'no answer';
       await Promise.race([
-        Promise.all(redisConnections.map((c) => (c.status === 'ready' ? undefined : new Promise<void>((resolve) => {
+        Promise.all(redisConnections.map((c) => (c.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => {
           c.once('ready', () => resolve());
           c.on('error', (err: Error) => { lastError = err.message; });
         })))),

@@ -10,7 +10,7 @@
 // the message is dropped. Every refusal is counted and logged. SIGNALGATE_DENIED_PUBLISH=disconnect
 // ends the session on an ACL refusal instead (MQTT 5: DISCONNECT 0x87).
 import type { Client, PublishPacket } from 'aedes';
-import { DROPPED_TOPIC, internalTopic, PUBLISH_DENIALS, topicNameProblem, type PublishDenial } from '@signalgate/shared';
+import { DROPPED_TOPIC, internalTopic, PUBLISH_DENIALS, topicNameProblem, type EffectiveRights, type OrgLimits, type PublishDenial } from '@signalgate/shared';
 import type { BrokerContext } from '../context.js';
 import { MAX_CLIENT_TOPIC_LEVELS, topicLevels } from '../context.js';
 import { checkPublishLimits } from '../limits.js';
@@ -60,10 +60,18 @@ export function createAuthorizePublish(ctx: BrokerContext) {
    * Interval). aedes' publishWill only looks at the error, so a refusal must be one, never the
    * `_notAuthorized` mark; and the rights are those of the token now, not at CONNECT: it may have
    * been revoked or have expired, or the rules narrowed, during the delay. In a cluster, a will of
-   * a dead node has no connection any more: its owner comes with it (willOwner.ts).
+   * a dead node has no connection any more: its owner comes with it (willOwner.ts). A will the
+   * store cannot be asked about is not published (logged): its rights are unknown.
    */
   const authorizeWill = (s: WillOwner | ClientSession, packet: RefusablePacket, cb: Callback): void => {
-    const rights = services.connect.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId);
+    services.connect.liveRightsOf(s.tokenId, s.orgId, s.userRef, s.clientId).then((rights) => decideWill(s, packet, rights, cb), (err: unknown) => {
+      metrics.publishesDenied.inc({ reason: 'will' });
+      logger.warn({ err, org: s.orgId, client: s.clientId, user: s.userId, topic: clipped(packet.topic) }, 'will not published: its rights could not be read');
+      cb(new Error('will refused: rights unknown'));
+    }).catch((err: unknown) => logger.error({ err, org: s.orgId, client: s.clientId }, 'will authorization failed'));
+  };
+
+  const decideWill = (s: WillOwner | ClientSession, packet: RefusablePacket, rights: EffectiveRights | null, cb: Callback): void => {
     const topic = packet.topic;
     const refusal = !rights ? 'revoked' : topicNameProblem(topic) !== null ? 'invalid_topic' : !rights.canPublish(topic) ? 'acl' : null;
     const decided = (refusal: string | null): void => {
@@ -82,10 +90,15 @@ export function createAuthorizePublish(ctx: BrokerContext) {
   /**
    * max_retained_messages / max_retained_bytes: this process's ledger (retainedLedger.ts), or in a
    * cluster the cluster's (cluster/retainedQuota.ts, one Redis round trip). Redis failing to answer
-   * lets the message through (logged): retained messages then cannot be stored either.
+   * lets the message through (logged): retained messages then cannot be stored either. The limits of
+   * an org with no session here (a late will) are read first.
    */
   const admitRetained = (orgId: string, topic: string, payloadBytes: number): boolean | Promise<boolean> => {
     const limits = sessions.limitsOf(orgId);
+    return limits instanceof Promise ? limits.then((l) => admitWithin(orgId, topic, payloadBytes, l)) : admitWithin(orgId, topic, payloadBytes, limits);
+  };
+
+  const admitWithin = (orgId: string, topic: string, payloadBytes: number, limits: OrgLimits | undefined): boolean | Promise<boolean> => {
     if (!limits) return true;
     if (!ctx.clusterRetained) return ctx.retained.admit(orgId, topic, payloadBytes, limits) !== null;
     return ctx.clusterRetained.admit(orgId, topic, payloadBytes, limits).catch((err: unknown) => {

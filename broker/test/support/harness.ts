@@ -1,14 +1,16 @@
-// A real broker on ephemeral ports over a fresh SQLite file, real mqtt.js clients, and small
-// helpers to create orgs and tokens through the services (the HTTP API is not under test here).
+// A real broker on ephemeral ports over a fresh store (a SQLite file; in the postgres jest project a
+// fresh PostgreSQL database, tests/support/database.ts), real mqtt.js clients, and small helpers to
+// create orgs and tokens through the services (the HTTP API is not under test here).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type IClientOptions, type IConnackPacket, type IDisconnectPacket, type MqttClient } from 'mqtt';
 import {
-  createLogger, createServices, loadConfig, type Config, type IssuedToken, type MintRequest, type OrgLimits, type Rules, type Services,
+  createLogger, loadConfig, openServices, type Config, type IssuedToken, type MintRequest, type OrgLimits, type Rules, type Services,
 } from '@signalgate/shared';
 import { startBroker, type BrokerHandle } from '@signalgate/broker';
+import { storeEnv } from '../../../tests/support/database.js';
 
 export interface TestBroker {
   config: Config;
@@ -17,7 +19,7 @@ export interface TestBroker {
   dataDir: string;
   urls: { mqtt: string; ws: string; mqtts?: string; wss?: string };
   newOrg(opts?: { rules?: Rules; limits?: Partial<OrgLimits>; minTtlSeconds?: number }): Promise<string>;
-  mint(orgId: string, userId: string, extra?: Partial<MintRequest>): IssuedToken;
+  mint(orgId: string, userId: string, extra?: Partial<MintRequest>): Promise<IssuedToken>;
   connect(url: string, token: Pick<IssuedToken, 'username' | 'password'>, opts?: IClientOptions): Promise<MqttClient>;
   stop(): Promise<void>;
 }
@@ -46,10 +48,17 @@ export async function startTestBroker(label: string, env: Record<string, string>
     ...(tlsFiles ? { SIGNALGATE_TLS_CERT: tlsFiles.cert, SIGNALGATE_TLS_KEY: tlsFiles.key } : {}),
     SIGNALGATE_LOG_LEVEL: 'silent',
     SIGNALGATE_CHANGE_POLL_MS: '50',
+    ...(await storeEnv(dataDir)),
     ...env,
   });
-  const services = createServices(config);
-  const broker = await startBroker({ config, services, logger: createLogger(config.logLevel) });
+  const services = await openServices(config);
+  let broker: BrokerHandle;
+  try {
+    broker = await startBroker({ config, services, logger: createLogger(config.logLevel) });
+  } catch (err) {
+    await services.store.close();
+    throw err;
+  }
   const clients: MqttClient[] = [];
   const p = broker.ports;
   return {
@@ -62,9 +71,9 @@ export async function startTestBroker(label: string, env: Record<string, string>
     },
     async newOrg(o = {}) {
       const { org } = await services.orgs.create(`org ${Math.random()}`);
-      if (o.rules) services.rules.setDefault(org.id, o.rules);
+      if (o.rules) await services.rules.setDefault(org.id, o.rules);
       if (o.limits || o.minTtlSeconds) {
-        services.orgs.update(org.id, { ...(o.limits ? { limits: o.limits } : {}), ...(o.minTtlSeconds ? { minTtlSeconds: o.minTtlSeconds } : {}) });
+        await services.orgs.update(org.id, { ...(o.limits ? { limits: o.limits } : {}), ...(o.minTtlSeconds ? { minTtlSeconds: o.minTtlSeconds } : {}) });
       }
       return org.id;
     },
@@ -79,7 +88,7 @@ export async function startTestBroker(label: string, env: Record<string, string>
     async stop() {
       for (const c of clients) c.end(true);
       await broker.close();
-      services.store.close();
+      await services.store.close();
     },
   };
 }

@@ -57,6 +57,8 @@ export const CONNECT_REFUSALS = {
   /** Too many key checks (argon2) under way in this process (SIGNALGATE_ARGON2_CONCURRENCY / _QUEUE). */
   server_busy: { v3: 3, v5: ReasonCode.serverBusy },
   connection_closed: { v3: 3, v5: ReasonCode.serverUnavailable },
+  /** The database could not answer (store_unavailable): "try later", never bad credentials (an SDK would re-mint). */
+  store_unavailable: { v3: 3, v5: ReasonCode.serverUnavailable },
   internal_error: { v3: 3, v5: ReasonCode.serverUnavailable },
 } as const satisfies Record<string, { v3: ConnackReturnCode; v5: number }>;
 export type ConnectRefusal = keyof typeof CONNECT_REFUSALS;

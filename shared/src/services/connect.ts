@@ -8,7 +8,7 @@ import { SignalGateError } from '../errors.js';
 import { FailureBudget, FailureBudgetSpent } from '../limits/failureBudget.js';
 import { ORG_ID_PATTERN, TOKEN_PASSWORD_PATTERN, UUID_PATTERN } from '../credentials/secrets.js';
 import { sha256Hex } from '../credentials/hashing.js';
-import { tokenLayers, type EffectiveRights, type RuleLayer } from '../acl/rights.js';
+import { tokenLayers, type EffectiveRights, type RuleLayer, type Rules } from '../acl/rights.js';
 import { RightsCache } from '../acl/rightsCache.js';
 import { ConnectRecordCache } from '../credentials/connectRecordCache.js';
 import { ConcurrencyGate } from '../limits/concurrencyGate.js';
@@ -26,7 +26,8 @@ import type { ApiKeyService } from './apiKeys.js';
 import { systemClock, type Clock } from './clock.js';
 
 export type ConnectVerdict =
-  | { ok: true; token: TokenRecord; user: User; org: Org; rights: EffectiveRights }
+  /** `defaultRules`: the org's default rules as this decision read them (the broker keeps their grants per org). */
+  | { ok: true; token: TokenRecord; user: User; org: Org; rights: EffectiveRights; defaultRules: Rules | undefined }
   /** The protocol codes are looked up in CONNECT_REFUSALS (shared/src/mqtt/reasonCodes.ts). */
   | { ok: false; reason: Extract<ConnectRefusal, 'malformed_username' | 'bad_credentials' | 'expired' | 'revoked'> };
 
@@ -57,8 +58,22 @@ class BadServerLogin extends Error {}
 const isBadServerLogin = (err: unknown) => err instanceof BadServerLogin || (err instanceof SignalGateError && err.code === 'invalid_api_key');
 
 export type ServerLoginVerdict =
-  | { ok: true; key: ApiKey; org: Org; rights: EffectiveRights }
+  | { ok: true; key: ApiKey; org: Org; rights: EffectiveRights; defaultRules: Rules | undefined }
   | { ok: false; reason: Extract<ConnectRefusal, 'malformed_username' | 'bad_credentials' | 'auth_failure_budget' | 'server_busy'> };
+
+/** A session whose rights are re-read (liveRightsOfOrg): its token (or `key:<key_id>`), user and client id. */
+export interface LiveSession {
+  tokenId: string;
+  userRef: string;
+  clientId: string;
+}
+
+/** `read` once per distinct id, all concurrently: the answers by id. */
+async function readEach<T>(ids: readonly string[], read: (id: string) => Promise<T>): Promise<Map<string, T>> {
+  const distinct = [...new Set(ids)];
+  const values = await Promise.all(distinct.map(read));
+  return new Map(distinct.map((id, i) => [id, values[i]!]));
+}
 
 export const mqttUsername = (userRef: string, orgId: string) => `${userRef}@${orgId}`;
 
@@ -180,7 +195,7 @@ export class ConnectService {
     if (state !== 'live') return { ok: false, reason: state };
     if (!user || !org) return { ok: false, reason: 'revoked' };
     const rights = this.rightsFor(tokenLayers(found.defaultRules, found.integrationRules, token.scopes), user, clientId);
-    return { ok: true, token, user, org, rights };
+    return { ok: true, token, user, org, rights, defaultRules: found.defaultRules };
   }
 
   /**
@@ -206,7 +221,8 @@ export class ConnectService {
         if (!org || !secret) throw new BadServerLogin();
         const key = await this.keys.verify(secret, beforeSlowCheck);
         if (key.orgId !== org.id) throw new BadServerLogin();
-        return { ok: true, key, org, rights: await this.serverRightsOf(org.id) };
+        const defaultRules = await this.store.ruleSets.getDefault(org.id);
+        return { ok: true, key, org, rights: this.serverRights(defaultRules), defaultRules };
       }, isBadServerLogin);
     } catch (err) {
       if (err instanceof FailureBudgetSpent) return { ok: false, reason: 'auth_failure_budget' };
@@ -218,10 +234,14 @@ export class ConnectService {
 
   /** What a backend's session of `orgId` may do: the default rule set alone, with no placeholder values. */
   async serverRightsOf(orgId: string): Promise<EffectiveRights> {
+    return this.serverRights(await this.store.ruleSets.getDefault(orgId));
+  }
+
+  private serverRights(defaultRules: Rules | undefined): EffectiveRights {
     // No values at all: a backend is no user and its client id is its own business, so every
     // placeholder rule is unexpandable (an allow grants nothing; a deny, per expandLayer, denies
     // every value).
-    return this.rights.rightsOf(tokenLayers(await this.store.ruleSets.getDefault(orgId), undefined, []), {});
+    return this.rights.rightsOf(tokenLayers(defaultRules, undefined, []), {});
   }
 
   /**
@@ -256,6 +276,39 @@ export class ConnectService {
     const user = await this.store.users.byRef(orgId, userRef);
     if (!token || !user || tokenState(token, this.clock()) !== 'live') return null;
     return this.rightsOf(token, user, clientId);
+  }
+
+  /**
+   * liveRightsOf for sessions of one org at once (a rule change re-evaluates all of them), with what
+   * they share read once: the default rule set, each token, key, user and integration rule set.
+   * The reads run concurrently, not one session after another (each is a round trip on a network
+   * database). Also returns the default rules read (the org's grants of history and presence).
+   */
+  async liveRightsOfOrg(orgId: string, sessions: readonly LiveSession[]): Promise<{ defaultRules: RuleSet | undefined; rights: (EffectiveRights | null)[] }> {
+    const ofTokens = sessions.filter((s) => keyIdOfSession(s.tokenId) === null);
+    const [defaultRules, keys, tokens, users] = await Promise.all([
+      this.store.ruleSets.getDefault(orgId),
+      readEach(sessions.map((s) => keyIdOfSession(s.tokenId)).filter((k) => k !== null), (id) => this.store.apiKeys.get(id)),
+      readEach(ofTokens.map((s) => s.tokenId), (id) => this.store.tokens.get(id)),
+      readEach(ofTokens.map((s) => s.userRef), (ref) => this.store.users.byRef(orgId, ref)),
+    ]);
+    const integrationIds = [...tokens.values()].flatMap((t) => (t && t.integrationId !== null ? [t.integrationId] : []));
+    const integrationRules = await readEach(integrationIds, (id) => this.integrationRuleSet(orgId, id));
+    const now = this.clock();
+    let serverRights: EffectiveRights | undefined;
+    const rights = sessions.map((s): EffectiveRights | null => {
+      const keyId = keyIdOfSession(s.tokenId);
+      if (keyId !== null) {
+        const key = keys.get(keyId);
+        return key && key.orgId === orgId && isKeyUsable(key, now) ? (serverRights ??= this.serverRights(defaultRules)) : null;
+      }
+      const token = tokens.get(s.tokenId);
+      const user = users.get(s.userRef);
+      if (!token || !user || tokenState(token, now) !== 'live') return null;
+      const integration = token.integrationId === null ? undefined : integrationRules.get(token.integrationId) ?? null;
+      return this.rightsFor(tokenLayers(defaultRules, integration, token.scopes), user, s.clientId);
+    });
+    return { defaultRules, rights };
   }
 
   /** The rule set of an integration of `orgId`, if both still exist. */

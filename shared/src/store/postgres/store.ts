@@ -163,7 +163,8 @@ class ChangeListener {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ ...this.config, query_timeout: 5000 });
+    // Named apart from the pool's connections: an operator (or a test) can tell which one listens.
+    const client = new pg.Client({ ...this.config, application_name: 'signalgate-listen', query_timeout: 5000 });
     this.client = client;
     client.on('error', (err) => this.failed(client, err));
     client.on('end', () => this.failed(client, new Error('Connection terminated')));

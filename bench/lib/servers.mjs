@@ -108,13 +108,17 @@ export async function mintCredentials(services, orgId, count, ttlSeconds = 3600,
 const profileArgs = (name) => (process.env.BENCH_PROFILE_DIR
   ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${name}-${Date.now()}-${process.pid}.cpuprofile`] : []);
 
-/** `signalgate start` as a child process; `api: true` adds the token API on a free port. */
-export async function startSignalGate({ dataDir, api = false, env = {}, buildRoot = root }) {
-  const child = spawn(process.execPath, [...profileArgs('signalgate'), path.join(buildRoot, 'cli', 'dist', 'main.js'), 'start', ...(api ? [] : ['--broker-only']), '--json'], {
+/**
+ * `signalgate start` as a child process; `api: true` adds the token API on a free port, `apiOnly: true`
+ * runs the API alone (`--api-only`: no broker in the process whose CPU is measured).
+ */
+export async function startSignalGate({ dataDir, api = false, apiOnly = false, env = {}, buildRoot = root }) {
+  const mode = apiOnly ? ['--api-only'] : api ? [] : ['--broker-only'];
+  const child = spawn(process.execPath, [...profileArgs('signalgate'), path.join(buildRoot, 'cli', 'dist', 'main.js'), 'start', ...mode, '--json'], {
     env: {
       ...process.env, SIGNALGATE_DATA_DIR: dataDir, SIGNALGATE_LOG_LEVEL: 'warn', SIGNALGATE_BOOTSTRAP_DEV_ORG: 'false',
       SIGNALGATE_MQTT_PORT: '0', SIGNALGATE_WS_PORT: 'off', SIGNALGATE_MQTTS_PORT: 'off', SIGNALGATE_WSS_PORT: 'off',
-      SIGNALGATE_API_PORT: api ? '0' : 'off', SIGNALGATE_MINT_RATE_PER_KEY: '10000000', SIGNALGATE_MINT_RATE_PER_IP: '10000000',
+      SIGNALGATE_API_PORT: api || apiOnly ? '0' : 'off', SIGNALGATE_MINT_RATE_PER_KEY: '10000000', SIGNALGATE_MINT_RATE_PER_IP: '10000000',
       // Every bench client comes from 127.0.0.1: the per-address bounds (issue 14) would refuse most
       // of a 10,000-connection run (the memory bench printed a figure for 1,000 real connections).
       SIGNALGATE_MAX_CONNECTIONS_PER_IP: '0', SIGNALGATE_CONNECT_REFUSALS_PER_IP: '10000000',

@@ -23,7 +23,7 @@ export default {
     {
       ...base,
       displayName: 'postgres',
-      testMatch: ['<rootDir>/{token-api,broker}/test/**/*.test.ts', '<rootDir>/tests/cluster/**/*.test.ts'],
+      testMatch: ['<rootDir>/{token-api,broker}/test/**/*.test.ts', '<rootDir>/tests/cluster/**/*.test.ts', '<rootDir>/tests/faults/crash-safety.test.ts'],
       testEnvironment: '<rootDir>/tests/support/postgresEnvironment.mjs',
     },
   ],

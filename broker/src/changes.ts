@@ -5,24 +5,28 @@
 // keeps "ended within 1 s" true for both with one code path.
 //
 // The follower has moved past a batch once it is handed over, so a change whose store reads fail
-// because the database cannot answer (a refresh's new expiry, an org's new rules) is kept and
-// applied again with the next batch, or after a poll interval if none comes.
-import { keySessionId, KEY_SESSION_NO_EXPIRY, SignalGateError, type Change, type ChangeFollower, type Logger, type Store } from '@signalgate/shared';
+// (the database cannot answer, a statement timed out, a plan went stale after a migration) is kept
+// and applied again with the next batch, or after a backoff from one poll interval up to 30 s if
+// none comes; a change failing MAX_ATTEMPTS times is given up, loudly.
+import { keySessionId, KEY_SESSION_NO_EXPIRY, type Change, type ChangeFollower, type Logger, type Store } from '@signalgate/shared';
 import type { SessionRegistry } from './sessions.js';
 import type { SessionOwners } from './sessionOwners.js';
 
-const isStoreUnavailable = (err: unknown) => err instanceof SignalGateError && err.code === 'store_unavailable';
+const MAX_ATTEMPTS = 20;
+const MAX_BACKOFF_MS = 30_000;
 
 export class ChangeWatcher {
   private unsubscribe: (() => void) | null = null;
   private stopped = false;
   /** Batches are applied one after another (a retry between two of them too). Never rejects. */
   private applying: Promise<void> = Promise.resolve();
-  /** Changes whose store reads failed for want of the database. */
-  private retryChanges: Change[] = [];
-  /** Orgs whose re-evaluation failed for want of the database. */
+  /** Changes whose store reads failed, with how often. */
+  private retryChanges: { change: Change; attempts: number }[] = [];
+  /** Orgs whose re-evaluation failed. */
   private readonly retryOrgs = new Set<string>();
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Rounds in a row that left something to retry (the backoff; past MAX_ATTEMPTS orgs are given up). */
+  private failedRounds = 0;
 
   constructor(
     private readonly store: Store,
@@ -61,39 +65,46 @@ export class ChangeWatcher {
   private async apply(batch: readonly Change[]): Promise<void> {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    const changes = [...this.retryChanges, ...batch];
+    const changes = [...this.retryChanges, ...batch.map((change) => ({ change, attempts: 0 }))];
     this.retryChanges = [];
-    const orgsToRefresh = new Set(this.retryOrgs);
+    const orgsToRefresh = new Set(this.failedRounds < MAX_ATTEMPTS ? this.retryOrgs : []);
     this.retryOrgs.clear();
-    for (const c of changes) {
+    for (const entry of changes) {
+      const c = entry.change;
       this.sessions.changeMarks.changed(c.orgId);
       try {
         await this.applyOne(c, orgsToRefresh);
       } catch (err) {
-        if (isStoreUnavailable(err)) {
-          this.retryChanges.push(c);
-          this.logger.warn({ err, change: c }, 'could not apply a change for want of the database; retrying');
+        if (++entry.attempts < MAX_ATTEMPTS) {
+          this.retryChanges.push(entry);
+          this.logger.warn({ err, change: c, attempts: entry.attempts }, 'could not apply a change; retrying');
         } else {
-          this.logger.error({ err, change: c }, 'could not apply a change');
+          this.logger.error({ err, change: c, attempts: entry.attempts }, 'could not apply a change; giving it up');
         }
       }
     }
-    await Promise.all([...orgsToRefresh].map(async (orgId) => {
+    // One org at a time: a re-evaluation reads the org's sessions' tokens and users in batches,
+    // and several orgs at once would compete for the store's connections with every CONNECT.
+    for (const orgId of orgsToRefresh) {
       try {
         await this.sessions.refreshOrg(orgId);
       } catch (err) {
-        if (isStoreUnavailable(err)) this.retryOrgs.add(orgId);
-        this.logger.error({ err, org: orgId }, 'could not re-evaluate the sessions of an organisation');
+        this.retryOrgs.add(orgId);
+        this.logger.error({ err, org: orgId }, 'could not re-evaluate the sessions of an organisation; retrying');
       }
       try {
         await this.owners.narrowStored(orgId);
       } catch (err) {
-        if (isStoreUnavailable(err)) this.retryOrgs.add(orgId);
-        this.logger.error({ err, org: orgId }, 'could not narrow the stored sessions of an organisation');
+        this.retryOrgs.add(orgId);
+        this.logger.error({ err, org: orgId }, 'could not narrow the stored sessions of an organisation; retrying');
       }
-    }));
-    if ((this.retryChanges.length > 0 || this.retryOrgs.size > 0) && !this.stopped) {
-      this.retryTimer = setTimeout(() => void this.enqueue([]), this.pollMs);
+    }
+    if (this.retryChanges.length === 0 && this.retryOrgs.size === 0) {
+      this.failedRounds = 0;
+    } else if (!this.stopped) {
+      this.failedRounds++;
+      const delay = Math.min(this.pollMs * 2 ** Math.min(this.failedRounds - 1, 10), MAX_BACKOFF_MS);
+      this.retryTimer = setTimeout(() => void this.enqueue([]), delay);
       this.retryTimer.unref();
     }
   }

@@ -73,6 +73,35 @@ describe('credential cache', () => {
     });
   });
 
+  test('a CONNECT arriving after a revoke does not join a lookup begun before it (a slow read answers a revoked token as live)', async () => {
+    const orgId = await b.newOrg();
+    const t = await b.mint(orgId, 'slow-read');
+    const reader = b.services.store.connectRecords;
+    const original = reader.byPasswordHash.bind(reader);
+    let first = true;
+    // The first read is answered late (a slow database), with what the store said before the revoke.
+    const spy = jest.spyOn(reader, 'byPasswordHash').mockImplementation(async (hash) => {
+      const answer = await original(hash);
+      if (first) {
+        first = false;
+        await new Promise((r) => setTimeout(r, 600));
+      }
+      return answer;
+    });
+    try {
+      const a = connackCode(b.urls.mqtt, t.username, t.password);
+      await eventually(() => !first);
+      await other.tokens.revoke(orgId, t.tokenId);
+      await eventually(async () => (await b.services.store.changes.lastSeq()) > 0);
+      await new Promise((r) => setTimeout(r, 150)); // the feed applied (50 ms poll)
+      const c = await connackCode(b.urls.mqtt, t.username, t.password);
+      expect(c).toBe(5);
+      await a; // (A itself may be admitted or refused: its read began before the revoke)
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   test('a refresh elsewhere: the old password still opens the token (it is kept) and the new one too', async () => {
     const orgId = await b.newOrg();
     const t = await b.mint(orgId, 'refreshed');

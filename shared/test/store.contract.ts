@@ -76,6 +76,13 @@ const cutoffsAt = (t: number): PurgeCutoffs => ({ tokensEndedBefore: t, usersCre
 
 const defaultLimits = (): OrgLimits => Object.fromEntries(ORG_LIMITS.map((l) => [l.key, l.default])) as unknown as OrgLimits;
 
+/**
+ * Whether `p` rejects. Not `.rejects.toThrow()`: a driver's error made in another jest realm (a
+ * native module loaded by an earlier suite of the same worker) is no Error of this one, and
+ * toThrow then reports "did not throw" (seen in full runs only).
+ */
+const refused = (p: Promise<unknown>): Promise<boolean> => p.then(() => false, () => true);
+
 /** A promise and the function that settles it: holds a transaction body open at a chosen point. */
 function deferred() {
   let release!: () => void;
@@ -190,8 +197,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     test('a second organisation with the same id or the same UUID is refused, and the first stays as it was', async () => {
       const t = span();
       const org = await newOrg(s(), t, 'First');
-      await expect(s().orgs.insert(org.id, randomUUID(), 'Same id', t)).rejects.toThrow();
-      await expect(s().orgs.insert(newOrgId(), org.uuid, 'Same uuid', t)).rejects.toThrow();
+      expect(await refused(s().orgs.insert(org.id, randomUUID(), 'Same id', t))).toBe(true);
+      expect(await refused(s().orgs.insert(newOrgId(), org.uuid, 'Same uuid', t))).toBe(true);
       expect((await s().orgs.get(org.id))?.name).toBe('First');
       expect((await s().orgs.byRef(org.uuid))?.id).toBe(org.id);
     });
@@ -274,7 +281,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await s().ruleSets.delete(org.id, spare)).toBe(true);
       expect(await s().ruleSets.get(org.id, spare)).toBeUndefined();
       expect(await s().ruleSets.delete(org.id, spare)).toBe(false);
-      await expect(s().ruleSets.delete(org.id, used)).rejects.toThrow();
+      expect(await refused(s().ruleSets.delete(org.id, used))).toBe(true);
       expect(await s().ruleSets.get(org.id, used)).toBeDefined();
     });
 
@@ -283,15 +290,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const org = await newOrg(s(), t);
       const other = await newOrg(s(), t);
       await s().ruleSets.insert({ id: randomUUID(), orgId: org.id, name: 'default', isDefault: true, ...rules() }, t);
-      await expect(s().ruleSets.insert({ id: randomUUID(), orgId: org.id, name: 'default', isDefault: false, ...rules() }, t)).rejects.toThrow();
-      await expect(s().ruleSets.insert({ id: randomUUID(), orgId: org.id, name: 'second', isDefault: true, ...rules() }, t)).rejects.toThrow();
+      expect(await refused(s().ruleSets.insert({ id: randomUUID(), orgId: org.id, name: 'default', isDefault: false, ...rules() }, t))).toBe(true);
+      expect(await refused(s().ruleSets.insert({ id: randomUUID(), orgId: org.id, name: 'second', isDefault: true, ...rules() }, t))).toBe(true);
       await s().ruleSets.insert({ id: randomUUID(), orgId: other.id, name: 'default', isDefault: true, ...rules() }, t);
       expect((await s().ruleSets.list(org.id)).map((r) => r.name)).toEqual(['default']);
       expect((await s().ruleSets.list(other.id)).map((r) => r.name)).toEqual(['default']);
     });
 
     test('a rule set of an organisation that does not exist is refused', async () => {
-      await expect(s().ruleSets.insert({ id: randomUUID(), orgId: newOrgId(), name: 'orphan', isDefault: false, ...rules() }, span())).rejects.toThrow();
+      expect(await refused(s().ruleSets.insert({ id: randomUUID(), orgId: newOrgId(), name: 'orphan', isDefault: false, ...rules() }, span()))).toBe(true);
     });
   });
 
@@ -346,8 +353,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const t = span();
       const { org, ruleSetId } = await withRuleSet(t);
       await s().integrations.insert({ orgId: org.id, id: 'dup', ruleSetId, description: 'first' }, t);
-      await expect(s().integrations.insert({ orgId: org.id, id: 'dup', ruleSetId, description: 'second' }, t)).rejects.toThrow();
-      await expect(s().integrations.insert({ orgId: org.id, id: 'ghost', ruleSetId: randomUUID(), description: null }, t)).rejects.toThrow();
+      expect(await refused(s().integrations.insert({ orgId: org.id, id: 'dup', ruleSetId, description: 'second' }, t))).toBe(true);
+      expect(await refused(s().integrations.insert({ orgId: org.id, id: 'ghost', ruleSetId: randomUUID(), description: null }, t))).toBe(true);
       expect((await s().integrations.get(org.id, 'dup'))?.description).toBe('first');
       expect(await s().integrations.get(org.id, 'ghost')).toBeUndefined();
     });
@@ -493,8 +500,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const other = await newOrg(s(), t);
       const ref = alnum(12);
       await s().users.insert({ orgId: org.id, userRef: ref, userId: 'dave', userEmail: null, createdAt: t });
-      await expect(s().users.insert({ orgId: org.id, userRef: ref, userId: 'erin', userEmail: null, createdAt: t })).rejects.toThrow();
-      await expect(s().users.insert({ orgId: org.id, userRef: alnum(12), userId: 'dave', userEmail: null, createdAt: t })).rejects.toThrow();
+      expect(await refused(s().users.insert({ orgId: org.id, userRef: ref, userId: 'erin', userEmail: null, createdAt: t }))).toBe(true);
+      expect(await refused(s().users.insert({ orgId: org.id, userRef: alnum(12), userId: 'dave', userEmail: null, createdAt: t }))).toBe(true);
       await s().users.insert({ orgId: other.id, userRef: ref, userId: 'dave', userEmail: null, createdAt: t });
       expect((await s().users.byRef(org.id, ref))?.userId).toBe('dave');
       expect(await s().users.byId(org.id, 'erin')).toBeUndefined();
@@ -704,11 +711,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const t = span();
       const org = await newOrg(s(), t);
       const tok = await insertToken(s(), org.id, 'a', t);
-      await expect(s().tokens.insert(newToken(org.id, 'b', t, { id: tok.id }))).rejects.toThrow();
+      expect(await refused(s().tokens.insert(newToken(org.id, 'b', t, { id: tok.id })))).toBe(true);
       const sameHash = newToken(org.id, 'c', t, { passwordHash: tok.passwordHash });
-      await expect(s().tokens.insert(sameHash)).rejects.toThrow();
+      expect(await refused(s().tokens.insert(sameHash))).toBe(true);
       expect(await s().tokens.get(sameHash.id)).toBeUndefined();
-      await expect(s().tokens.insert(newToken(newOrgId(), 'd', t))).rejects.toThrow();
+      expect(await refused(s().tokens.insert(newToken(newOrgId(), 'd', t)))).toBe(true);
       expect(await s().tokens.get(tok.id)).toMatchObject({ userRef: 'a', passwordHash: tok.passwordHash });
       expect((await s().tokens.byPasswordHash(tok.passwordHash))?.id).toBe(tok.id);
     });
@@ -1136,8 +1143,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const org = await newOrg(s(), t);
       const p = newProvider(org.id, t);
       await s().providers.insert(p);
-      await expect(s().providers.insert(newProvider(org.id, t, { name: p.name }))).rejects.toThrow();
-      await expect(s().providers.insert(newProvider(org.id, t, { issuer: p.issuer }))).rejects.toThrow();
+      expect(await refused(s().providers.insert(newProvider(org.id, t, { name: p.name })))).toBe(true);
+      expect(await refused(s().providers.insert(newProvider(org.id, t, { issuer: p.issuer })))).toBe(true);
       const other = await newOrg(s(), t);
       await s().providers.insert({ ...p, orgId: other.id });
       expect(await s().providers.list(org.id)).toEqual([p]);
@@ -1376,10 +1383,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const t = span();
       const org = await newOrg(s(), t);
       const key = unique('before-violation');
-      await expect(s().transaction(async (tx) => {
+      expect(await refused(s().transaction(async (tx) => {
         await tx.settings.set(key, 'written first');
         await tx.orgs.insert(org.id, randomUUID(), 'Duplicate', t);
-      })).rejects.toThrow();
+      }))).toBe(true);
       expect(await s().settings.get(key)).toBeUndefined();
       // And the store carries on.
       await s().transaction((tx) => tx.settings.set(key, 'later'));

@@ -30,6 +30,8 @@ export class ApiKeyService {
   private readonly cacheKeyOf = createCacheKeyer();
   /** keyed hash of a verified secret → its key row as last read and when the secret was verified */
   private readonly verified = new Map<string, { key: ApiKey; at: number }>();
+  /** Bumped by every forget(): a check that began before one must not cache what it read. */
+  private forgotten = 0;
 
   constructor(
     private readonly store: Store,
@@ -39,7 +41,7 @@ export class ApiKeyService {
     private readonly changes?: ChangeFollower,
   ) {
     // A revoke or rotation anywhere drops the key's row here within the feed's latency.
-    changes?.subscribe((batch) => {
+    changes?.subscribeCache((batch) => {
       for (const c of batch) if ((c.kind === 'key.revoked' || c.kind === 'key.rotated') && c.ref !== null) this.forget(c.ref);
     });
   }
@@ -163,6 +165,7 @@ export class ApiKeyService {
       this.verified.delete(cacheKey);
       throw fail();
     }
+    const forgottenBefore = this.forgotten;
     const candidates = await this.store.apiKeys.findByPrefix(publicPrefixOf(secret));
     if (candidates.length === 0) throw fail();
     const matchId = await this.slowChecks.run(cacheKey, async () => {
@@ -173,7 +176,7 @@ export class ApiKeyService {
     const key = matchId === null ? undefined : await this.store.apiKeys.get(matchId);
     const at = this.clock();
     if (!key || !isKeyUsable(key, at)) throw fail();
-    const entry = this.cacheMs > 0 ? this.remember(cacheKey, key, at) : undefined;
+    const entry = this.cacheMs > 0 && this.forgotten === forgottenBefore ? this.remember(cacheKey, key, at) : undefined;
     return this.used(key, at, entry);
   }
 
@@ -197,6 +200,7 @@ export class ApiKeyService {
   }
 
   private forget(keyId: string): void {
+    this.forgotten++;
     for (const [k, v] of this.verified) if (v.key.id === keyId) this.verified.delete(k);
   }
 }

@@ -6,6 +6,7 @@
 // connection). Reads never overlap; a wake-up during a read reads again after it.
 import type { Change } from '../store/changes.js';
 import type { Store } from '../store/types.js';
+import type { LocalChange } from '../store/localChanges.js';
 
 export type ChangeListener = (changes: readonly Change[]) => void | Promise<void>;
 
@@ -23,6 +24,7 @@ export class ChangeFollower {
   private again = false;
   private lastReadAt = -Infinity;
   private pollMs = 200;
+  private failing = false;
 
   private warn: (err: unknown, message: string) => void = () => {};
 
@@ -30,6 +32,19 @@ export class ChangeFollower {
     private readonly store: Store,
     private readonly now: () => number = () => performance.now(),
   ) {}
+
+  /**
+   * `listener` hears this process's own changes as they commit (Store.onLocalChanges), before the
+   * feed is read, and every process's when it is: for caches, which must drop an entry at once.
+   */
+  subscribeCache(listener: (changes: readonly LocalChange[]) => void): () => void {
+    const stopLocal = this.store.onLocalChanges?.(listener);
+    const stopFeed = this.subscribe(listener);
+    return () => {
+      stopLocal?.();
+      stopFeed();
+    };
+  }
 
   /** Starts following (counted: the broker and the API of one process share it). */
   async start(pollMs: number, warn: (err: unknown, message: string) => void): Promise<void> {
@@ -91,9 +106,13 @@ export class ChangeFollower {
       try {
         changes = await this.store.changes.since(this.lastSeq);
       } catch (err) {
-        this.warn(err, 'could not read the change feed; retrying');
+        // Once per outage, not once per poll (five a second at the default).
+        if (!this.failing) this.warn(err, 'could not read the change feed; retrying every poll');
+        this.failing = true;
         return;
       }
+      if (this.failing) this.warn(undefined, 'the change feed is readable again');
+      this.failing = false;
       if (changes.length > 0) {
         this.lastSeq = changes[changes.length - 1]!.seq;
         for (const listener of this.listeners) {

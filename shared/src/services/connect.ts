@@ -13,7 +13,7 @@ import { RightsCache } from '../acl/rightsCache.js';
 import { ConnectRecordCache } from '../credentials/connectRecordCache.js';
 import { ConcurrencyGate } from '../limits/concurrencyGate.js';
 import type { ConnectRecord } from '../store/connectRecords.js';
-import type { Change } from '../store/changes.js';
+import type { LocalChange } from '../store/localChanges.js';
 import type { ChangeFollower } from './changeFollower.js';
 import type { PlaceholderValues } from '../acl/placeholders.js';
 import { tokenState, type TokenRecord } from '../store/tokens.js';
@@ -68,11 +68,24 @@ export interface LiveSession {
   clientId: string;
 }
 
-/** `read` once per distinct id, all concurrently: the answers by id. */
+/** `read` once per distinct id, all concurrently: the answers by id. For the few (keys, integrations). */
 async function readEach<T>(ids: readonly string[], read: (id: string) => Promise<T>): Promise<Map<string, T>> {
   const distinct = [...new Set(ids)];
   const values = await Promise.all(distinct.map(read));
   return new Map(distinct.map((id, i) => [id, values[i]!]));
+}
+
+/** Ids per batched read: an org of 20k sessions is 20 reads one after another, not 20k at once (the pool). */
+const READ_BATCH = 1000;
+
+/** `readMany` over the distinct `ids` in batches of READ_BATCH, one batch at a time; the rows by `keyOf`. */
+async function readBatched<T>(ids: readonly string[], readMany: (batch: string[]) => Promise<T[]>, keyOf: (row: T) => string): Promise<Map<string, T>> {
+  const distinct = [...new Set(ids)];
+  const out = new Map<string, T>();
+  for (let i = 0; i < distinct.length; i += READ_BATCH) {
+    for (const row of await readMany(distinct.slice(i, i + READ_BATCH))) out.set(keyOf(row), row);
+  }
+  return out;
 }
 
 export const mqttUsername = (userRef: string, orgId: string) => `${userRef}@${orgId}`;
@@ -108,8 +121,11 @@ export class ConnectService {
   private readonly serverLoginFailures: FailureBudget;
   private readonly cache: ConnectRecordCache;
   private readonly misses: ConcurrencyGate;
-  /** Lookups of a hash under way: a reconnect storm of one device reads the store once. */
-  private readonly pending = new Map<string, Promise<ConnectRecord | undefined>>();
+  /**
+   * Lookups of a hash under way: a reconnect storm of one device reads the store once. Joined only
+   * while nothing was dropped since the lookup began (its answer may predate a revoke).
+   */
+  private readonly pending = new Map<string, { read: Promise<ConnectRecord | undefined>; version: number }>();
 
   constructor(
     private readonly store: Store,
@@ -122,7 +138,7 @@ export class ConnectService {
     this.serverLoginFailures = new FailureBudget(authFailuresPerMinute);
     this.cache = new ConnectRecordCache(cacheOptions.size);
     this.misses = new ConcurrencyGate(cacheOptions.concurrentMisses, MISS_QUEUE);
-    changes?.subscribe((batch) => this.forget(batch));
+    changes?.subscribeCache((batch) => this.forget(batch));
   }
 
   /** Entries in the credential cache (a gauge). */
@@ -130,7 +146,7 @@ export class ConnectService {
     return this.cache.size;
   }
 
-  private forget(batch: readonly Change[]): void {
+  private forget(batch: readonly LocalChange[]): void {
     for (const c of batch) {
       if ((c.kind === 'token.revoked' || c.kind === 'token.refreshed') && c.ref !== null) this.cache.dropToken(c.ref);
       else if (c.kind === 'rules.changed' || c.kind === 'org.changed' || c.kind === 'user.changed') this.cache.dropOrg(c.orgId);
@@ -149,15 +165,20 @@ export class ConnectService {
     } else if (this.cache.size > 0) {
       this.cache.clear();
     }
-    const inFlight = this.pending.get(hash);
-    if (inFlight) return inFlight;
     const version = this.cache.version;
-    const read = this.misses.run(() => this.store.connectRecords.byPasswordHash(hash)).then((found) => {
-      if (found && trusted) this.cache.set(hash, found, version);
-      return found;
-    }).finally(() => this.pending.delete(hash));
-    this.pending.set(hash, read);
-    return read;
+    const inFlight = this.pending.get(hash);
+    if (inFlight && inFlight.version === version) return inFlight.read;
+    const entry = {
+      version,
+      read: this.misses.run(() => this.store.connectRecords.byPasswordHash(hash)).then((found) => {
+        if (found && trusted) this.cache.set(hash, found, version);
+        return found;
+      }).finally(() => {
+        if (this.pending.get(hash) === entry) this.pending.delete(hash);
+      }),
+    };
+    this.pending.set(hash, entry);
+    return entry.read;
   }
 
   /** Rights over `layers` for every connection and caller: shared when no placeholder is expanded. */
@@ -289,8 +310,8 @@ export class ConnectService {
     const [defaultRules, keys, tokens, users] = await Promise.all([
       this.store.ruleSets.getDefault(orgId),
       readEach(sessions.map((s) => keyIdOfSession(s.tokenId)).filter((k) => k !== null), (id) => this.store.apiKeys.get(id)),
-      readEach(ofTokens.map((s) => s.tokenId), (id) => this.store.tokens.get(id)),
-      readEach(ofTokens.map((s) => s.userRef), (ref) => this.store.users.byRef(orgId, ref)),
+      readBatched(ofTokens.map((s) => s.tokenId), (batch) => this.store.tokens.byIds(batch), (t) => t.id),
+      readBatched(ofTokens.map((s) => s.userRef), (batch) => this.store.users.byRefs(orgId, batch), (u) => u.userRef),
     ]);
     const integrationIds = [...tokens.values()].flatMap((t) => (t && t.integrationId !== null ? [t.integrationId] : []));
     const integrationRules = await readEach(integrationIds, (id) => this.integrationRuleSet(orgId, id));
@@ -304,7 +325,7 @@ export class ConnectService {
       }
       const token = tokens.get(s.tokenId);
       const user = users.get(s.userRef);
-      if (!token || !user || tokenState(token, now) !== 'live') return null;
+      if (!token || token.orgId !== orgId || !user || tokenState(token, now) !== 'live') return null;
       const integration = token.integrationId === null ? undefined : integrationRules.get(token.integrationId) ?? null;
       return this.rightsFor(tokenLayers(defaultRules, integration, token.scopes), user, s.clientId);
     });

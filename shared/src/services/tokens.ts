@@ -125,7 +125,7 @@ export class TokenService {
         ip: ctx.ip, userAgent: ctx.userAgent, expiresAt: token.expiresAt,
         detail: { integration_id: token.integrationId, ttl_seconds: ttl, provider: token.provider ?? undefined, replaced: replaced.length || undefined } }, now);
       return this.issued(token, org.uuid, password, user, replaced);
-    });
+    }, { insertOnly: true });
   }
 
   /**
@@ -175,10 +175,11 @@ export class TokenService {
         throw failure('invalid_token_password', 'token was refreshed concurrently; use the newest password', t);
       }
       await tx.sessions.setExpiryOfToken(t.id, expiresAt);
-      await tx.changes.append('token.refreshed', t.orgId, t.id, now);
       const user = (await tx.users.byRef(t.orgId, t.userRef))!;
       await tx.audit.record({ event: 'token.refreshed', orgId: t.orgId, userId: user.userId, userRef: t.userRef, tokenId: t.id,
         ip: ctx.ip, userAgent: ctx.userAgent, expiresAt }, now);
+      // Last: on PostgreSQL an append holds the feed's order lock until COMMIT.
+      await tx.changes.append('token.refreshed', t.orgId, t.id, now);
       return this.issued({ ...t, issuedAt: now, expiresAt }, org.uuid, password, user, []);
     });
   }
@@ -268,10 +269,10 @@ export class TokenService {
 
   private async revokeRecord(tx: StoreTx, t: TokenRecord, reason: string, now: number, ctx: RequestContext): Promise<void> {
     await tx.tokens.revoke(t.id, reason, now);
-    await tx.changes.append('token.revoked', t.orgId, t.id, now);
     const user = await tx.users.byRef(t.orgId, t.userRef);
     await tx.audit.record({ event: 'token.revoked', orgId: t.orgId, userId: user?.userId, userRef: t.userRef, tokenId: t.id,
       ip: ctx.ip, userAgent: ctx.userAgent, expiresAt: t.expiresAt, detail: { reason } }, now);
+    await tx.changes.append('token.revoked', t.orgId, t.id, now);
   }
 
   /**

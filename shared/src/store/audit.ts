@@ -66,9 +66,13 @@ export class AuditLog {
     });
   }
 
-  /** Every row (of one org, before a time), oldest first, read lazily: for export before a purge. */
-  *all(q: { orgId: string | null; before: number | null }): IterableIterator<AuditEntry> {
-    for (const r of this.allStmt.iterate({ orgId: q.orgId, before: q.before }) as IterableIterator<AuditRow>) yield toEntry(r);
+  /**
+   * Every row (of one org, before a time), oldest first: for export before a purge. Read whole, not
+   * lazily: an iterator left open would run outside the store's transaction gate and keep the
+   * connection busy for the next transaction.
+   */
+  all(q: { orgId: string | null; before: number | null }): AuditEntry[] {
+    return this.allStmt.all({ orgId: q.orgId, before: q.before }).map(toEntry);
   }
 
   query(q: AuditQuery): AuditEntry[] {

@@ -1,5 +1,6 @@
 export * from './db.js';
 export * from './types.js';
+export * from './localChanges.js';
 export * from './open.js';
 export * from './sqlite/store.js';
 export * from './orgs.js';

@@ -50,6 +50,7 @@ export class TokenRepository {
   private readonly insertPasswordStmt;
   private readonly prunePasswordsStmt;
   private readonly getStmt;
+  private readonly byIdsStmt;
   private readonly byHashStmt;
   private readonly rotateStmt;
   private readonly revokeStmt;
@@ -69,6 +70,7 @@ export class TokenRepository {
       AND rowid <> (SELECT MIN(rowid) FROM token_passwords WHERE token_id = @id)
       AND rowid NOT IN (SELECT rowid FROM token_passwords WHERE token_id = @id ORDER BY rowid DESC LIMIT @recent)`);
     this.getStmt = db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id = ?');
+    this.byIdsStmt = db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id IN (SELECT value FROM json_each(?))');
     this.byHashStmt = db.prepare<[string], TokenRow>(
       'SELECT t.* FROM token_passwords p JOIN tokens t ON t.id = p.token_id WHERE p.password_hash = ?');
     // Guarded by the old hash: two refreshes racing with the same password cannot both win.
@@ -95,6 +97,11 @@ export class TokenRepository {
   get(id: string): TokenRecord | undefined {
     const r = this.getStmt.get(id);
     return r && toToken(r);
+  }
+
+  /** The tokens among `ids` (in no order; unknown ids are left out): one read for many sessions. */
+  byIds(ids: readonly string[]): TokenRecord[] {
+    return ids.length === 0 ? [] : this.byIdsStmt.all(JSON.stringify(ids)).map(toToken);
   }
 
   /** The token any of whose kept passwords has this hash. */

@@ -18,6 +18,7 @@ import type { UsageRepository } from './usage.js';
 import type { IdentityProviderRepository } from './identityProviders.js';
 import type { RetentionStore } from './retention.js';
 import type { ConnectRecordReader } from './connectRecords.js';
+import type { LocalChangeListener } from './localChanges.js';
 
 /** `T`'s methods returning promises; its plain properties as they are. */
 export type Async<T> = {
@@ -67,6 +68,17 @@ export interface StoreTx {
 
 export type StoreKind = 'sqlite' | 'postgres';
 
+export interface TransactionOptions {
+  /**
+   * `insertOnly`: the body's only rule is what unique keys enforce (a mint: find or insert the
+   * user, insert the token). PostgreSQL then runs it READ COMMITTED and runs it again on a unique
+   * violation (a concurrent insert of the same user), instead of SERIALIZABLE, whose predicate locks
+   * made overlapping mints of new users fail more than once per mint (bench/RESULTS.md). SQLite
+   * runs every transaction alone anyway.
+   */
+  insertOnly?: boolean;
+}
+
 export interface Store extends StoreTx {
   readonly kind: StoreKind;
   /**
@@ -75,7 +87,7 @@ export interface Store extends StoreTx {
    * or run outside it (PostgreSQL). `fn` must do nothing but store work, and may run more than
    * once (PostgreSQL retries a serialization failure). No nesting.
    */
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Throws StoreUnavailable when the database cannot answer. */
   ping(): Promise<void>;
   /**
@@ -84,6 +96,11 @@ export interface Store extends StoreTx {
    * Returns a function that stops it.
    */
   readonly onChange?: (wake: () => void) => () => void;
+  /**
+   * Calls `listener` with what this process's own write appended to the change feed, right after
+   * it committed and before the write's promise resolves (caches of this process drop at once).
+   */
+  readonly onLocalChanges?: (listener: LocalChangeListener) => () => void;
   close(): Promise<void>;
 }
 

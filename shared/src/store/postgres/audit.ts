@@ -18,12 +18,10 @@ export class PgAudit implements AuditStore {
    * Every row (of one org, before a time), oldest first: for export before a purge. The interface's
    * iterator is synchronous, so the rows are read in full first; only their parsing is lazy.
    */
-  async all(q: { orgId: string | null; before: number | null }): Promise<IterableIterator<AuditEntry>> {
+  async all(q: { orgId: string | null; before: number | null }): Promise<AuditEntry[]> {
     const { rows } = await this.sql.query<AuditRow>(`SELECT * FROM audit
       WHERE ($1::text IS NULL OR org_id = $1) AND ($2::bigint IS NULL OR at < $2) ORDER BY id`, [q.orgId, q.before]);
-    return (function* () {
-      for (const r of rows) yield toEntry(r);
-    })();
+    return rows.map(toEntry);
   }
 
   async query(q: AuditQuery): Promise<AuditEntry[]> {

@@ -15,8 +15,9 @@ import type { QueryResult, QueryResultRow } from 'pg';
 import { storeUnavailable } from '../../errors.js';
 import { createLogger, type Logger } from '../../log.js';
 import type { StoreOptions } from '../sqlite/store.js';
-import type { Store, StoreTx } from '../types.js';
+import type { Store, StoreTx, TransactionOptions } from '../types.js';
 import { migratePostgres } from './migrations.js';
+import { LocalChanges, noticingAppends, type LocalChange, type LocalChangeListener } from '../localChanges.js';
 import type { Sql } from './sql.js';
 import { PgOrgs } from './orgs.js';
 import { PgRuleSets } from './ruleSets.js';
@@ -58,12 +59,14 @@ const types = {
     (oid === INT8 || oid === NUMERIC) && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 };
 
-const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+// ENOENT: a Unix socket path with no server behind it (host=/var/run/postgresql, server stopped).
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT', 'ECONNABORTED', 'EADDRNOTAVAIL']);
 
 /**
  * The database (or the way to it) is away, as opposed to a statement being wrong: socket errors, pg's
  * own "Connection terminated…" and pool checkout timeout, SQLSTATE class 08 (connection exception),
- * 57P01–57P03 (admin/crash shutdown, still starting) and 53300 (too many connections).
+ * 57P01–57P03 (admin/crash shutdown, still starting), 53300 (too many connections), 57014 (a
+ * statement cancelled: statement_timeout) and pg's own query_timeout.
  */
 export function isConnectionFailure(err: unknown): boolean {
   // Duck-typed, not `instanceof Error`: a socket error is made by node's own Error, which is not the
@@ -71,7 +74,7 @@ export function isConnectionFailure(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const { code, message } = err as { code?: unknown; message?: unknown };
   if (typeof code === 'string') {
-    if (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code) || code === '53300') return true;
+    if (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code) || code === '53300' || code === '57014') return true;
   }
   return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|not queryable|Query read timeout/i.test(message);
 }
@@ -80,10 +83,14 @@ export function isConnectionFailure(err: unknown): boolean {
 function isRetryable(err: unknown): boolean {
   for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (code === '40001' || code === '40P01') return true;
+    // 0A000 "cached plan must not change result type": a named statement prepared on this
+    // connection before a migration changed its table; the next attempt prepares it anew.
+    if (code === '40001' || code === '40P01' || code === '0A000') return true;
   }
   return false;
 }
+
+const isUniqueViolation = (err: unknown) => typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
 
 const asStoreError = (err: unknown) => (isConnectionFailure(err) ? storeUnavailable(err) : err);
 
@@ -102,13 +109,28 @@ const nameOf = (text: string) => {
   return name;
 };
 
-function guarded(target: Queryable): Sql {
+const isStalePlan = (err: unknown) => typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '0A000';
+
+/**
+ * `pooled`: statements of the store itself (autocommit). One made from inside a transaction body is
+ * a bug (the body must use its tx; on SQLite it throws too), and here it would also wait for a pool
+ * connection the transaction may be holding the last of.
+ */
+function guarded(target: Queryable, pooled = false): Sql {
+  const run = <R extends QueryResultRow>(query: unknown) => (target.query as (q: unknown) => Promise<QueryResult<R>>)(query);
   return {
-    query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+    async query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+      if (pooled && insideTransaction.getStore()) throw new Error('store used directly inside a transaction body: use its tx');
       const query = values === undefined ? text : { name: nameOf(text), text, values };
-      return (target.query as (q: unknown) => Promise<QueryResult<R>>)(query).catch((err: unknown) => {
+      try {
+        return await run<R>(query);
+      } catch (err) {
+        // A named statement prepared before a migration changed its table fails once per connection
+        // (0A000); prepared anew it runs. Only outside a transaction: inside, the failure aborted it
+        // and the transaction is retried whole.
+        if (pooled && isStalePlan(err)) return run<R>(query).catch((again: unknown) => { throw asStoreError(again); });
         throw asStoreError(err);
-      });
+      }
     },
   };
 }
@@ -224,8 +246,12 @@ export class PostgresStore implements Store {
     private readonly options: PostgresStoreOptions,
     private readonly log: Pick<Logger, 'warn'>,
   ) {
-    Object.assign(this, repositories(guarded(pool), options));
+    Object.assign(this, noticingAppends(repositories(guarded(pool, true), options), (c) => this.local.tell([c])));
   }
+
+  private readonly local = new LocalChanges();
+
+  readonly onLocalChanges = (listener: LocalChangeListener): (() => void) => this.local.subscribe(listener);
 
   /** Connects, brings the schema up to date and resolves with the store; StoreUnavailable when the database cannot be reached. */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
@@ -238,7 +264,10 @@ export class PostgresStore implements Store {
       keepAliveInitialDelayMillis: 10_000,
       application_name: 'signalgate',
     };
-    const pool = new pg.Pool({ ...clientConfig, max: options.maxConnections ?? 10, idleTimeoutMillis: 30_000 });
+    // query_timeout: a connection that goes silent without closing (a partition, a stalled proxy)
+    // fails its statement after 10 s as "database unavailable" instead of hanging the caller (and
+    // the change feed's reader) for ever; the pool then replaces it.
+    const pool = new pg.Pool({ ...clientConfig, max: options.maxConnections ?? 10, idleTimeoutMillis: 30_000, query_timeout: 10_000 });
     // An idle connection the server dropped (restart, failover) is reported here and removed from the
     // pool; without a listener pg would rethrow it and end the process.
     pool.on('error', (err) => log.warn({ err }, 'store: an idle PostgreSQL connection failed; the pool replaces it'));
@@ -251,7 +280,9 @@ export class PostgresStore implements Store {
     return new PostgresStore(pool, clientConfig, options, log);
   }
 
-  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const begin = options.insertOnly ? 'BEGIN ISOLATION LEVEL READ COMMITTED' : 'BEGIN ISOLATION LEVEL SERIALIZABLE';
+    let uniqueViolations = 0;
     if (insideTransaction.getStore()) throw new Error('nested store transaction');
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
@@ -269,9 +300,12 @@ export class PostgresStore implements Store {
       client.on('error', onError);
       try {
         const sql = guarded(client);
-        await sql.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-        const value = await insideTransaction.run(true, () => fn(repositories(sql, this.options)));
+        await sql.query(begin);
+        const appended: LocalChange[] = []; // this attempt's: a retried body appends again
+        const tx = noticingAppends(repositories(sql, this.options), (c) => appended.push(c));
+        const value = await insideTransaction.run(true, () => fn(tx));
         await sql.query('COMMIT');
+        this.local.tell(appended);
         return value;
       } catch (err) {
         failure = err;
@@ -282,7 +316,9 @@ export class PostgresStore implements Store {
         client.removeListener('error', onError);
         client.release(broken);
       }
-      if (attempt >= MAX_ATTEMPTS || !isRetryable(failure)) throw asStoreError(failure);
+      // An insert-only body meeting a concurrent insert of the same key sees that row next time.
+      const again = isRetryable(failure) || (options.insertOnly === true && isUniqueViolation(failure) && ++uniqueViolations <= 3);
+      if (attempt >= MAX_ATTEMPTS || !again) throw asStoreError(failure);
       // Full jitter over an exponential window (2 ms doubling, at most 200 ms): thirty bodies racing
       // on one row all commit (the contract's hot-row test; a linear 5 ms window ran out in 0.4 s).
       await sleep(Math.random() * Math.min(200, 2 ** attempt));
@@ -290,7 +326,7 @@ export class PostgresStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await guarded(this.pool).query('SELECT 1');
+    await guarded(this.pool, true).query('SELECT 1');
   }
 
   onChange(wake: () => void): () => void {

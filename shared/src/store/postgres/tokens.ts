@@ -18,6 +18,12 @@ export class PgTokens implements TokenStore {
     [t.id, t.orgId, t.userRef, t.passwordHash, t.integrationId, t.provider, JSON.stringify(t.scopes), t.apiKeyId, t.issuedAt, t.expiresAt]);
   }
 
+  async byIds(ids: readonly string[]): Promise<TokenRecord[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.sql.query<TokenRow>('SELECT * FROM tokens WHERE id = ANY($1::text[])', [[...ids]]);
+    return rows.map(toToken);
+  }
+
   async get(id: string): Promise<TokenRecord | undefined> {
     const { rows } = await this.sql.query<TokenRow>('SELECT * FROM tokens WHERE id = $1', [id]);
     return rows[0] && toToken(rows[0]);

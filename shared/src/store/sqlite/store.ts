@@ -27,7 +27,8 @@ import { UsageRepository } from '../usage.js';
 import { ConnectRecordReader } from '../connectRecords.js';
 import { IdentityProviderRepository } from '../identityProviders.js';
 import { RetentionStore } from '../retention.js';
-import type { Async, Store, StoreTx } from '../types.js';
+import type { Async, Store, StoreTx, TransactionOptions } from '../types.js';
+import { LocalChanges, noticingAppends, type LocalChange, type LocalChangeListener } from '../localChanges.js';
 
 export interface StoreOptions {
   historyPerTopic?: number;
@@ -127,14 +128,20 @@ export class SqliteStore implements Store {
   private flushing = false;
 
   private readonly wakers = new Set<() => void>();
-  /** A body of the running batch appended to the change feed: wake the readers after COMMIT. */
-  private appended = false;
+  private readonly local = new LocalChanges();
+  /** What the running batch's bodies appended to the change feed: told and woken for after COMMIT. */
+  private appended: LocalChange[] = [];
 
   constructor(private readonly db: Db, options: StoreOptions = {}) {
     const repos = repositories(db, options);
-    this.tx = this.noticingAppends(facades(repos), () => (this.appended = true));
-    Object.assign(this, this.noticingAppends(facades(repos, this.gate), () => this.wake()));
+    this.tx = noticingAppends(facades(repos), (c) => this.appended.push(c));
+    Object.assign(this, noticingAppends(facades(repos, this.gate), (c) => {
+      this.local.tell([c]);
+      this.wake();
+    }));
   }
+
+  readonly onLocalChanges = (listener: LocalChangeListener): (() => void) => this.local.subscribe(listener);
 
   /**
    * Wakes `wake` after this process appended to the change feed (its own revokes apply at once);
@@ -149,19 +156,13 @@ export class SqliteStore implements Store {
     for (const w of this.wakers) w();
   }
 
-  private noticingAppends(repos: StoreTx, appended: () => void): StoreTx {
-    const changes = repos.changes;
-    return {
-      ...repos,
-      changes: { ...changes, append: (...args) => changes.append(...args).then(() => appended()) },
-    };
-  }
+
 
   static open(dataDir: string, options: StoreOptions = {}): SqliteStore {
     return new SqliteStore(openDatabase(dataDir), options);
   }
 
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, _options?: TransactionOptions): Promise<T> {
     if (insideBatch.getStore() !== undefined) return Promise.reject(new Error('nested store transaction'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
@@ -201,7 +202,7 @@ export class SqliteStore implements Store {
       this.db.exec('BEGIN IMMEDIATE');
       for (const job of batch) {
         this.db.exec('SAVEPOINT job');
-        const appendedBefore = this.appended;
+        const appendedBefore = this.appended.length;
         try {
           const value = await insideBatch.run(token, () => job.fn(this.tx));
           this.db.exec('RELEASE job');
@@ -209,7 +210,7 @@ export class SqliteStore implements Store {
         } catch (err) {
           this.db.exec('ROLLBACK TO job');
           this.db.exec('RELEASE job');
-          this.appended = appendedBefore; // its appends are undone: nothing to wake for
+          this.appended.length = appendedBefore; // its appends are undone: nothing to tell
           outcomes.push({ ok: false, value: err });
         }
       }
@@ -220,9 +221,11 @@ export class SqliteStore implements Store {
     }
     this.flushing = false;
     this.gate.close();
-    if (this.appended) {
-      this.appended = false;
-      if (failed === undefined) this.wake();
+    const appended = this.appended;
+    this.appended = [];
+    if (failed === undefined && appended.length > 0) {
+      this.local.tell(appended); // before any job's promise resolves
+      this.wake();
     }
     if (failed !== undefined) for (const job of batch) job.reject(failed);
     else batch.forEach((job, i) => (outcomes[i]!.ok ? job.resolve(outcomes[i]!.value) : job.reject(outcomes[i]!.value)));

@@ -1,11 +1,16 @@
 // The `signalgate` CLI, run as a separate process over a temp data dir. Each behaviour is checked
 // by its effect on the data dir (read back through the shared services, like another process would).
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { loadConfig, openServices, type Services } from '@signalgate/shared';
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { buildCli, runCli, runJson, startCli, tempDataDir } from './support.js';
+
+// Each test runs a dozen CLI processes one after another (0.6-0.9 s each on an idle machine): under
+// the full run's load (two store projects, three workers on two cores) one test took over the
+// default 20 s twice in five runs, with every command succeeding.
+jest.setTimeout(60_000);
 
 interface OrgCreated { organization_id: string; secret_key: string; key_id: string; key_prefix: string }
 interface Items<T = Record<string, unknown>> { items: T[] }

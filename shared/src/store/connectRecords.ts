@@ -51,11 +51,11 @@ export function toConnectRecord(r: ConnectRow): ConnectRecord {
   };
 }
 
-export class ConnectRecordReader {
-  private readonly byHashStmt;
-
-  constructor(db: Db) {
-    this.byHashStmt = db.prepare<[string], ConnectRow>(`SELECT t.*,
+/**
+ * The one statement a CONNECT is decided on, for both stores; `param` is the driver's placeholder
+ * for the password hash (`?` or `$1`).
+ */
+export const connectRecordSql = (param: string) => `SELECT t.*,
         u.user_id AS u_user_id, u.user_email AS u_user_email, u.created_at AS u_created_at,
         o.name AS o_name, o.uuid AS o_uuid, o.created_at AS o_created_at, o.default_ttl_seconds AS o_default_ttl,
         o.min_ttl_seconds AS o_min_ttl, o.max_ttl_seconds AS o_max_ttl, o.max_token_lifetime_seconds AS o_max_lifetime,
@@ -71,7 +71,13 @@ export class ConnectRecordReader {
       LEFT JOIN rule_sets d ON d.org_id = t.org_id AND d.is_default = 1
       LEFT JOIN integrations i ON i.org_id = t.org_id AND i.id = t.integration_id
       LEFT JOIN rule_sets r ON r.id = i.rule_set_id AND r.org_id = t.org_id
-      WHERE p.password_hash = ?`);
+      WHERE p.password_hash = ${param}`;
+
+export class ConnectRecordReader {
+  private readonly byHashStmt;
+
+  constructor(db: Db) {
+    this.byHashStmt = db.prepare<[string], ConnectRow>(connectRecordSql('?'));
   }
 
   byPasswordHash(hash: string): ConnectRecord | undefined {

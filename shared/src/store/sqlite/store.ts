@@ -156,8 +156,6 @@ export class SqliteStore implements Store {
     for (const w of this.wakers) w();
   }
 
-
-
   static open(dataDir: string, options: StoreOptions = {}): SqliteStore {
     return new SqliteStore(openDatabase(dataDir), options);
   }

@@ -10,9 +10,19 @@
 //     The tokens are minted with a clock set back by (TTL − wait), so the org's minimum TTL of
 //     60 s holds and the bench still takes seconds.
 //   node bench/disconnect.mjs [--sessions 250] [--spacing 10]
+// Across processes, on each store (issue 17): `--store sqlite|postgres|both` runs instead the
+// revoke → disconnect part with the broker (`start --broker-only`) and the API (`start --api-only`)
+// as two processes on one store, so that the revoke reaches the broker only through the change
+// feed: on SQLite the SIGNALGATE_CHANGE_POLL_MS poll (200 ms default) of the shared file, on
+// PostgreSQL (a private durable server, bench/lib/postgres.mjs) the NOTIFY that wakes the broker's
+// LISTEN connection. Two latencies per revoke: "DELETE sent" → "socket closed" (includes the API's
+// durable COMMIT) and "200 received" → "socket closed" (the change feed and the broker alone).
+//   node bench/disconnect.mjs --store both [--sessions 250] [--spacing 10] [--rounds 1]
 import { arg, latencySummary, loadAverage, saveResult, sleep, within } from './lib/env.mjs';
 import { closeAll, connectMany, connectPacket } from './lib/mqttLoad.mjs';
 import { mintCredentials, openBuildServices, prepareSignalGate, startSignalGate } from './lib/servers.mjs';
+import { startBenchPostgres } from './lib/postgres.mjs';
+import { parseStores, prepareStore } from './lib/stores.mjs';
 
 async function connectAll(server, creds, prefix) {
   const res = await connectMany({ port: server.port, concurrency: 50, connects: creds.map((c, i) => connectPacket({ clientId: `${prefix}${i}`, username: c.username, password: c.password })) });
@@ -90,6 +100,73 @@ export async function runDisconnect({ sessions = 250, spacingMs = 10 } = {}) {
   } finally {
     await server.stop();
   }
+}
+
+/** Revokes through an API process, sessions on a broker process, both on `store`'s data. */
+async function revokeAcrossProcesses({ store, pg, sessions, spacingMs, round }) {
+  const s = await prepareStore({ store, pg, database: `disconnect_${round}`, tokens: sessions, label: 'disconnect' });
+  const broker = await startSignalGate({ dataDir: s.dataDir, env: s.env });
+  const api = await startSignalGate({ dataDir: s.dataDir, apiOnly: true, env: { ...s.env, SIGNALGATE_MQTT_PORT: 'off' } });
+  try {
+    const clients = await connectAll(broker, s.creds, `r${round}-`);
+    // One GET first: the API's key cache (argon2) and its pool are warm before the first DELETE.
+    const warm = await fetch(`${api.apiUrl}/v2/tokens/${clients[0].cred.tokenId}`, { method: 'GET', headers: { authorization: `Bearer ${s.secretKey}` } });
+    await warm.arrayBuffer();
+    const closed = closeTimes(clients, 30_000);
+    const sentAt = [];
+    const answeredAt = [];
+    const statuses = [];
+    await within(300_000, 'revokes', async () => {
+      for (let i = 0; i < clients.length; i++) {
+        sentAt[i] = performance.now();
+        const res = await fetch(`${api.apiUrl}/v2/tokens/${clients[i].cred.tokenId}`, { method: 'DELETE', headers: { authorization: `Bearer ${s.secretKey}` } });
+        await res.arrayBuffer();
+        answeredAt[i] = performance.now();
+        statuses.push(res.status);
+        await sleep(spacingMs);
+      }
+    });
+    const times = await closed;
+    await closeAll(clients);
+    return { fromSent: times.map((t, i) => t - sentAt[i]), fromAnswered: times.map((t, i) => t - answeredAt[i]), deleteMs: answeredAt.map((t, i) => t - sentAt[i]), non200: statuses.filter((x) => x !== 200).length };
+  } finally {
+    await api.stop();
+    await broker.stop();
+  }
+}
+
+export async function runDisconnectStores({ stores = ['sqlite', 'postgres'], sessions = 250, spacingMs = 10, rounds = 1 } = {}) {
+  const load = [loadAverage()];
+  const pg = stores.includes('postgres') ? await startBenchPostgres({ label: 'disconnect' }) : null;
+  const figures = {};
+  try {
+    for (const store of stores) {
+      const all = { fromSent: [], fromAnswered: [], deleteMs: [], non200: 0 };
+      for (let r = 0; r < rounds; r++) {
+        const res = await revokeAcrossProcesses({ store, pg, sessions, spacingMs, round: r });
+        for (const k of ['fromSent', 'fromAnswered', 'deleteMs']) all[k].push(...res[k]);
+        all.non200 += res.non200;
+        load.push({ store, round: r + 1, ...loadAverage() });
+      }
+      const summary = (list) => ({ ...latencySummary(list.filter(Number.isFinite)), stillOpen: list.filter((x) => !Number.isFinite(x)).length });
+      figures[store] = { revokeSentToDisconnect: summary(all.fromSent), revokeAnsweredToDisconnect: summary(all.fromAnswered), deleteRequest: latencySummary(all.deleteMs), non200: all.non200 };
+    }
+  } finally {
+    await pg?.stop();
+  }
+  return {
+    params: { stores, sessions, spacingMs, rounds, changePollMs: 200, processes: 'broker and API apart', postgres: pg ? 'private, fsync on, synchronous_commit on' : undefined },
+    figures,
+    target: figures.postgres ? { postgresRevokeP99Ms: 50, met: figures.postgres.revokeSentToDisconnect.p99 <= 50 && figures.postgres.revokeSentToDisconnect.stillOpen === 0 } : undefined,
+    load,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}` && arg('store', null)) {
+  const result = await runDisconnectStores({ stores: parseStores(arg('store', 'both')), sessions: arg('sessions', 250), spacingMs: arg('spacing', 10), rounds: arg('rounds', 1) });
+  saveResult('disconnect-stores', result);
+  console.log(JSON.stringify(result, null, 2));
+  process.exit(0);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

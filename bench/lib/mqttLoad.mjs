@@ -34,10 +34,18 @@ const DISCONNECT = { 4: generate({ cmd: 'disconnect' }), 5: generate({ cmd: 'dis
  * `connackMs` is CONNECT written → CONNACK parsed; `connackProperties` the v5 CONNACK's properties
  * (receiveMaximum…). Packets after CONNACK go to `onPacket(packet, client)`. `protocolVersion`
  * must be the one `connect` was encoded with: the parser reads v5 properties only at 5.
+ * `connackTimeoutMs`: the socket is destroyed and the promise rejects (err.connackTimeout) when no
+ * CONNACK came by then, as a real client's connect timeout does (a handshake the kernel dropped
+ * from a full accept queue leaves the client "connected" to nothing).
  */
-export function openClient({ port, connect, onPacket = null, host = '127.0.0.1', protocolVersion = 4 }) {
+export function openClient({ port, connect, onPacket = null, host = '127.0.0.1', protocolVersion = 4, connackTimeoutMs = 0 }) {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host });
+    const timer = connackTimeoutMs > 0 ? setTimeout(() => {
+      reject(Object.assign(new Error(`no CONNACK within ${connackTimeoutMs} ms`), { connackTimeout: true }));
+      socket.destroy();
+    }, connackTimeoutMs) : null;
+    const settled = () => timer && clearTimeout(timer);
     const parser = newParser({ protocolVersion });
     const client = { socket, protocolVersion, connackMs: NaN, connackProperties: {}, closedAt: 0, onClose: null, onPacket };
     let t0 = 0;
@@ -47,6 +55,7 @@ export function openClient({ port, connect, onPacket = null, host = '127.0.0.1',
       if (connected) return client.onPacket?.(p, client);
       if (p.cmd !== 'connack') return void socket.destroy(new Error(`expected CONNACK, got ${p.cmd}`));
       client.connackMs = performance.now() - t0;
+      settled();
       const code = protocolVersion === 5 ? p.reasonCode : p.returnCode;
       if (code !== 0) {
         socket.destroy();
@@ -70,10 +79,12 @@ export function openClient({ port, connect, onPacket = null, host = '127.0.0.1',
       socket.write(connect);
     });
     socket.on('error', (err) => {
+      settled();
       if (!connected) reject(err);
     });
     socket.on('close', () => {
       client.closedAt = performance.now();
+      settled();
       if (!connected) reject(new Error('connection closed before CONNACK'));
       client.onClose?.(client);
     });

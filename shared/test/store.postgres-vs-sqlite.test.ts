@@ -7,18 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { migrate } from '../shared/src/store/db.js';
-import { SqliteStore } from '../shared/src/store/sqlite/store.js';
-import { migratePostgres } from '../shared/src/store/postgres/migrations.js';
-import { PgTokens } from '../shared/src/store/postgres/tokens.js';
-import { PgChanges } from '../shared/src/store/postgres/changes.js';
-import { PgAudit } from '../shared/src/store/postgres/audit.js';
-import { PgSessions } from '../shared/src/store/postgres/sessions.js';
-import { PgHistory } from '../shared/src/store/postgres/history.js';
-import { PgConnectRecords } from '../shared/src/store/postgres/connectRecords.js';
-import { PgRetention } from '../shared/src/store/postgres/retention.js';
-import { PASSWORDS_KEPT_PER_TOKEN } from '../shared/src/store/tokens.js';
-import { startPostgres, type PrivatePostgres } from './support/postgres.js';
+import { migrate } from '../src/store/db.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
+import { migratePostgres } from '../src/store/postgres/migrations.js';
+import { PgTokens } from '../src/store/postgres/tokens.js';
+import { PgChanges } from '../src/store/postgres/changes.js';
+import { PgAudit } from '../src/store/postgres/audit.js';
+import { PgSessions } from '../src/store/postgres/sessions.js';
+import { PgHistory } from '../src/store/postgres/history.js';
+import { PgConnectRecords } from '../src/store/postgres/connectRecords.js';
+import { PgRetention } from '../src/store/postgres/retention.js';
+import { PASSWORDS_KEPT_PER_TOKEN } from '../src/store/tokens.js';
+import { startPostgres, type PrivatePostgres } from '../../tests/support/postgres.js';
 
 const PER_TOPIC = 3;
 

@@ -3,11 +3,11 @@
 // the LISTEN wake-up of change-feed readers. The repositories' behaviour is the contract suite's.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import pg from 'pg';
-import { isSignalGateError } from '../shared/src/errors.js';
-import { ORG_LIMITS } from '../shared/src/orgLimits.js';
-import { migratePostgres, PG_MIGRATIONS } from '../shared/src/store/postgres/migrations.js';
-import { PostgresStore } from '../shared/src/store/postgres/store.js';
-import { startPostgres, type PrivatePostgres } from './support/postgres.js';
+import { isSignalGateError } from '../src/errors.js';
+import { ORG_LIMITS } from '../src/orgLimits.js';
+import { migratePostgres, PG_MIGRATIONS } from '../src/store/postgres/migrations.js';
+import { PostgresStore } from '../src/store/postgres/store.js';
+import { startPostgres, type PrivatePostgres } from '../../tests/support/postgres.js';
 
 let server: PrivatePostgres;
 const opened: PostgresStore[] = [];

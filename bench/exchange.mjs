@@ -24,13 +24,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import readline from 'node:readline';
-import { spawn } from 'node:child_process';
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify } from 'jose';
-import { arg, benchDir, cpuMs, loadAverage, median, round, saveResult, sleep, tempDir } from './lib/env.mjs';
-import { ensureDebianPackage, prepareSignalGate, sharedPackage, startSignalGate, track } from './lib/servers.mjs';
+import { arg, cpuMs, loadAverage, median, round, saveResult, sleep, tempDir } from './lib/env.mjs';
+import { LUA_DONE, runWrk, startBareExpress, WRK } from './lib/wrk.mjs';
+import { ensureDebianPackage, prepareSignalGate, sharedPackage, startSignalGate } from './lib/servers.mjs';
 
-const WRK = '/usr/bin/wrk';
 const SUPABASE_ISSUER = 'https://benchproject.supabase.co/auth/v1';
 const SUPABASE_SECRET = crypto.randomBytes(48).toString('base64'); // Supabase's legacy JWT secrets are 40+ characters
 const OIDC_AUDIENCE = 'signalgate-bench';
@@ -76,14 +74,6 @@ async function signMany(sign, from, count) {
 
 // One Lua state (one thread). Exchange: one token per request from a file, wrapping around (and
 // saying how many were reused) only if the round outran the tokens signed for it.
-const luaDone = `
-done = function(s, latency, requests)
-  local e = s.errors
-  io.write(string.format('{"requests":%d,"durationUs":%d,"non2xx":%d,"errors":%d,"p50Us":%d,"p99Us":%d}\\n',
-    s.requests, s.duration, e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
-`;
-
 const createScript = ({ orgId, secretKey, from }) => `
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
@@ -92,7 +82,7 @@ request = function()
   n = n + 1
   return wrk.format(nil, nil, nil, string.format('{"organization_id":"${orgId}","secret_key":"${secretKey}","user_id":"create-%d","user_email":"create-%d@bench.example","ttl_seconds":3600}', n, n))
 end
-${luaDone}`;
+${LUA_DONE}`;
 
 const exchangeScript = ({ orgId, tokensFile }) => `
 wrk.method = "POST"
@@ -104,29 +94,9 @@ request = function()
   n = n + 1
   return wrk.format(nil, nil, nil, '{"organization_id":"${orgId}","token":"' .. tokens[((n - 1) % #tokens) + 1] .. '"}')
 end
-${luaDone}`;
+${LUA_DONE}`;
 
-async function wrk(url, script, { seconds, connections }) {
-  const file = path.join(tempDir('wrk'), 'exchange.lua');
-  fs.writeFileSync(file, script);
-  const out = await new Promise((resolve, reject) => {
-    const child = track(spawn(WRK, ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', file, url], { stdio: ['ignore', 'pipe', 'inherit'] }));
-    let text = '';
-    child.stdout.on('data', (d) => (text += d));
-    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}: ${text}`))));
-  });
-  const r = JSON.parse(out.trim().split('\n').at(-1));
-  return { rps: (r.requests - r.non2xx) / (r.durationUs / 1e6), requests: r.requests, non2xx: r.non2xx, errors: r.errors, p50: r.p50Us / 1000, p99: r.p99Us / 1000 };
-}
-
-async function startBareExpress() {
-  const child = track(spawn(process.execPath, [path.join(benchDir, 'servers', 'bare-express.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const line = await new Promise((resolve, reject) => {
-    readline.createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`bare express exited with ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${JSON.parse(line).port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
-}
+const wrk = (url, script, opts) => runWrk(url, script, { ...opts, name: 'exchange' });
 
 /** One request of each kind before any load: the routes answer 200 (and the API fetches the JWKS here). */
 async function checkOnce(url, body) {

@@ -21,15 +21,11 @@
 // pg_stat_database's xact_rollback per database over the whole run is reported beside them.
 //   node bench/mint-stores.mjs [--seconds 5] [--rounds 3] [--connections 1,32,256] [--pool 10] [--no-async] [--user-ids sequential|random]
 // (`--user-ids random` is saved apart, as bench/results/mint-stores-random-users.json.)
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import readline from 'node:readline';
-import { arg, benchDir, cpuMs, loadAverage, median, round, saveResult, sleep, tempDir } from './lib/env.mjs';
-import { BENCH_RULES, ensureDebianPackage, openBuildServices, startSignalGate, track } from './lib/servers.mjs';
+import { arg, cpuMs, loadAverage, median, round, saveResult, sleep, tempDir } from './lib/env.mjs';
+import { LUA_DONE, runWrk, startBareExpress, WRK } from './lib/wrk.mjs';
+import { BENCH_RULES, ensureDebianPackage, openBuildServices, startSignalGate } from './lib/servers.mjs';
 import { countRetryable, startBenchPostgres } from './lib/postgres.mjs';
 
-const WRK = '/usr/bin/wrk';
 const SETTLE_MS = 1500;
 
 // One Lua state (one thread): a new user per request. `sequential`: numbered from `from` (distinct
@@ -45,34 +41,9 @@ request = function()
   local id = ${userIds === 'random' ? "string.format('%08x%08x', math.random(0, 2147483646), math.random(0, 2147483646))" : "string.format('mint-%d', n)"}
   return wrk.format(nil, nil, nil, string.format('{"organization_id":"${orgId}","secret_key":"${secretKey}","user_id":"%s","user_email":"%s@bench.example","ttl_seconds":3600}', id, id))
 end
-done = function(s, latency, requests)
-  local e = s.errors
-  io.write(string.format('{"requests":%d,"durationUs":%d,"non2xx":%d,"errors":%d,"p50Us":%d,"p99Us":%d}\\n',
-    s.requests, s.duration, e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
-end
-`;
+${LUA_DONE}`;
 
-async function wrk(url, script, { seconds, connections }) {
-  const file = path.join(tempDir('wrk'), 'mint.lua');
-  fs.writeFileSync(file, script);
-  const out = await new Promise((resolve, reject) => {
-    const child = track(spawn(WRK, ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', file, url], { stdio: ['ignore', 'pipe', 'inherit'] }));
-    let text = '';
-    child.stdout.on('data', (d) => (text += d));
-    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}: ${text}`))));
-  });
-  const r = JSON.parse(out.trim().split('\n').at(-1));
-  return { rps: (r.requests - r.non2xx) / (r.durationUs / 1e6), requests: r.requests, non2xx: r.non2xx, errors: r.errors, p50: r.p50Us / 1000, p99: r.p99Us / 1000 };
-}
-
-async function startBareExpress() {
-  const child = track(spawn(process.execPath, [path.join(benchDir, 'servers', 'bare-express.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const line = await new Promise((resolve, reject) => {
-    readline.createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`bare express exited with ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${JSON.parse(line).port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
-}
+const wrk = (url, script, opts) => runWrk(url, script, { ...opts, name: 'mint' });
 
 /** A data dir (and, with `databaseUrl`, a PostgreSQL database) holding one organisation with BENCH_RULES. */
 async function prepareStore(label, databaseUrl) {
